@@ -1,0 +1,177 @@
+"""AcceleratorConfig: the single source of truth for hwgen, sim, mappings and fault_injection.
+
+Every parameter of the accelerator is declared here once. The Amaranth generator
+elaborates it, the cycle model is built from it, the mapper tiles against it.
+Nothing else re-declares a width or a depth by hand.
+
+This module is pure Python (no Amaranth import) so the model and design-space
+scripts stay light.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = ["AcceleratorConfig", "ConfigError", "DATAFLOWS", "INSTR_BITS"]
+
+DATAFLOWS = ("os", "ws", "both")
+
+#: Every instruction is 128 bits (see hwgen.isa); the host port must fetch it in whole beats.
+INSTR_BITS = 128
+
+#: Limits that the ISA encoding imposes (field widths in hwgen.isa).
+_MAX_SPAD_DEPTH = 1 << 16
+_MAX_LANES = 256
+
+
+class ConfigError(ValueError):
+    """An invalid configuration. The message names the field and the limit."""
+
+
+@dataclass(frozen=True)
+class AcceleratorConfig:
+    """Parameters of one systolic accelerator.
+
+    rows x cols processing elements; ``dataflow`` is ``os`` (output-stationary),
+    ``ws`` (weight-stationary) or ``both`` (reconfigurable per compute instruction).
+    Scratchpad words are vectors: an A-scratchpad word holds ``rows`` input
+    elements, a W-scratchpad word ``cols`` weight elements, an accumulator-buffer
+    word ``cols`` accumulators.
+    """
+
+    name: str = "default"
+    rows: int = 8
+    cols: int = 8
+    dataflow: str = "both"
+    input_width: int = 8
+    weight_width: int = 8
+    acc_width: int = 32
+    output_width: int = 8
+    #: Longest reduction (K) that the accumulators promise to hold without overflow.
+    max_reduction: int = 4096
+    a_spad_depth: int = 256
+    w_spad_depth: int = 256
+    acc_depth: int = 256
+    #: Host-memory port width in bits (one beat per cycle).
+    host_port_width: int = 64
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    # ------------------------------------------------------------------ checks
+    def validate(self) -> None:
+        """Raise ConfigError naming the first field that breaks a limit."""
+
+        def need(cond: bool, fld: str, msg: str) -> None:
+            if not cond:
+                raise ConfigError(f"config '{self.name}': field '{fld}' = {getattr(self, fld)!r}: {msg}")
+
+        for fld in ("rows", "cols", "input_width", "weight_width", "acc_width", "output_width",
+                    "max_reduction", "a_spad_depth", "w_spad_depth", "acc_depth", "host_port_width"):
+            v = getattr(self, fld)
+            need(isinstance(v, int) and not isinstance(v, bool), fld, "must be an integer")
+        need(isinstance(self.name, str) and self.name != "" and all(c.isalnum() or c in "-_." for c in self.name),
+             "name", "must be a non-empty string of letters, digits, '-', '_' or '.'")
+        need(1 <= self.rows <= _MAX_LANES, "rows", f"must be between 1 and {_MAX_LANES}")
+        need(1 <= self.cols <= _MAX_LANES, "cols", f"must be between 1 and {_MAX_LANES}")
+        need(self.dataflow in DATAFLOWS, "dataflow", f"must be one of {', '.join(DATAFLOWS)}")
+        need(2 <= self.input_width <= 8, "input_width", "must be between 2 and 8 (one host byte per element)")
+        need(2 <= self.weight_width <= 8, "weight_width", "must be between 2 and 8 (one host byte per element)")
+        need(2 <= self.output_width <= 8, "output_width", "must be between 2 and 8 (one host byte per element)")
+        need(8 <= self.acc_width <= 32, "acc_width", "must be between 8 and 32")
+        need(self.max_reduction >= 1, "max_reduction", "must be at least 1")
+        need_bits = self.input_width + self.weight_width + math.ceil(math.log2(self.max_reduction)) if self.max_reduction > 1 \
+            else self.input_width + self.weight_width
+        need(self.acc_width >= need_bits, "acc_width",
+             f"too narrow: {self.input_width}-bit x {self.weight_width}-bit products summed over "
+             f"max_reduction={self.max_reduction} need at least {need_bits} bits")
+        for fld, minimum, why in (
+            ("a_spad_depth", 1, "one A word"),
+            ("w_spad_depth", self.rows, f"the {self.rows} weight rows of one weight-stationary tile"),
+            ("acc_depth", self.rows, f"the {self.rows} output rows of one output-stationary tile"),
+        ):
+            v = getattr(self, fld)
+            need(minimum <= v <= _MAX_SPAD_DEPTH, fld,
+                 f"must hold at least {minimum} words ({why}) and at most {_MAX_SPAD_DEPTH}")
+        need(self.host_port_width in (8, 16, 32, 64, 128), "host_port_width",
+             "must be 8, 16, 32, 64 or 128 bits (a whole number of beats per 128-bit instruction)")
+
+    # --------------------------------------------------------------- derived
+    @property
+    def supports_os(self) -> bool:
+        return self.dataflow in ("os", "both")
+
+    @property
+    def supports_ws(self) -> bool:
+        return self.dataflow in ("ws", "both")
+
+    @property
+    def host_port_bytes(self) -> int:
+        return self.host_port_width // 8
+
+    @property
+    def fetch_beats(self) -> int:
+        """Host-port beats needed to fetch one instruction."""
+        return INSTR_BITS // self.host_port_width
+
+    @property
+    def pes(self) -> int:
+        return self.rows * self.cols
+
+    # ---------------------------------------------------------- serialisation
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "config") -> "AcceleratorConfig":
+        if not isinstance(data, dict):
+            raise ConfigError(f"{source}: expected a JSON object, got {type(data).__name__}")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"{source}: unknown field(s) {', '.join(unknown)}; known fields: {', '.join(sorted(known))}")
+        try:
+            return cls(**data)
+        except ConfigError as e:
+            raise ConfigError(f"{source}: {e}") from None
+
+    @classmethod
+    def from_json(cls, text: str, source: str = "config") -> "AcceleratorConfig":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ConfigError(f"{source}: not valid JSON ({e})") from None
+        return cls.from_dict(data, source)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> "AcceleratorConfig":
+        p = Path(path)
+        try:
+            text = p.read_text()
+        except OSError as e:
+            raise ConfigError(f"{p}: cannot read ({e.strerror})") from None
+        return cls.from_json(text, source=str(p))
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write atomically (temporary file, then rename)."""
+        p = Path(path)
+        fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=p.name + ".", suffix=".tmp")
+        with os.fdopen(fd, "w") as f:
+            f.write(self.to_json())
+        os.replace(tmp, p)
+
+    def key(self) -> str:
+        """A short stable hash of the parameters, for build caches."""
+        import hashlib
+
+        return hashlib.sha256(self.to_json().encode()).hexdigest()[:16]

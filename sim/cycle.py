@@ -1,0 +1,147 @@
+"""Cycle-accurate model of the accelerator.
+
+Executes the Program bytes from a host-memory image exactly as the RTL
+controller does (fetch from address 0, in order, until halt) and returns the
+memory afterwards, the cycle count, the busy-PE count and each instruction's
+start and end cycle. Data movement and arithmetic are vectorised with numpy at
+tile granularity; timing comes from :mod:`sim.timing`, the closed forms of the
+controller's phases. Arithmetic wraps at the accumulator width like the RTL.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from hwgen.config import AcceleratorConfig
+from hwgen.isa import INSTR_BYTES, Instruction, IsaError, Opcode, check_instruction, decode
+
+from .timing import instruction_cycles, macs
+
+__all__ = ["CycleModel", "RunResult", "TraceEntry", "ModelError"]
+
+
+class ModelError(RuntimeError):
+    """The program did something the hardware cannot (bad address, no halt)."""
+
+
+@dataclass(frozen=True)
+class TraceEntry:
+    pc: int
+    instruction: Instruction
+    start: int
+    end: int  # exclusive
+
+
+@dataclass
+class RunResult:
+    memory: np.ndarray
+    cycles: int
+    busy_pe: int
+    trace: list[TraceEntry] = field(default_factory=list)
+
+    def utilization(self, cfg: AcceleratorConfig) -> float:
+        return self.busy_pe / (self.cycles * cfg.pes) if self.cycles else 0.0
+
+
+def _wrap(x: np.ndarray, bits: int) -> np.ndarray:
+    """Two's-complement wrap of int64 values to ``bits`` bits."""
+    half = np.int64(1) << np.int64(bits - 1)
+    return ((x + half) & ((half << np.int64(1)) - np.int64(1))) - half
+
+
+def _sign_extend_bytes(raw: np.ndarray, bits: int) -> np.ndarray:
+    v = raw.astype(np.int64) & ((1 << bits) - 1)
+    return np.where(v >= (1 << (bits - 1)), v - (1 << bits), v)
+
+
+class CycleModel:
+    """The model of one configuration; state persists across ``run`` calls like the RTL's."""
+
+    def __init__(self, cfg: AcceleratorConfig):
+        self.cfg = cfg
+        self.reset()
+
+    def reset(self) -> None:
+        c = self.cfg
+        self.a_spad = np.zeros((c.a_spad_depth, c.rows), dtype=np.int64)
+        self.w_spad = np.zeros((c.w_spad_depth, c.cols), dtype=np.int64)
+        self.acc_buf = np.zeros((c.acc_depth, c.cols), dtype=np.int64)
+        self.quant = dict(multiplier=0, shift=0, zero_point=0, clamp_lo=0, clamp_hi=0)
+
+    # ------------------------------------------------------------------ run
+    def run(self, image: np.ndarray, max_instructions: int = 10_000_000) -> RunResult:
+        mem = np.array(image, dtype=np.uint8, copy=True)
+        cycle = 0
+        busy = 0
+        pc = 0
+        trace: list[TraceEntry] = []
+        for _ in range(max_instructions):
+            if pc + INSTR_BYTES > mem.size:
+                raise ModelError(f"fetch at {pc} runs past the {mem.size}-byte memory (no halt)")
+            word = int.from_bytes(mem[pc:pc + INSTR_BYTES].tobytes(), "little")
+            where = f"instruction at address {pc}"
+            ins = decode(word, where=where)
+            check_instruction(ins, self.cfg, where=where)
+            dur = instruction_cycles(self.cfg, ins)
+            trace.append(TraceEntry(pc, ins, cycle, cycle + dur))
+            cycle += dur
+            busy += macs(self.cfg, ins)
+            if ins.op == Opcode.HALT:
+                return RunResult(mem, cycle, busy, trace)
+            self._execute(ins, mem, where)
+            pc += INSTR_BYTES
+        raise ModelError(f"no halt within {max_instructions} instructions")
+
+    # ------------------------------------------------------------ semantics
+    def _addresses(self, base: int, n0: int, s0: int, n1: int, s1: int, mem: np.ndarray, where: str) -> np.ndarray:
+        addr = base + np.arange(n0, dtype=np.int64)[:, None] * s0 + np.arange(n1, dtype=np.int64)[None, :] * s1
+        if addr.min() < 0 or addr.max() >= mem.size:
+            raise ModelError(f"{where}: host address range {addr.min()}..{addr.max()} leaves the "
+                             f"{mem.size}-byte memory")
+        return addr
+
+    def _execute(self, ins: Instruction, mem: np.ndarray, where: str) -> None:
+        c = self.cfg
+        a = ins.args
+        if ins.op == Opcode.LOAD:
+            spad = self.a_spad if a["target"] == 0 else self.w_spad
+            width = c.input_width if a["target"] == 0 else c.weight_width
+            rows = slice(a["spad_addr"], a["spad_addr"] + a["count"])
+            lanes = slice(a["lane_off"], a["lane_off"] + a["lanes"])
+            if a["zero"]:
+                spad[rows, lanes] = 0
+            else:
+                addr = self._addresses(a["base"], a["count"], a["word_stride"], a["lanes"], a["lane_stride"], mem, where)
+                spad[rows, lanes] = _sign_extend_bytes(mem[addr], width)
+        elif ins.op == Opcode.COMPUTE:
+            if a["dataflow"] == 0:  # output-stationary: R x C tile, reduction over depth words
+                A = self.a_spad[a["a_addr"]:a["a_addr"] + a["depth"], :]  # depth x R
+                W = self.w_spad[a["w_addr"]:a["w_addr"] + a["depth"], :]  # depth x C
+                out = (A.T @ W)[:a["rows"], :]
+            else:  # weight-stationary: depth weight rows, rows streamed A words
+                A = self.a_spad[a["a_addr"]:a["a_addr"] + a["rows"], :a["depth"]]  # rows x depth
+                W = self.w_spad[a["w_addr"]:a["w_addr"] + a["depth"], :]  # depth x C
+                out = A @ W
+            dst = slice(a["o_addr"], a["o_addr"] + a["rows"])
+            if a["accumulate"]:
+                out = out + self.acc_buf[dst]
+            self.acc_buf[dst] = _wrap(out, c.acc_width)
+        elif ins.op == Opcode.STORE:
+            q = self.quant
+            acc = self.acc_buf[a["o_addr"]:a["o_addr"] + a["rows"], :a["cols"]]
+            x = acc * np.int64(q["multiplier"])
+            if q["shift"]:
+                x = (x + np.int64(1 << (q["shift"] - 1))) >> np.int64(q["shift"])
+            x = x + q["zero_point"]
+            lo = max(q["clamp_lo"], q["zero_point"]) if a["relu"] else q["clamp_lo"]
+            x = np.minimum(np.maximum(x, lo), q["clamp_hi"])
+            addr = self._addresses(a["base"], a["rows"], a["row_stride"], a["cols"], a["col_stride"], mem, where)
+            mem[addr.reshape(-1)] = (x.reshape(-1) & 0xFF).astype(np.uint8)
+        elif ins.op == Opcode.CONFIG:
+            self.quant = {k: a[k] for k in self.quant}
+        elif ins.op == Opcode.FENCE:
+            pass
+        else:  # pragma: no cover - decode only yields known opcodes
+            raise IsaError(f"{where}: cannot execute {ins.op.name}")
