@@ -1,0 +1,105 @@
+"""The R x C systolic array with its input skew and output de-skew registers.
+
+Row i's left input is delayed by i cycles and (output-stationary) column j's
+top input by j cycles, so that PE(i, j) sees word k of both streams in the same
+cycle. Weight-stationary partial sums leave the bottom row skewed by the
+column index; column j is delayed by C-1-j cycles so a whole output row leaves
+in one cycle. Output-stationary readout shifts the accumulators down, already
+aligned, so it bypasses the de-skew.
+
+Vectors are flat bit-vectors (lane i at bits [i*w, (i+1)*w)) so that they map
+directly onto scratchpad words.
+"""
+
+from amaranth import Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from .pe import ProcessingElement
+
+__all__ = ["SystolicArray"]
+
+
+class SystolicArray(wiring.Component):
+    """R x C grid of PEs (a leaf block with plain parameters)."""
+
+    def __init__(self, rows: int, cols: int, a_width: int, b_width: int, acc_width: int,
+                 os: bool = True, ws: bool = True):
+        self.rows, self.cols = rows, cols
+        self.a_width, self.b_width, self.acc_width = a_width, b_width, acc_width
+        self.os, self.ws = os, ws
+        super().__init__({
+            "a_feed": In(unsigned(rows * a_width)),
+            "b_feed": In(unsigned(cols * b_width)),
+            "out": Out(unsigned(cols * acc_width)),
+            "clear": In(1),
+            "b_shift": In(1),
+            "b_skew": In(1),     # os: skew the top input; ws preload: straight down
+            "use_b_reg": In(1),
+            "acc_self": In(1),
+            "mul_en": In(1),
+            "deskew": In(1),     # ws: take the bottom row through the de-skew registers
+        })
+        self.pes = [[ProcessingElement(a_width, b_width, acc_width, os=os, ws=ws) for _ in range(cols)]
+                    for _ in range(rows)]
+        # skew_a[i] has i registers, skew_b[j] has j (os only), deskew[j] has C-1-j (ws only)
+        self.skew_a = [[Signal(signed(a_width), name=f"skew_a_r{i}_{k}") for k in range(i)] for i in range(rows)]
+        self.skew_b = [[Signal(signed(b_width), name=f"skew_b_c{j}_{k}") for k in range(j)] if os else []
+                       for j in range(cols)]
+        self.deskew_regs = [[Signal(signed(acc_width), name=f"deskew_c{j}_{k}") for k in range(cols - 1 - j)]
+                            if ws else [] for j in range(cols)]
+
+    @staticmethod
+    def _chain(m: Module, clear, head, regs: list) -> "Signal":
+        """A shift register: head -> regs[0] -> ... -> regs[-1]; returns the output."""
+        prev = head
+        for r in regs:
+            with m.If(clear):
+                m.d.sync += r.eq(0)
+            with m.Else():
+                m.d.sync += r.eq(prev)
+            prev = r
+        return prev
+
+    def elaborate(self, platform):
+        m = Module()
+        R, C = self.rows, self.cols
+        aw, bw, accw = self.a_width, self.b_width, self.acc_width
+
+        for i in range(R):
+            for j in range(C):
+                pe = self.pes[i][j]
+                m.submodules[f"pe_r{i}_c{j}"] = pe
+                m.d.comb += [
+                    pe.clear.eq(self.clear), pe.b_shift.eq(self.b_shift), pe.use_b_reg.eq(self.use_b_reg),
+                    pe.acc_self.eq(self.acc_self), pe.mul_en.eq(self.mul_en),
+                ]
+
+        for i in range(R):
+            lane = self.a_feed[i * aw:(i + 1) * aw].as_signed()
+            m.d.comb += self.pes[i][0].a_in.eq(self._chain(m, self.clear, lane, self.skew_a[i]))
+            for j in range(1, C):
+                m.d.comb += self.pes[i][j].a_in.eq(self.pes[i][j - 1].a_out)
+
+        for j in range(C):
+            lane = self.b_feed[j * bw:(j + 1) * bw].as_signed()
+            if self.os:
+                skewed = self._chain(m, self.clear, lane, self.skew_b[j])
+                top = Mux(self.b_skew, skewed, lane) if self.ws else skewed
+            else:
+                top = lane
+            m.d.comb += [self.pes[0][j].b_in.eq(top), self.pes[0][j].psum_in.eq(0)]
+            for i in range(1, R):
+                m.d.comb += [self.pes[i][j].b_in.eq(self.pes[i - 1][j].b_out),
+                             self.pes[i][j].psum_in.eq(self.pes[i - 1][j].acc_out)]
+
+        outs = []
+        for j in range(C):
+            bottom = self.pes[R - 1][j].acc_out
+            if self.ws:
+                delayed = self._chain(m, self.clear, bottom, self.deskew_regs[j])
+                outs.append(Mux(self.deskew, delayed, bottom) if self.os else delayed)
+            else:
+                outs.append(bottom)
+        m.d.comb += self.out.eq(Cat(*outs))
+        return m
