@@ -1,0 +1,171 @@
+"""The ``hwgen`` command line: a thin shell over the Python API.
+
+Each subcommand imports its stage inside its handler, so ``hwgen --help`` and
+the pure-Python commands start without loading Amaranth or cocotb.
+Errors in user input (configuration, program files) print one line naming the
+file and field and exit with status 2; a verification mismatch exits with 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .config import AcceleratorConfig, ConfigError
+
+__all__ = ["main", "build_parser"]
+
+_CONFIG_FLAGS = (
+    # flag, field, type, help
+    ("--name", "name", str, "design name (default output folder rtl_out/<name>)"),
+    ("--rows", "rows", int, "array rows"),
+    ("--cols", "cols", int, "array columns"),
+    ("--dataflow", "dataflow", str, "os, ws or both"),
+    ("--input-width", "input_width", int, "input operand bits"),
+    ("--weight-width", "weight_width", int, "weight operand bits"),
+    ("--acc-width", "acc_width", int, "accumulator bits"),
+    ("--output-width", "output_width", int, "requantized output bits"),
+    ("--max-reduction", "max_reduction", int, "longest reduction the accumulators must hold"),
+    ("--a-spad-depth", "a_spad_depth", int, "input scratchpad words"),
+    ("--w-spad-depth", "w_spad_depth", int, "weight scratchpad words"),
+    ("--acc-depth", "acc_depth", int, "accumulator buffer rows"),
+    ("--host-port-width", "host_port_width", int, "host memory port bits"),
+)
+
+
+class UserError(Exception):
+    """Bad input: printed as one line, exit status 2."""
+
+
+def _add_config_args(p: argparse.ArgumentParser, flags: bool = True) -> None:
+    p.add_argument("--config", metavar="FILE.json", help="configuration file (flags override its fields)")
+    if flags:
+        for flag, fld, typ, hlp in _CONFIG_FLAGS:
+            p.add_argument(flag, dest=fld, type=typ, default=None, help=hlp)
+
+
+def _config_from_args(args: argparse.Namespace) -> AcceleratorConfig:
+    base = AcceleratorConfig.load(args.config).to_dict() if args.config else AcceleratorConfig().to_dict()
+    for _, fld, _, _ in _CONFIG_FLAGS:
+        v = getattr(args, fld, None)
+        if v is not None:
+            base[fld] = v
+    return AcceleratorConfig.from_dict(base, source=args.config or "command line")
+
+
+# ------------------------------------------------------------------ commands
+def cmd_generate(args: argparse.Namespace) -> int:
+    from .generate import generate
+
+    cfg = _config_from_args(args)
+    out = Path(args.out) if args.out else Path("rtl_out") / cfg.name
+    path = generate(cfg, out)
+    print(f"wrote {path}/ (hwgen_accel.v, config.json, manifest.json) for {cfg.rows}x{cfg.cols} '{cfg.dataflow}'")
+    return 0
+
+
+def cmd_asm(args: argparse.Namespace) -> int:
+    from .isa import assemble, parse_program_text
+
+    src = Path(args.source)
+    try:
+        text = src.read_text()
+    except OSError as e:
+        raise UserError(f"{src}: cannot read ({e.strerror})") from None
+    code = assemble(parse_program_text(text, source=str(src)))
+    _atomic_write(Path(args.output), code)
+    print(f"wrote {args.output}: {len(code) // 16} instructions")
+    return 0
+
+
+def cmd_disasm(args: argparse.Namespace) -> int:
+    from .isa import disassemble, format_program_text
+
+    src = Path(args.binary)
+    try:
+        data = src.read_bytes()
+    except OSError as e:
+        raise UserError(f"{src}: cannot read ({e.strerror})") from None
+    try:
+        sys.stdout.write(format_program_text(disassemble(data, stop_at_halt=False)))
+    except ValueError as e:
+        raise UserError(f"{src}: {e}") from None
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from .verify import verify_config
+
+    cfg = _config_from_args(args)
+    result = verify_config(cfg, n_programs=args.programs, seed=args.seed, echo=print)
+    print(f"{result.passed} passed, {result.failed} failed")
+    return 0 if result.failed == 0 else 1
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    return run_demo(out_dir=Path(args.out), rtl=not args.no_rtl, echo=print)
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    import os
+    import tempfile
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    os.replace(tmp, path)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="hwgen", description="Systolic accelerator generator, model and verifier")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    g = sub.add_parser("generate", help="write Verilog, config.json and a manifest")
+    _add_config_args(g)
+    g.add_argument("--out", metavar="DIR", help="output folder (default rtl_out/<name>)")
+    g.set_defaults(func=cmd_generate)
+
+    v = sub.add_parser("verify", help="run random programs on Verilator and on the model; compare")
+    _add_config_args(v)
+    v.add_argument("--programs", type=int, default=30, help="number of random programs (default 30)")
+    v.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    v.set_defaults(func=cmd_verify)
+
+    d = sub.add_parser("demo", help="generate the default design and run a convolution and a GEMM on model and RTL")
+    d.add_argument("--out", default="rtl_out/demo", help="output folder (default rtl_out/demo)")
+    d.add_argument("--no-rtl", action="store_true", help="model only (skip the Verilator build)")
+    d.set_defaults(func=cmd_demo)
+
+    a = sub.add_parser("asm", help="assemble a text program into binary")
+    a.add_argument("source")
+    a.add_argument("-o", "--output", required=True)
+    a.set_defaults(func=cmd_asm)
+
+    da = sub.add_parser("disasm", help="print a binary program as text")
+    da.add_argument("binary")
+    da.set_defaults(func=cmd_disasm)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .isa import IsaError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (ConfigError, IsaError, UserError) as e:
+        print(f"hwgen {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except ValueError as e:  # ProgramError and friends
+        if type(e).__name__.endswith("Error") and type(e).__module__.startswith(("hwgen", "sim", "mappings")):
+            print(f"hwgen {args.command}: error: {e}", file=sys.stderr)
+            return 2
+        raise
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
