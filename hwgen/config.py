@@ -94,8 +94,10 @@ class AcceleratorConfig:
              f"max_reduction={self.max_reduction} need at least {need_bits} bits")
         for fld, minimum, why in (
             ("a_spad_depth", 1, "one A word"),
-            ("w_spad_depth", self.rows, f"the {self.rows} weight rows of one weight-stationary tile"),
-            ("acc_depth", self.rows, f"the {self.rows} output rows of one output-stationary tile"),
+            ("w_spad_depth", self.rows if self.supports_ws else 1,
+             f"the {self.rows} weight rows of one weight-stationary tile" if self.supports_ws else "one W word"),
+            ("acc_depth", self.rows if self.supports_os else 1,
+             f"the {self.rows} output rows of one output-stationary tile" if self.supports_os else "one output row"),
         ):
             v = getattr(self, fld)
             need(minimum <= v <= _MAX_SPAD_DEPTH, fld,

@@ -330,7 +330,8 @@ def requantize(acc: "int | object", multiplier: int, shift: int, zero_point: int
     shift > 0 (round half up, i.e. towards +infinity; >> is an arithmetic shift,
     i.e. floor division), then y += zero_point, then y is clamped to
     [max(clamp_lo, zero_point) if relu else clamp_lo, clamp_hi]. The stored byte
-    is y's low ``output_width`` bits.
+    is y's low 8 bits: y lies in the clamp range, so for narrower outputs this is
+    the value sign-extended (or, for an unsigned range, zero-extended) to a byte.
     """
     import numpy as np
 
