@@ -255,6 +255,25 @@ def _overhead(cfg: AcceleratorConfig) -> int:
     return cfg.fetch_beats + 2  # fetch (beats + read latency) + decode
 
 
+def _order_costs(nk: int, nMB: int, nNB: int, a_pass: int, w_pass: int, fixed: int) -> list[tuple[str, int]]:
+    """Estimated cycles of each loop order ('m': M blocks outer, 'n': N blocks outer).
+
+    With a single reduction chunk the operand of the outer loop is loaded once
+    (and the inner one once per outer block, or once if it has one block);
+    with several chunks both operands are reloaded for every block of the other.
+    """
+    out = []
+    for order in ("m", "n"):
+        if nk == 1 and order == "n":
+            ap, wp = (1 if nMB == 1 else nNB), 1
+        elif nk == 1:
+            ap, wp = 1, (1 if nNB == 1 else nMB)
+        else:
+            ap, wp = nNB, nMB
+        out.append((order, ap * a_pass + wp * w_pass + fixed))
+    return out
+
+
 def _plan_os(cfg: AcceleratorConfig, M: int, K: int, N: int) -> Plan:
     R, C = cfg.rows, cfg.cols
     ov = _overhead(cfg)
@@ -278,14 +297,7 @@ def _plan_os(cfg: AcceleratorConfig, M: int, K: int, N: int) -> Plan:
             w_pass = K * N + Nt * nk * (ov + 1)
             comp = Mt * Nt * (K + nk * (2 * R + C + 1 + ov))
             stores = Mt * Nt * (ov + 3)
-            for order in ("m", "n"):
-                if nk == 1 and order == "n":
-                    ap, wp = (1 if nMB == 1 else nNB), 1
-                elif nk == 1:
-                    ap, wp = 1, (1 if nNB == 1 else nMB)
-                else:
-                    ap, wp = nNB, nMB
-                cost = ap * a_pass + wp * w_pass + comp + stores
+            for order, cost in _order_costs(nk, nMB, nNB, a_pass, w_pass, comp + stores):
                 if best is None or cost < best.cost:
                     best = Plan("os", kc, mt_b, mt_b * R, nt_b, order, cost)
     assert best is not None
@@ -318,14 +330,7 @@ def _plan_ws(cfg: AcceleratorConfig, M: int, K: int, N: int) -> Plan:
             w_pass = K * N + Nt * nk * (ov + 1)
             comp = Nt * Kt * (M + nMB * (2 * R + C + 3 + ov))
             stores = Nt * nMB * (ov + 3)
-            for order in ("m", "n"):
-                if nk == 1 and order == "n":
-                    ap, wp = (1 if nMB == 1 else nNB), 1
-                elif nk == 1:
-                    ap, wp = 1, (1 if nNB == 1 else nMB)
-                else:
-                    ap, wp = nNB, nMB
-                cost = ap * a_pass + wp * w_pass + comp + stores
+            for order, cost in _order_costs(nk, nMB, nNB, a_pass, w_pass, comp + stores):
                 if best is None or cost < best.cost:
                     best = Plan("ws", min(K, kt * R), 1, mb_b, nt_b, order, cost)
     assert best is not None
