@@ -64,7 +64,7 @@ class SystolicArray(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         R, C = self.rows, self.cols
-        aw, bw, accw = self.a_width, self.b_width, self.acc_width
+        aw, bw = self.a_width, self.b_width
 
         for i in range(R):
             for j in range(C):

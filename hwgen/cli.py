@@ -60,7 +60,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
     cfg = _config_from_args(args)
     out = Path(args.out) if args.out else Path("rtl_out") / cfg.name
-    path = generate(cfg, out)
+    try:
+        path = generate(cfg, out)
+    except OSError as e:
+        raise UserError(f"{e.filename or out}: cannot write ({e.strerror})") from None
     print(f"wrote {path}/ (hwgen_accel.v, config.json, manifest.json) for {cfg.rows}x{cfg.cols} '{cfg.dataflow}'")
     return 0
 
@@ -74,7 +77,10 @@ def cmd_asm(args: argparse.Namespace) -> int:
     except OSError as e:
         raise UserError(f"{src}: cannot read ({e.strerror})") from None
     code = assemble(parse_program_text(text, source=str(src)))
-    _atomic_write(Path(args.output), code)
+    try:
+        _atomic_write(Path(args.output), code)
+    except OSError as e:
+        raise UserError(f"{args.output}: cannot write ({e.strerror})") from None
     print(f"wrote {args.output}: {len(code) // 16} instructions")
     return 0
 
@@ -98,6 +104,10 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from .verify import verify_config
 
     cfg = _config_from_args(args)
+    if args.programs < 1:
+        raise UserError(f"--programs must be at least 1, got {args.programs}")
+    if args.seed < 0:
+        raise UserError(f"--seed must be at least 0, got {args.seed}")
     result = verify_config(cfg, n_programs=args.programs, seed=args.seed, echo=print)
     print(f"{result.passed} passed, {result.failed} failed")
     return 0 if result.failed == 0 else 1
@@ -110,14 +120,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
-    import os
-    import tempfile
+    """Write ``data`` to ``path`` via a temporary sibling (removed on failure), with umask permissions."""
+    from .fileio import atomic_write_bytes
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
+    atomic_write_bytes(path, data)
 
 
 def build_parser() -> argparse.ArgumentParser:

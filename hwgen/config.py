@@ -14,7 +14,6 @@ import dataclasses
 import json
 import math
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -162,15 +161,15 @@ class AcceleratorConfig:
             text = p.read_text()
         except OSError as e:
             raise ConfigError(f"{p}: cannot read ({e.strerror})") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"{p}: not a text (UTF-8) JSON file") from None
         return cls.from_json(text, source=str(p))
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write atomically (temporary file, then rename)."""
-        p = Path(path)
-        fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=p.name + ".", suffix=".tmp")
-        with os.fdopen(fd, "w") as f:
-            f.write(self.to_json())
-        os.replace(tmp, p)
+        from .fileio import atomic_write_text
+
+        atomic_write_text(path, self.to_json())
 
     def key(self) -> str:
         """A short stable hash of the parameters, for build caches."""

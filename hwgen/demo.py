@@ -9,8 +9,6 @@ cycles, PE utilization and the three-way agreement (RTL == model == numpy).
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Callable
@@ -18,6 +16,7 @@ from typing import Callable
 import numpy as np
 
 from .config import AcceleratorConfig
+from .fileio import atomic_write_text
 
 __all__ = ["DEMO_CONFIG", "demo_workloads", "run_demo"]
 
@@ -45,13 +44,6 @@ def demo_workloads(cfg: AcceleratorConfig, seed: int = 2026):
         p.meta["name"] = f"gemm 50x72x40 ({df})"
         out.append((p.meta["name"], p, gemm_ref(A, Wg, q_gemm)))
     return out
-
-
-def _atomic_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 def run_demo(out_dir: Path, rtl: bool = True, cfg: AcceleratorConfig = DEMO_CONFIG,
@@ -90,7 +82,7 @@ def run_demo(out_dir: Path, rtl: bool = True, cfg: AcceleratorConfig = DEMO_CONF
     console.print(table)
     echo(f"{result.passed} passed, {result.failed} failed ({t_run:.1f} s for model{' and Verilator' if rtl else ''})")
 
-    md = [f"# hwgen demo report", "",
+    md = ["# hwgen demo report", "",
           f"Design: {cfg.rows}x{cfg.cols} '{cfg.dataflow}', {cfg.input_width}-bit inputs, {cfg.weight_width}-bit "
           f"weights, {cfg.acc_width}-bit accumulators, scratchpads {cfg.a_spad_depth}/{cfg.w_spad_depth} words, "
           f"accumulator buffer {cfg.acc_depth} rows, {cfg.host_port_width}-bit host port. "
@@ -103,8 +95,8 @@ def run_demo(out_dir: Path, rtl: bool = True, cfg: AcceleratorConfig = DEMO_CONF
                   f"{100 * r['utilization']:.1f}% | {'yes' if r['agree'] else 'NO'} |")
     md += ["", "PE utilization = useful MAC PE-cycles / (cycles x PEs). Loads move one element per cycle, so "
            "these layers are load-bound in this first generation.", ""]
-    _atomic_text(out_dir / "report.md", "\n".join(md))
-    _atomic_text(out_dir / "report.json", json.dumps({"config": cfg.to_dict(), "workloads": rows,
+    atomic_write_text(out_dir / "report.md", "\n".join(md))
+    atomic_write_text(out_dir / "report.json", json.dumps({"config": cfg.to_dict(), "workloads": rows,
                                                       "passed": result.passed, "failed": result.failed}, indent=2))
     echo(f"report: {out_dir}/report.md")
     return 0 if result.failed == 0 else 1

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import tempfile
 from importlib import metadata
@@ -56,13 +57,30 @@ def verilog_text(cfg: AcceleratorConfig, name: str = TOP_NAME) -> tuple[str, lis
     return text, port_list(top)
 
 
+def _fresh_dir(parent: Path, prefix: str) -> Path:
+    """A new empty folder in ``parent``, with the ordinary (umask) permissions that mkdtemp's 0700 lacks."""
+    while True:
+        d = parent / f"{prefix}{secrets.token_hex(4)}"
+        try:
+            d.mkdir()
+            return d
+        except FileExistsError:
+            continue
+
+
 def generate(cfg: AcceleratorConfig, out_dir: str | os.PathLike[str]) -> Path:
-    """Write ``<out_dir>/{hwgen_accel.v, config.json, manifest.json}`` atomically."""
+    """Write ``<out_dir>/{hwgen_accel.v, config.json, manifest.json}`` atomically.
+
+    On failure nothing is left behind: no output folder, no temporary folder, no
+    parent folders created for it, and an existing output folder stays as it was.
+    """
     out = Path(out_dir)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    text, ports = verilog_text(cfg)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
+    text, ports = verilog_text(cfg)  # the slow, failure-prone part: before touching the file system
+    created = [d for d in (out.parent, *out.parent.parents) if not d.exists()]
+    tmp = None
     try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = _fresh_dir(out.parent, f".{out.name}.tmp-")
         (tmp / f"{TOP_NAME}.v").write_text(text)
         (tmp / "config.json").write_text(cfg.to_json())
         manifest = {
@@ -75,14 +93,25 @@ def generate(cfg: AcceleratorConfig, out_dir: str | os.PathLike[str]) -> Path:
             "verilog_lines": text.count("\n"),
         }
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
-        if out.exists():
+        if out.exists() or out.is_symlink():
             old = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.old-"))
             os.replace(out, old / "x")
-            os.replace(tmp, out)
+            try:
+                os.replace(tmp, out)
+            except BaseException:
+                os.replace(old / "x", out)  # put the previous design back
+                shutil.rmtree(old, ignore_errors=True)
+                raise
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(tmp, out)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+        for d in created:  # innermost first; only folders this call made, and only if still empty
+            try:
+                d.rmdir()
+            except OSError:
+                break
         raise
     return out

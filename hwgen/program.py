@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from .config import AcceleratorConfig
-from .isa import INSTR_BYTES, Instruction, IsaError, Opcode, assemble, check_instruction, disassemble
+from .fileio import atomic_write
+from .isa import Instruction, IsaError, Opcode, assemble, check_instruction, disassemble
 
 __all__ = ["Region", "Program", "ProgramError"]
 
@@ -93,26 +94,34 @@ class Program:
         for name, reg in self.outputs.items():
             desc["outputs"][name] = {"addr": reg.addr, "shape": list(reg.shape), "dtype": reg.dtype}
         arrays["desc"] = np.frombuffer(json.dumps(desc).encode(), dtype=np.uint8)
-        p = Path(path)
-        fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=p.name + ".", suffix=".tmp")
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, p)
+        atomic_write(path, lambda f: np.savez(f, **arrays))
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> "Program":
         p = Path(path)
         try:
+            with open(p, "rb") as f:
+                magic = f.read(4)
+        except OSError as e:
+            raise ProgramError(f"{p}: cannot read ({e.strerror})") from None
+        if magic != b"PK\x03\x04":
+            raise ProgramError(f"{p}: not a hwgen program file (not an .npz archive)")
+        try:
             with np.load(p, allow_pickle=False) as z:
                 code = bytes(z["code"].astype(np.uint8))
                 desc = json.loads(bytes(z["desc"].astype(np.uint8)).decode())
-                inputs = {name: (Region(d["addr"], tuple(d["shape"]), d["dtype"]), z[f"in_{name}"])
+                if not isinstance(desc, dict):
+                    raise TypeError(f"description is a {type(desc).__name__}, not an object")
+                inputs = {name: (Region(int(d["addr"]), tuple(int(x) for x in d["shape"]), str(d["dtype"])),
+                                 z[f"in_{name}"])
                           for name, d in desc["inputs"].items()}
-            outputs = {name: Region(d["addr"], tuple(d["shape"]), d["dtype"]) for name, d in desc["outputs"].items()}
+            outputs = {name: Region(int(d["addr"]), tuple(int(x) for x in d["shape"]), str(d["dtype"]))
+                       for name, d in desc["outputs"].items()}
+            mem_size = int(desc["mem_size"])
+            meta = desc.get("meta", {})
             instrs = disassemble(code)
         except IsaError as e:
             raise ProgramError(f"{p}: {e}") from None
-        except (OSError, KeyError, ValueError, TypeError, json.JSONDecodeError) as e:
+        except (OSError, EOFError, zipfile.BadZipFile, KeyError, ValueError, TypeError, AttributeError) as e:
             raise ProgramError(f"{p}: not a hwgen program file ({type(e).__name__}: {e})") from None
-        return cls(instrs, inputs, outputs, int(desc["mem_size"]), desc.get("meta", {}))
-
+        return cls(instrs, inputs, outputs, mem_size, meta)

@@ -46,7 +46,10 @@ class VerifyResult:
 
 
 def _first_diff(a: np.ndarray, b: np.ndarray) -> str:
-    idx = np.flatnonzero(np.asarray(a).reshape(-1) != np.asarray(b).reshape(-1))
+    a, b = np.asarray(a), np.asarray(b)
+    if a.shape != b.shape:
+        return f"shape {a.shape} vs {b.shape}"
+    idx = np.flatnonzero(a.reshape(-1) != b.reshape(-1))
     i = int(idx[0])
     return f"{idx.size} differ, first at flat index {i}: {a.reshape(-1)[i]} vs {b.reshape(-1)[i]}"
 
