@@ -9,12 +9,17 @@ with the offsets computed here, so the encoding exists in exactly one place.
 Semantics (timing is in :mod:`sim.timing`):
 
 ``halt``      stop; the accelerator raises ``done``. The all-zero word is halt.
-``load``      host memory -> scratchpad ``target`` (a or w). For word w in
+``load``      host memory -> scratchpad ``target`` (a, w or q). For word w in
               [0, count) and lane l in [0, lanes): scratchpad[spad_addr + w]
               lane (lane_off + l) <- host byte at base + w*word_stride +
               l*lane_stride (sign-extended). Lanes outside the range keep their
-              value. With ``zero`` set, the lanes are written with 0 and host
-              memory is not read (the padding of a convolution).
+              value. With ``zero`` set, host memory is not read and the lanes
+              are written with the fill byte ``base[7:0]`` (the padding of a
+              convolution: 0, or the input's zero point).
+              Target q is the per-column quantization table: word c is column
+              c's entry (``cols`` entries), its lanes are the entry's
+              QTABLE_BYTES bytes (little-endian int32 bias, int32 multiplier,
+              shift in byte 8), stored raw.
 ``compute``   one tile matmul into the accumulator buffer.
               os: A words a_addr..+depth (``rows`` lanes = rows of the tile),
               W words w_addr..+depth (cols lanes) -> ``rows`` output rows at
@@ -25,7 +30,10 @@ Semantics (timing is in :mod:`sim.timing`):
               ``accumulate`` adds to the buffer, otherwise overwrites it.
 ``store``     accumulator rows o_addr..+rows, lanes 0..cols -> requantize
               (see :func:`requantize`) -> host byte at base + r*row_stride +
-              c*col_stride.
+              c*col_stride. With ``qtable`` set, column c adds the table's
+              bias (wrapping at the accumulator width) and uses its multiplier
+              and shift instead of the config instruction's (per-channel
+              quantization); zero point and clamp come from config.
 ``config``    set the requantization parameters used by later stores.
 ``fence``     wait for all earlier instructions (the controller is in-order,
               so this costs its fetch and one cycle).
@@ -44,11 +52,13 @@ __all__ = [
     "Opcode", "Field", "LAYOUT", "OPCODE_BITS", "INSTR_BYTES", "Instruction", "IsaError",
     "encode", "decode", "assemble", "disassemble", "format_instruction", "parse_instruction",
     "parse_program_text", "format_program_text", "check_instruction", "field_offsets", "requantize",
-    "halt", "load", "compute", "store", "config", "fence",
+    "halt", "load", "compute", "store", "config", "fence", "QTABLE_BYTES", "qtable_entry",
 ]
 
 OPCODE_BITS = 4
 INSTR_BYTES = INSTR_BITS // 8
+#: Bytes of one quantization-table entry: int32 bias, int32 multiplier, shift.
+QTABLE_BYTES = 9
 
 
 class IsaError(ValueError):
@@ -85,7 +95,7 @@ class Field:
 LAYOUT: dict[Opcode, tuple[Field, ...]] = {
     Opcode.HALT: (),
     Opcode.LOAD: (
-        Field("target", 1, names=("a", "w")),
+        Field("target", 2, names=("a", "w", "q")),
         Field("zero", 1),
         Field("spad_addr", 16),
         Field("count", 16),
@@ -106,6 +116,7 @@ LAYOUT: dict[Opcode, tuple[Field, ...]] = {
     ),
     Opcode.STORE: (
         Field("relu", 1),
+        Field("qtable", 1),
         Field("o_addr", 16),
         Field("rows", 16),
         Field("cols", 9),
@@ -163,6 +174,8 @@ def _make(op: Opcode, kw: dict[str, int]) -> Instruction:
                 raise IsaError(f"{op.name.lower()}: field '{name}' = {v!r}: must be one of {', '.join(f.names)}")
             v = f.names.index(v)
         v = int(v)
+        if f.names and not 0 <= v < len(f.names):
+            raise IsaError(f"{op.name.lower()}: field '{name}' = {v}: must be one of {', '.join(f.names)}")
         if not f.lo <= v <= f.hi:
             raise IsaError(f"{op.name.lower()}: field '{name}' = {v} out of range [{f.lo}, {f.hi}] ({f.width}-bit"
                            f"{' signed' if f.signed else ''})")
@@ -239,7 +252,7 @@ def format_instruction(instr: Instruction) -> str:
     parts = [instr.op.name.lower()]
     for f in LAYOUT[instr.op]:
         v = instr.args[f.name]
-        parts.append(f"{f.name}={f.names[v] if f.names else v}")
+        parts.append(f"{f.name}={f.names[v] if f.names and v < len(f.names) else v}")
     return " ".join(parts)
 
 
@@ -289,8 +302,9 @@ def check_instruction(instr: Instruction, cfg: AcceleratorConfig, where: str = "
             raise IsaError(f"{where} ({name}): field '{fld}' = {a[fld]}: {msg}")
 
     if instr.op == Opcode.LOAD:
-        lanes = cfg.rows if a["target"] == 0 else cfg.cols
-        depth = cfg.a_spad_depth if a["target"] == 0 else cfg.w_spad_depth
+        need(a["target"] <= 2, "target", "must be a, w or q")
+        lanes = (cfg.rows, cfg.cols, QTABLE_BYTES)[a["target"]]
+        depth = (cfg.a_spad_depth, cfg.w_spad_depth, cfg.cols)[a["target"]]
         need(a["count"] >= 1, "count", "must be at least 1")
         need(a["spad_addr"] + a["count"] <= depth, "count",
              f"spad_addr {a['spad_addr']} + count exceeds the {depth}-word scratchpad")
@@ -322,9 +336,10 @@ def check_instruction(instr: Instruction, cfg: AcceleratorConfig, where: str = "
         need(a["clamp_lo"] <= a["clamp_hi"], "clamp_lo", f"must not exceed clamp_hi {a['clamp_hi']}")
 
 
-def requantize(acc: "int | object", multiplier: int, shift: int, zero_point: int,
+def requantize(acc: "int | object", multiplier: "int | object", shift: "int | object", zero_point: int,
                clamp_lo: int, clamp_hi: int, relu: bool) -> "int | object":
-    """The requantization rule, in one place (works on ints and int64 numpy arrays).
+    """The requantization rule, in one place (ints or int64 numpy arrays; multiplier
+    and shift may be per-column arrays that broadcast against ``acc``).
 
     y = (acc * multiplier + round) >> shift, with round = 2**(shift-1) when
     shift > 0 (round half up, i.e. towards +infinity; >> is an arithmetic shift,
@@ -335,9 +350,17 @@ def requantize(acc: "int | object", multiplier: int, shift: int, zero_point: int
     """
     import numpy as np
 
-    x = np.asarray(acc, dtype=np.int64) * np.int64(multiplier)
-    if shift:
-        x = (x + np.int64(1 << (shift - 1))) >> np.int64(shift)
+    x = np.asarray(acc, dtype=np.int64) * np.asarray(multiplier, dtype=np.int64)
+    sh = np.asarray(shift, dtype=np.int64)
+    rnd = np.where(sh > 0, np.left_shift(np.int64(1), np.maximum(sh - 1, 0)), 0)
+    x = (x + rnd) >> sh
     x = x + np.int64(zero_point)
     lo = max(clamp_lo, zero_point) if relu else clamp_lo
-    return np.clip(x, lo, clamp_hi)
+    return np.minimum(np.maximum(x, lo), clamp_hi)  # max, then min: the RTL order when lo > clamp_hi
+
+
+def qtable_entry(bias: int, multiplier: int, shift: int) -> bytes:
+    """The QTABLE_BYTES bytes of one quantization-table entry, as host memory holds them."""
+    if not (-(1 << 31) <= bias < (1 << 31) and -(1 << 31) <= multiplier < (1 << 31) and 0 <= shift <= 62):
+        raise IsaError(f"qtable entry out of range: bias {bias}, multiplier {multiplier}, shift {shift}")
+    return (bias & 0xFFFFFFFF).to_bytes(4, "little") + (multiplier & 0xFFFFFFFF).to_bytes(4, "little") + bytes([shift])

@@ -11,14 +11,14 @@ Host port: word address ``mem_addr`` (host_port_width bits a word), read data
 one cycle after ``mem_re``; byte-enabled writes.
 """
 
-from amaranth import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from .array import SystolicArray
 from .config import INSTR_BITS, AcceleratorConfig
-from .isa import OPCODE_BITS, Opcode, field_offsets
+from .isa import OPCODE_BITS, QTABLE_BYTES, Opcode, field_offsets
 
 __all__ = ["Accelerator", "COUNTER_WIDTH"]
 
@@ -65,6 +65,8 @@ class Accelerator(wiring.Component):
         self.a_spad = Memory(shape=unsigned(R * cfg.input_width), depth=cfg.a_spad_depth, init=[])
         self.w_spad = Memory(shape=unsigned(C * cfg.weight_width), depth=cfg.w_spad_depth, init=[])
         self.acc_buf = Memory(shape=unsigned(C * cfg.acc_width), depth=cfg.acc_depth, init=[])
+        #: per-column quantization table: bias[31:0], multiplier[63:32], shift[69:64]
+        self.qtable = [Signal(8 * QTABLE_BYTES, name=f"qtable_c{j}") for j in range(C)]
 
     def elaborate(self, platform):
         cfg = self.cfg
@@ -141,6 +143,7 @@ class Accelerator(wiring.Component):
         s1_ptr = Signal(32, name="rq1_ptr")
         s2_valid = Signal(name="rq2_valid")
         s2_prod = Signal(signed(accw + 32), name="rq2_product")
+        s2_shift = Signal(6, name="rq2_shift")
         s2_ptr = Signal(32, name="rq2_ptr")
         s3_valid = Signal(name="rq3_valid")
         s3_byte = Signal(8, name="rq3_byte")
@@ -237,24 +240,35 @@ class Accelerator(wiring.Component):
 
         byte = Signal(8, name="ld_byte")
         m.d.comb += byte.eq(self.mem_rdata.word_select(ld_p_off, 8) if BB else self.mem_rdata[:8])
+
         def lane_mask(n: int):
             lanes = LD.lanes[:n.bit_length()]
             off = LD.lane_off[:_bits(n)]
             return ((((Const(1, n + 1) << lanes) - 1)[:n + 1]) << off)[:n]
 
-        zero_mask_a, zero_mask_w = lane_mask(R), lane_mask(C)
+        # one write per cycle into the target: a zero/fill word (zero mode), or the gathered byte
+        ld_we = Signal(name="ld_we")
+        ld_wr_addr = Signal(16, name="ld_wr_addr")
+        ld_wr_byte = Signal(8, name="ld_wr_byte")
         with m.If(in_load & LD.zero):
-            with m.If(LD.target == 0):
-                m.d.comb += [a_wr.addr.eq(LD.spad_addr + e), a_wr.data.eq(0), a_wr.en.eq(zero_mask_a)]
-            with m.Else():
-                m.d.comb += [w_wr.addr.eq(LD.spad_addr + e), w_wr.data.eq(0), w_wr.en.eq(zero_mask_w)]
+            m.d.comb += [ld_we.eq(1), ld_wr_addr.eq(LD.spad_addr + e), ld_wr_byte.eq(LD.base[:8])]
         with m.Elif(in_load & ld_p_valid):
-            with m.If(LD.target == 0):
-                m.d.comb += [a_wr.addr.eq(ld_p_addr), a_wr.data.eq(Cat(*[byte[:iw]] * R)),
-                             a_wr.en.eq((Const(1, R) << ld_p_lane[:_bits(R)])[:R])]
-            with m.Else():
-                m.d.comb += [w_wr.addr.eq(ld_p_addr), w_wr.data.eq(Cat(*[byte[:ww]] * C)),
-                             w_wr.en.eq((Const(1, C) << ld_p_lane[:_bits(C)])[:C])]
+            m.d.comb += [ld_we.eq(1), ld_wr_addr.eq(ld_p_addr), ld_wr_byte.eq(byte)]
+
+        def lane_enables(n: int):
+            return Mux(LD.zero, lane_mask(n), (Const(1, n) << ld_p_lane[:_bits(n)])[:n])
+
+        with m.If(ld_we & (LD.target == 0)):
+            m.d.comb += [a_wr.addr.eq(ld_wr_addr), a_wr.data.eq(Cat(*[ld_wr_byte[:iw]] * R)),
+                         a_wr.en.eq(lane_enables(R))]
+        with m.If(ld_we & (LD.target == 1)):
+            m.d.comb += [w_wr.addr.eq(ld_wr_addr), w_wr.data.eq(Cat(*[ld_wr_byte[:ww]] * C)),
+                         w_wr.en.eq(lane_enables(C))]
+        q_en = lane_enables(QTABLE_BYTES)
+        for j, entry in enumerate(self.qtable):
+            for b in range(QTABLE_BYTES):
+                with m.If(ld_we & (LD.target == 2) & (ld_wr_addr == j) & q_en[b]):
+                    m.d.sync += entry[8 * b:8 * (b + 1)].eq(ld_wr_byte)
 
         # --------------------------------------------------------- compute datapath
         os_mode = CP.dataflow == 0
@@ -325,10 +339,15 @@ class Accelerator(wiring.Component):
             with m.Else():
                 m.d.sync += [st_c.eq(st_c + 1), st_ptr.eq(st_ptr + ST.col_stride)]
         lane_val = acc_rd.data.word_select(s1_lane[:_bits(C)], accw).as_signed()
-        m.d.sync += [s2_prod.eq(lane_val * q_mult), s2_ptr.eq(s1_ptr)]
-        rnd = (Const(1, 64) << q_shift)[1:64]  # 2**(shift-1), or 0 when shift == 0
+        entry = Array(self.qtable)[s1_lane[:_bits(C)]]
+        use_table = ST.qtable
+        biased = Signal(signed(accw), name="rq_biased")  # wraps at the accumulator width
+        m.d.comb += biased.eq(lane_val + Mux(use_table, entry[0:32].as_signed(), 0))
+        m.d.sync += [s2_prod.eq(biased * Mux(use_table, entry[32:64].as_signed(), q_mult)),
+                     s2_shift.eq(Mux(use_table, entry[64:70], q_shift)), s2_ptr.eq(s1_ptr)]
+        rnd = (Const(1, 64) << s2_shift)[1:64]  # 2**(shift-1), or 0 when shift == 0
         shifted = Signal(signed(accw + 34), name="rq_shifted")
-        m.d.comb += shifted.eq((s2_prod + rnd) >> q_shift)
+        m.d.comb += shifted.eq((s2_prod + rnd) >> s2_shift)
         with_zp = Signal(signed(accw + 35), name="rq_with_zp")
         m.d.comb += with_zp.eq(shifted + q_zp)
         lo = Mux(ST.relu & (q_zp > q_lo), q_zp, q_lo)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from hwgen.config import AcceleratorConfig
-from hwgen.isa import INSTR_BYTES, Instruction, IsaError, Opcode, check_instruction, decode
+from hwgen.isa import INSTR_BYTES, QTABLE_BYTES, Instruction, IsaError, Opcode, check_instruction, decode, requantize
 
 from .timing import instruction_cycles, macs
 
@@ -69,6 +69,7 @@ class CycleModel:
         self.w_spad = np.zeros((c.w_spad_depth, c.cols), dtype=np.int64)
         self.acc_buf = np.zeros((c.acc_depth, c.cols), dtype=np.int64)
         self.quant = dict(multiplier=0, shift=0, zero_point=0, clamp_lo=0, clamp_hi=0)
+        self.qtable = np.zeros((c.cols, QTABLE_BYTES), dtype=np.uint8)
 
     # ------------------------------------------------------------------ run
     def run(self, image: np.ndarray, max_instructions: int = 10_000_000) -> RunResult:
@@ -106,15 +107,16 @@ class CycleModel:
         c = self.cfg
         a = ins.args
         if ins.op == Opcode.LOAD:
-            spad = self.a_spad if a["target"] == 0 else self.w_spad
-            width = c.input_width if a["target"] == 0 else c.weight_width
+            spad = (self.a_spad, self.w_spad, self.qtable)[a["target"]]
+            width = (c.input_width, c.weight_width, 8)[a["target"]]
             rows = slice(a["spad_addr"], a["spad_addr"] + a["count"])
             lanes = slice(a["lane_off"], a["lane_off"] + a["lanes"])
             if a["zero"]:
-                spad[rows, lanes] = 0
+                raw = np.full((a["count"], a["lanes"]), a["base"] & 0xFF, dtype=np.uint8)
             else:
                 addr = self._addresses(a["base"], a["count"], a["word_stride"], a["lanes"], a["lane_stride"], mem, where)
-                spad[rows, lanes] = _sign_extend_bytes(mem[addr], width)
+                raw = mem[addr]
+            spad[rows, lanes] = raw if a["target"] == 2 else _sign_extend_bytes(raw, width)
         elif ins.op == Opcode.COMPUTE:
             if a["dataflow"] == 0:  # output-stationary: R x C tile, reduction over depth words
                 A = self.a_spad[a["a_addr"]:a["a_addr"] + a["depth"], :]  # depth x R
@@ -131,12 +133,14 @@ class CycleModel:
         elif ins.op == Opcode.STORE:
             q = self.quant
             acc = self.acc_buf[a["o_addr"]:a["o_addr"] + a["rows"], :a["cols"]]
-            x = acc * np.int64(q["multiplier"])
-            if q["shift"]:
-                x = (x + np.int64(1 << (q["shift"] - 1))) >> np.int64(q["shift"])
-            x = x + q["zero_point"]
-            lo = max(q["clamp_lo"], q["zero_point"]) if a["relu"] else q["clamp_lo"]
-            x = np.minimum(np.maximum(x, lo), q["clamp_hi"])
+            mult, shift = q["multiplier"], q["shift"]
+            if a["qtable"]:
+                entries = self.qtable[:a["cols"]]
+                bias = entries[:, 0:4].copy().view("<i4").reshape(-1).astype(np.int64)
+                mult = entries[:, 4:8].copy().view("<i4").reshape(-1).astype(np.int64)
+                shift = (entries[:, 8] & 63).astype(np.int64)
+                acc = _wrap(acc + bias, c.acc_width)
+            x = requantize(acc, mult, shift, q["zero_point"], q["clamp_lo"], q["clamp_hi"], bool(a["relu"]))
             addr = self._addresses(a["base"], a["rows"], a["row_stride"], a["cols"], a["col_stride"], mem, where)
             mem[addr.reshape(-1)] = (x.reshape(-1) & 0xFF).astype(np.uint8)
         elif ins.op == Opcode.CONFIG:

@@ -116,7 +116,7 @@ def test_layout_fits_128_bits():
 def instructions(op: Opcode | None = None):
     ops = st.sampled_from(list(Opcode)) if op is None else st.just(op)
     return ops.flatmap(lambda o: st.fixed_dictionaries(
-        {f.name: st.integers(f.lo, f.hi) for f in LAYOUT[o]}).map(lambda kw: Instruction(o, kw)))
+        {f.name: st.integers(f.lo, len(f.names) - 1 if f.names else f.hi) for f in LAYOUT[o]}).map(lambda kw: Instruction(o, kw)))
 
 
 @settings(max_examples=400, deadline=None)

@@ -1,0 +1,358 @@
+"""Layer-graph IR: a networkx DiGraph of typed layers joined by typed tensors.
+
+Every importer (ONNX, SCALE-Sim CSV, the built-in zoo) produces a
+:class:`LayerGraph`; the mapper, the analytical model and the network executor
+consume it. Nodes are layers (one dataclass per layer type, holding its
+attributes and, when known, its constant weights and bias); edges carry a
+:class:`TensorInfo` (shape, dtype, quantization). Shapes are logical and follow
+ONNX: activations are NCHW (batch first) for convolutional layers and [N, F]
+for fully connected ones. Executors choose their own memory layout (the
+accelerator keeps activations NHWC).
+
+The graph is validated when built: every layer's output shape is inferred
+from its inputs and attributes and must equal the tensor on its out-edges,
+so an importer cannot hand the mapper an inconsistent graph.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterator, Sequence
+
+import networkx as nx
+import numpy as np
+
+__all__ = [
+    "GraphError", "QuantParams", "TensorInfo", "Layer", "Input", "Conv2d", "Gemm", "MaxPool", "AveragePool",
+    "GlobalAveragePool", "Add", "Relu", "Clip", "Flatten", "Reshape", "Concat", "LayerGraph", "LAYER_TYPES",
+    "conv_output_hw",
+]
+
+
+class GraphError(ValueError):
+    """An inconsistent graph; the message names the node (and tensor) at fault."""
+
+
+@dataclass(frozen=True)
+class QuantParams:
+    """Affine quantization real = scale * (q - zero_point); per tensor, or per channel along ``axis``."""
+
+    scale: np.ndarray  # float32, shape () or (C,)
+    zero_point: np.ndarray  # int, shape () or (C,)
+    dtype: str = "int8"  # storage type of q: int8, uint8 or int32
+    axis: int | None = None
+
+    @property
+    def per_channel(self) -> bool:
+        return np.ndim(self.scale) > 0 and np.size(self.scale) > 1
+
+    def __eq__(self, other: object) -> bool:  # arrays need an explicit comparison
+        return (isinstance(other, QuantParams) and self.dtype == other.dtype and self.axis == other.axis
+                and np.array_equal(self.scale, other.scale) and np.array_equal(self.zero_point, other.zero_point))
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+@dataclass
+class TensorInfo:
+    name: str
+    shape: tuple[int, ...]
+    dtype: str = "float32"
+    quant: QuantParams | None = None
+
+
+# ------------------------------------------------------------------- layers
+@dataclass
+class Layer:
+    """Base of all layer types. ``kind`` is the type's name in reports."""
+
+    @property
+    def kind(self) -> str:
+        return type(self).__name__
+
+    #: number of inputs the layer takes (None: one or more)
+    arity: int | None = field(default=1, init=False, repr=False)
+
+    def infer(self, inputs: Sequence[tuple[int, ...]], where: str) -> tuple[int, ...]:
+        raise NotImplementedError
+
+
+def conv_output_hw(h: int, w: int, kernel: tuple[int, int], stride: tuple[int, int],
+                   pads: tuple[int, int, int, int], dilation: tuple[int, int] = (1, 1)) -> tuple[int, int]:
+    """Output height and width; pads are (top, left, bottom, right) as in ONNX."""
+    eh = dilation[0] * (kernel[0] - 1) + 1
+    ew = dilation[1] * (kernel[1] - 1) + 1
+    return ((h + pads[0] + pads[2] - eh) // stride[0] + 1, (w + pads[1] + pads[3] - ew) // stride[1] + 1)
+
+
+def _need(cond: bool, where: str, msg: str) -> None:
+    if not cond:
+        raise GraphError(f"{where}: {msg}")
+
+
+@dataclass
+class Input(Layer):
+    shape: tuple[int, ...] = ()
+    arity: int | None = field(default=0, init=False, repr=False)
+
+    def infer(self, inputs, where):
+        _need(len(self.shape) >= 1 and all(d >= 1 for d in self.shape), where, f"bad input shape {self.shape}")
+        return tuple(self.shape)
+
+
+@dataclass
+class Conv2d(Layer):
+    in_channels: int = 1
+    out_channels: int = 1
+    kernel: tuple[int, int] = (1, 1)
+    stride: tuple[int, int] = (1, 1)
+    pads: tuple[int, int, int, int] = (0, 0, 0, 0)
+    dilation: tuple[int, int] = (1, 1)
+    groups: int = 1
+    #: OIHW weights (O, I/groups, KH, KW) and bias (O,), when known
+    weight: np.ndarray | None = field(default=None, repr=False)
+    bias: np.ndarray | None = field(default=None, repr=False)
+    weight_quant: QuantParams | None = field(default=None, repr=False)
+
+    @property
+    def depthwise(self) -> bool:
+        return self.groups > 1 and self.groups == self.in_channels and self.out_channels % self.groups == 0
+
+    def infer(self, inputs, where):
+        (s,) = inputs
+        _need(len(s) == 4, where, f"Conv2d expects an NCHW input, got shape {s}")
+        _need(s[1] == self.in_channels, where, f"input has {s[1]} channels, layer expects {self.in_channels}")
+        _need(self.groups >= 1 and self.in_channels % self.groups == 0 and self.out_channels % self.groups == 0,
+              where, f"groups={self.groups} must divide in_channels={self.in_channels} and "
+                     f"out_channels={self.out_channels}")
+        _need(min(self.stride) >= 1 and min(self.dilation) >= 1 and min(self.pads) >= 0 and min(self.kernel) >= 1,
+              where, f"bad kernel/stride/pads/dilation {self.kernel}/{self.stride}/{self.pads}/{self.dilation}")
+        if self.weight is not None:
+            want = (self.out_channels, self.in_channels // self.groups, *self.kernel)
+            _need(tuple(self.weight.shape) == want, where, f"weight shape {self.weight.shape} != {want}")
+        if self.bias is not None:
+            _need(tuple(self.bias.shape) == (self.out_channels,), where, f"bias shape {self.bias.shape}")
+        oh, ow = conv_output_hw(s[2], s[3], self.kernel, self.stride, self.pads, self.dilation)
+        _need(oh >= 1 and ow >= 1, where, f"empty output {oh}x{ow} for input {s[2]}x{s[3]}")
+        return (s[0], self.out_channels, oh, ow)
+
+    def macs(self, out_shape: tuple[int, ...]) -> int:
+        return int(np.prod(out_shape)) * (self.in_channels // self.groups) * self.kernel[0] * self.kernel[1]
+
+
+@dataclass
+class Gemm(Layer):
+    """y[N, out] = x[N, in] @ W[in, out] + b (W stored [in, out])."""
+
+    in_features: int = 1
+    out_features: int = 1
+    weight: np.ndarray | None = field(default=None, repr=False)
+    bias: np.ndarray | None = field(default=None, repr=False)
+    weight_quant: QuantParams | None = field(default=None, repr=False)
+
+    def infer(self, inputs, where):
+        (s,) = inputs
+        _need(len(s) >= 2 and s[-1] == self.in_features, where,
+              f"input shape {s} does not end in in_features={self.in_features}")
+        if self.weight is not None:
+            _need(tuple(self.weight.shape) == (self.in_features, self.out_features), where,
+                  f"weight shape {self.weight.shape} != {(self.in_features, self.out_features)}")
+        return (*s[:-1], self.out_features)
+
+    def macs(self, out_shape: tuple[int, ...]) -> int:
+        return int(np.prod(out_shape)) * self.in_features
+
+
+@dataclass
+class _Pool(Layer):
+    kernel: tuple[int, int] = (1, 1)
+    stride: tuple[int, int] = (1, 1)
+    pads: tuple[int, int, int, int] = (0, 0, 0, 0)
+
+    def infer(self, inputs, where):
+        (s,) = inputs
+        _need(len(s) == 4, where, f"{self.kind} expects an NCHW input, got {s}")
+        oh, ow = conv_output_hw(s[2], s[3], self.kernel, self.stride, self.pads)
+        _need(oh >= 1 and ow >= 1, where, f"empty output {oh}x{ow}")
+        return (s[0], s[1], oh, ow)
+
+
+@dataclass
+class MaxPool(_Pool):
+    pass
+
+
+@dataclass
+class AveragePool(_Pool):
+    count_include_pad: bool = False
+
+
+@dataclass
+class GlobalAveragePool(Layer):
+    def infer(self, inputs, where):
+        (s,) = inputs
+        _need(len(s) == 4, where, f"GlobalAveragePool expects an NCHW input, got {s}")
+        return (s[0], s[1], 1, 1)
+
+
+@dataclass
+class Add(Layer):
+    arity: int | None = field(default=2, init=False, repr=False)
+
+    def infer(self, inputs, where):
+        a, b = inputs
+        _need(tuple(a) == tuple(b), where, f"Add of different shapes {a} and {b}")
+        return tuple(a)
+
+
+@dataclass
+class Relu(Layer):
+    def infer(self, inputs, where):
+        return tuple(inputs[0])
+
+
+@dataclass
+class Clip(Layer):
+    """Clip to [min, max] (ReLU6 is Clip(0, 6))."""
+
+    min: float = 0.0
+    max: float = 6.0
+
+    def infer(self, inputs, where):
+        _need(self.min <= self.max, where, f"Clip min {self.min} > max {self.max}")
+        return tuple(inputs[0])
+
+
+@dataclass
+class Flatten(Layer):
+    axis: int = 1
+
+    def infer(self, inputs, where):
+        (s,) = inputs
+        _need(0 <= self.axis <= len(s), where, f"Flatten axis {self.axis} out of range for {s}")
+        return (int(np.prod(s[:self.axis])), int(np.prod(s[self.axis:])))
+
+
+@dataclass
+class Reshape(Layer):
+    shape: tuple[int, ...] = ()
+
+    def infer(self, inputs, where):
+        (s,) = inputs
+        _need(int(np.prod(s)) == int(np.prod(self.shape)), where, f"cannot reshape {s} to {self.shape}")
+        return tuple(self.shape)
+
+
+@dataclass
+class Concat(Layer):
+    axis: int = 1
+    arity: int | None = field(default=None, init=False, repr=False)
+
+    def infer(self, inputs, where):
+        _need(len(inputs) >= 1, where, "Concat needs at least one input")
+        first = inputs[0]
+        ax = self.axis % len(first)
+        for s in inputs[1:]:
+            _need(len(s) == len(first) and all(a == b for i, (a, b) in enumerate(zip(s, first)) if i != ax), where,
+                  f"Concat inputs {first} and {s} differ outside axis {self.axis}")
+        return tuple(sum(s[ax] for s in inputs) if i == ax else d for i, d in enumerate(first))
+
+
+LAYER_TYPES = (Input, Conv2d, Gemm, MaxPool, AveragePool, GlobalAveragePool, Add, Relu, Clip, Flatten, Reshape,
+               Concat)
+
+
+# -------------------------------------------------------------------- graph
+class LayerGraph:
+    """A validated DAG of layers. Node attribute ``layer``; edge attribute ``tensor``.
+
+    Inputs of a node are ordered: edge attribute ``port`` (0, 1, ...) gives the
+    position, so Add/Concat keep their operand order.
+    """
+
+    def __init__(self, name: str = "graph"):
+        self.name = name
+        self.g = nx.DiGraph()
+        self.outputs: list[str] = []
+        #: shape of each node's output, filled by validate()
+        self.shapes: dict[str, tuple[int, ...]] = {}
+        #: output tensor info of each node (dtype, quantization), optional
+        self.tensors: dict[str, TensorInfo] = {}
+
+    # construction ------------------------------------------------------------
+    def add(self, name: str, layer: Layer, inputs: Sequence[str] = (), tensor: TensorInfo | None = None) -> str:
+        """Add ``layer`` as node ``name`` fed by the outputs of ``inputs`` (in order)."""
+        if name in self.g:
+            raise GraphError(f"node '{name}': duplicate name")
+        if not isinstance(layer, Layer):
+            raise GraphError(f"node '{name}': {type(layer).__name__} is not a layer type")
+        for src in inputs:
+            if src not in self.g:
+                raise GraphError(f"node '{name}': input '{src}' is not a node of the graph")
+        self.g.add_node(name, layer=layer)
+        for port, src in enumerate(inputs):
+            self.g.add_edge(src, name, port=port)
+        if tensor is not None:
+            self.tensors[name] = tensor
+        return name
+
+    # queries -----------------------------------------------------------------
+    def layer(self, name: str) -> Layer:
+        return self.g.nodes[name]["layer"]
+
+    def inputs_of(self, name: str) -> list[str]:
+        preds = list(self.g.predecessors(name))
+        return sorted(preds, key=lambda p: self.g.edges[p, name]["port"])
+
+    def order(self) -> list[str]:
+        return list(nx.lexicographical_topological_sort(self.g))
+
+    def __iter__(self) -> Iterator[tuple[str, Layer]]:
+        for n in self.order():
+            yield n, self.layer(n)
+
+    def __len__(self) -> int:
+        return self.g.number_of_nodes()
+
+    @property
+    def graph_inputs(self) -> list[str]:
+        return [n for n in self.order() if isinstance(self.layer(n), Input)]
+
+    def compute_layers(self) -> list[str]:
+        """Conv2d and Gemm nodes: the layers the systolic array runs."""
+        return [n for n in self.order() if isinstance(self.layer(n), (Conv2d, Gemm))]
+
+    # validation --------------------------------------------------------------
+    def validate(self) -> "LayerGraph":
+        """Check acyclicity, arity and shapes; fill ``shapes``. Returns self."""
+        if not nx.is_directed_acyclic_graph(self.g):
+            cycle = nx.find_cycle(self.g)
+            raise GraphError(f"graph '{self.name}': cycle through node '{cycle[0][0]}'")
+        shapes: dict[str, tuple[int, ...]] = {}
+        for n in self.order():
+            layer = self.layer(n)
+            where = f"graph '{self.name}', node '{n}' ({layer.kind})"
+            ins = self.inputs_of(n)
+            if layer.arity is not None and len(ins) != layer.arity:
+                raise GraphError(f"{where}: takes {layer.arity} input(s), has {len(ins)}")
+            shapes[n] = tuple(int(d) for d in layer.infer([shapes[i] for i in ins], where))
+            t = self.tensors.get(n)
+            if t is not None and tuple(t.shape) != shapes[n]:
+                raise GraphError(f"{where}: tensor '{t.name}' has shape {tuple(t.shape)}, inferred {shapes[n]}")
+        for o in self.outputs:
+            if o not in self.g:
+                raise GraphError(f"graph '{self.name}': output '{o}' is not a node")
+        if not self.outputs:
+            self.outputs = [n for n in self.order() if self.g.out_degree(n) == 0]
+        self.shapes = shapes
+        return self
+
+    def summary(self) -> list[dict]:
+        """One row per node: name, kind, output shape, MACs."""
+        if not self.shapes:
+            self.validate()
+        rows = []
+        for n, layer in self:
+            macs = layer.macs(self.shapes[n]) if isinstance(layer, (Conv2d, Gemm)) else 0
+            rows.append({"name": n, "kind": layer.kind, "shape": self.shapes[n], "macs": macs})
+        return rows
