@@ -21,8 +21,8 @@ def test_per_column_bias_multiplier_shift_and_fill(dataflow, seed):
     A = rng.integers(-128, 128, (M, K)).astype(np.int8)
     W = rng.integers(-128, 128, (K, N)).astype(np.int8)
     bias = rng.integers(-50000, 50000, N)
-    mult = rng.integers(1 << 20, 1 << 24, N)
-    shift = rng.integers(24, 30, N)
+    mult = rng.integers(1 << 20, 1 << 21, N)
+    shift = rng.integers(29, 32, N)
     table = b"".join(isa.qtable_entry(int(b), int(m), int(s)) for b, m, s in zip(bias, mult, shift))
     A_eff = A.astype(np.int64).copy()
     if dataflow == "os":  # A words are columns of A; overwrite column K-1 rows 1..2 with the fill value
