@@ -23,7 +23,7 @@ import networkx as nx
 import numpy as np
 
 __all__ = [
-    "GraphError", "QuantParams", "TensorInfo", "Layer", "Input", "Conv2d", "Gemm", "MaxPool", "AveragePool",
+    "GraphError", "QuantParams", "TensorInfo", "Layer", "Input", "Conv2d", "Gemm", "MatMul", "MaxPool", "AveragePool",
     "GlobalAveragePool", "Add", "Relu", "Clip", "Flatten", "Reshape", "Concat", "LayerGraph", "LAYER_TYPES",
     "conv_output_hw",
 ]
@@ -164,6 +164,22 @@ class Gemm(Layer):
 
 
 @dataclass
+class MatMul(Layer):
+    """y[..., M, N] = a[..., M, K] @ b[..., K, N], both operands activations (attention)."""
+
+    arity: int | None = field(default=2, init=False, repr=False)
+
+    def infer(self, inputs, where):
+        a, b = inputs
+        _need(len(a) >= 2 and len(b) >= 2 and a[-1] == b[-2], where, f"MatMul of {a} and {b}: inner sizes differ")
+        _need(tuple(a[:-2]) == tuple(b[:-2]), where, f"MatMul batch dimensions differ: {a[:-2]} vs {b[:-2]}")
+        return (*a[:-1], b[-1])
+
+    def macs(self, out_shape: tuple[int, ...], k: int = 0) -> int:
+        return int(np.prod(out_shape)) * k
+
+
+@dataclass
 class _Pool(Layer):
     kernel: tuple[int, int] = (1, 1)
     stride: tuple[int, int] = (1, 1)
@@ -258,7 +274,7 @@ class Concat(Layer):
         return tuple(sum(s[ax] for s in inputs) if i == ax else d for i, d in enumerate(first))
 
 
-LAYER_TYPES = (Input, Conv2d, Gemm, MaxPool, AveragePool, GlobalAveragePool, Add, Relu, Clip, Flatten, Reshape,
+LAYER_TYPES = (Input, Conv2d, Gemm, MatMul, MaxPool, AveragePool, GlobalAveragePool, Add, Relu, Clip, Flatten, Reshape,
                Concat)
 
 
@@ -320,7 +336,7 @@ class LayerGraph:
 
     def compute_layers(self) -> list[str]:
         """Conv2d and Gemm nodes: the layers the systolic array runs."""
-        return [n for n in self.order() if isinstance(self.layer(n), (Conv2d, Gemm))]
+        return [n for n in self.order() if isinstance(self.layer(n), (Conv2d, Gemm, MatMul))]
 
     # validation --------------------------------------------------------------
     def validate(self) -> "LayerGraph":
@@ -353,6 +369,9 @@ class LayerGraph:
             self.validate()
         rows = []
         for n, layer in self:
-            macs = layer.macs(self.shapes[n]) if isinstance(layer, (Conv2d, Gemm)) else 0
+            if isinstance(layer, MatMul):
+                macs = layer.macs(self.shapes[n], self.shapes[self.inputs_of(n)[0]][-1])
+            else:
+                macs = layer.macs(self.shapes[n]) if isinstance(layer, (Conv2d, Gemm)) else 0
             rows.append({"name": n, "kind": layer.kind, "shape": self.shapes[n], "macs": macs})
         return rows
