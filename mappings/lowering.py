@@ -48,11 +48,11 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from hwgen.config import AcceleratorConfig
-from hwgen.isa import INSTR_BYTES, LAYOUT, Instruction, Opcode, compute, config, halt, load, store
+from hwgen.isa import INSTR_BYTES, LAYOUT, QTABLE_BYTES, Instruction, Opcode, compute, config, halt, load, qtable_entry, store
 from hwgen.program import Program, Region
-from sim.reference import Quant, conv_out_size, output_dtype, pair
+from sim.reference import ChannelQuant, Quant, range_quant, conv_out_size, output_dtype, pads4, pair
 
-__all__ = ["lower_gemm", "lower_conv2d", "Plan", "plan_tiles", "LoweringError"]
+__all__ = ["lower_gemm", "lower_conv2d", "Plan", "plan_tiles", "LoweringError", "ChannelQuant", "Quant"]
 
 
 class LoweringError(ValueError):
@@ -98,20 +98,26 @@ class _GemmA:
 
 
 class _ConvA:
-    """The im2col view of an NHWC input: A[m = oh*OW + ow, k = (kh*KW + kw)*Cin + c]."""
+    """The im2col view of (one group of) an NHWC input:
+    A[m = oh*OW + ow, k = (kh*KW + kw)*Cin + c] = X[oh*sh + kh*dh - ph, ow*sw + kw*dw - pw, c_off + c],
+    where X has ``c_total`` channels and the group reads ``Cin`` of them from ``c_off``."""
 
     tensor = "X"
 
-    def __init__(self, H: int, W: int, Cin: int, KH: int, KW: int, sh: int, sw: int, ph: int, pw: int):
+    def __init__(self, H: int, W: int, Cin: int, KH: int, KW: int, sh: int, sw: int, ph: int, pw: int,
+                 pb: int | None = None, pr: int | None = None, dh: int = 1, dw: int = 1,
+                 c_total: int | None = None, c_off: int = 0):
         self.H, self.W, self.Cin, self.KH, self.KW = H, W, Cin, KH, KW
-        self.sh, self.sw, self.ph, self.pw = sh, sw, ph, pw
-        self.OH = conv_out_size(H, KH, sh, ph)
-        self.OW = conv_out_size(W, KW, sw, pw)
+        self.sh, self.sw, self.ph, self.pw, self.dh, self.dw = sh, sw, ph, pw, dh, dw
+        self.c_total = Cin if c_total is None else c_total
+        self.c_off = c_off
+        self.OH = conv_out_size(H, KH, sh, ph, pb, dh)
+        self.OW = conv_out_size(W, KW, sw, pw, pr, dw)
         self.M, self.K = self.OH * self.OW, KH * KW * Cin
 
     def rects(self, m0: int, m1: int, k0: int, k1: int) -> list[_Rect]:
         out: list[_Rect] = []
-        OW, Cin, sw = self.OW, self.Cin, self.sw
+        OW, Cin, sw, ct = self.OW, self.Cin, self.sw, self.c_total
         m = m0
         while m < m1:  # one output row at a time
             oh = m // OW
@@ -123,20 +129,22 @@ class _ConvA:
                 ka, kb = k, min(k1, (g + 1) * Cin)
                 kh, kw = divmod(g, self.KW)
                 c = ka - g * Cin
-                ih = oh * self.sh + kh - self.ph
+                ih = oh * self.sh + kh * self.dh - self.ph
+                kwd = kw * self.dw
                 if not 0 <= ih < self.H:
                     out.append(_Rect(ma, mb, ka, kb, None))
                 else:
-                    lo = max(owa, _cdiv(self.pw - kw, sw))  # first ow with iw >= 0
-                    hi = min(owb, (self.W - 1 + self.pw - kw) // sw + 1)  # past the last ow with iw < W
+                    lo = max(owa, _cdiv(self.pw - kwd, sw))  # first ow with iw >= 0
+                    hi = min(owb, (self.W - 1 + self.pw - kwd) // sw + 1)  # past the last ow with iw < W
                     if lo >= hi:
                         out.append(_Rect(ma, mb, ka, kb, None))
                     else:
                         base_m = oh * OW
                         if lo > owa:
                             out.append(_Rect(ma, base_m + lo, ka, kb, None))
-                        iw = lo * sw + kw - self.pw
-                        out.append(_Rect(base_m + lo, base_m + hi, ka, kb, (ih * self.W + iw) * Cin + c, sw * Cin, 1))
+                        iw = lo * sw + kwd - self.pw
+                        out.append(_Rect(base_m + lo, base_m + hi, ka, kb, (ih * self.W + iw) * ct + self.c_off + c,
+                                         sw * ct, 1))
                         if hi < owb:
                             out.append(_Rect(base_m + hi, mb, ka, kb, None))
                 k = kb
@@ -357,12 +365,25 @@ def _blocks(n: int, size: int) -> list[tuple[int, int]]:
     return [(i, min(n, i + size)) for i in range(0, n, size)]
 
 
-def _emit(cfg: AcceleratorConfig, plan: Plan, aview, M: int, K: int, N: int, quant: Quant) -> list:
-    """The instruction list, with load/store bases as (tensor, offset) to relocate."""
+@dataclass(frozen=True)
+class _Operands:
+    """Where one GEMM (one group of a convolution) finds W and puts its output, relative to the tensors.
+
+    W[k, n] is at ``W + k*w_stride + w_off + n``; out[m, n] at ``out + m*out_stride + out_off + n``;
+    output column n is quantization-table entry ``out_off + n``."""
+
+    w_stride: int
+    w_off: int
+    out_stride: int
+    out_off: int
+
+
+def _emit(cfg: AcceleratorConfig, plan: Plan, aview, M: int, K: int, N: int, ops: _Operands, relu: bool,
+          qtable: bool) -> list:
+    """The instructions of one GEMM (no config/halt), with load/store bases as (tensor, offset) to relocate."""
     R, C = cfg.rows, cfg.cols
-    prog: list = [config(multiplier=quant.multiplier, shift=quant.shift, zero_point=quant.zero_point,
-                         clamp_lo=quant.clamp_lo, clamp_hi=quant.clamp_hi)]
-    relu = int(bool(quant.relu))
+    prog: list = []
+    relu_i = int(bool(relu))
     n_tiles = _blocks(N, C)
     k_chunks = _blocks(K, plan.kc)
     m_blocks = _blocks(M, plan.mb)
@@ -371,7 +392,7 @@ def _emit(cfg: AcceleratorConfig, plan: Plan, aview, M: int, K: int, N: int, qua
         blocks = [(mi, ni) for ni in range(len(n_blocks)) for mi in range(len(m_blocks))]
     else:
         blocks = [(mi, ni) for mi in range(len(m_blocks)) for ni in range(len(n_blocks))]
-    a_res = w_res = None
+    a_res = w_res = q_res = None
     os_ = plan.dataflow == "os"
     for mi, ni in blocks:
         m0, m1 = m_blocks[mi]
@@ -399,11 +420,13 @@ def _emit(cfg: AcceleratorConfig, plan: Plan, aview, M: int, K: int, N: int, qua
                 pieces = []
                 for j, (na, nb) in enumerate(tiles):
                     if os_:
-                        pieces.append(_piece(1, j * plan.kc, k1 - k0, 0, nb - na, "W", k0 * N + na, N, 1))
+                        pieces.append(_piece(1, j * plan.kc, k1 - k0, 0, nb - na, "W",
+                                             k0 * ops.w_stride + ops.w_off + na, ops.w_stride, 1))
                     else:
                         kt = _cdiv(plan.kc, R)
                         for t, (ka, kb) in enumerate(k_tiles):
-                            pieces.append(_piece(1, (j * kt + t) * R, kb - ka, 0, nb - na, "W", ka * N + na, N, 1))
+                            pieces.append(_piece(1, (j * kt + t) * R, kb - ka, 0, nb - na, "W",
+                                                 ka * ops.w_stride + ops.w_off + na, ops.w_stride, 1))
                 prog.extend(_merge(pieces))
             if os_:
                 for i, (ta, tb) in enumerate(m_tiles):
@@ -416,22 +439,47 @@ def _emit(cfg: AcceleratorConfig, plan: Plan, aview, M: int, K: int, N: int, qua
                     for t, (ka, kb) in enumerate(k_tiles):
                         prog.append(compute(dataflow=1, accumulate=int(ci > 0 or t > 0), a_addr=t * plan.mb,
                                             w_addr=(j * kt + t) * R, o_addr=j * plan.mb, rows=m1 - m0, depth=kb - ka))
-        for i, (ta, tb) in enumerate(m_tiles):
-            for j, (na, nb) in enumerate(tiles):
+        for j, (na, nb) in enumerate(tiles):
+            if qtable and q_res != ops.out_off + na:
+                q_res = ops.out_off + na
+                prog.append(_Load(2, 0, 0, nb - na, 0, QTABLE_BYTES, "Q", q_res * QTABLE_BYTES,
+                                  QTABLE_BYTES if nb - na > 1 else 0, 1))
+            for i, (ta, tb) in enumerate(m_tiles):
                 o_addr = (i * plan.nt + j) * R if os_ else j * plan.mb
-                prog.append(("store", dict(relu=relu, o_addr=o_addr, rows=tb - ta, cols=nb - na,
-                                           row_stride=N, col_stride=1), ("out", ta * N + na)))
-    prog.append(halt())
+                prog.append(("store", dict(relu=relu_i, qtable=int(qtable), o_addr=o_addr, rows=tb - ta, cols=nb - na,
+                                           row_stride=ops.out_stride, col_stride=1),
+                             ("out", ta * ops.out_stride + ops.out_off + na)))
     return prog
 
 
+def _config_for(quant) -> Instruction:
+    """The config instruction: per-tensor multiplier/shift (unused by table stores), zero point, clamp."""
+    if isinstance(quant, ChannelQuant):
+        return config(multiplier=0, shift=0, zero_point=quant.zero_point, clamp_lo=quant.clamp_lo,
+                      clamp_hi=quant.clamp_hi)
+    return config(multiplier=quant.multiplier, shift=quant.shift, zero_point=quant.zero_point,
+                  clamp_lo=quant.clamp_lo, clamp_hi=quant.clamp_hi)
+
+
+def _qtable_bytes(quant: ChannelQuant, N: int) -> np.ndarray:
+    for name in ("bias", "multiplier", "shift"):
+        if np.shape(getattr(quant, name)) != (N,):
+            raise LoweringError(f"per-channel quantization: '{name}' has shape {np.shape(getattr(quant, name))}, "
+                                f"expected ({N},)")
+    try:
+        raw = b"".join(qtable_entry(int(b), int(m), int(s)) for b, m, s in zip(quant.bias, quant.multiplier, quant.shift))
+    except ValueError as e:
+        raise LoweringError(str(e)) from None
+    return np.frombuffer(raw, dtype=np.uint8).copy()
+
+
 def _finish(cfg: AcceleratorConfig, prog: list, inputs: dict[str, np.ndarray], out_shape: tuple[int, ...],
-            out_dtype: str, meta: dict) -> Program:
+            out_dtype: str, meta: dict, pad_value: int = 0) -> Program:
     port = cfg.host_port_bytes
     addr = _align(len(prog) * INSTR_BYTES, port)
     regions: dict[str, Region] = {}
     for name, arr in inputs.items():
-        regions[name] = Region(addr, tuple(arr.shape), "int8")
+        regions[name] = Region(addr, tuple(arr.shape), "uint8" if arr.dtype == np.uint8 else "int8")
         addr = _align(addr + arr.size, port)
     out = Region(addr, tuple(out_shape), out_dtype)
     mem_size = _align(addr + out.nbytes, port)
@@ -439,7 +487,7 @@ def _finish(cfg: AcceleratorConfig, prog: list, inputs: dict[str, np.ndarray], o
     instrs: list[Instruction] = []
     for p in prog:
         if isinstance(p, _Load):
-            base = 0 if p.zero else regions[p.tensor].addr + p.offset
+            base = (pad_value & 0xFF) if p.zero else regions[p.tensor].addr + p.offset
             instrs.append(load(target=p.target, zero=p.zero, spad_addr=p.spad_addr, count=p.count,
                                lane_off=p.lane_off, lanes=p.lanes, base=base, word_stride=p.word_stride,
                                lane_stride=p.lane_stride))
@@ -466,41 +514,76 @@ def _check_operand(cfg: AcceleratorConfig, name: str, arr: np.ndarray, width: in
     return arr.astype(np.int8)
 
 
-def lower_gemm(cfg: AcceleratorConfig, A: np.ndarray, W: np.ndarray, quant: Sequence[int],
+def _quant_meta(quant) -> list:
+    if isinstance(quant, ChannelQuant):
+        return ["per-channel", quant.zero_point, quant.clamp_lo, quant.clamp_hi, int(bool(quant.relu))]
+    return list(map(int, quant))
+
+
+def _prepare_quant(quant, N: int) -> tuple[object, dict[str, np.ndarray]]:
+    """(quant as Quant or ChannelQuant, extra inputs: the quantization table "Q" when per-channel)."""
+    if isinstance(quant, ChannelQuant):
+        return quant, {"Q": _qtable_bytes(quant, N)}
+    return Quant(*quant), {}
+
+
+def lower_gemm(cfg: AcceleratorConfig, A: np.ndarray, W: np.ndarray, quant,
                dataflow: str | None = None) -> Program:
-    """out[M, N] = requantize(A[M, K] @ W[K, N]); inputs "A", "W"; output "out"."""
+    """out[M, N] = requantize(A[M, K] @ W[K, N]); inputs "A", "W" (and "Q", the quantization
+    table, for a :class:`ChannelQuant`); output "out"."""
     A = _check_operand(cfg, "A", A, cfg.input_width, 2)
     W = _check_operand(cfg, "W", W, cfg.weight_width, 2)
     (M, K), (K2, N) = A.shape, W.shape
     if K != K2:
         raise LoweringError(f"A is {M}x{K} but W is {K2}x{N}")
-    q = Quant(*quant)
+    q, extra = _prepare_quant(quant, N)
     plan = plan_tiles(cfg, M, K, N, dataflow)
-    prog = _emit(cfg, plan, _GemmA(M, K), M, K, N, q)
-    meta = dict(kind="gemm", M=M, K=K, N=N, quant=list(map(int, q)), plan=plan.__dict__)
-    return _finish(cfg, prog, {"A": A, "W": W}, (M, N), output_dtype(q), meta)
+    prog = [_config_for(q)] + _emit(cfg, plan, _GemmA(M, K), M, K, N, _Operands(N, 0, N, 0), q.relu, bool(extra))
+    prog.append(halt())
+    meta = dict(kind="gemm", M=M, K=K, N=N, quant=_quant_meta(q), plan=plan.__dict__)
+    return _finish(cfg, prog, {"A": A, "W": W, **extra}, (M, N), output_dtype(range_quant(q)), meta)
 
 
 def lower_conv2d(cfg: AcceleratorConfig, X: np.ndarray, Wt: np.ndarray, stride: int | Sequence[int],
-                 padding: int | Sequence[int], quant: Sequence[int], dataflow: str | None = None) -> Program:
-    """NHWC conv (batch 1): X[H, W, Cin], Wt[KH, KW, Cin, Cout] -> out[OH, OW, Cout]; inputs "X", "W"."""
+                 padding: int | Sequence[int], quant, dataflow: str | None = None, groups: int = 1,
+                 dilation: int | Sequence[int] = 1, pad_value: int = 0) -> Program:
+    """NHWC conv (batch 1): X[H, W, Cin], Wt[KH, KW, Cin/groups, Cout] -> out[OH, OW, Cout].
+
+    Inputs "X", "W" (and "Q" for a :class:`ChannelQuant`). ``padding`` is an
+    int, an (h, w) pair or (top, left, bottom, right); padded pixels read
+    ``pad_value`` (the input zero point of a quantized layer). Each of the
+    ``groups`` groups is its own GEMM over its channel slice (depthwise:
+    groups == Cin, one output column per group)."""
     X = _check_operand(cfg, "X", X, cfg.input_width, 3)
     Wt = _check_operand(cfg, "W", Wt, cfg.weight_width, 4)
     H, Wd, Cin = X.shape
-    KH, KW, Cin2, Cout = Wt.shape
-    if Cin != Cin2:
-        raise LoweringError(f"X has {Cin} channels but the weights expect {Cin2}")
+    KH, KW, Cg, Cout = Wt.shape
+    if groups < 1 or Cin % groups or Cout % groups or Cg * groups != Cin:
+        raise LoweringError(f"X has {Cin} channels, weights {Wt.shape} (KH, KW, Cin/groups, Cout) with "
+                            f"groups={groups} do not match")
     sh, sw = pair(stride)
-    ph, pw = pair(padding)
-    if min(sh, sw) < 1 or min(ph, pw) < 0:
-        raise LoweringError(f"bad stride {stride} or padding {padding}")
-    view = _ConvA(H, Wd, Cin, KH, KW, sh, sw, ph, pw)
-    if view.OH < 1 or view.OW < 1:
-        raise LoweringError(f"empty convolution output {view.OH}x{view.OW}")
-    q = Quant(*quant)
-    M, K, N = view.M, view.K, Cout
-    plan = plan_tiles(cfg, M, K, N, dataflow)
-    prog = _emit(cfg, plan, view, M, K, N, q)
-    meta = dict(kind="conv2d", H=H, W=Wd, Cin=Cin, KH=KH, KW=KW, Cout=Cout, stride=[sh, sw], padding=[ph, pw],
-                quant=list(map(int, q)), plan=plan.__dict__)
-    return _finish(cfg, prog, {"X": X, "W": Wt}, (view.OH, view.OW, Cout), output_dtype(q), meta)
+    dh, dw = pair(dilation)
+    pt, pl, pb, pr = pads4(padding)
+    if min(sh, sw, dh, dw) < 1 or min(pt, pl, pb, pr) < 0:
+        raise LoweringError(f"bad stride {stride}, dilation {dilation} or padding {padding}")
+    lo_in = -(1 << (cfg.input_width - 1))
+    if not lo_in <= pad_value < -lo_in:
+        raise LoweringError(f"pad_value {pad_value} is outside the {cfg.input_width}-bit input range")
+    Og = Cout // groups
+    views = [_ConvA(H, Wd, Cg, KH, KW, sh, sw, pt, pl, pb, pr, dh, dw, c_total=Cin, c_off=g * Cg)
+             for g in range(groups)]
+    OH, OW = views[0].OH, views[0].OW
+    if OH < 1 or OW < 1:
+        raise LoweringError(f"empty convolution output {OH}x{OW}")
+    q, extra = _prepare_quant(quant, Cout)
+    M, K = OH * OW, KH * KW * Cg
+    plan = plan_tiles(cfg, M, K, Og, dataflow)
+    prog: list = [_config_for(q)]
+    for g, view in enumerate(views):
+        prog += _emit(cfg, plan, view, M, K, Og, _Operands(Cout, g * Og, Cout, g * Og), q.relu, bool(extra))
+    prog.append(halt())
+    meta = dict(kind="conv2d", H=H, W=Wd, Cin=Cin, KH=KH, KW=KW, Cout=Cout, stride=[sh, sw],
+                padding=[pt, pl, pb, pr], dilation=[dh, dw], groups=groups, pad_value=pad_value,
+                quant=_quant_meta(q), plan=plan.__dict__)
+    return _finish(cfg, prog, {"X": X, "W": Wt, **extra}, (OH, OW, Cout), output_dtype(range_quant(q)), meta,
+                   pad_value)

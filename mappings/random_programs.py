@@ -12,7 +12,10 @@ them all:
 * ``gemm_extreme``: operands only at the extremes of their range (all minimum,
   all maximum, or a random mix of both);
 * ``conv``: a convolution with stride 1-2 and padding 0-2, lowered to strided
-  loads (sometimes with extreme operands too).
+  loads (sometimes with extreme operands too);
+* ``conv_q``: a quantized-network style convolution: grouped or depthwise,
+  dilation 1-2, asymmetric padding filled with a non-zero input zero point, and
+  per-channel bias, multiplier and shift through the quantization table.
 
 Requantization parameters are drawn so that outputs spread over the output
 range (the shift is drawn over its whole useful range, the multiplier scaled to
@@ -31,14 +34,14 @@ import numpy as np
 
 from hwgen.config import AcceleratorConfig
 from hwgen.program import Program
-from sim.reference import Quant, conv2d_acc, conv2d_ref, conv_out_size, gemm_acc, gemm_ref
+from sim.reference import ChannelQuant, Quant, conv2d_acc, conv2d_ref, conv_out_size, gemm_acc, gemm_ref
 from sim.timing import instruction_cycles
 
 from .lowering import lower_conv2d, lower_gemm
 
-__all__ = ["random_programs", "random_quant", "program_cycles", "KINDS"]
+__all__ = ["random_programs", "random_quant", "random_channel_quant", "program_cycles", "KINDS"]
 
-KINDS = ("gemm", "gemm_longk", "gemm_extreme", "conv")
+KINDS = ("gemm", "gemm_longk", "gemm_extreme", "conv", "conv_q")
 
 
 def program_cycles(cfg: AcceleratorConfig, prog: Program) -> int:
@@ -120,6 +123,8 @@ def _draw(rng: np.random.Generator, cfg: AcceleratorConfig, kind: str, scale: fl
         ext = bool(rng.random() < 0.3)
         A, W = _operands(rng, (M, K), iw, ext), _operands(rng, (K, N), ww, ext)
         return ("gemm", (A, W)), gemm_acc(A, W), dict(M=M, K=K, N=N)
+    if kind == "conv_q":
+        return _draw_conv_q(rng, cfg, s)
     # conv
     for _ in range(100):
         KH, KW = (int(v) for v in rng.integers(1, 4, 2))
@@ -140,6 +145,45 @@ def _draw(rng: np.random.Generator, cfg: AcceleratorConfig, kind: str, scale: fl
     return ("conv", (X, Wt, stride, pad)), conv2d_acc(X, Wt, stride, pad), meta
 
 
+def _draw_conv_q(rng: np.random.Generator, cfg: AcceleratorConfig, s):
+    C = cfg.cols
+    for _ in range(100):
+        depthwise = rng.random() < 0.5
+        groups = int(rng.integers(2, 5)) if not depthwise else int(rng.integers(2, max(2, s(2 * C)) + 1))
+        Cg = 1 if depthwise else int(rng.integers(1, 4))
+        Og = int(rng.integers(1, 3)) if depthwise else int(rng.integers(1, max(1, s(C + 2)) + 1))
+        KH, KW = (int(v) for v in rng.integers(1, 4, 2))
+        stride = (int(rng.integers(1, 3)), int(rng.integers(1, 3)))
+        dil = (int(rng.integers(1, 3)), int(rng.integers(1, 3)))
+        pads = tuple(int(v) for v in rng.integers(0, 3, 4))
+        H, Wd = (int(v) for v in rng.integers(1, max(2, s(7)) + 1, 2))
+        if conv_out_size(H, KH, stride[0], pads[0], pads[2], dil[0]) >= 1 and \
+                conv_out_size(Wd, KW, stride[1], pads[1], pads[3], dil[1]) >= 1 and KH * KW * Cg <= cfg.max_reduction:
+            break
+    else:  # pragma: no cover
+        groups, Cg, Og, KH, KW, stride, dil, pads = 2, 1, 1, 1, 1, (1, 1), (1, 1), (0, 0, 0, 0)
+    iw, ww = cfg.input_width, cfg.weight_width
+    X = _operands(rng, (H, Wd, groups * Cg), iw, False)
+    Wt = _operands(rng, (KH, KW, Cg, groups * Og), ww, False)
+    pad_value = int(rng.integers(-(1 << (iw - 1)), 1 << (iw - 1)))
+    kwargs = dict(groups=groups, dilation=dil, pad_value=pad_value)
+    acc = conv2d_acc(X, Wt, stride, pads, **kwargs)
+    meta = dict(H=H, W=Wd, Cin=groups * Cg, KH=KH, KW=KW, Cout=groups * Og, stride=list(stride), padding=list(pads),
+                groups=groups, dilation=list(dil), pad_value=pad_value)
+    return ("conv", (X, Wt, stride, pads), kwargs), acc, meta
+
+
+def random_channel_quant(rng: np.random.Generator, cfg: AcceleratorConfig, acc: np.ndarray) -> ChannelQuant:
+    """Per-channel bias, multiplier and shift (each channel scaled to its own spread), shared range."""
+    N = acc.shape[-1]
+    flat = acc.reshape(-1, N)
+    bias = rng.integers(-1, 2, N) * rng.integers(0, 1 + int(np.abs(flat).max(initial=1)), N)
+    chans = [random_quant(rng, cfg, flat[:, n] + bias[n]) for n in range(N)]
+    base = random_quant(rng, cfg, flat)
+    return ChannelQuant(bias.astype(np.int64), np.array([q.multiplier for q in chans]),
+                        np.array([q.shift for q in chans]), base.zero_point, base.clamp_lo, base.clamp_hi, base.relu)
+
+
 def random_programs(cfg: AcceleratorConfig, n: int, seed: int = 0, max_cycles: int = 30_000,
                     kinds: tuple[str, ...] = KINDS) -> list[tuple[Program, np.ndarray]]:
     """``n`` random programs for ``cfg`` with their expected outputs (see the module docstring)."""
@@ -151,17 +195,18 @@ def random_programs(cfg: AcceleratorConfig, n: int, seed: int = 0, max_cycles: i
         df = dataflows[int(rng.integers(len(dataflows)))]
         scale = 1.0
         while True:
-            (fn, args), acc, meta = _draw(rng, cfg, kind, scale)
-            q = random_quant(rng, cfg, acc)
+            drawn, acc, meta = _draw(rng, cfg, kind, scale)
+            fn, args, kwargs = drawn if len(drawn) == 3 else (*drawn, {})
+            q = random_channel_quant(rng, cfg, acc) if kind == "conv_q" else random_quant(rng, cfg, acc)
             if fn == "gemm":
                 prog = lower_gemm(cfg, *args, q, dataflow=df)
             else:
-                prog = lower_conv2d(cfg, *args, q, dataflow=df)
+                prog = lower_conv2d(cfg, *args, q, dataflow=df, **kwargs)
             cyc = program_cycles(cfg, prog)
             if cyc <= max_cycles or scale < 0.05:
                 break
             scale *= 0.7
-        expected = gemm_ref(*args, q) if fn == "gemm" else conv2d_ref(*args, q)
+        expected = gemm_ref(*args, q) if fn == "gemm" else conv2d_ref(*args, q, **kwargs)
         prog.meta.update(name=f"random{seed}_{i}_{kind}", random_kind=kind, seed=seed, index=i,
                          est_cycles=cyc, **{f"shape_{k}": v for k, v in meta.items()})
         out.append((prog, expected))

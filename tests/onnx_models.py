@@ -1,0 +1,244 @@
+"""Small ONNX models for tests and benchmarks, and onnxruntime helpers.
+
+Builders return float32 ``onnx.ModelProto`` objects (opset 13, batch 1, random
+weights from a seed) and are importable from other tests and scripts::
+
+    from tests.onnx_models import small_cnn, conv_chain, mlp, quantize_qdq, run_ort
+
+* :func:`small_cnn`  conv3x3 s1 p1 + Relu, conv3x3 s2 p1 + Relu, depthwise
+  conv3x3 + ReLU6 (Clip), 1x1 conv, residual Add, MaxPool, GlobalAveragePool,
+  Flatten, Gemm (transB=1). ``batchnorm=True`` puts a BatchNormalization after
+  every conv (to test folding).
+* :func:`conv_chain` ``n`` 3x3 convs, each followed by Relu.
+* :func:`mlp` MatMul + Add (bias) + Relu, then Gemm (transB=0) + Relu, then
+  Gemm (transB=1).
+* :func:`quantize_qdq` runs ``onnxruntime.quantization.quantize_static`` in
+  QDQ format with a calibration reader over a few random inputs.
+* :func:`run_ort` runs a model and returns the requested tensors, including
+  intermediate ones (they are added to the graph outputs first).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+OPSET = 13
+
+
+# ------------------------------------------------------------------ building
+class _Builder:
+    """Accumulates nodes and initializers; weights drawn from one RNG."""
+
+    def __init__(self, seed: int):
+        self.rng = np.random.default_rng(seed)
+        self.nodes: list[onnx.NodeProto] = []
+        self.inits: list[onnx.TensorProto] = []
+        self.count = 0
+
+    def const(self, name: str, arr: np.ndarray) -> str:
+        self.inits.append(numpy_helper.from_array(np.asarray(arr), name))
+        return name
+
+    def node(self, op: str, inputs: Sequence[str], name: str, **attrs) -> str:
+        out = f"{name}_out"
+        self.nodes.append(helper.make_node(op, list(inputs), [out], name=name, **attrs))
+        return out
+
+    def conv(self, x: str, cin: int, cout: int, k: int, name: str, stride: int = 1, pad: int = 0, groups: int = 1,
+             dilation: int = 1, bias: bool = True, batchnorm: bool = False) -> str:
+        fan_in = cin // groups * k * k
+        w = (self.rng.standard_normal((cout, cin // groups, k, k)) * np.sqrt(2.0 / fan_in)).astype(np.float32)
+        ins = [x, self.const(f"{name}.weight", w)]
+        if bias:
+            ins.append(self.const(f"{name}.bias", (self.rng.standard_normal(cout) * 0.1).astype(np.float32)))
+        y = self.node("Conv", ins, name, kernel_shape=[k, k], strides=[stride, stride], pads=[pad] * 4,
+                      group=groups, dilations=[dilation, dilation])
+        if batchnorm:
+            y = self.batchnorm(y, cout, f"{name}_bn")
+        return y
+
+    def batchnorm(self, x: str, c: int, name: str) -> str:
+        r = self.rng
+        ins = [x,
+               self.const(f"{name}.scale", r.uniform(0.5, 1.5, c).astype(np.float32)),
+               self.const(f"{name}.bias", (r.standard_normal(c) * 0.1).astype(np.float32)),
+               self.const(f"{name}.mean", (r.standard_normal(c) * 0.1).astype(np.float32)),
+               self.const(f"{name}.var", r.uniform(0.5, 2.0, c).astype(np.float32))]
+        return self.node("BatchNormalization", ins, name, epsilon=1e-5)
+
+    def relu6(self, x: str, name: str) -> str:
+        lo = self.const(f"{name}.min", np.array(0.0, np.float32))
+        hi = self.const(f"{name}.max", np.array(6.0, np.float32))
+        return self.node("Clip", [x, lo, hi], name)
+
+    def model(self, graph_name: str, inputs: Sequence[tuple[str, Sequence[int]]],
+              outputs: Sequence[tuple[str, Sequence[int]]]) -> onnx.ModelProto:
+        g = helper.make_graph(
+            self.nodes, graph_name,
+            [helper.make_tensor_value_info(n, TensorProto.FLOAT, list(s)) for n, s in inputs],
+            [helper.make_tensor_value_info(n, TensorProto.FLOAT, list(s)) for n, s in outputs],
+            initializer=self.inits)
+        m = helper.make_model(g, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="hwgen-tests")
+        m.ir_version = 8  # readable by every onnxruntime of the last years
+        onnx.checker.check_model(m)
+        return m
+
+
+def small_cnn(seed: int = 0, hw: int = 16, cin: int = 3, classes: int = 10, batchnorm: bool = False,
+              width: int = 8) -> onnx.ModelProto:
+    """The small CNN of the module docstring; input "input" [1, cin, hw, hw], output "logits" [1, classes]."""
+    b = _Builder(seed)
+    c1, c2 = width, 2 * width
+    x = b.conv("input", cin, c1, 3, "conv1", stride=1, pad=1, batchnorm=batchnorm)
+    x = b.node("Relu", [x], "relu1")
+    x = b.conv(x, c1, c2, 3, "conv2", stride=2, pad=1, batchnorm=batchnorm)
+    skip = b.node("Relu", [x], "relu2")
+    x = b.conv(skip, c2, c2, 3, "dwconv", stride=1, pad=1, groups=c2, batchnorm=batchnorm)
+    x = b.relu6(x, "relu6")
+    x = b.conv(x, c2, c2, 1, "pwconv", batchnorm=batchnorm)
+    x = b.node("Add", [x, skip], "add")
+    x = b.node("MaxPool", [x], "maxpool", kernel_shape=[2, 2], strides=[2, 2])
+    x = b.node("GlobalAveragePool", [x], "gap")
+    x = b.node("Flatten", [x], "flatten", axis=1)
+    w = (b.rng.standard_normal((classes, c2)) * np.sqrt(1.0 / c2)).astype(np.float32)
+    ins = [x, b.const("fc.weight", w), b.const("fc.bias", (b.rng.standard_normal(classes) * 0.1).astype(np.float32))]
+    b.nodes.append(helper.make_node("Gemm", ins, ["logits"], name="fc", transB=1))
+    return b.model("small_cnn", [("input", (1, cin, hw, hw))], [("logits", (1, classes))])
+
+
+def conv_chain(seed: int = 0, n: int = 5, hw: int = 12, channels: int = 8, cin: int = 3) -> onnx.ModelProto:
+    """``n`` conv3x3 p1 + Relu layers; input "input" [1, cin, hw, hw], output "output"."""
+    b = _Builder(seed)
+    x, c = "input", cin
+    for i in range(n):
+        x = b.conv(x, c, channels, 3, f"conv{i + 1}", pad=1)
+        x = b.node("Relu", [x], f"relu{i + 1}")
+        c = channels
+    b.nodes[-1].output[0] = "output"
+    return b.model("conv_chain", [("input", (1, cin, hw, hw))], [("output", (1, channels, hw, hw))])
+
+
+def mlp(seed: int = 0, features: Sequence[int] = (32, 24, 16, 10)) -> onnx.ModelProto:
+    """MatMul+Add+Relu, Gemm(transB=0)+Relu, Gemm(transB=1); input "input" [1, f0], output "output"."""
+    b = _Builder(seed)
+    f = list(features)
+    r = b.rng
+
+    def w(i, o):
+        return (r.standard_normal((i, o)) * np.sqrt(2.0 / i)).astype(np.float32)
+
+    x = b.node("MatMul", ["input", b.const("fc1.weight", w(f[0], f[1]))], "fc1_matmul")
+    x = b.node("Add", [x, b.const("fc1.bias", (r.standard_normal(f[1]) * 0.1).astype(np.float32))], "fc1_add")
+    x = b.node("Relu", [x], "relu1")
+    x = b.node("Gemm", [x, b.const("fc2.weight", w(f[1], f[2])),
+                        b.const("fc2.bias", (r.standard_normal(f[2]) * 0.1).astype(np.float32))], "fc2")
+    x = b.node("Relu", [x], "relu2")
+    ins = [x, b.const("fc3.weight", w(f[2], f[3]).T.copy()),
+           b.const("fc3.bias", (r.standard_normal(f[3]) * 0.1).astype(np.float32))]
+    b.nodes.append(helper.make_node("Gemm", ins, ["output"], name="fc3", transB=1))
+    return b.model("mlp", [("input", (1, f[0]))], [("output", (1, f[-1]))])
+
+
+def save(model: onnx.ModelProto, path: str | os.PathLike) -> Path:
+    path = Path(path)
+    onnx.save(model, str(path))
+    return path
+
+
+# -------------------------------------------------------------- quantization
+def input_shapes(model: onnx.ModelProto) -> dict[str, tuple[int, ...]]:
+    inits = {i.name for i in model.graph.initializer}
+    return {i.name: tuple(d.dim_value for d in i.type.tensor_type.shape.dim)
+            for i in model.graph.input if i.name not in inits}
+
+
+def random_inputs(model: onnx.ModelProto, seed: int = 0, n: int = 1) -> list[dict[str, np.ndarray]]:
+    """``n`` feeds of standard-normal float32 inputs."""
+    rng = np.random.default_rng(seed)
+    shapes = input_shapes(model)
+    return [{k: rng.standard_normal(s).astype(np.float32) for k, s in shapes.items()} for _ in range(n)]
+
+
+def quantize_qdq(float_model_path: str | os.PathLike, out_path: str | os.PathLike, activation_type: str = "int8",
+                 per_channel: bool = False, seed: int = 0, samples: int = 8, **kwargs) -> Path:
+    """Quantize a float model to int8 QDQ with onnxruntime's static quantizer; returns ``out_path``.
+
+    ``activation_type`` is 'int8' or 'uint8'; weights are always int8. Extra
+    keyword arguments go to ``quantize_static`` (e.g. ``extra_options``).
+    """
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    act = {"int8": QuantType.QInt8, "uint8": QuantType.QUInt8}[activation_type]
+    feeds = random_inputs(onnx.load(str(float_model_path)), seed=seed, n=samples)
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.it = iter(feeds)
+
+        def get_next(self):
+            return next(self.it, None)
+
+    quantize_static(str(float_model_path), str(out_path), Reader(), quant_format=QuantFormat.QDQ,
+                    per_channel=per_channel, activation_type=act, weight_type=QuantType.QInt8, **kwargs)
+    return Path(out_path)
+
+
+# ------------------------------------------------------------------- running
+_NP_TO_ONNX = {np.dtype(np.float32): TensorProto.FLOAT, np.dtype(np.int8): TensorProto.INT8,
+               np.dtype(np.uint8): TensorProto.UINT8, np.dtype(np.int32): TensorProto.INT32,
+               np.dtype(np.int64): TensorProto.INT64}
+
+
+def _elem_types(model: onnx.ModelProto) -> dict[str, int]:
+    inferred = onnx.shape_inference.infer_shapes(model)
+    g = inferred.graph
+    types = {v.name: v.type.tensor_type.elem_type for v in (*g.value_info, *g.input, *g.output)}
+    types.update({i.name: i.data_type for i in g.initializer})
+    return types
+
+
+def with_outputs(model: onnx.ModelProto, names: Iterable[str]) -> onnx.ModelProto:
+    """A copy of ``model`` whose graph outputs also include the tensors ``names``."""
+    m = onnx.ModelProto()
+    m.CopyFrom(model)
+    have = {o.name for o in m.graph.output}
+    types = _elem_types(m)
+    for n in names:
+        if n in have:
+            continue
+        if n not in types:
+            raise KeyError(f"tensor '{n}' not found in model '{m.graph.name}'")
+        m.graph.output.append(helper.make_tensor_value_info(n, types[n], None))
+        have.add(n)
+    return m
+
+
+def run_ort(model: onnx.ModelProto | str | os.PathLike, feeds: Mapping[str, np.ndarray],
+            tensors: Sequence[str] = (), opt_level: str = "all") -> dict[str, np.ndarray]:
+    """Run ``model`` on the CPU provider; return the graph outputs and the tensors ``tensors``.
+
+    ``opt_level``: 'disable', 'basic', 'extended' or 'all' (onnxruntime's graph
+    optimization levels). Exposing an intermediate tensor as a graph output can
+    stop onnxruntime from fusing the nodes around it.
+    """
+    import onnxruntime as ort
+
+    if not isinstance(model, onnx.ModelProto):
+        model = onnx.load(str(model))
+    if tensors:
+        model = with_outputs(model, tensors)
+    so = ort.SessionOptions()
+    so.graph_optimization_level = {
+        "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL, "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+        "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+        "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL}[opt_level]
+    so.log_severity_level = 3
+    sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    names = [o.name for o in sess.get_outputs()]
+    return dict(zip(names, sess.run(names, dict(feeds))))
