@@ -54,7 +54,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .graph import Conv2d, Gemm, Input, LayerGraph
+from .graph import Conv2d, Gemm, GraphError, Input, LayerGraph
 
 __all__ = ["ScaleSimFormatError", "ScaleSimLayer", "ScaleSimTopology", "CONV_COLUMNS", "GEMM_COLUMNS",
            "parse_topology", "read_topology", "load_scalesim_csv", "rows_to_graph"]
@@ -283,7 +283,11 @@ def parse_topology(text: str, path: str = "<string>", fmt: str = "auto", roundin
     if not rows:
         raise ScaleSimFormatError(path, header_no, None, "no layers after the header")
     gname = name or (Path(path).stem if path != "<string>" else "scalesim")
-    return ScaleSimTopology(path, kind, rows, rows_to_graph(rows, gname, rounding))
+    try:
+        graph = rows_to_graph(rows, gname, rounding)
+    except GraphError as e:  # e.g. a layer name that collides with another row's '<name>.ifmap' node
+        raise ScaleSimFormatError(path, None, None, f"cannot build the layer graph: {e}") from None
+    return ScaleSimTopology(path, kind, rows, graph)
 
 
 def read_topology(path: str | os.PathLike, fmt: str = "auto", rounding: str = "scalesim") -> ScaleSimTopology:
