@@ -119,6 +119,62 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(out_dir=Path(args.out), rtl=not args.no_rtl, echo=print)
 
 
+def cmd_run(args: argparse.Namespace) -> int:
+    import io
+    import json
+
+    import numpy as np
+
+    from mappings.execute import ExecutionError, run_quantized
+    from mappings.onnx_import import import_onnx
+
+    cfg = _config_from_args(args)
+    graph = import_onnx(args.model)
+    try:
+        x = np.load(args.input, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise UserError(f"{args.input}: cannot read a .npy array ({e})") from None
+    try:
+        run = run_quantized(graph, x, cfg, backend=args.backend)
+    except ExecutionError as e:
+        raise UserError(f"{args.model}: {e}") from None
+    (out_name,) = graph.outputs[:1] or [None]
+    y = run.outputs[out_name].astype(np.float32)
+    buf = io.BytesIO()
+    np.save(buf, y)
+    _atomic_write(Path(args.output), buf.getvalue())
+    if args.report:
+        report = {"model": str(args.model), "backend": args.backend, "config": cfg.to_dict(), **run.report()}
+        _atomic_write(Path(args.report), (json.dumps(report, indent=2) + "\n").encode())
+    if args.dump_layers:
+        _dump_layers(Path(args.dump_layers), run)
+    acc = [layer for layer in run.layers if layer.where == "accelerator"]
+    print(f"{args.model}: {len(acc)} accelerator layers, {len(run.layers) - len(acc)} host steps, "
+          f"{run.cycles:,} cycles on {cfg.rows}x{cfg.cols} ({args.backend}); output {y.shape} -> {args.output}")
+    return 0
+
+
+def _dump_layers(folder: Path, run) -> None:
+    """Every node's integer output as <node>.npy, written to a temporary folder renamed into place."""
+    import shutil
+    import tempfile
+
+    import numpy as np
+
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.tmp-"))
+    try:
+        for name, t in run.values.items():
+            safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+            np.save(tmp / f"{safe}.npy", t.native())
+        if folder.exists():
+            shutil.rmtree(folder)
+        tmp.rename(folder)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
 def _atomic_write(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` via a temporary sibling (removed on failure), with umask permissions."""
     from .fileio import atomic_write_bytes
@@ -146,6 +202,16 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--out", default="rtl_out/demo", help="output folder (default rtl_out/demo)")
     d.add_argument("--no-rtl", action="store_true", help="model only (skip the Verilator build)")
     d.set_defaults(func=cmd_demo)
+
+    r = sub.add_parser("run", help="run an int8 QDQ ONNX model end to end on the accelerator")
+    r.add_argument("model", help="int8 QDQ ONNX file (as onnxruntime's quantize_static writes it)")
+    r.add_argument("--input", required=True, metavar="X.npy", help="float32 input in the model's input shape")
+    r.add_argument("--output", required=True, metavar="Y.npy", help="dequantized float32 output")
+    _add_config_args(r, flags=False)
+    r.add_argument("--backend", choices=("model", "rtl"), default="model", help="cycle model or Verilator RTL")
+    r.add_argument("--report", metavar="R.json", help="total and per-layer cycles")
+    r.add_argument("--dump-layers", metavar="DIR", help="write every layer's integer output as DIR/<node>.npy")
+    r.set_defaults(func=cmd_run)
 
     a = sub.add_parser("asm", help="assemble a text program into binary")
     a.add_argument("source")

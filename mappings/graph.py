@@ -23,7 +23,7 @@ import networkx as nx
 import numpy as np
 
 __all__ = [
-    "GraphError", "QuantParams", "TensorInfo", "Layer", "Input", "Conv2d", "Gemm", "MatMul", "MaxPool", "AveragePool",
+    "GraphError", "QuantParams", "TensorInfo", "Layer", "Input", "Constant", "Conv2d", "Gemm", "MatMul", "MaxPool", "AveragePool",
     "GlobalAveragePool", "Add", "Relu", "Clip", "Flatten", "Reshape", "Concat", "LayerGraph", "LAYER_TYPES",
     "conv_output_hw",
 ]
@@ -98,6 +98,19 @@ class Input(Layer):
     def infer(self, inputs, where):
         _need(len(self.shape) >= 1 and all(d >= 1 for d in self.shape), where, f"bad input shape {self.shape}")
         return tuple(self.shape)
+
+
+@dataclass
+class Constant(Layer):
+    """A constant tensor operand (no inputs); in QDQ models its integer values, with
+    ``LayerGraph.tensors[node].quant`` their quantization."""
+
+    value: np.ndarray | None = field(default=None, repr=False)
+    arity: int | None = field(default=0, init=False, repr=False)
+
+    def infer(self, inputs, where):
+        _need(self.value is not None and np.ndim(self.value) >= 1, where, "Constant needs a value of rank >= 1")
+        return tuple(int(d) for d in np.shape(self.value))
 
 
 @dataclass
@@ -274,7 +287,7 @@ class Concat(Layer):
         return tuple(sum(s[ax] for s in inputs) if i == ax else d for i, d in enumerate(first))
 
 
-LAYER_TYPES = (Input, Conv2d, Gemm, MatMul, MaxPool, AveragePool, GlobalAveragePool, Add, Relu, Clip, Flatten, Reshape,
+LAYER_TYPES = (Input, Constant, Conv2d, Gemm, MatMul, MaxPool, AveragePool, GlobalAveragePool, Add, Relu, Clip, Flatten, Reshape,
                Concat)
 
 

@@ -42,223 +42,33 @@ convolution is explicitly zeroed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from typing import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 
 from hwgen.config import AcceleratorConfig
-from hwgen.isa import INSTR_BYTES, LAYOUT, QTABLE_BYTES, Instruction, Opcode, compute, config, halt, load, qtable_entry, store
+from hwgen.isa import INSTR_BYTES, Instruction, compute, config, halt, load, qtable_entry, store
 from hwgen.program import Program, Region
-from sim.reference import ChannelQuant, Quant, range_quant, conv_out_size, output_dtype, pads4, pair
+from sim.reference import ChannelQuant, Quant, range_quant, output_dtype, pads4, pair
+from sim.tiling import (ConvA, GemmA, Load, LoweringError, Plan, Rect, a_block_loads, blocks, cdiv, merge, piece,
+                        q_tile_load, w_block_loads)
 
 __all__ = ["lower_gemm", "lower_conv2d", "Plan", "plan_tiles", "LoweringError", "ChannelQuant", "Quant"]
 
 
-class LoweringError(ValueError):
-    """A workload that cannot be lowered to this configuration (names the reason)."""
-
-
-_STRIDE_FIELD = {f.name: f for f in LAYOUT[Opcode.LOAD]}["word_stride"]
-
-
-def _cdiv(a: int, b: int) -> int:
-    return -(-a // b)
+_cdiv = cdiv
+_blocks = blocks
+# The shared pieces of the instruction structure live in sim.tiling (the analytical model uses them too);
+# the old private names stay as aliases.
+_Rect, _GemmA, _ConvA, _Load, _piece, _merge = Rect, GemmA, ConvA, Load, piece, merge
 
 
 def _align(x: int, a: int) -> int:
     return _cdiv(x, a) * a
 
 
-# --------------------------------------------------------------- operand views
-@dataclass(frozen=True)
-class _Rect:
-    """A rectangle [m0, m1) x [k0, k1) of the A operand (im2col space).
-
-    ``offset`` is the byte offset of element (m0, k0) in its tensor, or None if
-    the rectangle is padding (zeros)."""
-
-    m0: int
-    m1: int
-    k0: int
-    k1: int
-    offset: int | None
-    m_stride: int = 0
-    k_stride: int = 0
-
-
-class _GemmA:
-    tensor = "A"
-
-    def __init__(self, M: int, K: int):
-        self.M, self.K = M, K
-
-    def rects(self, m0: int, m1: int, k0: int, k1: int) -> list[_Rect]:
-        return [_Rect(m0, m1, k0, k1, m0 * self.K + k0, self.K, 1)]
-
-
-class _ConvA:
-    """The im2col view of (one group of) an NHWC input:
-    A[m = oh*OW + ow, k = (kh*KW + kw)*Cin + c] = X[oh*sh + kh*dh - ph, ow*sw + kw*dw - pw, c_off + c],
-    where X has ``c_total`` channels and the group reads ``Cin`` of them from ``c_off``."""
-
-    tensor = "X"
-
-    def __init__(self, H: int, W: int, Cin: int, KH: int, KW: int, sh: int, sw: int, ph: int, pw: int,
-                 pb: int | None = None, pr: int | None = None, dh: int = 1, dw: int = 1,
-                 c_total: int | None = None, c_off: int = 0):
-        self.H, self.W, self.Cin, self.KH, self.KW = H, W, Cin, KH, KW
-        self.sh, self.sw, self.ph, self.pw, self.dh, self.dw = sh, sw, ph, pw, dh, dw
-        self.c_total = Cin if c_total is None else c_total
-        self.c_off = c_off
-        self.OH = conv_out_size(H, KH, sh, ph, pb, dh)
-        self.OW = conv_out_size(W, KW, sw, pw, pr, dw)
-        self.M, self.K = self.OH * self.OW, KH * KW * Cin
-
-    def rects(self, m0: int, m1: int, k0: int, k1: int) -> list[_Rect]:
-        out: list[_Rect] = []
-        OW, Cin, sw, ct = self.OW, self.Cin, self.sw, self.c_total
-        m = m0
-        while m < m1:  # one output row at a time
-            oh = m // OW
-            ma, mb = m, min(m1, (oh + 1) * OW)
-            owa, owb = ma - oh * OW, mb - oh * OW
-            k = k0
-            while k < k1:  # one kernel offset (kh, kw) at a time
-                g = k // Cin
-                ka, kb = k, min(k1, (g + 1) * Cin)
-                kh, kw = divmod(g, self.KW)
-                c = ka - g * Cin
-                ih = oh * self.sh + kh * self.dh - self.ph
-                kwd = kw * self.dw
-                if not 0 <= ih < self.H:
-                    out.append(_Rect(ma, mb, ka, kb, None))
-                else:
-                    lo = max(owa, _cdiv(self.pw - kwd, sw))  # first ow with iw >= 0
-                    hi = min(owb, (self.W - 1 + self.pw - kwd) // sw + 1)  # past the last ow with iw < W
-                    if lo >= hi:
-                        out.append(_Rect(ma, mb, ka, kb, None))
-                    else:
-                        base_m = oh * OW
-                        if lo > owa:
-                            out.append(_Rect(ma, base_m + lo, ka, kb, None))
-                        iw = lo * sw + kwd - self.pw
-                        out.append(_Rect(base_m + lo, base_m + hi, ka, kb, (ih * self.W + iw) * ct + self.c_off + c,
-                                         sw * ct, 1))
-                        if hi < owb:
-                            out.append(_Rect(base_m + hi, mb, ka, kb, None))
-                k = kb
-            m = mb
-        return out
-
-
-# ---------------------------------------------------------------- load pieces
-@dataclass(frozen=True)
-class _Load:
-    """One load instruction before relocation (``offset`` is relative to ``tensor``)."""
-
-    target: int
-    zero: int
-    spad_addr: int
-    count: int
-    lane_off: int
-    lanes: int
-    tensor: str | None
-    offset: int
-    word_stride: int
-    lane_stride: int
-
-
-def _fits_stride(s: int) -> bool:
-    return _STRIDE_FIELD.lo <= s <= _STRIDE_FIELD.hi
-
-
-def _piece(target: int, spad_addr: int, count: int, lane_off: int, lanes: int, tensor: str, offset: int | None,
-           word_stride: int, lane_stride: int) -> _Load:
-    if offset is None:
-        return _Load(target, 1, spad_addr, count, lane_off, lanes, None, 0, 0, 0)
-    ws = word_stride if count > 1 else 0
-    ls = lane_stride if lanes > 1 else 0
-    if not (_fits_stride(ws) and _fits_stride(ls)):
-        raise LoweringError(f"load stride {ws if not _fits_stride(ws) else ls} does not fit the "
-                            f"{_STRIDE_FIELD.width}-bit stride field")
-    return _Load(target, 0, spad_addr, count, lane_off, lanes, tensor, offset, ws, ls)
-
-
-def _join_stride(n_p: int, s_p: int, n_q: int, s_q: int, d_off: int) -> int | None:
-    """The common stride of two runs of n_p and n_q elements, the second starting d_off after the first."""
-    if n_p > 1:
-        s = s_p
-    elif n_q > 1:
-        s = s_q
-    else:
-        s = d_off // n_p
-    if d_off != n_p * s or (n_q > 1 and s_q != s) or not _fits_stride(s):
-        return None
-    return s
-
-
-def _try_merge(p: _Load, q: _Load) -> _Load | None:
-    """p and q as one load, when q continues p along the words or along the lanes."""
-    if p.target != q.target or p.zero != q.zero or p.tensor != q.tensor:
-        return None
-    if p.lane_off == q.lane_off and p.lanes == q.lanes and q.spad_addr == p.spad_addr + p.count:
-        if p.zero:
-            return replace(p, count=p.count + q.count)
-        if p.lanes > 1 and p.lane_stride != q.lane_stride:
-            return None
-        s = _join_stride(p.count, p.word_stride, q.count, q.word_stride, q.offset - p.offset)
-        if s is not None:
-            return replace(p, count=p.count + q.count, word_stride=s, lane_stride=max(p.lane_stride, q.lane_stride))
-    if p.spad_addr == q.spad_addr and p.count == q.count and q.lane_off == p.lane_off + p.lanes:
-        if p.zero:
-            return replace(p, lanes=p.lanes + q.lanes)
-        if p.count > 1 and p.word_stride != q.word_stride:
-            return None
-        s = _join_stride(p.lanes, p.lane_stride, q.lanes, q.lane_stride, q.offset - p.offset)
-        if s is not None:
-            return replace(p, lanes=p.lanes + q.lanes, lane_stride=s, word_stride=max(p.word_stride, q.word_stride))
-    return None
-
-
-def _merge(pieces: Iterable[_Load]) -> list[_Load]:
-    """Merge disjoint load pieces (their order is free) into fewer, larger loads."""
-    out: list[_Load] = []
-    for q in pieces:
-        merged = True
-        while merged:
-            merged = False
-            for i, p in enumerate(out):
-                r = _try_merge(p, q) or _try_merge(q, p)
-                if r is not None:
-                    out.pop(i)
-                    q = r
-                    merged = True
-                    break
-        out.append(q)
-    return out
-
-
 # ------------------------------------------------------------------ planning
-@dataclass(frozen=True)
-class Plan:
-    """Tile sizes and loop order of one lowering.
-
-    os: ``kc`` reduction chunk, ``mt`` x ``nt`` R x C tiles per block.
-    ws: ``kc`` reduction chunk (a multiple of R, except when K is shorter),
-    ``mb`` output rows per block, ``nt`` column tiles per block.
-    ``order`` is 'm' (m blocks outer) or 'n' (n blocks outer); ``cost`` the
-    estimated cycle count."""
-
-    dataflow: str
-    kc: int
-    mt: int
-    mb: int
-    nt: int
-    order: str
-    cost: int
-
-
 def _overhead(cfg: AcceleratorConfig) -> int:
     return cfg.fetch_beats + 2  # fetch (beats + read latency) + decode
 
@@ -361,10 +171,6 @@ def plan_tiles(cfg: AcceleratorConfig, M: int, K: int, N: int, dataflow: str | N
 
 
 # ------------------------------------------------------------------ emission
-def _blocks(n: int, size: int) -> list[tuple[int, int]]:
-    return [(i, min(n, i + size)) for i in range(0, n, size)]
-
-
 @dataclass(frozen=True)
 class _Operands:
     """Where one GEMM (one group of a convolution) finds W and puts its output, relative to the tensors.
@@ -380,54 +186,37 @@ class _Operands:
 
 def _emit(cfg: AcceleratorConfig, plan: Plan, aview, M: int, K: int, N: int, ops: _Operands, relu: bool,
           qtable: bool) -> list:
-    """The instructions of one GEMM (no config/halt), with load/store bases as (tensor, offset) to relocate."""
-    R, C = cfg.rows, cfg.cols
+    """The instructions of one GEMM (no config/halt), with load/store bases as (tensor, offset) to relocate.
+
+    The load instructions of each block come from :mod:`sim.tiling` (shared with the analytical
+    model :mod:`sim.perf`, which counts this stream's cycles without emitting it); a fill whose
+    scratchpad contents are still resident is skipped (the closed forms of that rule are
+    ``sim.tiling.a_visits``/``w_visits``/``q_visits``)."""
+    R = cfg.rows
     prog: list = []
     relu_i = int(bool(relu))
-    n_tiles = _blocks(N, C)
+    n_tiles = _blocks(N, cfg.cols)
     k_chunks = _blocks(K, plan.kc)
     m_blocks = _blocks(M, plan.mb)
     n_blocks = _blocks(len(n_tiles), plan.nt)
     if plan.order == "n":
-        blocks = [(mi, ni) for ni in range(len(n_blocks)) for mi in range(len(m_blocks))]
+        order = [(mi, ni) for ni in range(len(n_blocks)) for mi in range(len(m_blocks))]
     else:
-        blocks = [(mi, ni) for mi in range(len(m_blocks)) for ni in range(len(n_blocks))]
+        order = [(mi, ni) for mi in range(len(m_blocks)) for ni in range(len(n_blocks))]
     a_res = w_res = q_res = None
     os_ = plan.dataflow == "os"
-    for mi, ni in blocks:
+    for mi, ni in order:
         m0, m1 = m_blocks[mi]
         tiles = n_tiles[n_blocks[ni][0]:n_blocks[ni][1]]
-        m_tiles = _blocks(m1 - m0, R) if os_ else [(0, m1 - m0)]
-        m_tiles = [(m0 + a, m0 + b) for a, b in m_tiles]
+        m_tiles = [(m0 + a, m0 + b) for a, b in (_blocks(m1 - m0, R) if os_ else [(0, m1 - m0)])]
         for ci, (k0, k1) in enumerate(k_chunks):
             k_tiles = [(k0 + a, k0 + b) for a, b in _blocks(k1 - k0, R)]
             if a_res != (mi, ci):
                 a_res = (mi, ci)
-                pieces = []
-                if os_:
-                    for i, (ta, tb) in enumerate(m_tiles):
-                        for r in aview.rects(ta, tb, k0, k1):
-                            pieces.append(_piece(0, i * plan.kc + r.k0 - k0, r.k1 - r.k0, r.m0 - ta, r.m1 - r.m0,
-                                                 aview.tensor, r.offset, r.k_stride, r.m_stride))
-                else:
-                    for t, (ka, kb) in enumerate(k_tiles):
-                        for r in aview.rects(m0, m1, ka, kb):
-                            pieces.append(_piece(0, t * plan.mb + r.m0 - m0, r.m1 - r.m0, r.k0 - ka, r.k1 - r.k0,
-                                                 aview.tensor, r.offset, r.m_stride, r.k_stride))
-                prog.extend(_merge(pieces))
+                prog.extend(a_block_loads(R, plan, aview, m0, m1, k0, k1))
             if w_res != (ni, ci):
                 w_res = (ni, ci)
-                pieces = []
-                for j, (na, nb) in enumerate(tiles):
-                    if os_:
-                        pieces.append(_piece(1, j * plan.kc, k1 - k0, 0, nb - na, "W",
-                                             k0 * ops.w_stride + ops.w_off + na, ops.w_stride, 1))
-                    else:
-                        kt = _cdiv(plan.kc, R)
-                        for t, (ka, kb) in enumerate(k_tiles):
-                            pieces.append(_piece(1, (j * kt + t) * R, kb - ka, 0, nb - na, "W",
-                                                 ka * ops.w_stride + ops.w_off + na, ops.w_stride, 1))
-                prog.extend(_merge(pieces))
+                prog.extend(w_block_loads(R, plan, tiles, k0, k1, ops.w_stride, ops.w_off))
             if os_:
                 for i, (ta, tb) in enumerate(m_tiles):
                     for j in range(len(tiles)):
@@ -442,8 +231,7 @@ def _emit(cfg: AcceleratorConfig, plan: Plan, aview, M: int, K: int, N: int, ops
         for j, (na, nb) in enumerate(tiles):
             if qtable and q_res != ops.out_off + na:
                 q_res = ops.out_off + na
-                prog.append(_Load(2, 0, 0, nb - na, 0, QTABLE_BYTES, "Q", q_res * QTABLE_BYTES,
-                                  QTABLE_BYTES if nb - na > 1 else 0, 1))
+                prog.append(q_tile_load(q_res, nb - na))
             for i, (ta, tb) in enumerate(m_tiles):
                 o_addr = (i * plan.nt + j) * R if os_ else j * plan.mb
                 prog.append(("store", dict(relu=relu_i, qtable=int(qtable), o_addr=o_addr, rows=tb - ta, cols=nb - na,
@@ -486,7 +274,7 @@ def _finish(cfg: AcceleratorConfig, prog: list, inputs: dict[str, np.ndarray], o
     regions["out"] = out
     instrs: list[Instruction] = []
     for p in prog:
-        if isinstance(p, _Load):
+        if isinstance(p, Load):
             base = (pad_value & 0xFF) if p.zero else regions[p.tensor].addr + p.offset
             instrs.append(load(target=p.target, zero=p.zero, spad_addr=p.spad_addr, count=p.count,
                                lane_off=p.lane_off, lanes=p.lanes, base=base, word_stride=p.word_stride,
@@ -538,7 +326,7 @@ def lower_gemm(cfg: AcceleratorConfig, A: np.ndarray, W: np.ndarray, quant,
         raise LoweringError(f"A is {M}x{K} but W is {K2}x{N}")
     q, extra = _prepare_quant(quant, N)
     plan = plan_tiles(cfg, M, K, N, dataflow)
-    prog = [_config_for(q)] + _emit(cfg, plan, _GemmA(M, K), M, K, N, _Operands(N, 0, N, 0), q.relu, bool(extra))
+    prog = [_config_for(q)] + _emit(cfg, plan, GemmA(M, K), M, K, N, _Operands(N, 0, N, 0), q.relu, bool(extra))
     prog.append(halt())
     meta = dict(kind="gemm", M=M, K=K, N=N, quant=_quant_meta(q), plan=plan.__dict__)
     return _finish(cfg, prog, {"A": A, "W": W, **extra}, (M, N), output_dtype(range_quant(q)), meta)
@@ -570,7 +358,7 @@ def lower_conv2d(cfg: AcceleratorConfig, X: np.ndarray, Wt: np.ndarray, stride: 
     if not lo_in <= pad_value < -lo_in:
         raise LoweringError(f"pad_value {pad_value} is outside the {cfg.input_width}-bit input range")
     Og = Cout // groups
-    views = [_ConvA(H, Wd, Cg, KH, KW, sh, sw, pt, pl, pb, pr, dh, dw, c_total=Cin, c_off=g * Cg)
+    views = [ConvA(H, Wd, Cg, KH, KW, sh, sw, pt, pl, pb, pr, dh, dw, c_total=Cin, c_off=g * Cg)
              for g in range(groups)]
     OH, OW = views[0].OH, views[0].OW
     if OH < 1 or OW < 1:

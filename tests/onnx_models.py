@@ -1,9 +1,10 @@
 """Small ONNX models for tests and benchmarks, and onnxruntime helpers.
 
 Builders return float32 ``onnx.ModelProto`` objects (opset 13, batch 1, random
-weights from a seed) and are importable from other tests and scripts::
+weights from a seed). Tests import it as ``from onnx_models import ...`` (pytest
+puts tests/ on sys.path, as for rtl_stub); scripts add tests/ to sys.path first::
 
-    from tests.onnx_models import small_cnn, conv_chain, mlp, quantize_qdq, run_ort
+    from onnx_models import small_cnn, conv_chain, mlp, quantize_qdq, run_ort
 
 * :func:`small_cnn`  conv3x3 s1 p1 + Relu, conv3x3 s2 p1 + Relu, depthwise
   conv3x3 + ReLU6 (Clip), 1x1 conv, residual Add, MaxPool, GlobalAveragePool,
@@ -20,6 +21,7 @@ weights from a seed) and are importable from other tests and scripts::
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
@@ -184,8 +186,14 @@ def quantize_qdq(float_model_path: str | os.PathLike, out_path: str | os.PathLik
         def get_next(self):
             return next(self.it, None)
 
-    quantize_static(str(float_model_path), str(out_path), Reader(), quant_format=QuantFormat.QDQ,
-                    per_channel=per_channel, activation_type=act, weight_type=QuantType.QInt8, **kwargs)
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # the quantizer warns about pre-processing on every call
+    try:
+        quantize_static(str(float_model_path), str(out_path), Reader(), quant_format=QuantFormat.QDQ,
+                        per_channel=per_channel, activation_type=act, weight_type=QuantType.QInt8, **kwargs)
+    finally:
+        root.setLevel(level)
     return Path(out_path)
 
 

@@ -1,0 +1,589 @@
+"""Lowering of a GEMM and of a 2-D convolution to a :class:`hwgen.program.Program`.
+
+Host memory: instructions at address 0, then the inputs, then the output, each
+aligned to the host-port width; ``mem_size`` is a whole number of port words.
+
+A GEMM is ``out[M, N] = requantize(A[M, K] @ W[K, N])`` with A and W row-major
+int8. A convolution (NHWC input ``X[H, W, Cin]``, batch 1; weights
+``Wt[KH, KW, Cin, Cout]``, i.e. ``W[k = (kh, kw, cin), cout]`` row-major) is the
+same GEMM with ``M = OH*OW`` output pixels, ``K = KH*KW*Cin`` and ``N = Cout``;
+its A operand (im2col) is never built on the host: every A scratchpad word is
+filled by strided loads straight from X, and the padding is written with
+``zero=1`` loads.
+
+Scratchpad layouts (see the ISA docstring in :mod:`hwgen.isa`):
+
+* output-stationary (``os``): the output is cut into R x C tiles. A block of
+  ``mt`` x ``nt`` tiles lives in the accumulator buffer (R rows per tile) while
+  the reduction is walked in chunks of ``kc``: A-spad words ``i*kc + k`` hold
+  ``A[m0_i : m0_i+R, k0+k]`` (lanes = tile rows), W-spad words ``j*kc + k`` hold
+  ``W[k0+k, n0_j : n0_j+C]``. Each (tile, chunk) is one compute of depth <= kc,
+  accumulating from the second chunk on.
+* weight-stationary (``ws``): a block of ``mb`` output rows by ``nt`` column
+  tiles lives in the accumulator buffer (``mb`` rows per column tile); the
+  reduction is walked in chunks of ``kt`` tiles of R: A-spad words ``t*mb + m``
+  hold ``A[m0+m, k0_t : k0_t+R]``, W-spad words ``(j*kt + t)*R + i`` hold the
+  weight rows ``W[k0_t+i, n0_j : n0_j+C]``. Each (column tile, k tile) is one
+  compute streaming ``mb`` rows.
+
+Loads whose scratchpad contents are already resident are skipped (tiles are
+reused across blocks where the scratchpad holds them), and adjacent load
+pieces are merged into one instruction. The tile sizes and loop order are
+chosen with a closed-form estimate of the cycle cost (:mod:`sim.timing`'s
+phase lengths).
+
+Lanes that a load does not write keep stale values. For the GEMM this is
+harmless: in ``os`` the stale A lanes produce accumulator rows beyond the
+compute's ``rows`` (never written) and stale W lanes produce columns beyond the
+store's ``cols``; in ``ws`` the compute reads only the first ``depth`` lanes of
+each A word. Inside the region a compute reads, every padded element of a
+convolution is explicitly zeroed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from hwgen.config import AcceleratorConfig
+from hwgen.isa import INSTR_BYTES, LAYOUT, QTABLE_BYTES, Instruction, Opcode, compute, config, halt, load, qtable_entry, store
+from hwgen.program import Program, Region
+from sim.reference import ChannelQuant, Quant, range_quant, conv_out_size, output_dtype, pads4, pair
+
+__all__ = ["lower_gemm", "lower_conv2d", "Plan", "plan_tiles", "LoweringError", "ChannelQuant", "Quant"]
+
+
+class LoweringError(ValueError):
+    """A workload that cannot be lowered to this configuration (names the reason)."""
+
+
+_STRIDE_FIELD = {f.name: f for f in LAYOUT[Opcode.LOAD]}["word_stride"]
+
+
+def _cdiv(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def _align(x: int, a: int) -> int:
+    return _cdiv(x, a) * a
+
+
+# --------------------------------------------------------------- operand views
+@dataclass(frozen=True)
+class _Rect:
+    """A rectangle [m0, m1) x [k0, k1) of the A operand (im2col space).
+
+    ``offset`` is the byte offset of element (m0, k0) in its tensor, or None if
+    the rectangle is padding (zeros)."""
+
+    m0: int
+    m1: int
+    k0: int
+    k1: int
+    offset: int | None
+    m_stride: int = 0
+    k_stride: int = 0
+
+
+class _GemmA:
+    tensor = "A"
+
+    def __init__(self, M: int, K: int):
+        self.M, self.K = M, K
+
+    def rects(self, m0: int, m1: int, k0: int, k1: int) -> list[_Rect]:
+        return [_Rect(m0, m1, k0, k1, m0 * self.K + k0, self.K, 1)]
+
+
+class _ConvA:
+    """The im2col view of (one group of) an NHWC input:
+    A[m = oh*OW + ow, k = (kh*KW + kw)*Cin + c] = X[oh*sh + kh*dh - ph, ow*sw + kw*dw - pw, c_off + c],
+    where X has ``c_total`` channels and the group reads ``Cin`` of them from ``c_off``."""
+
+    tensor = "X"
+
+    def __init__(self, H: int, W: int, Cin: int, KH: int, KW: int, sh: int, sw: int, ph: int, pw: int,
+                 pb: int | None = None, pr: int | None = None, dh: int = 1, dw: int = 1,
+                 c_total: int | None = None, c_off: int = 0):
+        self.H, self.W, self.Cin, self.KH, self.KW = H, W, Cin, KH, KW
+        self.sh, self.sw, self.ph, self.pw, self.dh, self.dw = sh, sw, ph, pw, dh, dw
+        self.c_total = Cin if c_total is None else c_total
+        self.c_off = c_off
+        self.OH = conv_out_size(H, KH, sh, ph, pb, dh)
+        self.OW = conv_out_size(W, KW, sw, pw, pr, dw)
+        self.M, self.K = self.OH * self.OW, KH * KW * Cin
+
+    def rects(self, m0: int, m1: int, k0: int, k1: int) -> list[_Rect]:
+        out: list[_Rect] = []
+        OW, Cin, sw, ct = self.OW, self.Cin, self.sw, self.c_total
+        m = m0
+        while m < m1:  # one output row at a time
+            oh = m // OW
+            ma, mb = m, min(m1, (oh + 1) * OW)
+            owa, owb = ma - oh * OW, mb - oh * OW
+            k = k0
+            while k < k1:  # one kernel offset (kh, kw) at a time
+                g = k // Cin
+                ka, kb = k, min(k1, (g + 1) * Cin)
+                kh, kw = divmod(g, self.KW)
+                c = ka - g * Cin
+                ih = oh * self.sh + kh * self.dh - self.ph
+                kwd = kw * self.dw
+                if not 0 <= ih < self.H:
+                    out.append(_Rect(ma, mb, ka, kb, None))
+                else:
+                    lo = max(owa, _cdiv(self.pw - kwd, sw))  # first ow with iw >= 0
+                    hi = min(owb, (self.W - 1 + self.pw - kwd) // sw + 1)  # past the last ow with iw < W
+                    if lo >= hi:
+                        out.append(_Rect(ma, mb, ka, kb, None))
+                    else:
+                        base_m = oh * OW
+                        if lo > owa:
+                            out.append(_Rect(ma, base_m + lo, ka, kb, None))
+                        iw = lo * sw + kwd - self.pw
+                        out.append(_Rect(base_m + lo, base_m + hi, ka, kb, (ih * self.W + iw) * ct + self.c_off + c,
+                                         sw * ct, 1))
+                        if hi < owb:
+                            out.append(_Rect(base_m + hi, mb, ka, kb, None))
+                k = kb
+            m = mb
+        return out
+
+
+# ---------------------------------------------------------------- load pieces
+@dataclass(frozen=True)
+class _Load:
+    """One load instruction before relocation (``offset`` is relative to ``tensor``)."""
+
+    target: int
+    zero: int
+    spad_addr: int
+    count: int
+    lane_off: int
+    lanes: int
+    tensor: str | None
+    offset: int
+    word_stride: int
+    lane_stride: int
+
+
+def _fits_stride(s: int) -> bool:
+    return _STRIDE_FIELD.lo <= s <= _STRIDE_FIELD.hi
+
+
+def _piece(target: int, spad_addr: int, count: int, lane_off: int, lanes: int, tensor: str, offset: int | None,
+           word_stride: int, lane_stride: int) -> _Load:
+    if offset is None:
+        return _Load(target, 1, spad_addr, count, lane_off, lanes, None, 0, 0, 0)
+    ws = word_stride if count > 1 else 0
+    ls = lane_stride if lanes > 1 else 0
+    if not (_fits_stride(ws) and _fits_stride(ls)):
+        raise LoweringError(f"load stride {ws if not _fits_stride(ws) else ls} does not fit the "
+                            f"{_STRIDE_FIELD.width}-bit stride field")
+    return _Load(target, 0, spad_addr, count, lane_off, lanes, tensor, offset, ws, ls)
+
+
+def _join_stride(n_p: int, s_p: int, n_q: int, s_q: int, d_off: int) -> int | None:
+    """The common stride of two runs of n_p and n_q elements, the second starting d_off after the first."""
+    if n_p > 1:
+        s = s_p
+    elif n_q > 1:
+        s = s_q
+    else:
+        s = d_off // n_p
+    if d_off != n_p * s or (n_q > 1 and s_q != s) or not _fits_stride(s):
+        return None
+    return s
+
+
+def _try_merge(p: _Load, q: _Load) -> _Load | None:
+    """p and q as one load, when q continues p along the words or along the lanes."""
+    if p.target != q.target or p.zero != q.zero or p.tensor != q.tensor:
+        return None
+    if p.lane_off == q.lane_off and p.lanes == q.lanes and q.spad_addr == p.spad_addr + p.count:
+        if p.zero:
+            return replace(p, count=p.count + q.count)
+        if p.lanes > 1 and p.lane_stride != q.lane_stride:
+            return None
+        s = _join_stride(p.count, p.word_stride, q.count, q.word_stride, q.offset - p.offset)
+        if s is not None:
+            return replace(p, count=p.count + q.count, word_stride=s, lane_stride=max(p.lane_stride, q.lane_stride))
+    if p.spad_addr == q.spad_addr and p.count == q.count and q.lane_off == p.lane_off + p.lanes:
+        if p.zero:
+            return replace(p, lanes=p.lanes + q.lanes)
+        if p.count > 1 and p.word_stride != q.word_stride:
+            return None
+        s = _join_stride(p.lanes, p.lane_stride, q.lanes, q.lane_stride, q.offset - p.offset)
+        if s is not None:
+            return replace(p, lanes=p.lanes + q.lanes, lane_stride=s, word_stride=max(p.word_stride, q.word_stride))
+    return None
+
+
+def _merge(pieces: Iterable[_Load]) -> list[_Load]:
+    """Merge disjoint load pieces (their order is free) into fewer, larger loads."""
+    out: list[_Load] = []
+    for q in pieces:
+        merged = True
+        while merged:
+            merged = False
+            for i, p in enumerate(out):
+                r = _try_merge(p, q) or _try_merge(q, p)
+                if r is not None:
+                    out.pop(i)
+                    q = r
+                    merged = True
+                    break
+        out.append(q)
+    return out
+
+
+# ------------------------------------------------------------------ planning
+@dataclass(frozen=True)
+class Plan:
+    """Tile sizes and loop order of one lowering.
+
+    os: ``kc`` reduction chunk, ``mt`` x ``nt`` R x C tiles per block.
+    ws: ``kc`` reduction chunk (a multiple of R, except when K is shorter),
+    ``mb`` output rows per block, ``nt`` column tiles per block.
+    ``order`` is 'm' (m blocks outer) or 'n' (n blocks outer); ``cost`` the
+    estimated cycle count."""
+
+    dataflow: str
+    kc: int
+    mt: int
+    mb: int
+    nt: int
+    order: str
+    cost: int
+
+
+def _overhead(cfg: AcceleratorConfig) -> int:
+    return cfg.fetch_beats + 2  # fetch (beats + read latency) + decode
+
+
+def _order_costs(nk: int, nMB: int, nNB: int, a_pass: int, w_pass: int, fixed: int) -> list[tuple[str, int]]:
+    """Estimated cycles of each loop order ('m': M blocks outer, 'n': N blocks outer).
+
+    With a single reduction chunk the operand of the outer loop is loaded once
+    (and the inner one once per outer block, or once if it has one block);
+    with several chunks both operands are reloaded for every block of the other.
+    """
+    out = []
+    for order in ("m", "n"):
+        if nk == 1 and order == "n":
+            ap, wp = (1 if nMB == 1 else nNB), 1
+        elif nk == 1:
+            ap, wp = 1, (1 if nNB == 1 else nMB)
+        else:
+            ap, wp = nNB, nMB
+        out.append((order, ap * a_pass + wp * w_pass + fixed))
+    return out
+
+
+def _plan_os(cfg: AcceleratorConfig, M: int, K: int, N: int) -> Plan:
+    R, C = cfg.rows, cfg.cols
+    ov = _overhead(cfg)
+    Mt, Nt = _cdiv(M, R), _cdiv(N, C)
+    kmax = min(K, cfg.a_spad_depth, cfg.w_spad_depth)
+    nk0 = _cdiv(K, kmax)
+    best: Plan | None = None
+    slots = cfg.acc_depth // R
+    for nk in sorted({nk0, nk0 + 1, nk0 + 2, 2 * nk0, 4 * nk0}):
+        if nk > K:
+            continue
+        kc = _cdiv(K, nk)
+        nk = _cdiv(K, kc)
+        for mt in range(1, min(Mt, cfg.a_spad_depth // kc, slots) + 1):
+            nt = min(Nt, cfg.w_spad_depth // kc, slots // mt)
+            if nt < 1:
+                break
+            nMB, nNB = _cdiv(Mt, mt), _cdiv(Nt, nt)
+            mt_b, nt_b = _cdiv(Mt, nMB), _cdiv(Nt, nNB)  # balanced blocks
+            a_pass = M * K + Mt * nk * (ov + 1)
+            w_pass = K * N + Nt * nk * (ov + 1)
+            comp = Mt * Nt * (K + nk * (2 * R + C + 1 + ov))
+            stores = Mt * Nt * (ov + 3)
+            for order, cost in _order_costs(nk, nMB, nNB, a_pass, w_pass, comp + stores):
+                if best is None or cost < best.cost:
+                    best = Plan("os", kc, mt_b, mt_b * R, nt_b, order, cost)
+    assert best is not None
+    return best
+
+
+def _spread(n: int, cap: int = 48) -> list[int]:
+    """1..n, thinned to about ``cap`` values (geometric) when n is large."""
+    if n <= cap:
+        return list(range(1, n + 1))
+    vals = {int(round(n ** (i / (cap - 1)))) for i in range(cap)}
+    return sorted(v for v in vals if 1 <= v <= n)
+
+
+def _plan_ws(cfg: AcceleratorConfig, M: int, K: int, N: int) -> Plan:
+    R, C = cfg.rows, cfg.cols
+    ov = _overhead(cfg)
+    Kt, Nt = _cdiv(K, R), _cdiv(N, C)
+    best: Plan | None = None
+    for kt in _spread(min(Kt, cfg.w_spad_depth // R, cfg.a_spad_depth)):
+        nk = _cdiv(Kt, kt)
+        kt = _cdiv(Kt, nk)  # balanced chunks
+        for nt in _spread(min(Nt, cfg.w_spad_depth // (kt * R), cfg.acc_depth)):
+            mb = min(M, cfg.a_spad_depth // kt, cfg.acc_depth // nt)
+            if mb < 1:
+                continue
+            nMB, nNB = _cdiv(M, mb), _cdiv(Nt, nt)
+            mb_b, nt_b = _cdiv(M, nMB), _cdiv(Nt, nNB)
+            a_pass = M * K + nMB * Kt * (ov + 1)
+            w_pass = K * N + Nt * nk * (ov + 1)
+            comp = Nt * Kt * (M + nMB * (2 * R + C + 3 + ov))
+            stores = Nt * nMB * (ov + 3)
+            for order, cost in _order_costs(nk, nMB, nNB, a_pass, w_pass, comp + stores):
+                if best is None or cost < best.cost:
+                    best = Plan("ws", min(K, kt * R), 1, mb_b, nt_b, order, cost)
+    assert best is not None
+    return best
+
+
+def plan_tiles(cfg: AcceleratorConfig, M: int, K: int, N: int, dataflow: str | None = None) -> Plan:
+    """Choose tile sizes and loop order for an M x K x N GEMM (``dataflow`` None: the cheaper supported one)."""
+    if min(M, K, N) < 1:
+        raise LoweringError(f"empty GEMM {M}x{K}x{N}")
+    if dataflow is None:
+        plans = ([_plan_os(cfg, M, K, N)] if cfg.supports_os else []) + \
+                ([_plan_ws(cfg, M, K, N)] if cfg.supports_ws else [])
+        return min(plans, key=lambda p: p.cost)
+    if dataflow not in ("os", "ws"):
+        raise LoweringError(f"dataflow must be 'os' or 'ws', not {dataflow!r}")
+    if not (cfg.supports_os if dataflow == "os" else cfg.supports_ws):
+        raise LoweringError(f"config '{cfg.name}' (dataflow '{cfg.dataflow}') does not support '{dataflow}'")
+    return _plan_os(cfg, M, K, N) if dataflow == "os" else _plan_ws(cfg, M, K, N)
+
+
+# ------------------------------------------------------------------ emission
+def _blocks(n: int, size: int) -> list[tuple[int, int]]:
+    return [(i, min(n, i + size)) for i in range(0, n, size)]
+
+
+@dataclass(frozen=True)
+class _Operands:
+    """Where one GEMM (one group of a convolution) finds W and puts its output, relative to the tensors.
+
+    W[k, n] is at ``W + k*w_stride + w_off + n``; out[m, n] at ``out + m*out_stride + out_off + n``;
+    output column n is quantization-table entry ``out_off + n``."""
+
+    w_stride: int
+    w_off: int
+    out_stride: int
+    out_off: int
+
+
+def _emit(cfg: AcceleratorConfig, plan: Plan, aview, M: int, K: int, N: int, ops: _Operands, relu: bool,
+          qtable: bool) -> list:
+    """The instructions of one GEMM (no config/halt), with load/store bases as (tensor, offset) to relocate."""
+    R, C = cfg.rows, cfg.cols
+    prog: list = []
+    relu_i = int(bool(relu))
+    n_tiles = _blocks(N, C)
+    k_chunks = _blocks(K, plan.kc)
+    m_blocks = _blocks(M, plan.mb)
+    n_blocks = _blocks(len(n_tiles), plan.nt)
+    if plan.order == "n":
+        blocks = [(mi, ni) for ni in range(len(n_blocks)) for mi in range(len(m_blocks))]
+    else:
+        blocks = [(mi, ni) for mi in range(len(m_blocks)) for ni in range(len(n_blocks))]
+    a_res = w_res = q_res = None
+    os_ = plan.dataflow == "os"
+    for mi, ni in blocks:
+        m0, m1 = m_blocks[mi]
+        tiles = n_tiles[n_blocks[ni][0]:n_blocks[ni][1]]
+        m_tiles = _blocks(m1 - m0, R) if os_ else [(0, m1 - m0)]
+        m_tiles = [(m0 + a, m0 + b) for a, b in m_tiles]
+        for ci, (k0, k1) in enumerate(k_chunks):
+            k_tiles = [(k0 + a, k0 + b) for a, b in _blocks(k1 - k0, R)]
+            if a_res != (mi, ci):
+                a_res = (mi, ci)
+                pieces = []
+                if os_:
+                    for i, (ta, tb) in enumerate(m_tiles):
+                        for r in aview.rects(ta, tb, k0, k1):
+                            pieces.append(_piece(0, i * plan.kc + r.k0 - k0, r.k1 - r.k0, r.m0 - ta, r.m1 - r.m0,
+                                                 aview.tensor, r.offset, r.k_stride, r.m_stride))
+                else:
+                    for t, (ka, kb) in enumerate(k_tiles):
+                        for r in aview.rects(m0, m1, ka, kb):
+                            pieces.append(_piece(0, t * plan.mb + r.m0 - m0, r.m1 - r.m0, r.k0 - ka, r.k1 - r.k0,
+                                                 aview.tensor, r.offset, r.m_stride, r.k_stride))
+                prog.extend(_merge(pieces))
+            if w_res != (ni, ci):
+                w_res = (ni, ci)
+                pieces = []
+                for j, (na, nb) in enumerate(tiles):
+                    if os_:
+                        pieces.append(_piece(1, j * plan.kc, k1 - k0, 0, nb - na, "W",
+                                             k0 * ops.w_stride + ops.w_off + na, ops.w_stride, 1))
+                    else:
+                        kt = _cdiv(plan.kc, R)
+                        for t, (ka, kb) in enumerate(k_tiles):
+                            pieces.append(_piece(1, (j * kt + t) * R, kb - ka, 0, nb - na, "W",
+                                                 ka * ops.w_stride + ops.w_off + na, ops.w_stride, 1))
+                prog.extend(_merge(pieces))
+            if os_:
+                for i, (ta, tb) in enumerate(m_tiles):
+                    for j in range(len(tiles)):
+                        prog.append(compute(dataflow=0, accumulate=int(ci > 0), a_addr=i * plan.kc, w_addr=j * plan.kc,
+                                            o_addr=(i * plan.nt + j) * R, rows=tb - ta, depth=k1 - k0))
+            else:
+                kt = _cdiv(plan.kc, R)
+                for j in range(len(tiles)):
+                    for t, (ka, kb) in enumerate(k_tiles):
+                        prog.append(compute(dataflow=1, accumulate=int(ci > 0 or t > 0), a_addr=t * plan.mb,
+                                            w_addr=(j * kt + t) * R, o_addr=j * plan.mb, rows=m1 - m0, depth=kb - ka))
+        for j, (na, nb) in enumerate(tiles):
+            if qtable and q_res != ops.out_off + na:
+                q_res = ops.out_off + na
+                prog.append(_Load(2, 0, 0, nb - na, 0, QTABLE_BYTES, "Q", q_res * QTABLE_BYTES,
+                                  QTABLE_BYTES if nb - na > 1 else 0, 1))
+            for i, (ta, tb) in enumerate(m_tiles):
+                o_addr = (i * plan.nt + j) * R if os_ else j * plan.mb
+                prog.append(("store", dict(relu=relu_i, qtable=int(qtable), o_addr=o_addr, rows=tb - ta, cols=nb - na,
+                                           row_stride=ops.out_stride, col_stride=1),
+                             ("out", ta * ops.out_stride + ops.out_off + na)))
+    return prog
+
+
+def _config_for(quant) -> Instruction:
+    """The config instruction: per-tensor multiplier/shift (unused by table stores), zero point, clamp."""
+    if isinstance(quant, ChannelQuant):
+        return config(multiplier=0, shift=0, zero_point=quant.zero_point, clamp_lo=quant.clamp_lo,
+                      clamp_hi=quant.clamp_hi)
+    return config(multiplier=quant.multiplier, shift=quant.shift, zero_point=quant.zero_point,
+                  clamp_lo=quant.clamp_lo, clamp_hi=quant.clamp_hi)
+
+
+def _qtable_bytes(quant: ChannelQuant, N: int) -> np.ndarray:
+    for name in ("bias", "multiplier", "shift"):
+        if np.shape(getattr(quant, name)) != (N,):
+            raise LoweringError(f"per-channel quantization: '{name}' has shape {np.shape(getattr(quant, name))}, "
+                                f"expected ({N},)")
+    try:
+        raw = b"".join(qtable_entry(int(b), int(m), int(s)) for b, m, s in zip(quant.bias, quant.multiplier, quant.shift))
+    except ValueError as e:
+        raise LoweringError(str(e)) from None
+    return np.frombuffer(raw, dtype=np.uint8).copy()
+
+
+def _finish(cfg: AcceleratorConfig, prog: list, inputs: dict[str, np.ndarray], out_shape: tuple[int, ...],
+            out_dtype: str, meta: dict, pad_value: int = 0) -> Program:
+    port = cfg.host_port_bytes
+    addr = _align(len(prog) * INSTR_BYTES, port)
+    regions: dict[str, Region] = {}
+    for name, arr in inputs.items():
+        regions[name] = Region(addr, tuple(arr.shape), "uint8" if arr.dtype == np.uint8 else "int8")
+        addr = _align(addr + arr.size, port)
+    out = Region(addr, tuple(out_shape), out_dtype)
+    mem_size = _align(addr + out.nbytes, port)
+    regions["out"] = out
+    instrs: list[Instruction] = []
+    for p in prog:
+        if isinstance(p, _Load):
+            base = (pad_value & 0xFF) if p.zero else regions[p.tensor].addr + p.offset
+            instrs.append(load(target=p.target, zero=p.zero, spad_addr=p.spad_addr, count=p.count,
+                               lane_off=p.lane_off, lanes=p.lanes, base=base, word_stride=p.word_stride,
+                               lane_stride=p.lane_stride))
+        elif isinstance(p, tuple):
+            _, kw, (tensor, off) = p
+            instrs.append(store(base=regions[tensor].addr + off, **kw))
+        else:
+            instrs.append(p)
+    program = Program(instrs, {name: (regions[name], arr) for name, arr in inputs.items()}, {"out": out},
+                      mem_size, meta)
+    program.check(cfg)
+    return program
+
+
+def _check_operand(cfg: AcceleratorConfig, name: str, arr: np.ndarray, width: int, ndim: int) -> np.ndarray:
+    arr = np.asarray(arr)
+    if arr.ndim != ndim:
+        raise LoweringError(f"{name} must have {ndim} dimensions, has shape {arr.shape}")
+    if not np.issubdtype(arr.dtype, np.integer):
+        raise LoweringError(f"{name} must be an integer array, is {arr.dtype}")
+    lo, hi = -(1 << (width - 1)), (1 << (width - 1)) - 1
+    if arr.size and (arr.min() < lo or arr.max() > hi):
+        raise LoweringError(f"{name} values {arr.min()}..{arr.max()} exceed the {width}-bit range [{lo}, {hi}]")
+    return arr.astype(np.int8)
+
+
+def _quant_meta(quant) -> list:
+    if isinstance(quant, ChannelQuant):
+        return ["per-channel", quant.zero_point, quant.clamp_lo, quant.clamp_hi, int(bool(quant.relu))]
+    return list(map(int, quant))
+
+
+def _prepare_quant(quant, N: int) -> tuple[object, dict[str, np.ndarray]]:
+    """(quant as Quant or ChannelQuant, extra inputs: the quantization table "Q" when per-channel)."""
+    if isinstance(quant, ChannelQuant):
+        return quant, {"Q": _qtable_bytes(quant, N)}
+    return Quant(*quant), {}
+
+
+def lower_gemm(cfg: AcceleratorConfig, A: np.ndarray, W: np.ndarray, quant,
+               dataflow: str | None = None) -> Program:
+    """out[M, N] = requantize(A[M, K] @ W[K, N]); inputs "A", "W" (and "Q", the quantization
+    table, for a :class:`ChannelQuant`); output "out"."""
+    A = _check_operand(cfg, "A", A, cfg.input_width, 2)
+    W = _check_operand(cfg, "W", W, cfg.weight_width, 2)
+    (M, K), (K2, N) = A.shape, W.shape
+    if K != K2:
+        raise LoweringError(f"A is {M}x{K} but W is {K2}x{N}")
+    q, extra = _prepare_quant(quant, N)
+    plan = plan_tiles(cfg, M, K, N, dataflow)
+    prog = [_config_for(q)] + _emit(cfg, plan, _GemmA(M, K), M, K, N, _Operands(N, 0, N, 0), q.relu, bool(extra))
+    prog.append(halt())
+    meta = dict(kind="gemm", M=M, K=K, N=N, quant=_quant_meta(q), plan=plan.__dict__)
+    return _finish(cfg, prog, {"A": A, "W": W, **extra}, (M, N), output_dtype(range_quant(q)), meta)
+
+
+def lower_conv2d(cfg: AcceleratorConfig, X: np.ndarray, Wt: np.ndarray, stride: int | Sequence[int],
+                 padding: int | Sequence[int], quant, dataflow: str | None = None, groups: int = 1,
+                 dilation: int | Sequence[int] = 1, pad_value: int = 0) -> Program:
+    """NHWC conv (batch 1): X[H, W, Cin], Wt[KH, KW, Cin/groups, Cout] -> out[OH, OW, Cout].
+
+    Inputs "X", "W" (and "Q" for a :class:`ChannelQuant`). ``padding`` is an
+    int, an (h, w) pair or (top, left, bottom, right); padded pixels read
+    ``pad_value`` (the input zero point of a quantized layer). Each of the
+    ``groups`` groups is its own GEMM over its channel slice (depthwise:
+    groups == Cin, one output column per group)."""
+    X = _check_operand(cfg, "X", X, cfg.input_width, 3)
+    Wt = _check_operand(cfg, "W", Wt, cfg.weight_width, 4)
+    H, Wd, Cin = X.shape
+    KH, KW, Cg, Cout = Wt.shape
+    if groups < 1 or Cin % groups or Cout % groups or Cg * groups != Cin:
+        raise LoweringError(f"X has {Cin} channels, weights {Wt.shape} (KH, KW, Cin/groups, Cout) with "
+                            f"groups={groups} do not match")
+    sh, sw = pair(stride)
+    dh, dw = pair(dilation)
+    pt, pl, pb, pr = pads4(padding)
+    if min(sh, sw, dh, dw) < 1 or min(pt, pl, pb, pr) < 0:
+        raise LoweringError(f"bad stride {stride}, dilation {dilation} or padding {padding}")
+    lo_in = -(1 << (cfg.input_width - 1))
+    if not lo_in <= pad_value < -lo_in:
+        raise LoweringError(f"pad_value {pad_value} is outside the {cfg.input_width}-bit input range")
+    Og = Cout // groups
+    views = [_ConvA(H, Wd, Cg, KH, KW, sh, sw, pt, pl, pb, pr, dh, dw, c_total=Cin, c_off=g * Cg)
+             for g in range(groups)]
+    OH, OW = views[0].OH, views[0].OW
+    if OH < 1 or OW < 1:
+        raise LoweringError(f"empty convolution output {OH}x{OW}")
+    q, extra = _prepare_quant(quant, Cout)
+    M, K = OH * OW, KH * KW * Cg
+    plan = plan_tiles(cfg, M, K, Og, dataflow)
+    prog: list = [_config_for(q)]
+    for g, view in enumerate(views):
+        prog += _emit(cfg, plan, view, M, K, Og, _Operands(Cout, g * Og, Cout, g * Og), q.relu, bool(extra))
+    prog.append(halt())
+    meta = dict(kind="conv2d", H=H, W=Wd, Cin=Cin, KH=KH, KW=KW, Cout=Cout, stride=[sh, sw],
+                padding=[pt, pl, pb, pr], dilation=[dh, dw], groups=groups, pad_value=pad_value,
+                quant=_quant_meta(q), plan=plan.__dict__)
+    return _finish(cfg, prog, {"X": X, "W": Wt, **extra}, (OH, OW, Cout), output_dtype(range_quant(q)), meta,
+                   pad_value)

@@ -1,0 +1,296 @@
+"""Whole-network execution of a quantized (QDQ-imported) LayerGraph.
+
+Convolutions and fully connected layers run on the accelerator (the cycle
+model, or the RTL on Verilator): each is lowered to its own Program with the
+input zero point folded into a per-channel bias, per-channel multipliers and
+shifts in the quantization table, and the padding filled with the input zero
+point. Everything else is a host step, reported as such, computed the way
+onnxruntime's QDQ graphs define it (dequantize, float32 op, quantize with
+round-half-to-even), except MaxPool, Flatten and Reshape which keep the
+quantization and so stay exact integer operations.
+
+Tensors live in the int8 domain on the accelerator (see mappings.quantize):
+uint8 activations are offset by -128 with their zero point, which represents
+the same real values with signed bytes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Mapping
+
+import numpy as np
+
+from hwgen.config import AcceleratorConfig
+from sim.reference import ChannelQuant
+
+from .graph import (Add, AveragePool, Clip, Concat, Constant, Conv2d, Flatten, Gemm, GlobalAveragePool, Input, LayerGraph,
+                    MatMul, MaxPool, QuantParams, Relu, Reshape)
+from .lowering import lower_conv2d, lower_gemm
+from .quantize import dequantize_linear, from_int8_domain, quantize_linear, quantize_multiplier, to_int8_domain
+
+__all__ = ["ExecutionError", "LayerRun", "NetworkRun", "run_quantized", "layer_program", "QTensor"]
+
+
+class ExecutionError(ValueError):
+    """The graph or its input cannot be executed; the message names the node or input."""
+
+
+@dataclass
+class QTensor:
+    """An integer tensor in the int8 domain with the quantization it represents (logical ONNX layout)."""
+
+    q: np.ndarray  # int8
+    scale: np.ndarray  # float32, () for activations
+    zero_point: int  # int8 domain
+    dtype: str  # the tensor's own type: int8 or uint8
+
+    def native(self) -> np.ndarray:
+        return from_int8_domain(self.q, self.dtype)
+
+    def real(self) -> np.ndarray:
+        return dequantize_linear(self.q, self.scale, self.zero_point)
+
+
+@dataclass
+class LayerRun:
+    name: str
+    kind: str
+    where: str  # "accelerator" or "host"
+    shape: tuple[int, ...]
+    macs: int = 0
+    cycles: int = 0
+    busy_pe: int = 0
+    instructions: int = 0
+    dataflow: str | None = None
+    utilization: float = 0.0
+
+
+@dataclass
+class NetworkRun:
+    outputs: dict[str, np.ndarray]
+    values: dict[str, QTensor]
+    layers: list[LayerRun] = field(default_factory=list)
+
+    @property
+    def cycles(self) -> int:
+        return sum(layer.cycles for layer in self.layers)
+
+    def report(self) -> dict:
+        return {"total_cycles": self.cycles,
+                "accelerator_layers": sum(layer.where == "accelerator" for layer in self.layers),
+                "host_layers": sum(layer.where == "host" for layer in self.layers),
+                "layers": [vars(layer) | {"shape": list(layer.shape)} for layer in self.layers]}
+
+
+# ------------------------------------------------------------- quantization
+def _quant_of(graph: LayerGraph, node: str) -> QuantParams:
+    t = graph.tensors.get(node)
+    if t is None or t.quant is None:
+        raise ExecutionError(f"node '{node}' has no quantization parameters (is the model an int8 QDQ model?)")
+    return t.quant
+
+
+def _as_activation(qp: QuantParams, node: str) -> tuple[np.ndarray, int, str]:
+    if qp.per_channel:
+        raise ExecutionError(f"node '{node}': per-channel quantization of an activation is not supported")
+    if qp.dtype not in ("int8", "uint8"):
+        raise ExecutionError(f"node '{node}': activation type {qp.dtype} is not int8 or uint8")
+    zp = int(np.asarray(qp.zero_point).reshape(-1)[0])
+    return np.float32(np.asarray(qp.scale).reshape(-1)[0]), (zp - 128 if qp.dtype == "uint8" else zp), qp.dtype
+
+
+def _requant_host(real: np.ndarray, graph: LayerGraph, node: str) -> QTensor:
+    """Quantize a float32 result with the node's output parameters (QuantizeLinear)."""
+    scale, zp8, dtype = _as_activation(_quant_of(graph, node), node)
+    zp = zp8 + 128 if dtype == "uint8" else zp8
+    q8, _ = to_int8_domain(quantize_linear(real, scale, zp, dtype), zp, dtype)
+    return QTensor(q8, scale, zp8, dtype)
+
+
+# ----------------------------------------------------- accelerator layers
+def _channel_quant(x: QTensor, w: np.ndarray, bias: np.ndarray | None, wq: QuantParams | None, out_scale: float,
+                   out_zp: int, n_out: int, w_sum: np.ndarray, node: str) -> ChannelQuant:
+    """Fold the input zero point into the bias and the scales into (multiplier, shift) per output channel."""
+    if wq is None:
+        raise ExecutionError(f"node '{node}': weights have no quantization parameters")
+    if np.any(np.asarray(wq.zero_point) != 0):
+        raise ExecutionError(f"node '{node}': weight zero points must be 0 (symmetric int8 weights)")
+    sw = np.broadcast_to(np.asarray(wq.scale, dtype=np.float64).reshape(-1), (n_out,))
+    b = np.zeros(n_out, dtype=np.int64) if bias is None else np.asarray(bias, dtype=np.int64).reshape(-1)
+    b = b - np.int64(x.zero_point) * w_sum.astype(np.int64)
+    if np.any(np.abs(b) >= 1 << 31):
+        raise ExecutionError(f"node '{node}': folded bias exceeds int32")
+    pairs = [quantize_multiplier(float(x.scale) * float(s) / float(out_scale)) for s in sw]
+    return ChannelQuant(b, np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs]), out_zp, -128, 127,
+                        False)
+
+
+def layer_program(cfg: AcceleratorConfig, graph: LayerGraph, node: str, x: QTensor, dataflow: str | None = None):
+    """The Program that runs ``node`` (Conv2d or Gemm) on input ``x``; returns (program, output shape,
+    out scale, out zero point (int8 domain), out dtype)."""
+    layer = graph.layer(node)
+    out_scale, out_zp, out_dtype = _as_activation(_quant_of(graph, node), node)
+    if layer.weight is None or not np.issubdtype(np.asarray(layer.weight).dtype, np.integer):
+        raise ExecutionError(f"node '{node}': needs integer (quantized) weights")
+    w = np.asarray(layer.weight).astype(np.int64)
+    if isinstance(layer, Conv2d):
+        n, c, h, wd = x.q.shape
+        if n != 1:
+            raise ExecutionError(f"node '{node}': batch size {n}, only 1 is supported")
+        O = layer.out_channels
+        wt = np.transpose(w, (2, 3, 1, 0))  # OIHW -> KH KW I/g O
+        quant = _channel_quant(x, w, layer.bias, layer.weight_quant, out_scale, out_zp, O,
+                               w.reshape(O, -1).sum(axis=1), node)
+        prog = lower_conv2d(cfg, np.transpose(x.q[0], (1, 2, 0)), wt.astype(np.int8), layer.stride, layer.pads,
+                            quant, dataflow=dataflow, groups=layer.groups, dilation=layer.dilation,
+                            pad_value=x.zero_point)
+        oh, ow = prog.outputs["out"].shape[:2]
+        return prog, (1, O, oh, ow), out_scale, out_zp, out_dtype
+    if isinstance(layer, Gemm):
+        lead = x.q.shape[:-1]
+        A = x.q.reshape(-1, layer.in_features)
+        quant = _channel_quant(x, w, layer.bias, layer.weight_quant, out_scale, out_zp, layer.out_features,
+                               w.sum(axis=0), node)
+        prog = lower_gemm(cfg, A, w.astype(np.int8), quant, dataflow=dataflow)
+        return prog, (*lead, layer.out_features), out_scale, out_zp, out_dtype
+    raise ExecutionError(f"node '{node}' ({layer.kind}) does not run on the accelerator")
+
+
+def _run_model(cfg: AcceleratorConfig, prog):
+    from sim.cycle import CycleModel
+
+    res = CycleModel(cfg).run(prog.image())
+    return res.memory, res.cycles, res.busy_pe
+
+
+def _run_rtl(cfg: AcceleratorConfig, prog):
+    from hwgen.native import run_programs_native
+
+    (res,) = run_programs_native(cfg, [prog])
+    if res.error or res.timed_out:
+        raise ExecutionError(f"RTL run failed (error={res.error}, timed_out={res.timed_out})")
+    return res.memory, res.cycles, res.busy_pe
+
+
+BACKENDS: dict[str, Callable] = {"model": _run_model, "rtl": _run_rtl}
+
+
+# ------------------------------------------------------------ host layers
+def _host(graph: LayerGraph, node: str, ins: list[QTensor]) -> QTensor:
+    layer = graph.layer(node)
+    if isinstance(layer, (Flatten, Reshape)):
+        x = ins[0]
+        return QTensor(x.q.reshape(graph.shapes[node]), x.scale, x.zero_point, x.dtype)
+    if isinstance(layer, MaxPool):
+        x = ins[0]
+        pt, pl, pb, pr = layer.pads
+        xp = np.pad(x.q.astype(np.int16), ((0, 0), (0, 0), (pt, pb), (pl, pr)), constant_values=-32768)
+        oh, ow = graph.shapes[node][2:]
+        kh, kw = layer.kernel
+        sh, sw = layer.stride
+        out = np.full((*x.q.shape[:2], oh, ow), -32768, dtype=np.int16)
+        for i in range(kh):
+            for j in range(kw):
+                out = np.maximum(out, xp[:, :, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw])
+        q = QTensor(out.astype(np.int8), x.scale, x.zero_point, x.dtype)
+        own = graph.tensors.get(node)
+        if own is not None and own.quant is not None:  # requantize if the output has its own parameters
+            s, z, _ = _as_activation(own.quant, node)
+            if not (np.isclose(s, x.scale) and z == x.zero_point):
+                return _requant_host(q.real(), graph, node)
+        return q
+    if isinstance(layer, (AveragePool, GlobalAveragePool)):
+        real = ins[0].real()
+        if isinstance(layer, GlobalAveragePool):
+            res = real.mean(axis=(2, 3), keepdims=True, dtype=np.float32)
+        else:
+            pt, pl, pb, pr = layer.pads
+            xp = np.pad(real, ((0, 0), (0, 0), (pt, pb), (pl, pr)))
+            ones = np.pad(np.ones_like(real), ((0, 0), (0, 0), (pt, pb), (pl, pr)))
+            oh, ow = graph.shapes[node][2:]
+            kh, kw = layer.kernel
+            sh, sw = layer.stride
+            acc = np.zeros((*real.shape[:2], oh, ow), np.float32)
+            cnt = np.zeros_like(acc)
+            for i in range(kh):
+                for j in range(kw):
+                    acc += xp[:, :, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw]
+                    cnt += ones[:, :, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw]
+            res = acc / (np.float32(kh * kw) if layer.count_include_pad else cnt)
+        return _requant_host(res, graph, node)
+    if isinstance(layer, Add):
+        return _requant_host(ins[0].real() + ins[1].real(), graph, node)
+    if isinstance(layer, Relu):
+        return _requant_host(np.maximum(ins[0].real(), np.float32(0)), graph, node)
+    if isinstance(layer, Clip):
+        return _requant_host(np.clip(ins[0].real(), np.float32(layer.min), np.float32(layer.max)), graph, node)
+    if isinstance(layer, Concat):
+        return _requant_host(np.concatenate([t.real() for t in ins], axis=layer.axis), graph, node)
+    if isinstance(layer, Constant):
+        scale, zp, dtype = _as_activation(_quant_of(graph, node), node)
+        q8, _ = to_int8_domain(np.asarray(layer.value), zp + 128 if dtype == "uint8" else zp, dtype)
+        return QTensor(q8, scale, zp, dtype)
+    if isinstance(layer, MatMul):
+        a, b = ins
+        return _requant_host(np.matmul(a.real(), b.real()), graph, node)
+    raise ExecutionError(f"node '{node}': {layer.kind} is not supported by the executor")
+
+
+# ---------------------------------------------------------------- network
+def run_quantized(graph: LayerGraph, inputs: Mapping[str, np.ndarray] | np.ndarray, cfg: AcceleratorConfig,
+                  backend: str = "model", dataflow: str | None = None,
+                  feed: Mapping[str, np.ndarray] | None = None) -> NetworkRun:
+    """Execute ``graph`` on float ``inputs`` (one array, or by Input node name).
+
+    ``feed`` replaces the value of any node by a given integer tensor (its own
+    dtype, logical shape) before its consumers run: the layer-by-layer
+    comparison with onnxruntime feeds each layer onnxruntime's own input.
+    """
+    if backend not in BACKENDS:
+        raise ExecutionError(f"unknown backend {backend!r}: use one of {', '.join(BACKENDS)}")
+    if not graph.shapes:
+        graph.validate()
+    graph_inputs = graph.graph_inputs
+    if not isinstance(inputs, Mapping):
+        if len(graph_inputs) != 1:
+            raise ExecutionError(f"graph has {len(graph_inputs)} inputs ({', '.join(graph_inputs)}): pass a dict")
+        inputs = {graph_inputs[0]: inputs}
+    values: dict[str, QTensor] = {}
+    run = NetworkRun({}, values)
+    runner = BACKENDS[backend]
+    feed = feed or {}
+    for node in graph.order():
+        layer = graph.layer(node)
+        shape = graph.shapes[node]
+        if isinstance(layer, Input):
+            if node not in inputs:
+                raise ExecutionError(f"no value for graph input '{node}'")
+            x = np.asarray(inputs[node])
+            if x.shape != shape:
+                raise ExecutionError(f"input '{node}': shape {x.shape}, the model expects {shape}")
+            if not np.issubdtype(x.dtype, np.floating):
+                raise ExecutionError(f"input '{node}': dtype {x.dtype}, the model expects float32")
+            values[node] = _requant_host(x.astype(np.float32), graph, node)
+            run.layers.append(LayerRun(node, "Input", "host", shape))
+        else:
+            ins = [values[i] for i in graph.inputs_of(node)]
+            if isinstance(layer, (Conv2d, Gemm)):
+                prog, out_shape, s, z, dt = layer_program(cfg, graph, node, ins[0], dataflow)
+                memory, cycles, busy = runner(cfg, prog)
+                out = prog.outputs["out"].read(memory).astype(np.int8)
+                q = np.transpose(out, (2, 0, 1))[None] if isinstance(layer, Conv2d) else out.reshape(out_shape)
+                values[node] = QTensor(q, s, z, dt)
+                run.layers.append(LayerRun(node, layer.kind, "accelerator", shape, layer.macs(shape), cycles, busy,
+                                           len(prog.instructions), prog.meta["plan"]["dataflow"],
+                                           busy / (cycles * cfg.pes) if cycles else 0.0))
+            else:
+                values[node] = _host(graph, node, ins)
+                run.layers.append(LayerRun(node, layer.kind, "host", shape))
+        if node in feed:
+            t = values[node]
+            q8, _ = to_int8_domain(np.asarray(feed[node]), 0, t.dtype)
+            values[node] = QTensor(q8.reshape(t.q.shape), t.scale, t.zero_point, t.dtype)
+    for o in graph.outputs:
+        run.outputs[o] = values[o].real()
+    return run

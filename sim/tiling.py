@@ -1,0 +1,366 @@
+"""The instruction structure of a tiled GEMM: one definition shared by the lowering and the analytical model.
+
+:mod:`mappings.lowering` emits programs and :mod:`sim.perf` counts their cycles
+without emitting them; both must agree to the instruction, so everything that
+decides *which* load instructions a block of the loop nest needs lives here,
+as pure functions of the plan and the block's coordinates:
+
+* :class:`Plan`: tile sizes and loop order (chosen by ``mappings.lowering.plan_tiles``);
+* the A-operand views :class:`GemmA` (a row-major matrix) and :class:`ConvA`
+  (the im2col view of an NHWC input, one group of a grouped convolution),
+  which cut a block of A into rectangles (:class:`Rect`: tensor data or padding);
+* :func:`a_block_loads`, :func:`w_block_loads`, :func:`q_tile_load`: the load
+  instructions (:class:`Load`, before relocation) that fill the scratchpads for
+  one block and reduction chunk, after :func:`merge` has joined adjacent pieces;
+* the block grid (:func:`blocks`) and the residency rules
+  (:func:`a_visits`, :func:`w_visits`, :func:`q_visits`): how often each
+  scratchpad fill is issued in the loop order.
+
+This module lives in ``sim`` (not ``mappings``) because the analytical model
+needs it and ``sim`` must not import ``mappings``. It imports nothing but the
+ISA (for the stride field's range).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Iterable
+
+from hwgen.isa import LAYOUT, QTABLE_BYTES, Opcode
+
+from .reference import conv_out_size
+
+__all__ = ["LoweringError", "Plan", "Rect", "GemmA", "ConvA", "Load", "piece", "merge", "blocks",
+           "a_block_loads", "w_block_loads", "q_tile_load", "a_visits", "w_visits", "q_visits", "cdiv"]
+
+
+class LoweringError(ValueError):
+    """A workload that cannot be lowered to this configuration (names the reason)."""
+
+
+_STRIDE_FIELD = {f.name: f for f in LAYOUT[Opcode.LOAD]}["word_stride"]
+
+
+def cdiv(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def blocks(n: int, size: int) -> list[tuple[int, int]]:
+    """[0, n) cut into consecutive ranges of ``size`` (the last one shorter)."""
+    return [(i, min(n, i + size)) for i in range(0, n, size)]
+
+
+# ------------------------------------------------------------------ the plan
+@dataclass(frozen=True)
+class Plan:
+    """Tile sizes and loop order of one lowering.
+
+    os: ``kc`` reduction chunk, ``mt`` x ``nt`` R x C tiles per block (``mb`` = ``mt`` * R rows).
+    ws: ``kc`` reduction chunk (a multiple of R, except when K is shorter),
+    ``mb`` output rows per block, ``nt`` column tiles per block.
+    ``order`` is 'm' (m blocks outer) or 'n' (n blocks outer); ``cost`` the
+    planner's estimated cycle count (:mod:`sim.perf` gives the exact one)."""
+
+    dataflow: str
+    kc: int
+    mt: int
+    mb: int
+    nt: int
+    order: str
+    cost: int
+
+
+# --------------------------------------------------------------- operand views
+@dataclass(frozen=True)
+class Rect:
+    """A rectangle [m0, m1) x [k0, k1) of the A operand (im2col space).
+
+    ``offset`` is the byte offset of element (m0, k0) in its tensor, or None if
+    the rectangle is padding (zeros)."""
+
+    m0: int
+    m1: int
+    k0: int
+    k1: int
+    offset: int | None
+    m_stride: int = 0
+    k_stride: int = 0
+
+
+class GemmA:
+    """A row-major M x K matrix."""
+
+    tensor = "A"
+
+    def __init__(self, M: int, K: int):
+        self.M, self.K = M, K
+
+    def rects(self, m0: int, m1: int, k0: int, k1: int) -> list[Rect]:
+        return [Rect(m0, m1, k0, k1, m0 * self.K + k0, self.K, 1)]
+
+    def block_key(self, m0: int, m1: int) -> tuple:
+        """Blocks with equal keys have the same rects up to one constant offset shift (see ConvA.block_key)."""
+        return (m1 - m0,)
+
+
+class ConvA:
+    """The im2col view of (one group of) an NHWC input:
+    A[m = oh*OW + ow, k = (kh*KW + kw)*Cin + c] = X[oh*sh + kh*dh - ph, ow*sw + kw*dw - pw, c_off + c],
+    where X has ``c_total`` channels and the group reads ``Cin`` of them from ``c_off``."""
+
+    tensor = "X"
+
+    def __init__(self, H: int, W: int, Cin: int, KH: int, KW: int, sh: int, sw: int, ph: int, pw: int,
+                 pb: int | None = None, pr: int | None = None, dh: int = 1, dw: int = 1,
+                 c_total: int | None = None, c_off: int = 0):
+        self.H, self.W, self.Cin, self.KH, self.KW = H, W, Cin, KH, KW
+        self.sh, self.sw, self.ph, self.pw, self.dh, self.dw = sh, sw, ph, pw, dh, dw
+        self.c_total = Cin if c_total is None else c_total
+        self.c_off = c_off
+        self.OH = conv_out_size(H, KH, sh, ph, pb, dh)
+        self.OW = conv_out_size(W, KW, sw, pw, pr, dw)
+        self.M, self.K = self.OH * self.OW, KH * KW * Cin
+        self._row_classes: tuple[int, ...] | None = None
+
+    def rects(self, m0: int, m1: int, k0: int, k1: int) -> list[Rect]:
+        out: list[Rect] = []
+        OW, Cin, sw, ct = self.OW, self.Cin, self.sw, self.c_total
+        m = m0
+        while m < m1:  # one output row at a time
+            oh = m // OW
+            ma, mb = m, min(m1, (oh + 1) * OW)
+            owa, owb = ma - oh * OW, mb - oh * OW
+            k = k0
+            while k < k1:  # one kernel offset (kh, kw) at a time
+                g = k // Cin
+                ka, kb = k, min(k1, (g + 1) * Cin)
+                kh, kw = divmod(g, self.KW)
+                c = ka - g * Cin
+                ih = oh * self.sh + kh * self.dh - self.ph
+                kwd = kw * self.dw
+                if not 0 <= ih < self.H:
+                    out.append(Rect(ma, mb, ka, kb, None))
+                else:
+                    lo = max(owa, cdiv(self.pw - kwd, sw))  # first ow with iw >= 0
+                    hi = min(owb, (self.W - 1 + self.pw - kwd) // sw + 1)  # past the last ow with iw < W
+                    if lo >= hi:
+                        out.append(Rect(ma, mb, ka, kb, None))
+                    else:
+                        base_m = oh * OW
+                        if lo > owa:
+                            out.append(Rect(ma, base_m + lo, ka, kb, None))
+                        iw = lo * sw + kwd - self.pw
+                        out.append(Rect(base_m + lo, base_m + hi, ka, kb, (ih * self.W + iw) * ct + self.c_off + c,
+                                        sw * ct, 1))
+                        if hi < owb:
+                            out.append(Rect(base_m + hi, mb, ka, kb, None))
+                k = kb
+            m = mb
+        return out
+
+    @property
+    def row_classes(self) -> tuple[int, ...]:
+        """For each output row oh, an id of the set of kernel rows kh that read inside the input
+        (rows with equal ids differ only by a vertical translation of their input rows)."""
+        if self._row_classes is None:
+            ids: dict[tuple[bool, ...], int] = {}
+            rows = []
+            for oh in range(self.OH):
+                valid = tuple(0 <= oh * self.sh + kh * self.dh - self.ph < self.H for kh in range(self.KH))
+                rows.append(ids.setdefault(valid, len(ids)))
+            self._row_classes = tuple(rows)
+        return self._row_classes
+
+    def block_key(self, m0: int, m1: int) -> tuple:
+        """A key such that two m ranges with equal keys have, for any k range, the same rects up to
+        one constant shift of every tensor offset: the position of m0 in its output row, the length,
+        and the padding class of each output row touched (the rows' input rows then differ by
+        (oh - oh') * sh throughout). Load merging depends on offset differences only, so the merged
+        loads of such blocks have the same shapes, strides and timing."""
+        OW = self.OW
+        return (m0 % OW, m1 - m0, self.row_classes[m0 // OW:(m1 - 1) // OW + 1])
+
+
+# ---------------------------------------------------------------- load pieces
+@dataclass(frozen=True)
+class Load:
+    """One load instruction before relocation (``offset`` is relative to ``tensor``)."""
+
+    target: int
+    zero: int
+    spad_addr: int
+    count: int
+    lane_off: int
+    lanes: int
+    tensor: str | None
+    offset: int
+    word_stride: int
+    lane_stride: int
+
+
+def _fits_stride(s: int) -> bool:
+    return _STRIDE_FIELD.lo <= s <= _STRIDE_FIELD.hi
+
+
+def piece(target: int, spad_addr: int, count: int, lane_off: int, lanes: int, tensor: str, offset: int | None,
+          word_stride: int, lane_stride: int) -> Load:
+    if offset is None:
+        return Load(target, 1, spad_addr, count, lane_off, lanes, None, 0, 0, 0)
+    ws = word_stride if count > 1 else 0
+    ls = lane_stride if lanes > 1 else 0
+    if not (_fits_stride(ws) and _fits_stride(ls)):
+        raise LoweringError(f"load stride {ws if not _fits_stride(ws) else ls} does not fit the "
+                            f"{_STRIDE_FIELD.width}-bit stride field")
+    return Load(target, 0, spad_addr, count, lane_off, lanes, tensor, offset, ws, ls)
+
+
+def _join_stride(n_p: int, s_p: int, n_q: int, s_q: int, d_off: int) -> int | None:
+    """The common stride of two runs of n_p and n_q elements, the second starting d_off after the first."""
+    if n_p > 1:
+        s = s_p
+    elif n_q > 1:
+        s = s_q
+    else:
+        s = d_off // n_p
+    if d_off != n_p * s or (n_q > 1 and s_q != s) or not _fits_stride(s):
+        return None
+    return s
+
+
+def _try_merge(p: Load, q: Load) -> Load | None:
+    """p and q as one load, when q continues p along the words or along the lanes."""
+    if p.target != q.target or p.zero != q.zero or p.tensor != q.tensor:
+        return None
+    if p.lane_off == q.lane_off and p.lanes == q.lanes and q.spad_addr == p.spad_addr + p.count:
+        if p.zero:
+            return replace(p, count=p.count + q.count)
+        if p.lanes > 1 and p.lane_stride != q.lane_stride:
+            return None
+        s = _join_stride(p.count, p.word_stride, q.count, q.word_stride, q.offset - p.offset)
+        if s is not None:
+            return replace(p, count=p.count + q.count, word_stride=s, lane_stride=max(p.lane_stride, q.lane_stride))
+    if p.spad_addr == q.spad_addr and p.count == q.count and q.lane_off == p.lane_off + p.lanes:
+        if p.zero:
+            return replace(p, lanes=p.lanes + q.lanes)
+        if p.count > 1 and p.word_stride != q.word_stride:
+            return None
+        s = _join_stride(p.lanes, p.lane_stride, q.lanes, q.lane_stride, q.offset - p.offset)
+        if s is not None:
+            return replace(p, lanes=p.lanes + q.lanes, lane_stride=s, word_stride=max(p.word_stride, q.word_stride))
+    return None
+
+
+def _partner_keys(p: Load) -> tuple[tuple, ...]:
+    """Keys under which ``p`` is found as a merge partner (p first along words, p second along words,
+    p first along lanes, p second along lanes)."""
+    b = (p.target, p.zero, p.tensor)
+    return (("w", *b, p.lane_off, p.lanes, p.spad_addr + p.count), ("w", *b, p.lane_off, p.lanes, -1 - p.spad_addr),
+            ("l", *b, p.spad_addr, p.count, p.lane_off + p.lanes), ("l", *b, p.spad_addr, p.count, -1 - p.lane_off))
+
+
+def _probe_keys(q: Load) -> tuple[tuple, ...]:
+    """The partner keys of every p that _try_merge could join with ``q`` (in either order)."""
+    b = (q.target, q.zero, q.tensor)
+    return (("w", *b, q.lane_off, q.lanes, q.spad_addr), ("w", *b, q.lane_off, q.lanes, -1 - (q.spad_addr + q.count)),
+            ("l", *b, q.spad_addr, q.count, q.lane_off), ("l", *b, q.spad_addr, q.count, -1 - (q.lane_off + q.lanes)))
+
+
+def merge(pieces: Iterable[Load]) -> list[Load]:
+    """Merge disjoint load pieces (their order is free) into fewer, larger loads.
+
+    Greedy: each piece in turn is joined with the earliest kept load it continues
+    (along the words or the lanes, in either order), repeatedly; the result keeps
+    insertion order. Kept loads are indexed by the address keys a partner must
+    match, so this is linear in the number of pieces (the result is the same as
+    trying every kept load in order)."""
+    alive: dict[int, Load] = {}
+    index: dict[tuple, set[int]] = {}
+    seq = 0
+    for q in pieces:
+        while True:
+            cands = sorted({s for k in _probe_keys(q) for s in index.get(k, ())})
+            for s in cands:
+                p = alive[s]
+                r = _try_merge(p, q) or _try_merge(q, p)
+                if r is not None:
+                    del alive[s]
+                    for k in _partner_keys(p):
+                        index[k].discard(s)
+                    q = r
+                    break
+            else:
+                break
+        alive[seq] = q
+        for k in _partner_keys(q):
+            index.setdefault(k, set()).add(seq)
+        seq += 1
+    return list(alive.values())
+
+
+# ------------------------------------------------------ loads of one block
+def a_block_loads(R: int, plan: Plan, aview, m0: int, m1: int, k0: int, k1: int) -> list[Load]:
+    """The loads filling the A scratchpad with rows [m0, m1) x reduction chunk [k0, k1).
+
+    os: the block is cut into R-row tiles; A word ``i*kc + k`` holds tile i's rows at k0+k.
+    ws: the chunk is cut into R-wide k tiles; A word ``t*mb + m`` holds row m0+m, k tile t."""
+    pieces = []
+    if plan.dataflow == "os":
+        for i, ta in enumerate(range(m0, m1, R)):
+            tb = min(m1, ta + R)
+            for r in aview.rects(ta, tb, k0, k1):
+                pieces.append(piece(0, i * plan.kc + r.k0 - k0, r.k1 - r.k0, r.m0 - ta, r.m1 - r.m0,
+                                    aview.tensor, r.offset, r.k_stride, r.m_stride))
+    else:
+        for t, ka in enumerate(range(k0, k1, R)):
+            kb = min(k1, ka + R)
+            for r in aview.rects(m0, m1, ka, kb):
+                pieces.append(piece(0, t * plan.mb + r.m0 - m0, r.m1 - r.m0, r.k0 - ka, r.k1 - r.k0,
+                                    aview.tensor, r.offset, r.m_stride, r.k_stride))
+    return merge(pieces)
+
+
+def w_block_loads(R: int, plan: Plan, tiles: list[tuple[int, int]], k0: int, k1: int, w_stride: int,
+                  w_off: int) -> list[Load]:
+    """The loads filling the W scratchpad with column tiles ``tiles`` x reduction chunk [k0, k1);
+    W[k, n] is at ``W + k*w_stride + w_off + n``.
+
+    os: W word ``j*kc + k`` holds W[k0+k, tile j]; ws: words ``(j*kt + t)*R + i`` hold W[k0 + t*R + i, tile j]."""
+    pieces = []
+    for j, (na, nb) in enumerate(tiles):
+        if plan.dataflow == "os":
+            pieces.append(piece(1, j * plan.kc, k1 - k0, 0, nb - na, "W", k0 * w_stride + w_off + na, w_stride, 1))
+        else:
+            kt = cdiv(plan.kc, R)
+            for t, ka in enumerate(range(k0, k1, R)):
+                kb = min(k1, ka + R)
+                pieces.append(piece(1, (j * kt + t) * R, kb - ka, 0, nb - na, "W", ka * w_stride + w_off + na,
+                                    w_stride, 1))
+    return merge(pieces)
+
+
+def q_tile_load(entry: int, n: int) -> Load:
+    """The quantization-table load of ``n`` entries from entry ``entry`` (one output column tile)."""
+    return Load(2, 0, 0, n, 0, QTABLE_BYTES, "Q", entry * QTABLE_BYTES, QTABLE_BYTES if n > 1 else 0, 1)
+
+
+# ------------------------------------------------------------ residency rules
+# The emitter skips a load whose scratchpad contents are still resident: it keeps the
+# (block, chunk) whose A / W it loaded last. Walking the blocks in ``order`` with the
+# reduction chunks innermost, these closed forms give how many times each fill is issued.
+def a_visits(order: str, nMB: int, nNB: int, nk: int) -> int:
+    """Times the A fill of each (m block, chunk) is issued."""
+    return 1 if nk == 1 and (order == "m" or nMB == 1) else nNB
+
+
+def w_visits(order: str, nMB: int, nNB: int, nk: int) -> int:
+    """Times the W fill of each (n block, chunk) is issued."""
+    return 1 if nk == 1 and (order == "n" or nNB == 1) else nMB
+
+
+def q_visits(order: str, nMB: int, tiles_in_block: int, Nt: int) -> int:
+    """Times the quantization-table load of each column tile (in an n block of ``tiles_in_block``
+    tiles, of ``Nt`` tiles in all) is issued: it is skipped when the previous block stored the same
+    single tile."""
+    if order == "n":
+        return 1 if tiles_in_block == 1 else nMB
+    return 1 if Nt == 1 else nMB
