@@ -120,6 +120,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    """Run an int8 QDQ ONNX model; every check (model, configuration, input array, layer fit) happens before
+    anything is written, and the outputs are staged as temporary siblings renamed into place at the end."""
     import io
     import json
 
@@ -129,50 +131,136 @@ def cmd_run(args: argparse.Namespace) -> int:
     from mappings.onnx_import import import_onnx
 
     cfg = _config_from_args(args)
-    graph = import_onnx(args.model)
-    try:
-        x = np.load(args.input, allow_pickle=False)
-    except (OSError, ValueError) as e:
-        raise UserError(f"{args.input}: cannot read a .npy array ({e})") from None
+    model = Path(args.model)
+    graph = import_onnx(model)  # OnnxImportError names the file (or the node and its operator)
+    if len(graph.outputs) != 1:
+        raise UserError(f"{model}: the model has {len(graph.outputs)} outputs ({', '.join(graph.outputs)}); "
+                        f"hwgen run writes exactly one")
+    if len(graph.graph_inputs) != 1:
+        raise UserError(f"{model}: the model has {len(graph.graph_inputs)} inputs "
+                        f"({', '.join(graph.graph_inputs)}); hwgen run takes exactly one")
+    (inp,) = graph.graph_inputs
+    x = _load_input(Path(args.input), inp, tuple(graph.shapes[inp]), model)
     try:
         run = run_quantized(graph, x, cfg, backend=args.backend)
     except ExecutionError as e:
-        raise UserError(f"{args.model}: {e}") from None
-    (out_name,) = graph.outputs[:1] or [None]
+        raise UserError(f"{model}: {e}") from None
+    (out_name,) = graph.outputs
     y = run.outputs[out_name].astype(np.float32)
     buf = io.BytesIO()
     np.save(buf, y)
-    _atomic_write(Path(args.output), buf.getvalue())
+    files = {Path(args.output): buf.getvalue()}
     if args.report:
-        report = {"model": str(args.model), "backend": args.backend, "config": cfg.to_dict(), **run.report()}
-        _atomic_write(Path(args.report), (json.dumps(report, indent=2) + "\n").encode())
+        report = {"model": str(model), "backend": args.backend, "config": cfg.to_dict(), **run.report()}
+        files[Path(args.report)] = (json.dumps(report, indent=2) + "\n").encode()
+    dump = None
     if args.dump_layers:
-        _dump_layers(Path(args.dump_layers), run)
+        dump = {}
+        for name, t in run.values.items():
+            arr = io.BytesIO()
+            np.save(arr, t.native())
+            dump[_safe_name(name, dump)] = arr.getvalue()
+    _write_all(files, Path(args.dump_layers) if dump is not None else None, dump or {})
     acc = [layer for layer in run.layers if layer.where == "accelerator"]
-    print(f"{args.model}: {len(acc)} accelerator layers, {len(run.layers) - len(acc)} host steps, "
+    print(f"{model}: {len(acc)} accelerator layers, {len(run.layers) - len(acc)} host steps, "
           f"{run.cycles:,} cycles on {cfg.rows}x{cfg.cols} ({args.backend}); output {y.shape} -> {args.output}")
     return 0
 
 
-def _dump_layers(folder: Path, run) -> None:
-    """Every node's integer output as <node>.npy, written to a temporary folder renamed into place."""
+def _load_input(path: Path, name: str, shape: tuple[int, ...], model: Path):
+    """The input array from a .npy file, checked against the model's input ``name`` (shape, float dtype)."""
+    import numpy as np
+
+    try:
+        with open(path, "rb") as f:
+            if f.read(6) != b"\x93NUMPY":
+                raise UserError(f"{path}: not a .npy array file (no NPY header)")
+            f.seek(0)
+            x = np.load(f, allow_pickle=False)
+    except OSError as e:
+        raise UserError(f"{path}: cannot read ({e.strerror or e})") from None
+    except (ValueError, EOFError) as e:  # truncated, object arrays
+        raise UserError(f"{path}: not a readable .npy array ({str(e).splitlines()[0] if str(e) else 'truncated'})") \
+            from None
+    if not np.issubdtype(x.dtype, np.floating):
+        raise UserError(f"{path}: dtype {x.dtype}; input '{name}' of {model} takes float32")
+    if x.shape != shape:
+        raise UserError(f"{path}: shape {x.shape}; input '{name}' of {model} has shape {shape}")
+    if not np.all(np.isfinite(x)):
+        raise UserError(f"{path}: contains NaN or infinite values")
+    return x
+
+
+def _safe_name(name: str, taken) -> str:
+    """``name`` as a file name <node>.npy (characters outside [A-Za-z0-9-_.] become '_'), unique among ``taken``."""
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "_"
+    if safe.startswith("."):
+        safe = "_" + safe[1:]
+    cand, i = f"{safe}.npy", 1
+    while cand in taken:
+        cand, i = f"{safe}-{i}.npy", i + 1
+    return cand
+
+
+def _write_all(files: dict[Path, bytes], folder: Path | None, folder_files: dict[str, bytes]) -> None:
+    """Write every file and the folder, or nothing: all are staged as temporary siblings first (ordinary
+    permissions), then renamed into place; a failure while staging removes every temporary and names the path."""
+    import os
     import shutil
     import tempfile
 
-    import numpy as np
+    mask = os.umask(0)
+    os.umask(mask)
+    staged: list[tuple[Path, Path]] = []
+    made_dirs: list[Path] = []
 
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.tmp-"))
+    def mkparent(p: Path) -> None:
+        missing = [d for d in (p.parent, *p.parent.parents) if not d.exists()]
+        p.parent.mkdir(parents=True, exist_ok=True)
+        made_dirs.extend(missing)
+
+    current = None
     try:
-        for name, t in run.values.items():
-            safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
-            np.save(tmp / f"{safe}.npy", t.native())
-        if folder.exists():
-            shutil.rmtree(folder)
-        tmp.rename(folder)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        for path, data in files.items():
+            current = path
+            if path.is_dir():
+                raise UserError(f"{path}: is a folder, not a file")
+            mkparent(path)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+            staged.append((Path(tmp), path))
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            os.chmod(tmp, 0o666 & ~mask)
+        if folder is not None:
+            current = folder
+            if folder.exists() and not folder.is_dir():
+                raise UserError(f"{folder}: exists and is not a folder")
+            mkparent(folder)
+            tmpdir = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.", suffix=".tmp"))
+            staged.append((tmpdir, folder))
+            os.chmod(tmpdir, 0o777 & ~mask)
+            for name, data in folder_files.items():
+                (tmpdir / name).write_bytes(data)
+    except BaseException as e:
+        for tmp, _ in staged:
+            shutil.rmtree(tmp, ignore_errors=True) if tmp.is_dir() else tmp.unlink(missing_ok=True)
+        for d in sorted(set(made_dirs), key=lambda d: len(d.parts), reverse=True):  # deepest first
+            try:
+                d.rmdir()
+            except OSError:
+                pass
+        if isinstance(e, OSError):
+            raise UserError(f"{current}: cannot write ({e.strerror or e})") from None
         raise
+    for i, (tmp, dest) in enumerate(staged):
+        try:
+            if tmp.is_dir() and dest.is_dir():
+                shutil.rmtree(dest)
+            os.replace(tmp, dest)
+        except OSError as e:
+            for t, _ in staged[i:]:
+                shutil.rmtree(t, ignore_errors=True) if t.is_dir() else t.unlink(missing_ok=True)
+            raise UserError(f"{dest}: cannot write ({e.strerror or e})") from None
 
 
 def _atomic_write(path: Path, data: bytes) -> None:

@@ -26,7 +26,7 @@ from sim.reference import ChannelQuant
 
 from .graph import (Add, AveragePool, Clip, Concat, Constant, Conv2d, Flatten, Gemm, GlobalAveragePool, Input, LayerGraph,
                     MatMul, MaxPool, QuantParams, Relu, Reshape)
-from .lowering import lower_conv2d, lower_gemm
+from .lowering import LoweringError, lower_conv2d, lower_gemm
 from .quantize import dequantize_linear, from_int8_domain, quantize_linear, quantize_multiplier, to_int8_domain
 
 __all__ = ["ExecutionError", "LayerRun", "NetworkRun", "run_quantized", "layer_program", "QTensor"]
@@ -68,9 +68,13 @@ class LayerRun:
 
 @dataclass
 class NetworkRun:
+    """``values``: every node's integer value as its consumers saw it (a fed value where ``feed`` replaced one);
+    ``own``: the executor's own value of each fed node, computed before the feed replaced it."""
+
     outputs: dict[str, np.ndarray]
     values: dict[str, QTensor]
     layers: list[LayerRun] = field(default_factory=list)
+    own: dict[str, QTensor] = field(default_factory=dict)
 
     @property
     def cycles(self) -> int:
@@ -126,9 +130,36 @@ def _channel_quant(x: QTensor, w: np.ndarray, bias: np.ndarray | None, wq: Quant
                         False)
 
 
+def _check_fits(cfg: AcceleratorConfig, node: str, w_rows: np.ndarray, bias, x_zero_point: int) -> None:
+    """The layer's accumulators cannot overflow on ``cfg``, whatever the input.
+
+    The accumulator adds ``sum x*w`` and the folded bias ``b - zx*sum w`` modulo 2**acc_width (wrapping like
+    the hardware), so only the final value ``b + sum (x - zx)*w`` must fit ``acc_width`` signed bits; its worst
+    case over all int8-domain inputs x is ``|b| + max|x - zx| * sum|w|`` per output channel. ``w_rows``: the
+    weights as (output channel, reduction)."""
+    K = w_rows.shape[1]
+    b = np.zeros(w_rows.shape[0], np.int64) if bias is None else np.asarray(bias, np.int64).reshape(-1)
+    dx = max(127 - int(x_zero_point), int(x_zero_point) + 128)
+    worst = int((np.abs(b) + dx * np.abs(w_rows.astype(np.int64)).sum(axis=1)).max())
+    if worst >= 1 << (cfg.acc_width - 1):
+        raise ExecutionError(f"node '{node}': does not fit config '{cfg.name}': the accumulator can reach "
+                             f"{worst} (|bias| + max|x - zero point| * sum|w|, reduction length {K}), beyond "
+                             f"acc_width={cfg.acc_width} signed bits (max_reduction={cfg.max_reduction})")
+
+
 def layer_program(cfg: AcceleratorConfig, graph: LayerGraph, node: str, x: QTensor, dataflow: str | None = None):
     """The Program that runs ``node`` (Conv2d or Gemm) on input ``x``; returns (program, output shape,
-    out scale, out zero point (int8 domain), out dtype)."""
+    out scale, out zero point (int8 domain), out dtype).
+
+    Raises :class:`ExecutionError` naming the node when the layer cannot run on ``cfg`` (accumulators that
+    could overflow ``acc_width``, or a tiling/addressing limit of the lowering)."""
+    try:
+        return _layer_program(cfg, graph, node, x, dataflow)
+    except LoweringError as e:
+        raise ExecutionError(f"node '{node}': cannot be lowered on config '{cfg.name}': {e}") from None
+
+
+def _layer_program(cfg: AcceleratorConfig, graph: LayerGraph, node: str, x: QTensor, dataflow: str | None):
     layer = graph.layer(node)
     out_scale, out_zp, out_dtype = _as_activation(_quant_of(graph, node), node)
     if layer.weight is None or not np.issubdtype(np.asarray(layer.weight).dtype, np.integer):
@@ -142,6 +173,7 @@ def layer_program(cfg: AcceleratorConfig, graph: LayerGraph, node: str, x: QTens
         wt = np.transpose(w, (2, 3, 1, 0))  # OIHW -> KH KW I/g O
         quant = _channel_quant(x, w, layer.bias, layer.weight_quant, out_scale, out_zp, O,
                                w.reshape(O, -1).sum(axis=1), node)
+        _check_fits(cfg, node, w.reshape(O, -1), layer.bias, x.zero_point)
         prog = lower_conv2d(cfg, np.transpose(x.q[0], (1, 2, 0)), wt.astype(np.int8), layer.stride, layer.pads,
                             quant, dataflow=dataflow, groups=layer.groups, dilation=layer.dilation,
                             pad_value=x.zero_point)
@@ -152,6 +184,7 @@ def layer_program(cfg: AcceleratorConfig, graph: LayerGraph, node: str, x: QTens
         A = x.q.reshape(-1, layer.in_features)
         quant = _channel_quant(x, w, layer.bias, layer.weight_quant, out_scale, out_zp, layer.out_features,
                                w.sum(axis=0), node)
+        _check_fits(cfg, node, w.T, layer.bias, x.zero_point)
         prog = lower_gemm(cfg, A, w.astype(np.int8), quant, dataflow=dataflow)
         return prog, (*lead, layer.out_features), out_scale, out_zp, out_dtype
     raise ExecutionError(f"node '{node}' ({layer.kind}) does not run on the accelerator")
@@ -168,8 +201,9 @@ def _run_rtl(cfg: AcceleratorConfig, prog):
     from hwgen.native import run_programs_native
 
     (res,) = run_programs_native(cfg, [prog])
-    if res.error or res.timed_out:
-        raise ExecutionError(f"RTL run failed (error={res.error}, timed_out={res.timed_out})")
+    if res.error or res.timed_out or res.mem_oob or res.outside_bytes:
+        raise ExecutionError(f"RTL run failed (error={res.error}, timed_out={res.timed_out}, "
+                             f"mem_oob={res.mem_oob}, bytes written past the image={res.outside_bytes})")
     return res.memory, res.cycles, res.busy_pe
 
 
@@ -244,8 +278,10 @@ def run_quantized(graph: LayerGraph, inputs: Mapping[str, np.ndarray] | np.ndarr
     """Execute ``graph`` on float ``inputs`` (one array, or by Input node name).
 
     ``feed`` replaces the value of any node by a given integer tensor (its own
-    dtype, logical shape) before its consumers run: the layer-by-layer
-    comparison with onnxruntime feeds each layer onnxruntime's own input.
+    dtype, logical shape) before its consumers run, and keeps the executor's own
+    value in ``NetworkRun.own``: feeding every node onnxruntime's tensor runs
+    each layer on onnxruntime's own input, in one pass (the layer-by-layer
+    comparison).
     """
     if backend not in BACKENDS:
         raise ExecutionError(f"unknown backend {backend!r}: use one of {', '.join(BACKENDS)}")
@@ -259,7 +295,10 @@ def run_quantized(graph: LayerGraph, inputs: Mapping[str, np.ndarray] | np.ndarr
     values: dict[str, QTensor] = {}
     run = NetworkRun({}, values)
     runner = BACKENDS[backend]
-    feed = feed or {}
+    feed = dict(feed or {})
+    unknown = [n for n in feed if n not in graph.shapes]
+    if unknown:
+        raise ExecutionError(f"feed names unknown node(s): {', '.join(map(repr, unknown))}")
     for node in graph.order():
         layer = graph.layer(node)
         shape = graph.shapes[node]
@@ -271,13 +310,18 @@ def run_quantized(graph: LayerGraph, inputs: Mapping[str, np.ndarray] | np.ndarr
                 raise ExecutionError(f"input '{node}': shape {x.shape}, the model expects {shape}")
             if not np.issubdtype(x.dtype, np.floating):
                 raise ExecutionError(f"input '{node}': dtype {x.dtype}, the model expects float32")
+            if not np.all(np.isfinite(x)):
+                raise ExecutionError(f"input '{node}': contains NaN or infinite values")
             values[node] = _requant_host(x.astype(np.float32), graph, node)
             run.layers.append(LayerRun(node, "Input", "host", shape))
         else:
             ins = [values[i] for i in graph.inputs_of(node)]
             if isinstance(layer, (Conv2d, Gemm)):
                 prog, out_shape, s, z, dt = layer_program(cfg, graph, node, ins[0], dataflow)
-                memory, cycles, busy = runner(cfg, prog)
+                try:
+                    memory, cycles, busy = runner(cfg, prog)
+                except ExecutionError as e:
+                    raise ExecutionError(f"node '{node}': {e}") from None
                 out = prog.outputs["out"].read(memory).astype(np.int8)
                 q = np.transpose(out, (2, 0, 1))[None] if isinstance(layer, Conv2d) else out.reshape(out_shape)
                 values[node] = QTensor(q, s, z, dt)
@@ -289,8 +333,13 @@ def run_quantized(graph: LayerGraph, inputs: Mapping[str, np.ndarray] | np.ndarr
                 run.layers.append(LayerRun(node, layer.kind, "host", shape))
         if node in feed:
             t = values[node]
-            q8, _ = to_int8_domain(np.asarray(feed[node]), 0, t.dtype)
-            values[node] = QTensor(q8.reshape(t.q.shape), t.scale, t.zero_point, t.dtype)
+            f = np.asarray(feed[node])
+            if f.shape != t.q.shape or f.dtype != np.dtype(t.dtype):
+                raise ExecutionError(f"feed for node '{node}': {f.dtype} {f.shape}, the node's value is "
+                                     f"{t.dtype} {t.q.shape}")
+            q8, _ = to_int8_domain(f, 0, t.dtype)
+            run.own[node] = t
+            values[node] = QTensor(q8, t.scale, t.zero_point, t.dtype)
     for o in graph.outputs:
         run.outputs[o] = values[o].real()
     return run
