@@ -32,6 +32,14 @@ pieces are merged into one instruction. The tile sizes and loop order are
 chosen with a closed-form estimate of the cycle cost (:mod:`sim.timing`'s
 phase lengths).
 
+What decides the load instructions of a block (the A views with their padding
+rectangles, the pieces, their merging, the residency rules) and the
+:class:`Plan` itself live in :mod:`sim.tiling`, shared with the analytical
+model :mod:`sim.perf`, which gives this module's programs' exact cycle counts
+without emitting them (``sim`` may not import ``mappings``; ``Plan`` and
+``LoweringError`` are re-exported here). This module keeps the planner
+(``plan_tiles``), the loop nest, computes, stores and relocation.
+
 Lanes that a load does not write keep stale values. For the GEMM this is
 harmless: in ``os`` the stale A lanes produce accumulator rows beyond the
 compute's ``rows`` (never written) and stale W lanes produce columns beyond the
@@ -51,17 +59,13 @@ from hwgen.config import AcceleratorConfig
 from hwgen.isa import INSTR_BYTES, Instruction, compute, config, halt, load, qtable_entry, store
 from hwgen.program import Program, Region
 from sim.reference import ChannelQuant, Quant, range_quant, output_dtype, pads4, pair
-from sim.tiling import (ConvA, GemmA, Load, LoweringError, Plan, Rect, a_block_loads, blocks, cdiv, merge, piece,
-                        q_tile_load, w_block_loads)
+from sim.tiling import ConvA, GemmA, Load, LoweringError, Plan, a_block_loads, blocks, cdiv, q_tile_load, w_block_loads
 
 __all__ = ["lower_gemm", "lower_conv2d", "Plan", "plan_tiles", "LoweringError", "ChannelQuant", "Quant"]
 
 
 _cdiv = cdiv
 _blocks = blocks
-# The shared pieces of the instruction structure live in sim.tiling (the analytical model uses them too);
-# the old private names stay as aliases.
-_Rect, _GemmA, _ConvA, _Load, _piece, _merge = Rect, GemmA, ConvA, Load, piece, merge
 
 
 def _align(x: int, a: int) -> int:

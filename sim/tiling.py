@@ -17,14 +17,14 @@ as pure functions of the plan and the block's coordinates:
   scratchpad fill is issued in the loop order.
 
 This module lives in ``sim`` (not ``mappings``) because the analytical model
-needs it and ``sim`` must not import ``mappings``. It imports nothing but the
-ISA (for the stride field's range).
+needs it and ``sim`` must not import ``mappings``. It imports only the
+ISA (the stride field's range) and ``sim.reference.conv_out_size``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from typing import Iterable
+from dataclasses import dataclass
+from typing import Iterable, NamedTuple
 
 from hwgen.isa import LAYOUT, QTABLE_BYTES, Opcode
 
@@ -71,8 +71,7 @@ class Plan:
 
 
 # --------------------------------------------------------------- operand views
-@dataclass(frozen=True)
-class Rect:
+class Rect(NamedTuple):
     """A rectangle [m0, m1) x [k0, k1) of the A operand (im2col space).
 
     ``offset`` is the byte offset of element (m0, k0) in its tensor, or None if
@@ -102,6 +101,10 @@ class GemmA:
         """Blocks with equal keys have the same rects up to one constant offset shift (see ConvA.block_key)."""
         return (m1 - m0,)
 
+    def chunk_key(self, m0: int, m1: int, k0: int, k1: int) -> tuple:
+        """See ConvA.chunk_key: a row-major matrix is translation invariant along k."""
+        return (k1 - k0,)
+
 
 class ConvA:
     """The im2col view of (one group of) an NHWC input:
@@ -121,6 +124,13 @@ class ConvA:
         self.OW = conv_out_size(W, KW, sw, pw, pr, dw)
         self.M, self.K = self.OH * self.OW, KH * KW * Cin
         self._row_classes: tuple[int, ...] | None = None
+        self._valid: list[tuple[bool, ...]] = []  # row class -> validity of each kernel row kh
+        self._vpatterns: dict[tuple[int, ...], tuple] = {}
+        # kernel column kw -> the clamped range [first ow, past last ow) whose input column is inside X
+        self._hclass = tuple((min(self.OW, max(0, cdiv(pw - kw * dw, sw))),
+                              max(0, min(self.OW, (W - 1 + pw - kw * dw) // sw + 1))) for kw in range(KW))
+        # kernel offset g = kh*KW + kw -> its offset in X relative to the input pixel under the output pixel
+        self._koff = tuple((kh * dh * W + kw * dw) * self.c_total for kh in range(KH) for kw in range(KW))
 
     def rects(self, m0: int, m1: int, k0: int, k1: int) -> list[Rect]:
         out: list[Rect] = []
@@ -169,6 +179,7 @@ class ConvA:
                 valid = tuple(0 <= oh * self.sh + kh * self.dh - self.ph < self.H for kh in range(self.KH))
                 rows.append(ids.setdefault(valid, len(ids)))
             self._row_classes = tuple(rows)
+            self._valid = list(ids)
         return self._row_classes
 
     def block_key(self, m0: int, m1: int) -> tuple:
@@ -176,15 +187,52 @@ class ConvA:
         one constant shift of every tensor offset: the position of m0 in its output row, the length,
         and the padding class of each output row touched (the rows' input rows then differ by
         (oh - oh') * sh throughout). Load merging depends on offset differences only, so the merged
-        loads of such blocks have the same shapes, strides and timing."""
+        loads of such blocks have the same shapes, strides and timing.
+
+        A block inside one output row is also translation invariant along the row as long as each
+        kernel column clips it the same way: its key is then the length, the row's class and, per
+        kw, the clipped valid range relative to the block."""
         OW = self.OW
-        return (m0 % OW, m1 - m0, self.row_classes[m0 // OW:(m1 - 1) // OW + 1])
+        oh = m0 // OW
+        if (m1 - 1) // OW == oh:
+            owa, n = m0 - oh * OW, m1 - m0
+            return (-1, n, self.row_classes[oh],
+                    tuple((min(n, max(0, lo - owa)), max(0, min(n, hi - owa))) for lo, hi in self._hclass))
+        return (m0 % OW, m1 - m0, self.row_classes[oh:(m1 - 1) // OW + 1])
+
+    def chunk_key(self, m0: int, m1: int, k0: int, k1: int) -> tuple:
+        """A key such that, among blocks with one ``block_key``, two (block, chunk [k0, k1)) pairs with
+        equal keys have the same rects up to one constant offset shift.
+
+        A valid element's offset is separable: base(m) + koff(g) + c (g = kh*KW + kw the kernel
+        offset, c the channel), and whether it is padding depends on (row, kh) and (ow, kw) only.
+        So the chunk is described by its segments (one per kernel offset it touches): the block's
+        validity pattern of kh, the clamped valid ow range of kw, the segment's length and the
+        offset of its first element relative to the chunk's first."""
+        OW, Cin, KW = self.OW, self.Cin, self.KW
+        rows = self.row_classes[m0 // OW:(m1 - 1) // OW + 1]
+        uniq = tuple(sorted(set(rows)))
+        vk = self._vpatterns.get(uniq)
+        if vk is None:
+            vk = self._vpatterns[uniq] = tuple(tuple(self._valid[rc][kh] for rc in uniq) for kh in range(self.KH))
+        g = k0 // Cin
+        base = self._koff[g] + k0 - g * Cin
+        segs = []
+        k = k0
+        while k < k1:
+            g = k // Cin
+            kb = min(k1, (g + 1) * Cin)
+            kh, kw = divmod(g, KW)
+            segs.append((vk[kh], self._hclass[kw], kb - k, self._koff[g] + k - g * Cin - base))
+            k = kb
+        return tuple(segs)
 
 
 # ---------------------------------------------------------------- load pieces
-@dataclass(frozen=True)
-class Load:
-    """One load instruction before relocation (``offset`` is relative to ``tensor``)."""
+class Load(NamedTuple):
+    """One load instruction before relocation (``offset`` is relative to ``tensor``).
+
+    (A named tuple rather than a dataclass: the analytical model builds many of them.)"""
 
     target: int
     zero: int
@@ -198,8 +246,11 @@ class Load:
     lane_stride: int
 
 
+_SLO, _SHI = _STRIDE_FIELD.lo, _STRIDE_FIELD.hi
+
+
 def _fits_stride(s: int) -> bool:
-    return _STRIDE_FIELD.lo <= s <= _STRIDE_FIELD.hi
+    return _SLO <= s <= _SHI
 
 
 def piece(target: int, spad_addr: int, count: int, lane_off: int, lanes: int, tensor: str, offset: int | None,
@@ -208,7 +259,7 @@ def piece(target: int, spad_addr: int, count: int, lane_off: int, lanes: int, te
         return Load(target, 1, spad_addr, count, lane_off, lanes, None, 0, 0, 0)
     ws = word_stride if count > 1 else 0
     ls = lane_stride if lanes > 1 else 0
-    if not (_fits_stride(ws) and _fits_stride(ls)):
+    if not (_SLO <= ws <= _SHI and _SLO <= ls <= _SHI):
         raise LoweringError(f"load stride {ws if not _fits_stride(ws) else ls} does not fit the "
                             f"{_STRIDE_FIELD.width}-bit stride field")
     return Load(target, 0, spad_addr, count, lane_off, lanes, tensor, offset, ws, ls)
@@ -233,36 +284,21 @@ def _try_merge(p: Load, q: Load) -> Load | None:
         return None
     if p.lane_off == q.lane_off and p.lanes == q.lanes and q.spad_addr == p.spad_addr + p.count:
         if p.zero:
-            return replace(p, count=p.count + q.count)
+            return p._replace(count=p.count + q.count)
         if p.lanes > 1 and p.lane_stride != q.lane_stride:
             return None
         s = _join_stride(p.count, p.word_stride, q.count, q.word_stride, q.offset - p.offset)
         if s is not None:
-            return replace(p, count=p.count + q.count, word_stride=s, lane_stride=max(p.lane_stride, q.lane_stride))
+            return p._replace(count=p.count + q.count, word_stride=s, lane_stride=max(p.lane_stride, q.lane_stride))
     if p.spad_addr == q.spad_addr and p.count == q.count and q.lane_off == p.lane_off + p.lanes:
         if p.zero:
-            return replace(p, lanes=p.lanes + q.lanes)
+            return p._replace(lanes=p.lanes + q.lanes)
         if p.count > 1 and p.word_stride != q.word_stride:
             return None
         s = _join_stride(p.lanes, p.lane_stride, q.lanes, q.lane_stride, q.offset - p.offset)
         if s is not None:
-            return replace(p, lanes=p.lanes + q.lanes, lane_stride=s, word_stride=max(p.word_stride, q.word_stride))
+            return p._replace(lanes=p.lanes + q.lanes, lane_stride=s, word_stride=max(p.word_stride, q.word_stride))
     return None
-
-
-def _partner_keys(p: Load) -> tuple[tuple, ...]:
-    """Keys under which ``p`` is found as a merge partner (p first along words, p second along words,
-    p first along lanes, p second along lanes)."""
-    b = (p.target, p.zero, p.tensor)
-    return (("w", *b, p.lane_off, p.lanes, p.spad_addr + p.count), ("w", *b, p.lane_off, p.lanes, -1 - p.spad_addr),
-            ("l", *b, p.spad_addr, p.count, p.lane_off + p.lanes), ("l", *b, p.spad_addr, p.count, -1 - p.lane_off))
-
-
-def _probe_keys(q: Load) -> tuple[tuple, ...]:
-    """The partner keys of every p that _try_merge could join with ``q`` (in either order)."""
-    b = (q.target, q.zero, q.tensor)
-    return (("w", *b, q.lane_off, q.lanes, q.spad_addr), ("w", *b, q.lane_off, q.lanes, -1 - (q.spad_addr + q.count)),
-            ("l", *b, q.spad_addr, q.count, q.lane_off), ("l", *b, q.spad_addr, q.count, -1 - (q.lane_off + q.lanes)))
 
 
 def merge(pieces: Iterable[Load]) -> list[Load]:
@@ -270,29 +306,46 @@ def merge(pieces: Iterable[Load]) -> list[Load]:
 
     Greedy: each piece in turn is joined with the earliest kept load it continues
     (along the words or the lanes, in either order), repeatedly; the result keeps
-    insertion order. Kept loads are indexed by the address keys a partner must
-    match, so this is linear in the number of pieces (the result is the same as
-    trying every kept load in order)."""
+    insertion order. Kept loads are indexed by the address ranges a partner must
+    abut (``_try_merge`` needs one of these four to match), so this is linear in
+    the number of pieces; the result is the same as trying every kept load in order."""
     alive: dict[int, Load] = {}
-    index: dict[tuple, set[int]] = {}
+    # (lane_off, lanes, end word) / (lane_off, lanes, first word) / (first word, count, end lane) /
+    # (first word, count, first lane) -> kept loads (by sequence number) with that range
+    w_end: dict[tuple, list[int]] = {}
+    w_start: dict[tuple, list[int]] = {}
+    l_end: dict[tuple, list[int]] = {}
+    l_start: dict[tuple, list[int]] = {}
     seq = 0
     for q in pieces:
         while True:
-            cands = sorted({s for k in _probe_keys(q) for s in index.get(k, ())})
-            for s in cands:
-                p = alive[s]
+            _, _, sa, n, lo, ln = q[:6]
+            cands = [*w_end.get((lo, ln, sa), ()), *w_start.get((lo, ln, sa + n), ()),
+                     *l_end.get((sa, n, lo), ()), *l_start.get((sa, n, lo + ln), ())]
+            if not cands:
+                break
+            if len(cands) > 1:
+                cands = sorted(set(cands))
+            for i in cands:
+                p = alive[i]
                 r = _try_merge(p, q) or _try_merge(q, p)
                 if r is not None:
-                    del alive[s]
-                    for k in _partner_keys(p):
-                        index[k].discard(s)
+                    del alive[i]
+                    _, _, sa, n, lo, ln = p[:6]
+                    w_end[(lo, ln, sa + n)].remove(i)
+                    w_start[(lo, ln, sa)].remove(i)
+                    l_end[(sa, n, lo + ln)].remove(i)
+                    l_start[(sa, n, lo)].remove(i)
                     q = r
                     break
             else:
                 break
         alive[seq] = q
-        for k in _partner_keys(q):
-            index.setdefault(k, set()).add(seq)
+        _, _, sa, n, lo, ln = q[:6]
+        w_end.setdefault((lo, ln, sa + n), []).append(seq)
+        w_start.setdefault((lo, ln, sa), []).append(seq)
+        l_end.setdefault((sa, n, lo + ln), []).append(seq)
+        l_start.setdefault((sa, n, lo), []).append(seq)
         seq += 1
     return list(alive.values())
 
@@ -304,18 +357,21 @@ def a_block_loads(R: int, plan: Plan, aview, m0: int, m1: int, k0: int, k1: int)
     os: the block is cut into R-row tiles; A word ``i*kc + k`` holds tile i's rows at k0+k.
     ws: the chunk is cut into R-wide k tiles; A word ``t*mb + m`` holds row m0+m, k tile t."""
     pieces = []
-    if plan.dataflow == "os":
+    tensor = aview.tensor
+    if plan.dataflow == "os":  # words along k, lanes along m
         for i, ta in enumerate(range(m0, m1, R)):
             tb = min(m1, ta + R)
+            w0 = i * plan.kc - k0
             for r in aview.rects(ta, tb, k0, k1):
-                pieces.append(piece(0, i * plan.kc + r.k0 - k0, r.k1 - r.k0, r.m0 - ta, r.m1 - r.m0,
-                                    aview.tensor, r.offset, r.k_stride, r.m_stride))
-    else:
+                pieces.append(piece(0, w0 + r.k0, r.k1 - r.k0, r.m0 - ta, r.m1 - r.m0, tensor, r.offset,
+                                    r.k_stride, r.m_stride))
+    else:  # words along m, lanes along k
         for t, ka in enumerate(range(k0, k1, R)):
             kb = min(k1, ka + R)
+            w0 = t * plan.mb - m0
             for r in aview.rects(m0, m1, ka, kb):
-                pieces.append(piece(0, t * plan.mb + r.m0 - m0, r.m1 - r.m0, r.k0 - ka, r.k1 - r.k0,
-                                    aview.tensor, r.offset, r.m_stride, r.k_stride))
+                pieces.append(piece(0, w0 + r.m0, r.m1 - r.m0, r.k0 - ka, r.k1 - r.k0, tensor, r.offset,
+                                    r.m_stride, r.k_stride))
     return merge(pieces)
 
 
