@@ -263,6 +263,61 @@ def _write_all(files: dict[Path, bytes], folder: Path | None, folder_files: dict
             raise UserError(f"{dest}: cannot write ({e.strerror or e})") from None
 
 
+def cmd_map(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    cfg = _config_from_args(args)
+    console = Console(width=160)
+    if args.scalesim_compat:
+        return _map_scalesim_compat(args, cfg, console)
+    from mappings.network_map import load_model, map_graph, write_chart
+
+    nmap = map_graph(load_model(args.model), cfg)
+    outputs: list[tuple[Path, bytes]] = []
+    if args.json:
+        outputs.append((Path(args.json), nmap.to_json().encode()))
+    if args.csv:
+        outputs.append((Path(args.csv), nmap.to_csv().encode()))
+    for path, data in outputs:
+        _atomic_write(path, data)
+    if args.png:
+        write_chart(nmap, args.png)
+    table = Table(title=f"{args.model} on {cfg.rows}x{cfg.cols} '{cfg.dataflow}' ({cfg.name})")
+    for col in ("layer", "kind", "shape", "tiles", "dataflow", "cycles", "util", "host bytes"):
+        table.add_column(col, justify="right" if col in ("cycles", "util", "host bytes") else "left")
+    for r in nmap.rows:
+        if r.where == "host" and not args.all:
+            continue
+        table.add_row(r.layer, r.kind, r.shape, r.tiles or "host step", r.dataflow or "-", f"{r.cycles:,}",
+                      f"{100 * r.utilization:.1f}%", f"{r.host_read_bytes + r.host_write_bytes:,}")
+    console.print(table)
+    n_acc = sum(r.where == "accelerator" for r in nmap.rows)
+    print(f"{n_acc} accelerator layers, {len(nmap.rows) - n_acc} host steps; {nmap.cycles:,} cycles, "
+          f"{nmap.macs:,} MACs, {100 * nmap.busy_utilization:.2f}% PE utilization")
+    return 0
+
+
+def _map_scalesim_compat(args: argparse.Namespace, cfg, console) -> int:
+    from mappings.scalesim_compat_report import format_report, scalesim_compat_report
+    from mappings.scalesim_csv import read_topology
+
+    if not args.model.lower().endswith(".csv"):
+        raise UserError(f"{args.model}: --scalesim-compat takes a SCALE-Sim topology .csv")
+    df = args.scalesim_dataflow or ("os" if cfg.dataflow == "both" else cfg.dataflow)
+    report = scalesim_compat_report(read_topology(args.model), cfg.rows, cfg.cols, df)
+    text = format_report(report)
+    if args.json:
+        import json
+        from dataclasses import asdict
+
+        data = {"model": args.model, "rows": cfg.rows, "cols": cfg.cols, "dataflow": df,
+                "total_cycles": report.total_cycles, "layers": [asdict(layer) for layer in report.layers]}
+        _atomic_write(Path(args.json), (json.dumps(data, indent=2) + "\n").encode())
+    print(text)
+    return 0
+
+
 def _atomic_write(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` via a temporary sibling (removed on failure), with umask permissions."""
     from .fileio import atomic_write_bytes
@@ -300,6 +355,20 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--report", metavar="R.json", help="total and per-layer cycles")
     r.add_argument("--dump-layers", metavar="DIR", help="write every layer's integer output as DIR/<node>.npy")
     r.set_defaults(func=cmd_run)
+
+    mp = sub.add_parser("map", help="map a network (ONNX, SCALE-Sim CSV or zoo:NAME) and report it per layer")
+    mp.add_argument("model", help="MODEL.onnx, a SCALE-Sim topology .csv, or zoo:NAME "
+                                  "(mobilenet_v1, mobilenet_v2, resnet18, resnet50, bert_base, mlp)")
+    _add_config_args(mp)
+    mp.add_argument("--json", metavar="FILE", help="write the per-layer table as JSON")
+    mp.add_argument("--csv", metavar="FILE", help="write the per-layer table as CSV")
+    mp.add_argument("--png", metavar="FILE", help="write a per-layer utilization chart")
+    mp.add_argument("--all", action="store_true", help="also list host steps in the table")
+    mp.add_argument("--scalesim-compat", action="store_true",
+                    help="report compute cycles and utilization as SCALE-Sim computes them for an ideal array")
+    mp.add_argument("--scalesim-dataflow", choices=("os", "ws", "is"),
+                    help="dataflow for --scalesim-compat (default: the config's; os for 'both')")
+    mp.set_defaults(func=cmd_map)
 
     a = sub.add_parser("asm", help="assemble a text program into binary")
     a.add_argument("source")

@@ -1,0 +1,185 @@
+"""Map a whole network onto one configuration and report it layer by layer.
+
+``load_model`` accepts an ONNX file, a SCALE-Sim topology CSV or ``zoo:NAME``;
+``map_graph`` plans every compute layer (Conv2d, Gemm, MatMul) and costs it
+with the exact analytical model (:mod:`sim.perf`, equal to the cycle model),
+listing the other layers as host steps. Used by ``hwgen map`` and the demo.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from hwgen.config import AcceleratorConfig
+from sim.perf import ConvShape, GemmShape, LayerPerf, layer_perf
+
+from .graph import Conv2d, Gemm, LayerGraph, MatMul
+
+__all__ = ["MapRow", "NetworkMap", "load_model", "map_graph", "default_planner", "write_chart"]
+
+
+class ModelSpecError(ValueError):
+    """A model argument that is neither an ONNX file, a SCALE-Sim CSV nor zoo:NAME."""
+
+
+def load_model(spec: str) -> LayerGraph:
+    """``zoo:NAME``, ``*.onnx`` or a SCALE-Sim ``*.csv`` topology, as a validated LayerGraph."""
+    if spec.startswith("zoo:"):
+        from .zoo import get_model
+
+        try:
+            return get_model(spec[4:])
+        except KeyError as e:
+            raise ModelSpecError(str(e.args[0]) if e.args else str(e)) from None
+    path = Path(spec)
+    if path.suffix.lower() == ".csv":
+        from .scalesim_csv import load_scalesim_csv
+
+        return load_scalesim_csv(path)
+    if path.suffix.lower() == ".onnx":
+        from .onnx_import import import_onnx
+
+        return import_onnx(path)
+    raise ModelSpecError(f"{spec}: expected an .onnx file, a SCALE-Sim .csv topology or zoo:NAME")
+
+
+@dataclass
+class MapRow:
+    layer: str
+    kind: str
+    shape: str
+    where: str                 # accelerator | host
+    dataflow: str | None = None
+    tiles: str = ""
+    gemm: tuple[int, int, int] | None = None
+    macs: int = 0
+    cycles: int = 0
+    utilization: float = 0.0
+    instructions: int = 0
+    host_read_bytes: int = 0
+    host_write_bytes: int = 0
+    spad_bytes: int = 0
+
+
+@dataclass
+class NetworkMap:
+    name: str
+    config: AcceleratorConfig
+    rows: list[MapRow]
+
+    @property
+    def cycles(self) -> int:
+        return sum(r.cycles for r in self.rows)
+
+    @property
+    def macs(self) -> int:
+        return sum(r.macs for r in self.rows)
+
+    @property
+    def busy_utilization(self) -> float:
+        busy = sum(r.utilization * r.cycles for r in self.rows)
+        return busy / self.cycles if self.cycles else 0.0
+
+    def to_json(self) -> str:
+        return json.dumps({"model": self.name, "config": self.config.to_dict(), "total_cycles": self.cycles,
+                           "total_macs": self.macs, "utilization": self.busy_utilization,
+                           "layers": [asdict(r) for r in self.rows]}, indent=2) + "\n"
+
+    def to_csv(self) -> str:
+        buf = io.StringIO()
+        names = list(MapRow.__dataclass_fields__)
+        w = csv.DictWriter(buf, fieldnames=names)
+        w.writeheader()
+        for r in self.rows:
+            w.writerow(asdict(r))
+        return buf.getvalue()
+
+
+Planner = Callable[[AcceleratorConfig, "GemmShape | ConvShape", bool], tuple[object, LayerPerf]]
+
+
+def default_planner(cfg: AcceleratorConfig, shape, per_channel: bool = False):
+    """The mapper's search when available (mappings.mapper.best_plan), else the lowering's heuristic plan."""
+    try:
+        from .mapper import best_plan
+    except ImportError:  # pragma: no cover - the mapper is optional
+        best_plan = None
+    if best_plan is not None:
+        plan, perf, _ = best_plan(cfg, shape, per_channel=per_channel)
+        return plan, perf
+    from .lowering import plan_tiles
+
+    plan = plan_tiles(cfg, *shape.gemm)
+    return plan, layer_perf(cfg, shape, plan, per_channel=per_channel)
+
+
+def _layer_shape(graph: LayerGraph, node: str) -> tuple[GemmShape | ConvShape, int]:
+    """The accelerator shape of a compute node and how many times it runs (MatMul batch)."""
+    layer = graph.layer(node)
+    src = graph.shapes[graph.inputs_of(node)[0]]
+    if isinstance(layer, Conv2d):
+        _, c, h, w = src
+        return ConvShape(h, w, c, layer.kernel[0], layer.kernel[1], layer.out_channels, layer.stride, layer.pads,
+                         layer.dilation, layer.groups), 1
+    if isinstance(layer, Gemm):
+        return GemmShape(int(np.prod(src[:-1])), layer.in_features, layer.out_features), 1
+    if isinstance(layer, MatMul):
+        b = graph.shapes[graph.inputs_of(node)[1]]
+        return GemmShape(src[-2], src[-1], b[-1]), int(np.prod(src[:-2]))
+    raise ValueError(f"node '{node}' ({layer.kind}) is not a compute layer")
+
+
+def map_graph(graph: LayerGraph, cfg: AcceleratorConfig, planner: Planner = default_planner,
+              per_channel: bool = False) -> NetworkMap:
+    if not graph.shapes:
+        graph.validate()
+    rows: list[MapRow] = []
+    for node, layer in graph:
+        shape_s = "x".join(map(str, graph.shapes[node]))
+        if not isinstance(layer, (Conv2d, Gemm, MatMul)):
+            rows.append(MapRow(node, layer.kind, shape_s, "host"))
+            continue
+        shape, repeat = _layer_shape(graph, node)
+        plan, perf = planner(cfg, shape, per_channel)
+        perf_total = perf
+        for _ in range(repeat - 1):
+            perf_total = perf_total + perf
+        groups = getattr(shape, "groups", 1)
+        tiles = (f"kc={plan.kc} mb={plan.mb} nt={plan.nt} order={plan.order}"
+                 + (f" groups={groups}" if groups > 1 else "") + (f" x{repeat}" if repeat > 1 else ""))
+        spad = perf_total.a_spad_elems + perf_total.w_spad_elems + perf_total.q_spad_bytes
+        rows.append(MapRow(node, layer.kind, shape_s, "accelerator", plan.dataflow, tiles, shape.gemm,
+                           perf_total.macs, perf_total.cycles, perf_total.utilization, perf_total.instructions,
+                           perf_total.host_read_bytes, perf_total.host_write_bytes, spad))
+    return NetworkMap(graph.name, cfg, rows)
+
+
+def write_chart(nmap: NetworkMap, path: str | Path) -> None:
+    """A PNG bar chart of per-layer PE utilization (accelerator layers), written atomically."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from hwgen.fileio import atomic_write
+
+    acc = [r for r in nmap.rows if r.where == "accelerator"]
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.18 * len(acc) + 2), 4))
+    ax.bar(range(len(acc)), [100 * r.utilization for r in acc],
+           color=["tab:blue" if r.dataflow == "os" else "tab:orange" for r in acc])
+    ax.set_xticks(range(len(acc)))
+    ax.set_xticklabels([r.layer for r in acc], rotation=90, fontsize=6)
+    ax.set_ylabel("PE utilization (%)")
+    cfg = nmap.config
+    ax.set_title(f"{nmap.name} on {cfg.rows}x{cfg.cols} '{cfg.dataflow}': {nmap.cycles:,} cycles, "
+                 f"{100 * nmap.busy_utilization:.1f}% utilization (blue os, orange ws)", fontsize=9)
+    fig.tight_layout()
+    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=110))
+    plt.close(fig)
