@@ -186,8 +186,7 @@ class Accelerator(wiring.Component):
                         m.next = "FETCH"
                     with m.Case(Opcode.LOAD):
                         m.d.sync += [pc.eq(pc + INSTR_BITS // 8), ld_w.eq(0), ld_l.eq(0),
-                                     ld_row_ptr.eq(LD.base), ld_ptr.eq(LD.base),
-                                     e_last.eq(Mux(LD.zero, LD.count - 1, LD.count * LD.lanes))]
+                                     ld_row_ptr.eq(LD.base), ld_ptr.eq(LD.base), e_last.eq(LD.count - 1)]
                         m.next = "LOAD"
                     with m.Case(Opcode.COMPUTE):
                         m.d.sync += pc.eq(pc + INSTR_BITS // 8)
@@ -209,11 +208,15 @@ class Accelerator(wiring.Component):
                         m.d.sync += err.eq(1)
                         m.next = "HALTED"
 
-            for name, flag in (("LOAD", in_load), ("COMPUTE", in_compute), ("STORE", in_store)):
+            # a zero-fill load, a compute and a store end at e_last; a gathering load once every
+            # word is issued (ld_word == count) and the last read has come back
+            load_done = Mux(LD.zero, e == e_last, ld_w == LD.count)
+            for name, flag, finish in (("LOAD", in_load, load_done), ("COMPUTE", in_compute, e == e_last),
+                                       ("STORE", in_store, e == e_last)):
                 with m.State(name):
                     m.d.comb += flag.eq(1)
                     m.d.sync += [cycles.eq(cycles + 1), e.eq(e + 1)]
-                    with m.If(e == e_last):
+                    with m.If(finish):
                         m.next = "FETCH"
 
             with m.State("HALTED"):
@@ -224,51 +227,85 @@ class Accelerator(wiring.Component):
         self.fsm_state = fsm.state
 
         # ------------------------------------------------------------ load datapath
-        issuing = Signal()
-        m.d.comb += issuing.eq(in_load & ~LD.zero & (e != e_last))
+        # Two gather modes. Narrow (any lane stride): one element per cycle. Wide (lane_stride == 1,
+        # the word's bytes are contiguous): one host-port word per cycle, writing every lane whose
+        # byte it holds; a word spanning k port words takes k cycles (sim.timing.load_beats).
+        wide = Signal(name="ld_wide")
+        m.d.comb += wide.eq(LD.lane_stride == 1)
+        issuing = Signal(name="ld_issuing")
+        m.d.comb += issuing.eq(in_load & ~LD.zero & (ld_w != LD.count))
+        o = ld_row_ptr[:BB] if BB else Const(0, 1)
+        avail = Mux(ld_l == 0, PB - o, PB)  # bytes of the current word in this beat
+        hi_raw = Signal(10, name="ld_beat_end")
+        m.d.comb += hi_raw.eq(ld_l + avail)
+        last_beat = hi_raw >= LD.lanes
+        hi = Mux(last_beat, LD.lanes, hi_raw)
+        ld_p_wide = Signal(name="ld_p_wide")
+        ld_p_rot = Signal(max(BB, 1), name="ld_p_rot")
+        ld_p_lo = Signal(10, name="ld_p_lo")
+        ld_p_hi = Signal(10, name="ld_p_hi")
         m.d.sync += ld_p_valid.eq(issuing)
         with m.If(issuing):
-            m.d.comb += [self.mem_re.eq(1), self.mem_addr.eq(ld_ptr >> BB)]
-            m.d.sync += [ld_p_addr.eq(LD.spad_addr + ld_w), ld_p_lane.eq(LD.lane_off + ld_l)]
+            m.d.comb += self.mem_re.eq(1)
+            m.d.sync += [ld_p_addr.eq(LD.spad_addr + ld_w), ld_p_lane.eq(LD.lane_off + ld_l), ld_p_wide.eq(wide),
+                         ld_p_lo.eq(LD.lane_off + ld_l), ld_p_hi.eq(LD.lane_off + hi)]
             if BB:
-                m.d.sync += ld_p_off.eq(ld_ptr[:BB])
-            with m.If(ld_l == LD.lanes - 1):
-                m.d.sync += [ld_l.eq(0), ld_w.eq(ld_w + 1), ld_row_ptr.eq(ld_row_ptr + LD.word_stride),
-                             ld_ptr.eq(ld_row_ptr + LD.word_stride)]
+                m.d.sync += [ld_p_off.eq(ld_ptr[:BB]), ld_p_rot.eq(o - LD.lane_off[:BB])]
+            with m.If(wide):
+                m.d.comb += self.mem_addr.eq((ld_row_ptr + ld_l) >> BB)
+                with m.If(last_beat):
+                    m.d.sync += [ld_l.eq(0), ld_w.eq(ld_w + 1), ld_row_ptr.eq(ld_row_ptr + LD.word_stride)]
+                with m.Else():
+                    m.d.sync += ld_l.eq(hi_raw)
             with m.Else():
-                m.d.sync += [ld_l.eq(ld_l + 1), ld_ptr.eq(ld_ptr + LD.lane_stride)]
+                m.d.comb += self.mem_addr.eq(ld_ptr >> BB)
+                with m.If(ld_l == LD.lanes - 1):
+                    m.d.sync += [ld_l.eq(0), ld_w.eq(ld_w + 1), ld_row_ptr.eq(ld_row_ptr + LD.word_stride),
+                                 ld_ptr.eq(ld_row_ptr + LD.word_stride)]
+                with m.Else():
+                    m.d.sync += [ld_l.eq(ld_l + 1), ld_ptr.eq(ld_ptr + LD.lane_stride)]
 
         byte = Signal(8, name="ld_byte")
         m.d.comb += byte.eq(self.mem_rdata.word_select(ld_p_off, 8) if BB else self.mem_rdata[:8])
+        # wide: lane L takes byte (rot + L) mod PB of the port word
+        rotated = Signal(P, name="ld_rotated")
+        m.d.comb += rotated.eq((Cat(self.mem_rdata, self.mem_rdata) >> (ld_p_rot * 8))[:P] if BB else self.mem_rdata)
 
-        def lane_mask(n: int):
-            lanes = LD.lanes[:n.bit_length()]
-            off = LD.lane_off[:_bits(n)]
+        def lane_mask(n: int, lo, count):
+            lanes = count[:n.bit_length()]
+            off = lo[:_bits(n)]
             return ((((Const(1, n + 1) << lanes) - 1)[:n + 1]) << off)[:n]
 
-        # one write per cycle into the target: a zero/fill word (zero mode), or the gathered byte
+        # one write per cycle into the target: a fill word (zero mode), a gathered byte, or a beat's lanes
         ld_we = Signal(name="ld_we")
         ld_wr_addr = Signal(16, name="ld_wr_addr")
         ld_wr_byte = Signal(8, name="ld_wr_byte")
+        ld_wr_wide = Signal(name="ld_wr_wide")
         with m.If(in_load & LD.zero):
             m.d.comb += [ld_we.eq(1), ld_wr_addr.eq(LD.spad_addr + e), ld_wr_byte.eq(LD.base[:8])]
         with m.Elif(in_load & ld_p_valid):
-            m.d.comb += [ld_we.eq(1), ld_wr_addr.eq(ld_p_addr), ld_wr_byte.eq(byte)]
+            m.d.comb += [ld_we.eq(1), ld_wr_addr.eq(ld_p_addr), ld_wr_byte.eq(byte), ld_wr_wide.eq(ld_p_wide)]
 
         def lane_enables(n: int):
-            return Mux(LD.zero, lane_mask(n), (Const(1, n) << ld_p_lane[:_bits(n)])[:n])
+            one_hot = (Const(1, n) << ld_p_lane[:_bits(n)])[:n]
+            beat = lane_mask(n, ld_p_lo, ld_p_hi - ld_p_lo)
+            return Mux(LD.zero, lane_mask(n, LD.lane_off, LD.lanes), Mux(ld_wr_wide, beat, one_hot))
+
+        def lane_data(n: int, width: int):
+            narrow = Cat(*[ld_wr_byte[:width]] * n)
+            wide_v = Cat(*[rotated.word_select(L % PB, 8)[:width] for L in range(n)])
+            return Mux(ld_wr_wide, wide_v, narrow)
 
         with m.If(ld_we & (LD.target == 0)):
-            m.d.comb += [a_wr.addr.eq(ld_wr_addr), a_wr.data.eq(Cat(*[ld_wr_byte[:iw]] * R)),
-                         a_wr.en.eq(lane_enables(R))]
+            m.d.comb += [a_wr.addr.eq(ld_wr_addr), a_wr.data.eq(lane_data(R, iw)), a_wr.en.eq(lane_enables(R))]
         with m.If(ld_we & (LD.target == 1)):
-            m.d.comb += [w_wr.addr.eq(ld_wr_addr), w_wr.data.eq(Cat(*[ld_wr_byte[:ww]] * C)),
-                         w_wr.en.eq(lane_enables(C))]
+            m.d.comb += [w_wr.addr.eq(ld_wr_addr), w_wr.data.eq(lane_data(C, ww)), w_wr.en.eq(lane_enables(C))]
         q_en = lane_enables(QTABLE_BYTES)
+        q_data = lane_data(QTABLE_BYTES, 8)
         for j, entry in enumerate(self.qtable):
             for b in range(QTABLE_BYTES):
                 with m.If(ld_we & (LD.target == 2) & (ld_wr_addr == j) & q_en[b]):
-                    m.d.sync += entry[8 * b:8 * (b + 1)].eq(ld_wr_byte)
+                    m.d.sync += entry[8 * b:8 * (b + 1)].eq(q_data[8 * b:8 * (b + 1)])
 
         # --------------------------------------------------------- compute datapath
         os_mode = CP.dataflow == 0

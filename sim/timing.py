@@ -12,8 +12,13 @@ Phases of one instruction:
 * decode: one cycle (halt, fence and config end here);
 * execute:
 
-  - load: ``count * lanes + 1`` (one element per cycle, one cycle of read
-    latency); with ``zero``: ``count`` (one word per cycle);
+  - load: a gather of ``count`` words of ``lanes`` elements, plus one cycle of
+    read latency. With ``lane_stride == 1`` (a word's elements are contiguous
+    in host memory) the load unit reads whole port words: word w costs the
+    number of port beats its bytes span, ``((base + w*word_stride) % PB +
+    lanes - 1) // PB + 1`` (PB = port bytes), all lanes of a beat written in
+    one cycle. Otherwise one element per cycle: ``count * lanes``. With
+    ``zero``: ``count`` (one word per cycle, no latency);
   - compute, output-stationary: ``depth + 2*R + C + 1``: one clear cycle, one
     scratchpad read-latency cycle, ``depth`` words streamed, ``R + C - 2``
     cycles of skew until PE(R-1, C-1) has its last product, R cycles shifting
@@ -27,10 +32,12 @@ Phases of one instruction:
 
 from __future__ import annotations
 
+import math
+
 from hwgen.config import AcceleratorConfig
 from hwgen.isa import Instruction, Opcode
 
-__all__ = ["fetch_cycles", "exec_cycles", "instruction_cycles", "macs"]
+__all__ = ["fetch_cycles", "exec_cycles", "instruction_cycles", "macs", "load_beats"]
 
 DECODE_CYCLES = 1
 LOAD_LATENCY = 1
@@ -41,12 +48,31 @@ def fetch_cycles(cfg: AcceleratorConfig) -> int:
     return cfg.fetch_beats + 1
 
 
+def load_beats(port_bytes: int, base: int, count: int, word_stride: int, lanes: int) -> int:
+    """Port beats of a contiguous-lane (lane_stride == 1) load: the sum over its words of the
+    port words each word's ``lanes`` bytes touch. Exact for any alignment; the word offsets
+    modulo the port width repeat with a period of at most ``port_bytes`` words."""
+    pb = port_bytes
+    if lanes < 1 or count < 1:
+        return 0
+    period = pb // math.gcd(word_stride % pb, pb) if word_stride % pb else 1
+    def beats(w: int) -> int:
+        return ((base + w * word_stride) % pb + lanes - 1) // pb + 1
+    per = [beats(w) for w in range(min(period, count))]
+    full, rest = divmod(count, len(per))
+    return full * sum(per) + sum(per[:rest])
+
+
 def exec_cycles(cfg: AcceleratorConfig, ins: Instruction) -> int:
     """Cycles after decode that ``ins`` keeps the controller busy."""
     R, C = cfg.rows, cfg.cols
     a = ins.args
     if ins.op == Opcode.LOAD:
-        return a["count"] if a["zero"] else a["count"] * a["lanes"] + LOAD_LATENCY
+        if a["zero"]:
+            return a["count"]
+        if a["lane_stride"] == 1:
+            return load_beats(cfg.host_port_bytes, a["base"], a["count"], a["word_stride"], a["lanes"]) + LOAD_LATENCY
+        return a["count"] * a["lanes"] + LOAD_LATENCY
     if ins.op == Opcode.COMPUTE:
         if a["dataflow"] == 0:
             return a["depth"] + 2 * R + C + 1
