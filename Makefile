@@ -27,7 +27,7 @@ test: $(STAMP)
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 test-fast: $(STAMP)
-	$(VENV)/bin/python -m pytest $(PYTEST_ARGS) -m 'not rtl and not synth'
+	$(VENV)/bin/python -m pytest $(PYTEST_ARGS) -m 'not rtl and not synth and not scalesim'
 
 clean:
 	rm -rf .hwgen_cache rtl_out/*/ .pytest_cache

@@ -1,10 +1,9 @@
-"""Small ONNX models for tests and benchmarks, and onnxruntime helpers.
+"""Small built-in ONNX models (for the demo, tests and benchmarks) and onnxruntime helpers.
 
 Builders return float32 ``onnx.ModelProto`` objects (opset 13, batch 1, random
-weights from a seed). Tests import it as ``from onnx_models import ...`` (pytest
-puts tests/ on sys.path, as for rtl_stub); scripts add tests/ to sys.path first::
+weights from a seed)::
 
-    from onnx_models import small_cnn, conv_chain, mlp, quantize_qdq, run_ort
+    from mappings.onnx_models import small_cnn, conv_chain, mlp, quantize_qdq, run_ort
 
 * :func:`small_cnn`  conv3x3 s1 p1 + Relu, conv3x3 s2 p1 + Relu, depthwise
   conv3x3 + ReLU6 (Clip), 1x1 conv, residual Add, MaxPool, GlobalAveragePool,

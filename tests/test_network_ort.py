@@ -36,7 +36,7 @@ from hwgen.cli import main
 from hwgen.config import AcceleratorConfig
 from mappings.execute import ExecutionError, run_quantized
 from mappings.onnx_import import import_onnx
-from onnx_models import conv_chain, mlp, quantize_qdq, random_inputs, run_ort, save, small_cnn
+from mappings.onnx_models import conv_chain, mlp, quantize_qdq, random_inputs, run_ort, save, small_cnn
 
 BUILDERS = {"small_cnn": small_cnn, "conv_chain": conv_chain, "mlp": mlp}
 CLASSIFIERS = {"small_cnn", "mlp"}

@@ -9,7 +9,7 @@ from onnx import helper, numpy_helper
 
 from mappings.graph import Clip, Conv2d, Gemm, MatMul
 from mappings.onnx_import import OnnxImportError, import_onnx
-from onnx_models import (_Builder, conv_chain, mlp, quantize_qdq, random_inputs, run_ort, save, small_cnn)
+from mappings.onnx_models import (_Builder, conv_chain, mlp, quantize_qdq, random_inputs, run_ort, save, small_cnn)
 
 
 # ----------------------------------------------------------------- helpers
