@@ -18,11 +18,20 @@ durations without building the instruction stream:
   constant shift of every host offset (``block_key`` of the A view: the
   block's position within an output row, its length and the padding class of
   each output row it touches; for W, the tile widths and chunk length) get the
-  same merged loads up to that shift, hence the same count and durations;
+  same merged loads up to that shift, hence the same count and shapes. Their
+  durations are the same up to the shift's residue modulo the host-port bytes
+  (a load with contiguous lanes reads whole port words, :func:`sim.timing.load_beats`,
+  so its cost depends on its address modulo the port width; tensors are port
+  aligned, so on its tensor offset modulo the port width): the shift is the
+  difference of ``block_origin`` + ``chunk_origin`` (A) or of the n block's first
+  column + the chunk's first row times the row stride (W), and each class is
+  costed once per residue that occurs;
 * the number of times each fill is issued follows from the loop order
   (:func:`sim.tiling.a_visits` & co, the closed forms of the lowering's
   "still resident" rule);
-* the groups of a grouped convolution are identical GEMMs shifted in memory.
+* the groups of a grouped convolution are identical GEMMs shifted in memory:
+  they are counted by the residue of their shifts (first input channel for X,
+  first output channel for W and the quantization table) modulo the port bytes.
 
 Traffic: host reads are the data elements loaded (one byte each, padding
 excluded) plus 16 bytes per fetched instruction; host writes are the stored
@@ -35,13 +44,15 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, fields
 from functools import lru_cache
+from math import gcd
 
 from hwgen.config import AcceleratorConfig
-from hwgen.isa import INSTR_BYTES, QTABLE_BYTES
+from hwgen.isa import INSTR_BYTES
 
 from .reference import conv_out_size, pads4, pair
-from .timing import DECODE_CYCLES, LOAD_LATENCY, STORE_LATENCY, fetch_cycles
-from .tiling import ConvA, GemmA, LoweringError, Plan, a_block_loads, a_visits, blocks, cdiv, q_visits, w_block_loads, w_visits
+from .timing import DECODE_CYCLES, LOAD_LATENCY, STORE_LATENCY, fetch_cycles, load_beats
+from .tiling import (ConvA, GemmA, LoweringError, Plan, a_block_loads, a_visits, blocks, cdiv, q_tile_load,
+                     q_visits, w_block_loads, w_visits)
 
 __all__ = ["GemmShape", "ConvShape", "LayerPerf", "gemm_perf", "conv_perf", "layer_perf", "clear_cache", "Plan"]
 
@@ -202,9 +213,12 @@ class _Tally:
             self.q_bytes += elems * times
 
 
-def _load_stats(loads) -> tuple[int, int, int, int, int]:
-    """(instructions, execute cycles, words, elements, host bytes read) of a list of loads."""
+def _prep(loads, pb: int) -> tuple:
+    """A list of loads summarised for :func:`_stats`: (instructions, execute cycles of the loads whose
+    duration does not depend on their host address, words, elements, host bytes read, the
+    address-dependent loads as ((offset mod pb, count, word_stride mod pb, lanes), how many))."""
     n = exe = words = elems = read = 0
+    wide: Counter = Counter()
     for ld in loads:
         n += 1
         words += ld.count
@@ -212,18 +226,66 @@ def _load_stats(loads) -> tuple[int, int, int, int, int]:
         if ld.zero:
             exe += ld.count
         else:
-            exe += ld.count * ld.lanes + LOAD_LATENCY
             read += ld.count * ld.lanes
+            exe += LOAD_LATENCY
+            if ld.lane_stride == 1 and pb > 1:  # whole port words: beats depend on the alignment
+                wide[(ld.offset % pb, ld.count, ld.word_stride % pb, ld.lanes)] += 1
+            else:  # one element per cycle (with one-byte port beats the wide rule gives this too)
+                exe += ld.count * ld.lanes
+    return n, exe, words, elems, read, tuple(wide.items())
+
+
+_beats = lru_cache(maxsize=1 << 16)(load_beats)
+
+
+def _stats(prep: tuple, pb: int, shift: int) -> tuple[int, int, int, int, int]:
+    """(instructions, execute cycles, words, elements, host bytes read) of the summarised loads
+    with every host offset moved by ``shift`` (only its residue modulo the port bytes ``pb`` matters:
+    tensors are aligned to the port width)."""
+    n, exe, words, elems, read, wide = prep
+    for (off, count, ws, lanes), k in wide:
+        exe += k * _beats(pb, (off + shift) % pb, count, ws, lanes)
     return n, exe, words, elems, read
 
 
-def _group(cfg: AcceleratorConfig, plan: Plan, aview, M: int, K: int, N: int, w_stride: int, qtable: bool) -> _Tally:
+def _load_stats(loads, port_bytes: int = 1, shift: int = 0) -> tuple[int, int, int, int, int]:
+    """(instructions, execute cycles, words, elements, host bytes read) of a list of loads whose
+    tensors start at port-aligned addresses, each offset moved by ``shift``: :func:`sim.timing.exec_cycles`
+    (zero fill: ``count``; ``lane_stride == 1``: :func:`sim.timing.load_beats` + latency; otherwise
+    ``count * lanes`` + latency)."""
+    return _stats(_prep(loads, port_bytes), port_bytes, shift)
+
+
+def _shift_sum(a: Counter, b: Counter, pb: int) -> Counter:
+    """Residues modulo ``pb`` of x + y over the pairs of the multisets ``a`` and ``b`` (with multiplicities)."""
+    if pb == 1:
+        return Counter({0: sum(a.values()) * sum(b.values())})
+    if len(b) == 1 and 0 in b:
+        k = b[0]
+        return Counter({x: i * k for x, i in a.items()})
+    out: Counter = Counter()
+    for x, i in a.items():
+        for y, j in b.items():
+            out[(x + y) % pb] += i * j
+    return out
+
+
+_ONE = Counter({0: 1})
+
+
+def _group(cfg: AcceleratorConfig, plan: Plan, aview, M: int, K: int, N: int, w_stride: int, qtable: bool,
+           ga: Counter = _ONE, gw: Counter = _ONE, gq: Counter = _ONE) -> _Tally:
     """Execute-phase sums of the instructions ``mappings.lowering._emit`` produces for one GEMM
-    (W[k, n] at k*w_stride + n: N for a GEMM, Cout for one group of a convolution)."""
+    (W[k, n] at k*w_stride + n: N for a GEMM, Cout for one group of a convolution), summed over
+    the groups of a grouped convolution: ``ga``, ``gw``, ``gq`` count the groups by the residue,
+    modulo the port bytes, of the group's shift of the A offsets (its first channel), of the W
+    offsets and of the quantization-table entries (its first output channel). ``aview`` is group 0's."""
     R, C = cfg.rows, cfg.cols
+    pb = cfg.host_port_bytes
     os_ = plan.dataflow == "os"
     if plan.dataflow not in ("os", "ws"):
         raise LoweringError(f"plan dataflow must be 'os' or 'ws', not {plan.dataflow!r}")
+    G = sum(ga.values())
     t = _Tally()
     Nt = cdiv(N, C)
     k_chunks = blocks(K, plan.kc)
@@ -231,13 +293,8 @@ def _group(cfg: AcceleratorConfig, plan: Plan, aview, M: int, K: int, N: int, w_
     m_blocks = blocks(M, plan.mb)
     nMB = len(m_blocks)
     nNB = cdiv(Nt, plan.nt)
-    # n blocks: (tiles in the block, width of its last tile) -> multiplicity
-    nb_classes: Counter = Counter()
-    for b0 in range(0, Nt, plan.nt):
-        b1 = min(Nt, b0 + plan.nt)
-        nb_classes[(b1 - b0, min(N, b1 * C) - (b1 - 1) * C)] += 1
 
-    # ---- computes and stores: closed forms
+    # ---- computes and stores: closed forms (per group, times G)
     if os_:
         m_tiles = (M // plan.mb) * cdiv(plan.mb, R) + cdiv(M % plan.mb, R)  # R-row tiles over all m blocks
         t.computes = m_tiles * Nt * nk
@@ -253,42 +310,78 @@ def _group(cfg: AcceleratorConfig, plan: Plan, aview, M: int, K: int, N: int, w_
     t.busy = M * K * C * Nt
     t.store_exec = M * N + STORE_LATENCY * t.stores
     t.write_bytes = M * N
+    for f in ("computes", "compute_exec", "acc_rows", "stores", "busy", "store_exec", "write_bytes"):
+        setattr(t, f, getattr(t, f) * G)
 
-    # ---- A fills: once per equivalence class of m blocks and chunk
+    # ---- A fills: once per equivalence class of m blocks and chunk, and residue of the shift
+    # (block origin + chunk origin + group shift) relative to the class representative
     times = a_visits(plan.order, nMB, nNB, nk)
     classes: dict[tuple, list] = {}
     for m0, m1 in m_blocks:
         key = aview.block_key(m0, m1)
+        o = aview.block_origin(m0)
         c = classes.get(key)
         if c is None:
-            classes[key] = [m0, m1, 1]
+            classes[key] = [m0, m1, o, Counter({0: 1})]
         else:
-            c[2] += 1
-    a_stats: dict[tuple, tuple] = {}
-    for bkey, (m0, m1, mult) in classes.items():
+            c[3][(o - c[2]) % pb] += 1
+    a_reps: dict[tuple, list] = {}
+    for bkey, (m0, m1, o0, res) in classes.items():
+        res = _shift_sum(res, ga, pb)
+        total = sum(res.values())
         for k0, k1 in k_chunks:
             key = (bkey, aview.chunk_key(m0, m1, k0, k1))
-            st = a_stats.get(key)
-            if st is None:
-                st = a_stats[key] = _load_stats(a_block_loads(R, plan, aview, m0, m1, k0, k1))
-            t.add_load_stats(st, mult * times, "a")
+            org = o0 + aview.chunk_origin(k0)
+            rep = a_reps.get(key)
+            if rep is None:
+                rep = a_reps[key] = [_prep(a_block_loads(R, plan, aview, m0, m1, k0, k1), pb), org, {}]
+            prep, memo = rep[0], rep[2]
+            if not prep[5]:  # no address-dependent load
+                t.add_load_stats(prep[:5], total * times, "a")
+                continue
+            d = org - rep[1]
+            for r, cnt in res.items():
+                s = (d + r) % pb
+                st = memo.get(s)
+                if st is None:
+                    st = memo[s] = _stats(prep, pb, s)
+                t.add_load_stats(st, cnt * times, "a")
 
-    # ---- W fills: W blocks are translation invariant in n and in k
+    # ---- W fills: W blocks are translation invariant in n and in k up to the residue of the shift
+    # (n block's first column + chunk's first row * w_stride + group shift)
     times = w_visits(plan.order, nMB, nNB, nk)
-    chunk_sizes = Counter(k1 - k0 for k0, k1 in k_chunks)
-    for (ntb, last), mult in nb_classes.items():
+    nb_classes: dict[tuple, Counter] = {}  # (tiles in the block, width of its last tile) -> residues
+    for b0 in range(0, Nt, plan.nt):
+        b1 = min(Nt, b0 + plan.nt)
+        nb_classes.setdefault((b1 - b0, min(N, b1 * C) - (b1 - 1) * C), Counter())[(b0 * C) % pb] += 1
+    chunk_classes: dict[int, Counter] = {}  # chunk length -> residues
+    for k0, k1 in k_chunks:
+        chunk_classes.setdefault(k1 - k0, Counter())[(k0 * w_stride) % pb] += 1
+    for (ntb, last), rn in nb_classes.items():
+        rn = _shift_sum(rn, gw, pb)
         tiles = [(j * C, j * C + C) for j in range(ntb - 1)] + [((ntb - 1) * C, (ntb - 1) * C + last)]
-        for kcs, kmult in chunk_sizes.items():
-            st = _load_stats(w_block_loads(R, plan, tiles, 0, kcs, w_stride, 0))
-            t.add_load_stats(st, mult * kmult * times, "w")
+        for kcs, rk in chunk_classes.items():
+            prep = _prep(w_block_loads(R, plan, tiles, 0, kcs, w_stride, 0), pb)
+            for s, cnt in _shift_sum(rn, rk, pb).items():
+                t.add_load_stats(_stats(prep, pb, s), cnt * times, "w")
 
-    # ---- quantization-table loads (per-channel quantization)
+    # ---- quantization-table loads (per-channel quantization): one per column tile, at entry
+    # (group's first channel + tile's first column) * QTABLE_BYTES
     if qtable:
-        for (ntb, last), mult in nb_classes.items():
-            times = q_visits(plan.order, nMB, ntb, Nt)
-            width_sum = (ntb - 1) * C + last
-            t.add_load_stats((ntb, width_sum * QTABLE_BYTES + ntb * LOAD_LATENCY, width_sum,
-                              width_sum * QTABLE_BYTES, width_sum * QTABLE_BYTES), mult * times, "q")
+        tiles_q: Counter = Counter()  # (width, times issued, first column mod pb) -> tiles
+        for b0 in range(0, Nt, plan.nt):
+            b1 = min(Nt, b0 + plan.nt)
+            times = q_visits(plan.order, nMB, b1 - b0, Nt)
+            for j in range(b0, b1):
+                tiles_q[(min(N, j * C + C) - j * C, times, (j * C) % pb)] += 1
+        q_memo: dict[tuple, tuple] = {}
+        for (width, times, r), cnt in tiles_q.items():
+            for gr, gcnt in gq.items():
+                e = (r + gr) % pb
+                st = q_memo.get((width, e))
+                if st is None:
+                    st = q_memo[(width, e)] = _load_stats([q_tile_load(e, width)], pb)
+                t.add_load_stats(st, cnt * gcnt * times, "q")
     return t
 
 
@@ -321,11 +414,26 @@ def _gemm_cached(cfg: AcceleratorConfig, M: int, K: int, N: int, plan: Plan, per
     return _finish(cfg, _group(cfg, plan, GemmA(M, K), M, K, N, N, per_channel), 1, M * K * N)
 
 
+def _residues(step: int, n: int, pb: int) -> Counter:
+    """Residues modulo ``pb`` of g * step for g in range(n) (periodic in g with period pb / gcd)."""
+    if pb == 1 or step % pb == 0:
+        return Counter({0: n})
+    period = pb // gcd(step % pb, pb)
+    full, rest = divmod(n, period)
+    return Counter({(g * step) % pb: full + (g < rest) for g in range(min(period, n))})
+
+
 @lru_cache(maxsize=4096)
 def _conv_cached(cfg: AcceleratorConfig, shape: ConvShape, plan: Plan, per_channel: bool) -> LayerPerf:
     M, K, N = shape.gemm
-    # every group is the same GEMM with its tensors shifted by a constant: count one, multiply.
-    return _finish(cfg, _group(cfg, plan, shape.view(0), M, K, N, shape.Cout, per_channel), shape.groups, shape.macs)
+    # every group is the same GEMM with its tensors shifted by a constant (g*Cin/groups in X,
+    # g*Cout/groups in W and the quantization table): count one per residue of the shifts modulo
+    # the port bytes (tensors are port aligned, so the load durations depend on that residue only).
+    pb, G = cfg.host_port_bytes, shape.groups
+    ga = _residues(shape.Cin // G, G, pb)
+    gw = _residues(N, G, pb)
+    return _finish(cfg, _group(cfg, plan, shape.view(0), M, K, N, shape.Cout, per_channel, ga, gw, gw), 1,
+                   shape.macs)
 
 
 def clear_cache() -> None:

@@ -105,6 +105,14 @@ class GemmA:
         """See ConvA.chunk_key: a row-major matrix is translation invariant along k."""
         return (k1 - k0,)
 
+    def block_origin(self, m0: int) -> int:
+        """See ConvA.block_origin."""
+        return m0 * self.K
+
+    def chunk_origin(self, k0: int) -> int:
+        """See ConvA.chunk_origin."""
+        return k0
+
 
 class ConvA:
     """The im2col view of (one group of) an NHWC input:
@@ -226,6 +234,20 @@ class ConvA:
             segs.append((vk[kh], self._hclass[kw], kb - k, self._koff[g] + k - g * Cin - base))
             k = kb
         return tuple(segs)
+
+    def block_origin(self, m0: int) -> int:
+        """The part of the tensor offsets of a block starting at row ``m0`` that depends on ``m0``:
+        two blocks with equal ``block_key`` (and chunks with equal ``chunk_key``) have rects shifted
+        by exactly the difference of their ``block_origin`` (plus that of their ``chunk_origin``).
+        A valid element's offset is ``block_origin(m) + chunk_origin(k) + constant``."""
+        oh, ow = divmod(m0, self.OW)
+        return (oh * self.sh * self.W + ow * self.sw) * self.c_total
+
+    def chunk_origin(self, k0: int) -> int:
+        """The part of the tensor offsets of a chunk starting at ``k0`` that depends on ``k0`` (the
+        ``base`` of :meth:`chunk_key`): see :meth:`block_origin`."""
+        g = k0 // self.Cin
+        return self._koff[g] + k0 - g * self.Cin
 
 
 # ---------------------------------------------------------------- load pieces

@@ -332,8 +332,12 @@ def test_demo_model_only(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     assert main(["demo", "--no-rtl", "--out", "demo_out"]) == 0
     out = tmp_path / "demo_out"
-    assert FILES | {"report.md", "report.json"} == set(_listing(out))
+    assert FILES | {"report.md", "report.json", "small_cnn.onnx", "small_cnn_int8.onnx",
+                    "small_cnn_utilization.png"} == set(_listing(out))
     report = json.loads((out / "report.json").read_text())
+    cnn = report["small_cnn"]
+    assert cnn["same_argmax"] and cnn["problems"] == [] and cnn["total_cycles"] > 0
+    assert all(layer["rtl_cycles"] is None for layer in cnn["layers"])
     assert report["failed"] == 0 and report["passed"] == len(report["workloads"]) == 4  # conv + gemm, os + ws
     assert all(w["rtl_cycles"] is None and w["model_cycles"] > 0 and 0 < w["utilization"] <= 1
                for w in report["workloads"])

@@ -25,7 +25,7 @@ from hwgen.isa import Opcode
 from mappings.lowering import LoweringError, lower_conv2d, lower_gemm, plan_tiles
 from mappings.random_programs import random_programs
 from sim.cycle import CycleModel
-from sim.perf import ConvShape, LayerPerf, clear_cache, conv_perf, gemm_perf
+from sim.perf import ConvShape, LayerPerf, _load_stats, clear_cache, conv_perf, gemm_perf
 from sim.reference import ChannelQuant, Quant
 from sim.tiling import Load, Plan, _try_merge, merge
 from sim.timing import instruction_cycles
@@ -235,6 +235,84 @@ def test_real_layers_full_size(net, layer):
     """Unscaled layers on a 16x16 array with the planner's choice of dataflow."""
     shape = _topology(net)[layer]
     _conv_case(BIG, shape, None, False, np.random.default_rng(2))
+
+
+# ------------------------------------------------------------------ host-port alignment
+# Loads with contiguous lanes read whole host-port words, so their durations depend on each load's
+# address modulo the port width: shapes whose strides are not multiples of the port bytes, on every
+# port width, with odd channel counts, many groups and per-channel quantization tables (9-byte entries).
+def _port_cfg(width: int, rows: int = 4, cols: int = 4, small: bool = False) -> AcceleratorConfig:
+    a, w, acc = (10, 12, 8) if small else (64, 64, 32)
+    return AcceleratorConfig(name=f"p{width}r{rows}c{cols}", rows=rows, cols=cols, dataflow="both", a_spad_depth=a,
+                             w_spad_depth=w, acc_depth=acc, host_port_width=width)
+
+
+PORTS = [8, 16, 32, 64, 128]
+ALIGN_GEMMS = [(7, 13, 11), (21, 37, 19), (9, 3, 45), (33, 17, 5), (5, 1, 23), (12, 129, 33)]
+
+
+@pytest.mark.parametrize("width", PORTS)
+@pytest.mark.parametrize("M,K,N", ALIGN_GEMMS)
+def test_alignment_gemm(width, M, K, N):
+    rng = np.random.default_rng(M * K * N)
+    for small in (False, True):
+        cfg = _port_cfg(width, small=small)
+        for df in ("os", "ws"):
+            for per_channel in (False, True):
+                _gemm_case(cfg, M, K, N, df, per_channel, rng, run_model=not small)
+
+
+ALIGN_CONVS = [
+    ConvShape(9, 7, 3, 3, 3, 5, 1, 1),                    # odd channels
+    ConvShape(11, 10, 5, 3, 2, 7, (2, 1), (1, 0, 2, 1)),  # odd channels, strides, asymmetric padding
+    ConvShape(8, 9, 37, 3, 3, 37, 1, 1, 1, 37),           # depthwise, many groups
+    ConvShape(7, 7, 29, 3, 3, 58, 2, 1, 1, 29),           # depthwise, channel multiplier 2
+    ConvShape(6, 8, 15, 2, 3, 21, 1, (0, 1, 1, 1), (1, 2), 3),  # grouped, 5 in / 7 out channels per group
+    ConvShape(9, 9, 1, 3, 3, 3, 1, 1),                    # one input channel: unit-stride lanes in os
+    ConvShape(10, 10, 13, 1, 1, 17, 1, 0),                # pointwise
+]
+
+
+@pytest.mark.parametrize("width", PORTS)
+@pytest.mark.parametrize("shape", ALIGN_CONVS, ids=[f"conv{i}" for i in range(len(ALIGN_CONVS))])
+def test_alignment_conv(width, shape):
+    rng = np.random.default_rng(shape.Cin * shape.Cout)
+    for small in (False, True):
+        cfg = _port_cfg(width, small=small)
+        for df in ("os", "ws"):
+            for per_channel in (False, True):
+                _conv_case(cfg, shape, df, per_channel, rng, run_model=not small)
+
+
+@settings(max_examples=200, **_SETTINGS)
+@given(width=st.sampled_from(PORTS), R=st.sampled_from([2, 3, 4, 8]), C=st.sampled_from([2, 3, 5, 8]),
+       shape=conv_shapes(), dfi=st.integers(0, 1), per_channel=st.booleans(), small=st.booleans())
+def test_alignment_conv_instruction_sums(width, R, C, shape, dfi, per_channel, small):
+    cfg = _port_cfg(width, R, C, small)
+    _conv_case(cfg, shape, ("os", "ws")[dfi], per_channel, np.random.default_rng(0), run_model=False)
+
+
+@settings(max_examples=200, **_SETTINGS)
+@given(width=st.sampled_from(PORTS), R=st.sampled_from([2, 3, 4, 8]), C=st.sampled_from([2, 3, 5, 8]),
+       M=st.integers(1, 40), K=st.integers(1, 70), N=st.integers(1, 40), dfi=st.integers(0, 1),
+       per_channel=st.booleans(), small=st.booleans())
+def test_alignment_gemm_instruction_sums(width, R, C, M, K, N, dfi, per_channel, small):
+    cfg = _port_cfg(width, R, C, small)
+    _gemm_case(cfg, M, K, N, ("os", "ws")[dfi], per_channel, np.random.default_rng(0), run_model=False)
+
+
+def test_wide_loads_depend_on_alignment():
+    """The same GEMM costs fewer load cycles on a wider port, and a contiguous-lane load's duration
+    depends on its offset modulo the port bytes (so the tests above exercise the address-dependent rule)."""
+    narrow, wide = _port_cfg(8), _port_cfg(128)
+    plan = plan_tiles(wide, 16, 32, 16, "ws")
+    assert gemm_perf(wide, 16, 32, 16, plan).load_cycles < gemm_perf(narrow, 16, 32, 16, plan).load_cycles
+    ld = Load(1, 0, 0, 4, 0, 16, "W", 0, 32, 1)  # 4 words of 16 contiguous bytes, 32 bytes apart
+    assert _load_stats([ld], 16) == (1, 4 + 1, 4, 64, 64)
+    assert _load_stats([ld], 16, shift=1) == (1, 8 + 1, 4, 64, 64)
+    assert _load_stats([ld._replace(offset=17)], 16) == _load_stats([ld], 16, shift=1)
+    assert _load_stats([ld._replace(lane_stride=2)], 16) == (1, 64 + 1, 4, 64, 64)
+    assert _load_stats([ld], 1) == (1, 64 + 1, 4, 64, 64)
 
 
 # ------------------------------------------------------------------ pieces of the model
