@@ -61,7 +61,8 @@ from hwgen.program import Program, Region
 from sim.reference import ChannelQuant, Quant, range_quant, output_dtype, pads4, pair
 from sim.tiling import ConvA, GemmA, Load, LoweringError, Plan, a_block_loads, blocks, cdiv, q_tile_load, w_block_loads
 
-__all__ = ["lower_gemm", "lower_conv2d", "Plan", "plan_tiles", "LoweringError", "ChannelQuant", "Quant"]
+__all__ = ["lower_gemm", "lower_conv2d", "Plan", "plan_tiles", "plan_needs", "check_plan", "LoweringError",
+           "ChannelQuant", "Quant"]
 
 
 _cdiv = cdiv
@@ -172,6 +173,60 @@ def plan_tiles(cfg: AcceleratorConfig, M: int, K: int, N: int, dataflow: str | N
     if not (cfg.supports_os if dataflow == "os" else cfg.supports_ws):
         raise LoweringError(f"config '{cfg.name}' (dataflow '{cfg.dataflow}') does not support '{dataflow}'")
     return _plan_os(cfg, M, K, N) if dataflow == "os" else _plan_ws(cfg, M, K, N)
+
+
+def plan_needs(cfg: AcceleratorConfig, M: int, K: int, N: int, plan: Plan) -> tuple[int, int, int]:
+    """(A-scratchpad words, W-scratchpad words, accumulator rows) that :func:`_emit` addresses for an
+    M x K x N GEMM with ``plan``: the highest address + 1 over its loads, computes and stores (the
+    first block and chunk are the largest). A plan fits a config iff each is <= its depth.
+
+    os (T = R-row tiles in the first m block, k = first chunk, n = tiles in the first n block):
+    A words ``i*kc + k`` -> (T-1)*kc + k; W words ``j*kc + k`` -> (n-1)*kc + k; accumulator rows
+    ``(i*nt + j)*R`` + tile rows -> ((T-1)*nt + n-1)*R + rows of tile T-1 (mt*nt*R for full tiles).
+    ws (t = R-deep k tiles in the first chunk, d = depth of its last, b = rows of the first m block):
+    A words ``t*mb + m`` -> (t-1)*mb + b; W words ``(j*kt + t)*R + i`` (kt = ceil(kc/R)) ->
+    ((n-1)*kt + t-1)*R + d; accumulator rows ``j*mb + m`` -> (n-1)*mb + b."""
+    R, C = cfg.rows, cfg.cols
+    Nt = _cdiv(N, C)
+    b = min(plan.mb, M)  # rows of the first m block
+    k = min(plan.kc, K)  # length of the first chunk
+    n = min(plan.nt, Nt)  # column tiles of the first n block
+    if plan.dataflow == "os":
+        T = _cdiv(b, R)
+        return ((T - 1) * plan.kc + k, (n - 1) * plan.kc + k, ((T - 1) * plan.nt + n - 1) * R + b - (T - 1) * R)
+    t = _cdiv(k, R)
+    kt = _cdiv(plan.kc, R)
+    return ((t - 1) * plan.mb + b, ((n - 1) * kt + t - 1) * R + k - (t - 1) * R, (n - 1) * plan.mb + b)
+
+
+def check_plan(cfg: AcceleratorConfig, M: int, K: int, N: int, plan: Plan, dataflow: str | None = None) -> None:
+    """Raise LoweringError (naming the field or the scratchpad) unless the lowering can emit an
+    M x K x N GEMM with ``plan`` on ``cfg`` (and, if ``dataflow`` is given, the plan uses it)."""
+    if not isinstance(plan, Plan):
+        raise LoweringError(f"plan must be a Plan, not {type(plan).__name__}")
+    if min(M, K, N) < 1:
+        raise LoweringError(f"empty GEMM {M}x{K}x{N}")
+    if plan.dataflow not in ("os", "ws"):
+        raise LoweringError(f"plan dataflow must be 'os' or 'ws', not {plan.dataflow!r}")
+    if dataflow is not None and plan.dataflow != dataflow:
+        raise LoweringError(f"plan dataflow '{plan.dataflow}' differs from the requested dataflow '{dataflow}'")
+    if not (cfg.supports_os if plan.dataflow == "os" else cfg.supports_ws):
+        raise LoweringError(f"config '{cfg.name}' (dataflow '{cfg.dataflow}') does not support '{plan.dataflow}'")
+    for fld in ("kc", "mt", "mb", "nt"):
+        v = getattr(plan, fld)
+        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+            raise LoweringError(f"plan field '{fld}' = {v!r} must be a positive integer")
+    if plan.order not in ("m", "n"):
+        raise LoweringError(f"plan order must be 'm' or 'n', not {plan.order!r}")
+    if plan.dataflow == "os" and plan.mb != plan.mt * cfg.rows:
+        raise LoweringError(f"os plan: mb = {plan.mb} must be mt * rows = {plan.mt} * {cfg.rows}")
+    if plan.dataflow == "ws" and plan.mt != 1:
+        raise LoweringError(f"ws plan: mt = {plan.mt} must be 1")
+    needs = plan_needs(cfg, M, K, N, plan)
+    for need, fld in zip(needs, ("a_spad_depth", "w_spad_depth", "acc_depth")):
+        if need > getattr(cfg, fld):
+            raise LoweringError(f"plan {plan} does not fit config '{cfg.name}': it needs {need} words of "
+                                f"{fld} = {getattr(cfg, fld)} for a {M}x{K}x{N} GEMM")
 
 
 # ------------------------------------------------------------------ emission
@@ -319,17 +374,29 @@ def _prepare_quant(quant, N: int) -> tuple[object, dict[str, np.ndarray]]:
     return Quant(*quant), {}
 
 
+def _choose_plan(cfg: AcceleratorConfig, M: int, K: int, N: int, dataflow: str | None, plan: Plan | None) -> Plan:
+    if plan is None:
+        return plan_tiles(cfg, M, K, N, dataflow)
+    if dataflow is not None and dataflow not in ("os", "ws"):
+        raise LoweringError(f"dataflow must be 'os' or 'ws', not {dataflow!r}")
+    check_plan(cfg, M, K, N, plan, dataflow)
+    return plan
+
+
 def lower_gemm(cfg: AcceleratorConfig, A: np.ndarray, W: np.ndarray, quant,
-               dataflow: str | None = None) -> Program:
+               dataflow: str | None = None, plan: Plan | None = None) -> Program:
     """out[M, N] = requantize(A[M, K] @ W[K, N]); inputs "A", "W" (and "Q", the quantization
-    table, for a :class:`ChannelQuant`); output "out"."""
+    table, for a :class:`ChannelQuant`); output "out".
+
+    ``plan``: the tiling to emit (e.g. from :func:`mappings.mapper.best_plan`), checked with
+    :func:`check_plan`; None: :func:`plan_tiles` chooses one."""
     A = _check_operand(cfg, "A", A, cfg.input_width, 2)
     W = _check_operand(cfg, "W", W, cfg.weight_width, 2)
     (M, K), (K2, N) = A.shape, W.shape
     if K != K2:
         raise LoweringError(f"A is {M}x{K} but W is {K2}x{N}")
     q, extra = _prepare_quant(quant, N)
-    plan = plan_tiles(cfg, M, K, N, dataflow)
+    plan = _choose_plan(cfg, M, K, N, dataflow, plan)
     prog = [_config_for(q)] + _emit(cfg, plan, GemmA(M, K), M, K, N, _Operands(N, 0, N, 0), q.relu, bool(extra))
     prog.append(halt())
     meta = dict(kind="gemm", M=M, K=K, N=N, quant=_quant_meta(q), plan=plan.__dict__)
@@ -338,14 +405,15 @@ def lower_gemm(cfg: AcceleratorConfig, A: np.ndarray, W: np.ndarray, quant,
 
 def lower_conv2d(cfg: AcceleratorConfig, X: np.ndarray, Wt: np.ndarray, stride: int | Sequence[int],
                  padding: int | Sequence[int], quant, dataflow: str | None = None, groups: int = 1,
-                 dilation: int | Sequence[int] = 1, pad_value: int = 0) -> Program:
+                 dilation: int | Sequence[int] = 1, pad_value: int = 0, plan: Plan | None = None) -> Program:
     """NHWC conv (batch 1): X[H, W, Cin], Wt[KH, KW, Cin/groups, Cout] -> out[OH, OW, Cout].
 
     Inputs "X", "W" (and "Q" for a :class:`ChannelQuant`). ``padding`` is an
     int, an (h, w) pair or (top, left, bottom, right); padded pixels read
     ``pad_value`` (the input zero point of a quantized layer). Each of the
     ``groups`` groups is its own GEMM over its channel slice (depthwise:
-    groups == Cin, one output column per group)."""
+    groups == Cin, one output column per group). ``plan``: as for :func:`lower_gemm`, a plan for one
+    group's GEMM (M = OH*OW, K = KH*KW*Cin/groups, N = Cout/groups)."""
     X = _check_operand(cfg, "X", X, cfg.input_width, 3)
     Wt = _check_operand(cfg, "W", Wt, cfg.weight_width, 4)
     H, Wd, Cin = X.shape
@@ -369,7 +437,7 @@ def lower_conv2d(cfg: AcceleratorConfig, X: np.ndarray, Wt: np.ndarray, stride: 
         raise LoweringError(f"empty convolution output {OH}x{OW}")
     q, extra = _prepare_quant(quant, Cout)
     M, K = OH * OW, KH * KW * Cg
-    plan = plan_tiles(cfg, M, K, Og, dataflow)
+    plan = _choose_plan(cfg, M, K, Og, dataflow, plan)
     prog: list = [_config_for(q)]
     for g, view in enumerate(views):
         prog += _emit(cfg, plan, view, M, K, Og, _Operands(Cout, g * Og, Cout, g * Og), q.relu, bool(extra))

@@ -1,0 +1,407 @@
+"""Plan search: the tile sizes, loop order and dataflow of a layer that minimise its exact cycle count.
+
+:func:`mappings.lowering.plan_tiles` chooses a :class:`~sim.tiling.Plan` with a
+closed-form *estimate*; this module searches the plans the lowering accepts and
+costs each one with the exact analytical model (:mod:`sim.perf`, equal to the
+cycle model).
+
+* :func:`legal_plans` enumerates every plan the emission accepts for a config
+  (capacities from :func:`mappings.lowering.plan_needs`, the highest scratchpad
+  and accumulator addresses the emitted program uses), in canonical form:
+  os ``mb = mt*R``, ``mt <= ceil(M/R)``; ws ``mt = 1``, ``mb <= M``, ``kc`` a
+  multiple of R (or K when K is shorter); ``nt <= ceil(N/C)``; one ``kc`` per
+  number of reduction chunks (the smallest, i.e. balanced chunks); both loop
+  orders only when they differ (with one m block or one n block the two orders
+  emit the same program).
+* :func:`best_plan` returns the cheapest plan: exhaustive over
+  :func:`legal_plans` when there are at most ``exhaustive_limit`` of them,
+  otherwise the reduced search described in :func:`_search`; the estimate-based
+  ``plan_tiles`` plan is always a candidate, so the result is never worse.
+  With ``dataflow=None`` on a ``both`` array this is the per-layer dataflow choice.
+
+Cycles do not depend on the scratchpad depths (they only decide which plans
+fit), so plans are costed on the config with every depth at its maximum: one
+evaluation serves every memory split (:mod:`mappings.ilp` relies on this).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from functools import lru_cache
+from typing import Iterator
+
+from hwgen.config import AcceleratorConfig
+
+from sim.perf import ConvShape, GemmShape, LayerPerf, layer_perf
+from sim.tiling import LoweringError, Plan, cdiv
+
+from .lowering import check_plan, plan_needs, plan_tiles
+
+__all__ = ["legal_plans", "count_legal_plans", "best_plan", "plan_cycles", "network_plans", "DEFAULT_EXHAUSTIVE_LIMIT",
+           "DEFAULT_PROXY_KEEP"]
+
+#: best_plan enumerates every legal plan up to this many (an evaluation costs ~0.3-20 ms).
+DEFAULT_EXHAUSTIVE_LIMIT = 400
+#: the reduced search of a convolution ranks plans by its GEMM's cycles, then costs this many exactly.
+DEFAULT_PROXY_KEEP = 24
+
+_MAX_DEPTH = 1 << 16
+
+
+def _dataflows(cfg: AcceleratorConfig, dataflow: str | None) -> list[str]:
+    if dataflow is None:
+        return [d for d, ok in (("os", cfg.supports_os), ("ws", cfg.supports_ws)) if ok]
+    if dataflow not in ("os", "ws"):
+        raise LoweringError(f"dataflow must be 'os' or 'ws', not {dataflow!r}")
+    if not (cfg.supports_os if dataflow == "os" else cfg.supports_ws):
+        raise LoweringError(f"config '{cfg.name}' (dataflow '{cfg.dataflow}') does not support '{dataflow}'")
+    return [dataflow]
+
+
+def _counts(n: int) -> list[int]:
+    """The distinct numbers of blocks ceil(n / size) over block sizes 1..n (ascending)."""
+    return sorted({cdiv(n, s) for s in range(1, n + 1)})
+
+
+def _balanced(n: int, count: int) -> int:
+    """The block size that cuts n items into ``count`` blocks as evenly as the lowering can."""
+    return cdiv(n, count)
+
+
+def _orders(n_mb: int, n_nb: int) -> tuple[str, ...]:
+    """The loop orders that emit different programs: with one m block or one n block both walk the
+    blocks in the same sequence."""
+    return ("m", "n") if n_mb > 1 and n_nb > 1 else ("m",)
+
+
+def _fits(cfg: AcceleratorConfig, needs: tuple[int, int, int]) -> bool:
+    return needs[0] <= cfg.a_spad_depth and needs[1] <= cfg.w_spad_depth and needs[2] <= cfg.acc_depth
+
+
+def _os_kcs(K: int) -> list[int]:
+    """One chunk length per number of chunks (balanced), longest first."""
+    return sorted({cdiv(K, c) for c in _counts(K)}, reverse=True)
+
+
+def _ws_kcs(K: int, R: int) -> list[int]:
+    Kt = cdiv(K, R)
+    return sorted({min(K, cdiv(Kt, c) * R) for c in _counts(Kt)}, reverse=True)
+
+
+def legal_plans(cfg: AcceleratorConfig, M: int, K: int, N: int, dataflow: str | None = None) -> Iterator[Plan]:
+    """Every plan (canonical form, see the module docstring) the lowering accepts for an M x K x N
+    GEMM on ``cfg`` (``dataflow`` None: every supported one). ``cost`` is 0 (not estimated)."""
+    if min(M, K, N) < 1:
+        raise LoweringError(f"empty GEMM {M}x{K}x{N}")
+    R, C = cfg.rows, cfg.cols
+    Mt, Nt = cdiv(M, R), cdiv(N, C)
+    for df in _dataflows(cfg, dataflow):
+        kcs = _os_kcs(K) if df == "os" else _ws_kcs(K, R)
+        for kc in kcs:
+            if df == "os":
+                for mt in range(1, Mt + 1):
+                    if mt * kc > cfg.a_spad_depth:
+                        break
+                    for nt in range(1, Nt + 1):
+                        p = Plan("os", kc, mt, mt * R, nt, "m", 0)
+                        if not _fits(cfg, plan_needs(cfg, M, K, N, p)):
+                            break
+                        for order in _orders(cdiv(Mt, mt), cdiv(Nt, nt)):
+                            yield p if order == "m" else dataclasses.replace(p, order=order)
+            else:
+                for nt in range(1, Nt + 1):
+                    for mb in range(1, M + 1):
+                        p = Plan("ws", kc, 1, mb, nt, "m", 0)
+                        if not _fits(cfg, plan_needs(cfg, M, K, N, p)):
+                            break
+                        for order in _orders(cdiv(M, mb), cdiv(Nt, nt)):
+                            yield p if order == "m" else dataclasses.replace(p, order=order)
+
+
+def count_legal_plans(cfg: AcceleratorConfig, M: int, K: int, N: int, dataflow: str | None = None,
+                      stop: int | None = None) -> int:
+    """len(list(legal_plans(...))), counting at most ``stop`` + 1."""
+    n = 0
+    for _ in legal_plans(cfg, M, K, N, dataflow):
+        n += 1
+        if stop is not None and n > stop:
+            break
+    return n
+
+
+# ------------------------------------------------------------------ costing
+def _eval_cfg(cfg: AcceleratorConfig) -> AcceleratorConfig:
+    """``cfg`` with every depth at the ISA maximum: cycles do not depend on the depths, so one
+    evaluation serves every memory split (and the perf memo hits across them)."""
+    return dataclasses.replace(cfg, name="mapper-eval", a_spad_depth=_MAX_DEPTH, w_spad_depth=_MAX_DEPTH,
+                               acc_depth=_MAX_DEPTH)
+
+
+@lru_cache(maxsize=1 << 18)
+def _perf(ecfg: AcceleratorConfig, shape, plan: Plan, per_channel: bool) -> LayerPerf:
+    return layer_perf(ecfg, shape, plan, per_channel)
+
+
+def plan_cycles(cfg: AcceleratorConfig, shape: GemmShape | ConvShape, plan: Plan, per_channel: bool = False) -> int:
+    """The exact cycles of ``shape`` lowered with ``plan`` (capacity not checked; memoised)."""
+    return _perf(_eval_cfg(cfg), shape, dataclasses.replace(plan, cost=0), bool(per_channel)).cycles
+
+
+# ------------------------------------------------------------------ reduced search
+def _thin(vals: list[int], first: int, cap: int) -> list[int]:
+    """``vals`` (ascending) thinned to about ``cap``: the first ``first`` values, then a geometric spread."""
+    if len(vals) <= cap:
+        return vals
+    out = vals[:first]
+    rest = vals[first:]
+    k = cap - first
+    idx = {int(round((len(rest) - 1) * (i / (k - 1)) ** 2)) for i in range(k)} if k > 1 else {0}
+    return out + [rest[i] for i in sorted(idx)]
+
+
+def _largest(lo: int, hi: int, ok) -> int:
+    """The largest v in [lo, hi] with ok(v) (ok monotone: true up to a point), or lo - 1."""
+    if hi < lo or not ok(lo):
+        return lo - 1
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if ok(mid):
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+def _seeds(cfg: AcceleratorConfig, M: int, K: int, N: int, df: str, kc_cap: int = 16, blk_cap: int = 8) -> list[Plan]:
+    """Candidate plans around the capacity limits (see :func:`_search`)."""
+    R, C = cfg.rows, cfg.cols
+    Mt, Nt = cdiv(M, R), cdiv(N, C)
+    out: list[Plan] = []
+
+    def fits(p: Plan) -> bool:
+        return _fits(cfg, plan_needs(cfg, M, K, N, p))
+
+    kcs = _os_kcs(K) if df == "os" else _ws_kcs(K, R)
+    if df == "os":
+        kcs = [kc for kc in kcs if fits(Plan("os", kc, 1, R, 1, "m", 0))]
+    else:
+        kcs = [kc for kc in kcs if fits(Plan("ws", kc, 1, 1, 1, "m", 0))]
+    for kc in _thin(kcs, 8, kc_cap):  # longest chunks (fewest chunks) first
+        if df == "os":
+            mt_max = _largest(1, Mt, lambda v: fits(Plan("os", kc, v, v * R, 1, "m", 0)))
+            for nmb in _thin([c for c in _counts(Mt) if _balanced(Mt, c) <= mt_max], blk_cap // 2, blk_cap):
+                mt = _balanced(Mt, nmb)
+                nt_max = _largest(1, Nt, lambda v: fits(Plan("os", kc, mt, mt * R, v, "m", 0)))
+                if nt_max < 1:
+                    continue
+                nt = _balanced(Nt, cdiv(Nt, nt_max))
+                out.append(Plan("os", kc, mt, mt * R, nt, "m", 0))
+            nt_max = _largest(1, Nt, lambda v: fits(Plan("os", kc, 1, R, v, "m", 0)))
+            for nnb in _thin([c for c in _counts(Nt) if _balanced(Nt, c) <= nt_max], blk_cap // 2, blk_cap):
+                nt = _balanced(Nt, nnb)
+                mt_max = _largest(1, Mt, lambda v: fits(Plan("os", kc, v, v * R, nt, "m", 0)))
+                if mt_max < 1:
+                    continue
+                mt = _balanced(Mt, cdiv(Mt, mt_max))
+                out.append(Plan("os", kc, mt, mt * R, nt, "m", 0))
+        else:
+            nt_max = _largest(1, Nt, lambda v: fits(Plan("ws", kc, 1, 1, v, "m", 0)))
+            for nnb in _thin([c for c in _counts(Nt) if _balanced(Nt, c) <= nt_max], blk_cap // 2, blk_cap):
+                nt = _balanced(Nt, nnb)
+                mb_max = _largest(1, M, lambda v: fits(Plan("ws", kc, 1, v, nt, "m", 0)))
+                if mb_max < 1:
+                    continue
+                n_mb = cdiv(M, mb_max)
+                for c in (n_mb, n_mb + 1):  # the balanced fit and one more block
+                    if c <= M:
+                        out.append(Plan("ws", kc, 1, _balanced(M, c), nt, "m", 0))
+    return out
+
+
+def _with_orders(plans, M: int, N: int, cfg: AcceleratorConfig) -> list[Plan]:
+    out = []
+    for p in plans:
+        n_mb = cdiv(M, p.mb)
+        n_nb = cdiv(cdiv(N, cfg.cols), p.nt)
+        for order in _orders(n_mb, n_nb):
+            out.append(dataclasses.replace(p, order=order, cost=0))
+    return out
+
+
+def _neighbours(cfg: AcceleratorConfig, M: int, K: int, N: int, p: Plan) -> list[Plan]:
+    """Plans one step away in count space: one chunk, one m block or one n block more or fewer (balanced,
+    and the unbalanced block size one tile/row either side), or the other loop order."""
+    R, C = cfg.rows, cfg.cols
+    Mt, Nt = cdiv(M, R), cdiv(N, C)
+    out = []
+    if p.dataflow == "os":
+        n_k = cdiv(K, p.kc)
+        for c in (n_k - 1, n_k + 1):
+            if 1 <= c <= K:
+                out.append(dataclasses.replace(p, kc=cdiv(K, c)))
+        nmb = cdiv(Mt, p.mt)
+        mts = {p.mt - 1, p.mt + 1} | {_balanced(Mt, c) for c in (nmb - 1, nmb + 1) if 1 <= c <= Mt}
+        out += [dataclasses.replace(p, mt=v, mb=v * R) for v in mts if 1 <= v <= Mt]
+    else:
+        Kt = cdiv(K, R)
+        n_k = cdiv(Kt, cdiv(p.kc, R))
+        for c in (n_k - 1, n_k + 1):
+            if 1 <= c <= Kt:
+                out.append(dataclasses.replace(p, kc=min(K, cdiv(Kt, c) * R)))
+        nmb = cdiv(M, p.mb)
+        mbs = {p.mb - 1, p.mb + 1} | {_balanced(M, c) for c in (nmb - 1, nmb + 1) if 1 <= c <= M}
+        out += [dataclasses.replace(p, mb=v) for v in mbs if 1 <= v <= M]
+    nnb = cdiv(Nt, p.nt)
+    nts = {p.nt - 1, p.nt + 1} | {_balanced(Nt, c) for c in (nnb - 1, nnb + 1) if 1 <= c <= Nt}
+    out += [dataclasses.replace(p, nt=v) for v in nts if 1 <= v <= Nt]
+    out.append(dataclasses.replace(p, order="n" if p.order == "m" else "m"))
+    res = []
+    for q in out:
+        q = dataclasses.replace(q, cost=0)
+        if q != p and _fits(cfg, plan_needs(cfg, M, K, N, q)) and \
+                q.order in _orders(cdiv(M, q.mb), cdiv(Nt, q.nt)):
+            res.append(q)
+    return res
+
+
+def _climb(cfg: AcceleratorConfig, M: int, K: int, N: int, start: Plan, scored: dict, cost) -> None:
+    """Hill-climb from ``start``: move to the cheapest neighbour while it is cheaper (records every
+    evaluation in ``scored``)."""
+    cur, cur_c = start, scored[start]
+    while True:
+        best, best_c = None, cur_c
+        for q in _neighbours(cfg, M, K, N, cur):
+            c = scored.get(q)
+            if c is None:
+                c = scored[q] = cost(q)
+            if c < best_c or (best is not None and c == best_c and str(q) < str(best)):
+                best, best_c = q, c
+        if best is None:
+            return
+        cur, cur_c = best, best_c
+
+
+def _ranked(scored: dict) -> list[Plan]:
+    return sorted(scored, key=lambda p: (scored[p], str(p)))
+
+
+def _search(cfg: AcceleratorConfig, M: int, K: int, N: int, dfs: list[str], seeds: list[Plan], cost,
+            proxy=None, keep: int = DEFAULT_PROXY_KEEP) -> tuple[Plan, int, int, int]:
+    """The reduced search, for spaces larger than the exhaustive limit.
+
+    1. Candidates (per dataflow): up to 8 chunk lengths (the 4 with the fewest chunks that fit, then a
+       quadratic spread of the rest), and for each, blocks at the capacity limits: for about 6 numbers
+       of m blocks (the fewest, then spread) the widest n block that still fits, and for about 6
+       numbers of n blocks the tallest m block (ws: that m block and one with one more block), all
+       balanced; both loop orders where they differ. Plus ``seeds`` (plan_tiles' plans). About
+       100-300 plans.
+    2. Local refinement: from the 3 best, repeatedly move to the cheapest neighbour (one chunk /
+       m block / n block more or fewer, block size +-1 tile or row, the other loop order) while it is
+       cheaper.
+    3. With a ``proxy`` (for convolutions: the cycles of the GEMM of the same M x K x N, which has
+       the same computes, stores and W fills and differs only in the A fills, ~10-100x cheaper to
+       evaluate): steps 1-2 rank plans by the proxy; then the ``keep`` best by proxy and the seeds
+       are costed exactly and step 2 is repeated from the exact best with the exact cost.
+    Returns (plan, exact cycles, plans costed exactly, plans costed by the proxy)."""
+    first = proxy or cost
+    cands: list[Plan] = []
+    for df in dfs:
+        cands += _with_orders(_seeds(cfg, M, K, N, df), M, N, cfg)
+    cands += seeds
+    scored: dict[Plan, int] = {}
+    for p in cands:
+        if p not in scored:
+            scored[p] = first(p)
+    for p in _ranked(scored)[:5]:
+        _climb(cfg, M, K, N, p, scored, first)
+    if proxy is None:
+        best = _ranked(scored)[0]
+        return best, scored[best], len(scored), 0
+    exact: dict[Plan, int] = {}
+    for p in _ranked(scored)[:keep] + seeds:
+        if p not in exact:
+            exact[p] = cost(p)
+    _climb(cfg, M, K, N, _ranked(exact)[0], exact, cost)
+    best = _ranked(exact)[0]
+    return best, exact[best], len(exact), len(scored)
+
+
+# ------------------------------------------------------------------ best plan
+def _shape_gemm(shape) -> tuple[int, int, int]:
+    if isinstance(shape, (GemmShape, ConvShape)):
+        return shape.gemm
+    raise TypeError(f"shape must be a GemmShape or a ConvShape, not {type(shape).__name__}")
+
+
+def best_plan(cfg: AcceleratorConfig, shape: GemmShape | ConvShape, per_channel: bool = False,
+              dataflow: str | None = None, exhaustive_limit: int = DEFAULT_EXHAUSTIVE_LIMIT,
+              proxy_keep: int = DEFAULT_PROXY_KEEP) -> tuple[Plan, LayerPerf, dict]:
+    """The plan of least exact cycles for ``shape`` on ``cfg`` (``dataflow`` None: any supported one,
+    i.e. the per-layer dataflow choice on a ``both`` array).
+
+    Exhaustive over :func:`legal_plans` when there are at most ``exhaustive_limit`` of them, else
+    the reduced search of :func:`_search`. ``plan_tiles``' plan (per dataflow) is always a
+    candidate, so the result is never worse than it. Returns (plan with ``cost`` = its exact cycles,
+    its :class:`~sim.perf.LayerPerf` on ``cfg``, info: ``method`` 'exhaustive'/'search', ``space``
+    (number of legal plans, or None when over the limit), ``evaluated`` (plans costed exactly),
+    ``proxy_evaluated`` (plans ranked by the GEMM proxy, convolutions in the reduced search),
+    ``seconds``, ``baseline_cycles`` (plan_tiles' choice) and ``baseline_plan``). Memoised.
+    ``proxy_keep`` = 0 disables the proxy (every plan of the reduced search costed exactly)."""
+    return _best_plan(cfg, shape, bool(per_channel), dataflow, int(exhaustive_limit), int(proxy_keep))
+
+
+@lru_cache(maxsize=4096)
+def _best_plan(cfg: AcceleratorConfig, shape, per_channel: bool, dataflow: str | None,
+               exhaustive_limit: int, proxy_keep: int) -> tuple[Plan, LayerPerf, dict]:
+    t0 = time.perf_counter()
+    M, K, N = _shape_gemm(shape)
+    dfs = _dataflows(cfg, dataflow)
+    ecfg = _eval_cfg(cfg)
+
+    def cost(p: Plan) -> int:
+        return _perf(ecfg, shape, p, per_channel).cycles
+
+    seeds = []
+    for df in dfs:
+        p = dataclasses.replace(plan_tiles(cfg, M, K, N, df), cost=0)
+        check_plan(cfg, M, K, N, p)
+        seeds.append(p)
+    base_plan = dataclasses.replace(plan_tiles(cfg, M, K, N, dataflow), cost=0)
+    base_cycles = cost(base_plan)
+    space = count_legal_plans(cfg, M, K, N, dataflow, stop=exhaustive_limit)
+    if space <= exhaustive_limit:
+        method = "exhaustive"
+        best, best_c, n, n_proxy = None, None, 0, 0
+        for p in legal_plans(cfg, M, K, N, dataflow):
+            c = cost(p)
+            n += 1
+            if best_c is None or (c, str(p)) < (best_c, str(best)):
+                best, best_c = p, c
+        for p in seeds:  # canonical already, but keep the guarantee explicit
+            c = cost(p)
+            if (c, str(p)) < (best_c, str(best)):
+                best, best_c = p, c
+    else:
+        method, space = "search", None
+        proxy = None
+        if isinstance(shape, ConvShape) and proxy_keep:
+            gemm = GemmShape(M, K, N)
+
+            def proxy(p: Plan) -> int:
+                return _perf(ecfg, gemm, p, per_channel).cycles
+        best, best_c, n, n_proxy = _search(cfg, M, K, N, dfs, seeds, cost, proxy, proxy_keep)
+    plan = dataclasses.replace(best, cost=best_c)
+    perf = layer_perf(cfg, shape, plan, per_channel)
+    assert perf.cycles == best_c <= base_cycles
+    info = dict(method=method, space=space, evaluated=n, proxy_evaluated=n_proxy, seconds=time.perf_counter() - t0,
+                baseline_cycles=base_cycles, baseline_plan=base_plan)
+    return plan, perf, info
+
+
+def network_plans(cfg: AcceleratorConfig, shapes, per_channel: bool = False, dataflow: str | None = None,
+                  exhaustive_limit: int = DEFAULT_EXHAUSTIVE_LIMIT, proxy_keep: int = DEFAULT_PROXY_KEEP
+                  ) -> list[tuple[Plan, LayerPerf, dict]]:
+    """:func:`best_plan` of every layer (repeated shapes are searched once)."""
+    return [best_plan(cfg, s, per_channel, dataflow, exhaustive_limit, proxy_keep) for s in shapes]
