@@ -119,7 +119,7 @@ def _demo_cnn(cfg: AcceleratorConfig, out_dir: Path, rtl: bool, console, echo: C
     quantize_qdq(out_dir / "small_cnn.onnx", qpath, activation_type="int8", per_channel=True, seed=7)
     graph = import_onnx(qpath)
     (iname, x), = random_inputs(fm, seed=11)[0].items()
-    nmap = map_graph(graph, cfg)
+    nmap = map_graph(graph, cfg, per_channel=True)  # the executor uses the quantization table
     write_chart(nmap, out_dir / "small_cnn_utilization.png")
     model_run = run_quantized(graph, x, cfg, backend="model")
     ort = next(iter(run_ort(qpath, {iname: x}).values()))

@@ -22,11 +22,13 @@ from typing import Callable, Mapping
 import numpy as np
 
 from hwgen.config import AcceleratorConfig
+from sim.perf import ConvShape, GemmShape
 from sim.reference import ChannelQuant
 
 from .graph import (Add, AveragePool, Clip, Concat, Constant, Conv2d, Flatten, Gemm, GlobalAveragePool, Input, LayerGraph,
                     MatMul, MaxPool, QuantParams, Relu, Reshape)
 from .lowering import LoweringError, lower_conv2d, lower_gemm
+from .mapper import best_plan
 from .quantize import dequantize_linear, from_int8_domain, quantize_linear, quantize_multiplier, to_int8_domain
 
 __all__ = ["ExecutionError", "LayerRun", "NetworkRun", "run_quantized", "layer_program", "QTensor"]
@@ -159,6 +161,12 @@ def layer_program(cfg: AcceleratorConfig, graph: LayerGraph, node: str, x: QTens
         raise ExecutionError(f"node '{node}': cannot be lowered on config '{cfg.name}': {e}") from None
 
 
+def _plan(cfg: AcceleratorConfig, shape, dataflow: str | None):
+    """The mapper's best plan for the layer (per-channel quantization: the executor always uses the table),
+    the same plan ``hwgen map`` reports, so mapped and executed cycles agree."""
+    return best_plan(cfg, shape, per_channel=True, dataflow=dataflow)[0]
+
+
 def _layer_program(cfg: AcceleratorConfig, graph: LayerGraph, node: str, x: QTensor, dataflow: str | None):
     layer = graph.layer(node)
     out_scale, out_zp, out_dtype = _as_activation(_quant_of(graph, node), node)
@@ -174,9 +182,11 @@ def _layer_program(cfg: AcceleratorConfig, graph: LayerGraph, node: str, x: QTen
         quant = _channel_quant(x, w, layer.bias, layer.weight_quant, out_scale, out_zp, O,
                                w.reshape(O, -1).sum(axis=1), node)
         _check_fits(cfg, node, w.reshape(O, -1), layer.bias, x.zero_point)
+        shape = ConvShape(h, wd, c, layer.kernel[0], layer.kernel[1], O, layer.stride, layer.pads, layer.dilation,
+                          layer.groups)
         prog = lower_conv2d(cfg, np.transpose(x.q[0], (1, 2, 0)), wt.astype(np.int8), layer.stride, layer.pads,
                             quant, dataflow=dataflow, groups=layer.groups, dilation=layer.dilation,
-                            pad_value=x.zero_point)
+                            pad_value=x.zero_point, plan=_plan(cfg, shape, dataflow))
         oh, ow = prog.outputs["out"].shape[:2]
         return prog, (1, O, oh, ow), out_scale, out_zp, out_dtype
     if isinstance(layer, Gemm):
@@ -185,7 +195,8 @@ def _layer_program(cfg: AcceleratorConfig, graph: LayerGraph, node: str, x: QTen
         quant = _channel_quant(x, w, layer.bias, layer.weight_quant, out_scale, out_zp, layer.out_features,
                                w.sum(axis=0), node)
         _check_fits(cfg, node, w.T, layer.bias, x.zero_point)
-        prog = lower_gemm(cfg, A, w.astype(np.int8), quant, dataflow=dataflow)
+        plan = _plan(cfg, GemmShape(A.shape[0], layer.in_features, layer.out_features), dataflow)
+        prog = lower_gemm(cfg, A, w.astype(np.int8), quant, dataflow=dataflow, plan=plan)
         return prog, (*lead, layer.out_features), out_scale, out_zp, out_dtype
     raise ExecutionError(f"node '{node}' ({layer.kind}) does not run on the accelerator")
 

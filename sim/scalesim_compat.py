@@ -102,7 +102,7 @@ class ComputeCycles(NamedTuple):
     fold_lines: int
     #: "Mapping Efficiency %" / 100
     mapping_efficiency: float
-    #: "Overall Util %" / 100: MACs / (cycles * rows * cols)
+    #: "Overall Util %" / 100: MACs / (cycles * rows * cols) (inf when cycles is 0)
     overall_utilization: float
     #: MACs of the layer, ``S_r * S_c * T``
     macs: int
@@ -155,5 +155,6 @@ def compute_cycles(rows: int, cols: int, dataflow: str, Sr: int, Sc: int, T: int
     macs = Sr * Sc * T
     util = macs / (pes * util_fold_cycles(rows, cols, df, T) * folds)
     mapping = (Sr * Sc) / (pes * folds)
-    overall = macs / (cycles * pes)
+    # cycles is 0 only for T = R = C = 1 on one fold (OS): SCALE-Sim divides by zero there
+    overall = macs / (cycles * pes) if cycles else math.inf
     return ComputeCycles(cycles, util, rf, cf, lines, mapping, overall, macs)
