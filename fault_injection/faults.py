@@ -1,0 +1,124 @@
+"""Fault sites, fault models and outcomes: the vocabulary every injector shares.
+
+A *site* is one piece of state of the accelerator: a register (flip-flops) or a
+memory, named by its dotted path in the Amaranth hierarchy ("pc",
+"array.pe_r0_c1.acc", "a_spad") and grouped into a *structure* (PE
+accumulators, scratchpads, controller state...). The RTL inventory is derived
+from the elaborated design, the model's from the configuration, and the two
+must be equal (fault_injection.sites).
+
+Time: ``cycle`` counts like the hardware cycle counter (0 = the first cycle
+after ``start``). A fault at cycle c changes the state the design holds
+during cycle c: it is applied after the clock edge that ends cycle c-1.
+
+Fault models:
+
+* ``seu``: one bit of a register or memory word flips once;
+* ``mbu``: ``nbits`` adjacent bits of one memory word flip at once;
+* ``stuck0`` / ``stuck1``: one bit is forced to 0 / 1 for ``duration`` cycles
+  starting at ``cycle`` (re-applied every cycle of the window).
+
+Outcomes: ``masked`` (outputs and final memory equal the golden run), ``sdc``
+(silent data corruption: the output regions differ), ``due`` (detected
+unrecoverable error: the design raised its error flag or did not halt within
+the timeout).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+
+__all__ = ["Site", "Fault", "InjectionResult", "OUTCOMES", "FAULT_MODELS", "STRUCTURES", "structure_of"]
+
+OUTCOMES = ("masked", "sdc", "due")
+FAULT_MODELS = ("seu", "mbu", "stuck0", "stuck1")
+
+#: structure name -> description, in report order
+STRUCTURES: dict[str, str] = {
+    "pe_operands": "PE operand registers (a_reg, b_reg: inputs moving right / weights)",
+    "pe_accumulators": "PE accumulators / partial sums",
+    "skew_regs": "input skew and output de-skew registers",
+    "a_spad": "input scratchpad (memory)",
+    "w_spad": "weight scratchpad (memory)",
+    "acc_buf": "accumulator buffer (memory)",
+    "qtable": "per-column quantization table",
+    "quant_config": "requantization parameters (config instruction)",
+    "instruction_reg": "instruction register",
+    "controller": "controller state, program counter, phase counters",
+    "load_unit": "load unit address generation and pipeline",
+    "store_unit": "store unit and requantization pipeline",
+    "write_back": "accumulator-buffer write-back pipeline",
+    "perf_counters": "cycle and busy-PE counters",
+}
+
+# first match wins; patterns are matched against the dotted site name
+_RULES: list[tuple[str, str]] = [
+    (r"^array\.pe_r\d+_c\d+\.(a_reg|b_reg)$", "pe_operands"),
+    (r"^array\.pe_r\d+_c\d+\.acc$", "pe_accumulators"),
+    (r"^array\.(skew_a|skew_b|deskew)_", "skew_regs"),
+    (r"^a_spad$", "a_spad"),
+    (r"^w_spad$", "w_spad"),
+    (r"^acc_buf$", "acc_buf"),
+    (r"^qtable_c\d+$", "qtable"),
+    (r"^q_", "quant_config"),
+    (r"^instr_reg$", "instruction_reg"),
+    (r"^(cycle_counter|busy_pe_counter)$", "perf_counters"),
+    (r"^ld_", "load_unit"),
+    (r"^(st_|rq)", "store_unit"),
+    (r"^wb_", "write_back"),
+    (r"", "controller"),
+]
+
+
+def structure_of(name: str) -> str:
+    """The structure a site belongs to, from its dotted name."""
+    for pattern, structure in _RULES:
+        if re.search(pattern, name):
+            return structure
+    raise AssertionError(name)  # pragma: no cover - the last rule matches everything
+
+
+@dataclass(frozen=True)
+class Site:
+    name: str
+    width: int          #: bits per word
+    depth: int = 1      #: words (1 for a register)
+    kind: str = "ff"    #: "ff" (flip-flops) or "mem"
+
+    @property
+    def structure(self) -> str:
+        return structure_of(self.name)
+
+    @property
+    def bits(self) -> int:
+        return self.width * self.depth
+
+
+@dataclass(frozen=True)
+class Fault:
+    site: str
+    model: str
+    cycle: int
+    bit: int
+    word: int = 0
+    nbits: int = 1
+    duration: int = 1
+
+    @property
+    def structure(self) -> str:
+        return structure_of(self.site)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class InjectionResult:
+    """What one injection did. ``cycles`` is the faulty run's length (or where it stopped early);
+    ``early_stop`` is True when the injector proved the fault masked before the end of the run."""
+
+    outcome: str
+    cycles: int = 0
+    early_stop: bool = False
+    detail: str = ""
