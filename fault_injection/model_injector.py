@@ -1,0 +1,434 @@
+"""Fault injection on the cycle model.
+
+The cycle model executes whole instructions with numpy; to inject a fault at a
+given cycle it re-executes the one instruction that holds that cycle at the
+level of detail the fault needs, following the RTL's schedule exactly:
+
+* a fault in the array (PE operand registers and accumulators, skew and
+  de-skew registers), in the write-back pipeline (wb_valid, wb_addr,
+  wb_data), in the feed-valid flags, the compute phase registers
+  (exec_cnt, exec_last, cp_phase) or in a scratchpad or the accumulator
+  buffer during a compute: the compute is simulated cycle by cycle
+  (:func:`simulate_compute`), with scratchpad reads at their issue cycles;
+* a scratchpad / accumulator-buffer / quantization-table fault during a load:
+  the flip happens before or after the element that the load writes, by the
+  load's write schedule;
+* an accumulator-buffer, quantization-table or quantization-register fault
+  during a store: every element uses the values it reads at its own cycle;
+* any of these outside an instruction that touches the state: applied at the
+  instruction boundary (the array registers are cleared by the next compute,
+  so faults there between computes are masked); performance counters never
+  reach the outputs (masked).
+
+Instruction-sequencing state (pc, instruction register, FSM state, fetch,
+load and store address generators) is not modeled: its faults change control
+flow, which the RTL injector covers. :data:`MODELED_STRUCTURES` lists what
+this injector accepts; ``inject`` raises for the rest. Fault models: ``seu``
+and ``mbu``.
+
+Outcome: ``sdc`` when the program's output region differs from the golden
+run's, ``due`` when a corrupted phase counter keeps the compute from ending
+within the timeout, else ``masked``. Early stop: after the faulty
+instruction, the model state is compared with the golden state at every
+instruction boundary; equal state means the rest of the run is the golden run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from hwgen.config import AcceleratorConfig
+from hwgen.isa import INSTR_BYTES, QTABLE_BYTES, Instruction, Opcode, decode
+from hwgen.program import Program
+from sim.cycle import CycleModel, _wrap
+from sim.timing import DECODE_CYCLES, fetch_cycles, instruction_cycles
+
+from .faults import Fault, InjectionResult
+
+__all__ = ["ModelInjector", "MODELED_STRUCTURES", "simulate_compute", "ModelGolden"]
+
+MODELED_STRUCTURES = ("pe_operands", "pe_accumulators", "skew_regs", "a_spad", "w_spad", "acc_buf", "qtable",
+                      "quant_config", "write_back", "perf_counters")
+#: controller registers the compute simulation holds (the rest of 'controller' is not modeled)
+_COMPUTE_CTRL = ("exec_cnt", "exec_last", "cp_phase", "feed_a_valid", "feed_b_valid", "busy_inc")
+
+
+def _flip_signed(v: int, bits: int, mask: int) -> int:
+    u = (int(v) & ((1 << bits) - 1)) ^ mask
+    return u - (1 << bits) if u >> (bits - 1) else u
+
+
+def _bitmask(f: Fault, width: int) -> int:
+    return (((1 << f.nbits) - 1) << f.bit) & ((1 << width) - 1)
+
+
+# --------------------------------------------------------------- model state
+class _State:
+    """The cycle model's architectural state plus host memory, copyable and hashable."""
+
+    def __init__(self, model: CycleModel, mem: np.ndarray):
+        self.model, self.mem = model, mem
+
+    def copy(self) -> "_State":
+        m = CycleModel.__new__(CycleModel)
+        m.cfg = self.model.cfg
+        m.a_spad, m.w_spad, m.acc_buf = self.model.a_spad.copy(), self.model.w_spad.copy(), self.model.acc_buf.copy()
+        m.qtable, m.quant = self.model.qtable.copy(), dict(self.model.quant)
+        return _State(m, self.mem.copy())
+
+    def digest(self) -> bytes:
+        h = hashlib.blake2b(digest_size=16)
+        for arr in (self.model.a_spad, self.model.w_spad, self.model.acc_buf, self.model.qtable, self.mem):
+            h.update(np.ascontiguousarray(arr).tobytes())
+        h.update(repr(sorted(self.model.quant.items())).encode())
+        return h.digest()
+
+
+@dataclass
+class ModelGolden:
+    cycles: int
+    instructions: list[Instruction]
+    starts: list[int]
+    digests: list[bytes]  #: state digest before each instruction (and after the last)
+    output: np.ndarray
+
+
+# ------------------------------------------------------- cycle-level compute
+def simulate_compute(cfg: AcceleratorConfig, ins: Instruction, st: _State, fault: Fault | None = None,
+                     fault_exec_cycle: int = -1, timeout: int = 1 << 20) -> tuple[bool, int]:
+    """Execute one compute instruction cycle by cycle, as the RTL does, optionally applying
+    ``fault`` to the state held during exec cycle ``fault_exec_cycle``. Returns (ended, exec cycles)."""
+    R, C = cfg.rows, cfg.cols
+    accw = cfg.acc_width
+    a = ins.args
+    os_ = a["dataflow"] == 0
+    m = st.model
+    z = lambda *shape: np.zeros(shape, dtype=np.int64)  # noqa: E731
+    a_reg, b_reg, acc = z(R, C), z(R, C), z(R, C)
+    skew_a = [z(i) for i in range(R)]
+    skew_b = [z(j) for j in range(C)] if cfg.supports_os else [z(0) for _ in range(C)]
+    deskew = [z(C - 1 - j) for j in range(C)] if cfg.supports_ws else [z(0) for _ in range(C)]
+    ctrl = {"exec_cnt": 0, "feed_a_valid": 0, "feed_b_valid": 0, "wb_valid": 0, "wb_addr": 0}
+    if os_:
+        ctrl["exec_last"], ctrl["cp_phase"] = a["depth"] + 2 * R + C, a["depth"] + R + C
+    else:
+        ctrl["exec_last"], ctrl["cp_phase"] = a["rows"] + 2 * R + C + 2, 2 * R + C + 2
+    wb_data = z(C)
+    a_rd, w_rd = z(R), z(C)  # read-port data registers
+    widths = {"exec_cnt": 26, "exec_last": 26, "cp_phase": 26, "feed_a_valid": 1, "feed_b_valid": 1,
+              "wb_valid": 1, "wb_addr": 16}
+    st_old = z(C)  # accumulator-buffer word read for the pending write-back
+    for n in range(timeout):
+        if fault is not None and n == fault_exec_cycle:
+            _apply_compute_fault(cfg, fault, st, a_reg, b_reg, acc, skew_a, skew_b, deskew, ctrl, wb_data, widths)
+        e = ctrl["exec_cnt"]
+        t1 = ctrl["cp_phase"]
+        # ---- combinational: requests, feeds, controls, outputs
+        if os_:
+            k = (e - 1) & ((1 << 26) - 1)
+            a_req = b_req = e >= 1 and k < a["depth"]
+            a_addr, w_addr = a["a_addr"] + k, a["w_addr"] + k
+        else:
+            b_req = 1 <= e <= R and (R - e) < a["depth"]
+            w_addr = a["w_addr"] + (R - e)
+            mm = (e - (R + 2)) & ((1 << 26) - 1)
+            a_req = e >= R + 2 and mm < a["rows"]
+            a_addr = a["a_addr"] + mm
+        a_feed = a_rd if ctrl["feed_a_valid"] else z(R)
+        b_feed = w_rd if ctrl["feed_b_valid"] else z(C)
+        clear = e == 0
+        if os_:
+            b_shift, b_skew, use_b_reg, deskew_on = 1, 1, 0, 0
+            acc_self = mul_en = int(e < t1)
+        else:
+            b_shift, b_skew, use_b_reg, deskew_on = int(e <= R + 1), 0, 1, 1
+            acc_self, mul_en = 0, int(e >= R + 2)
+        a_in0 = np.array([a_feed[i] if i == 0 else skew_a[i][-1] for i in range(R)], dtype=np.int64)
+        if cfg.supports_os and (b_skew or not cfg.supports_ws):
+            top = np.array([b_feed[j] if j == 0 else skew_b[j][-1] for j in range(C)], dtype=np.int64)
+        else:
+            top = b_feed
+        a_in = np.concatenate([a_in0[:, None], a_reg[:, :-1]], axis=1)
+        b_in = np.concatenate([top[None, :], b_reg[:-1, :]], axis=0)
+        psum_in = np.concatenate([z(1, C), acc[:-1, :]], axis=0)
+        bottom = acc[R - 1].copy()
+        if cfg.supports_ws and (deskew_on or not cfg.supports_os):
+            out = np.array([bottom[j] if C - 1 - j == 0 else deskew[j][-1] for j in range(C)], dtype=np.int64)
+        else:
+            out = bottom
+        if os_:
+            wb_row = (R - 1) - (e - t1)
+            wb_req = t1 <= e < t1 + R and 0 <= wb_row < a["rows"]
+        else:
+            wb_row = e - t1
+            wb_req = e >= t1 and 0 <= wb_row < a["rows"]
+        acc_rd_addr = a["o_addr"] + wb_row
+        finish = e == ctrl["exec_last"]
+        # ---- memory reads happen at this cycle (the state held during it)
+        new_a_rd = m.a_spad[a_addr % cfg.a_spad_depth].copy()
+        new_w_rd = m.w_spad[w_addr % cfg.w_spad_depth].copy()
+        old_acc = m.acc_buf[acc_rd_addr % cfg.acc_depth].copy() if wb_req else None
+        # ---- write-back write (uses this cycle's registers)
+        if ctrl["wb_valid"]:
+            addr = ctrl["wb_addr"] % cfg.acc_depth
+            base = st_old if a["accumulate"] else z(C)
+            m.acc_buf[addr] = _wrap(base + wb_data, accw)
+        # ---- clock edge
+        if clear:
+            a_reg, b_reg, acc = z(R, C), z(R, C), z(R, C)
+            skew_a = [z(i) for i in range(R)]
+            skew_b = [z(len(s)) for s in skew_b]
+            deskew = [z(len(s)) for s in deskew]
+        else:
+            b_mul = b_reg if use_b_reg else b_in
+            prod = a_in * b_mul if mul_en else 0
+            acc = _wrap((acc if acc_self else psum_in) + prod, accw)
+            if b_shift:
+                b_reg = b_in.copy()
+            a_reg = a_in.copy()
+            skew_a = [np.concatenate([[a_feed[i]], s[:-1]]) if len(s) else s for i, s in enumerate(skew_a)]
+            skew_b = [np.concatenate([[b_feed[j]], s[:-1]]) if len(s) else s for j, s in enumerate(skew_b)]
+            deskew = [np.concatenate([[bottom[j]], s[:-1]]) if len(s) else s for j, s in enumerate(deskew)]
+        st_old = old_acc if old_acc is not None else z(C)
+        ctrl["wb_valid"], ctrl["wb_addr"] = int(wb_req), (a["o_addr"] + wb_row) & 0xFFFF
+        wb_data = out.copy()
+        ctrl["feed_a_valid"], ctrl["feed_b_valid"] = int(a_req), int(b_req)
+        a_rd, w_rd = new_a_rd, new_w_rd
+        ctrl["exec_cnt"] = (e + 1) & ((1 << 26) - 1)
+        if finish:
+            return True, n + 1
+    return False, timeout
+
+
+def _apply_compute_fault(cfg, f: Fault, st: _State, a_reg, b_reg, acc, skew_a, skew_b, deskew, ctrl, wb_data,
+                         widths) -> None:
+    name = f.site
+    iw, ww, accw = cfg.input_width, cfg.weight_width, cfg.acc_width
+    if name.startswith("array.pe_r"):
+        ij, reg = name[len("array.pe_r"):].split(".")
+        i, j = (int(v) for v in ij.split("_c"))
+        arr, width = {"a_reg": (a_reg, iw), "b_reg": (b_reg, ww), "acc": (acc, accw)}[reg]
+        arr[i, j] = _flip_signed(arr[i, j], width, _bitmask(f, width))
+    elif name.startswith("array.skew_a_r"):
+        i, k = (int(v) for v in name[len("array.skew_a_r"):].split("_"))
+        skew_a[i][k] = _flip_signed(skew_a[i][k], iw, _bitmask(f, iw))
+    elif name.startswith("array.skew_b_c"):
+        j, k = (int(v) for v in name[len("array.skew_b_c"):].split("_"))
+        skew_b[j][k] = _flip_signed(skew_b[j][k], ww, _bitmask(f, ww))
+    elif name.startswith("array.deskew_c"):
+        j, k = (int(v) for v in name[len("array.deskew_c"):].split("_"))
+        deskew[j][k] = _flip_signed(deskew[j][k], accw, _bitmask(f, accw))
+    elif name == "wb_data":
+        lane = f.bit // accw
+        wb_data[lane] = _flip_signed(wb_data[lane], accw, _bitmask(Fault(name, f.model, f.cycle, f.bit % accw,
+                                                                         nbits=f.nbits), accw))
+    elif name in ctrl:
+        w = widths[name]
+        ctrl[name] = (ctrl[name] ^ _bitmask(f, w)) & ((1 << w) - 1)
+    elif name == "busy_inc":
+        pass  # only the busy-PE counter reads it
+    else:
+        _flip_memory(cfg, st, f)
+
+
+def _flip_memory(cfg: AcceleratorConfig, st: _State, f: Fault) -> None:
+    """Flip bits of a scratchpad, accumulator-buffer word, quantization-table entry or quantization register."""
+    m = st.model
+    if f.site in ("a_spad", "w_spad", "acc_buf"):
+        arr, width = {"a_spad": (m.a_spad, cfg.input_width), "w_spad": (m.w_spad, cfg.weight_width),
+                      "acc_buf": (m.acc_buf, cfg.acc_width)}[f.site]
+        for b in range(f.bit, f.bit + f.nbits):
+            lane, lb = divmod(b, width)
+            if lane < arr.shape[1]:
+                arr[f.word, lane] = _flip_signed(arr[f.word, lane], width, 1 << lb)
+    elif f.site.startswith("qtable_c"):
+        j = int(f.site[len("qtable_c"):])
+        for b in range(f.bit, f.bit + f.nbits):
+            if b < 8 * QTABLE_BYTES:
+                m.qtable[j, b // 8] ^= np.uint8(1 << (b % 8))
+    elif f.site.startswith("q_"):
+        key, width, signed = {"q_multiplier": ("multiplier", 32, True), "q_shift": ("shift", 6, False),
+                              "q_zero_point": ("zero_point", 16, True), "q_clamp_lo": ("clamp_lo", 16, True),
+                              "q_clamp_hi": ("clamp_hi", 16, True)}[f.site]
+        v = m.quant[key]
+        m.quant[key] = _flip_signed(v, width, _bitmask(f, width)) if signed else (v ^ _bitmask(f, width))
+    else:
+        raise ValueError(f"site '{f.site}' is not a memory or quantization register")
+
+
+# ------------------------------------------------------------ load and store
+def _load_write_cycle(cfg: AcceleratorConfig, a: dict, word: int, lane: int) -> int | None:
+    """Exec cycle at which a load writes (word, lane) of its target, or None if it does not."""
+    w = word - a["spad_addr"]
+    l = lane - a["lane_off"]
+    if not (0 <= w < a["count"] and 0 <= l < a["lanes"]):
+        return None
+    if a["zero"]:
+        return w
+    if a["lane_stride"] != 1:
+        return w * a["lanes"] + l + 1
+    pb = cfg.host_port_bytes
+    beats = 0
+    for ww in range(w):
+        beats += ((a["base"] + ww * a["word_stride"]) % pb + a["lanes"] - 1) // pb + 1
+    o = (a["base"] + w * a["word_stride"]) % pb
+    return beats + (o + l) // pb + 1
+
+
+def _store(cfg: AcceleratorConfig, ins: Instruction, st: _State, f: Fault | None, fault_exec_cycle: int) -> None:
+    """A store where each element uses the accumulator, table and quantization values of its own cycles."""
+    a = ins.args
+    rows, cols = a["rows"], a["cols"]
+    r_idx, c_idx = np.divmod(np.arange(rows * cols), cols)
+    t = np.arange(rows * cols)  # issue cycle of each element
+    before = st.copy()
+    if f is not None:
+        _flip_memory(cfg, st, f)
+    after = st
+
+    def pick(cycle_offset: int, getter) -> np.ndarray:
+        """Per element: the value read at exec cycle t + cycle_offset, before or after the fault."""
+        b, aft = getter(before), getter(after)
+        return np.where(t + cycle_offset >= fault_exec_cycle, aft, b) if f is not None else b
+
+    acc = pick(0, lambda s: s.model.acc_buf[a["o_addr"] + r_idx, c_idx])
+
+    def table(s: _State, lo: int, hi: int) -> np.ndarray:
+        return s.model.qtable[c_idx, lo:hi].copy().view("<i4").reshape(-1).astype(np.int64)
+
+    if a["qtable"]:
+        bias = pick(1, lambda s: table(s, 0, 4))
+        mult = pick(1, lambda s: table(s, 4, 8))
+        shift = pick(1, lambda s: (s.model.qtable[c_idx, 8] & 63).astype(np.int64))
+        acc = _wrap(acc + bias, cfg.acc_width)
+    else:
+        mult = pick(1, lambda s: np.full(t.shape, s.model.quant["multiplier"], dtype=np.int64))
+        shift = pick(1, lambda s: np.full(t.shape, s.model.quant["shift"], dtype=np.int64))
+    zp = pick(2, lambda s: np.full(t.shape, s.model.quant["zero_point"], dtype=np.int64))
+    lo = pick(2, lambda s: np.full(t.shape, s.model.quant["clamp_lo"], dtype=np.int64))
+    hi = pick(2, lambda s: np.full(t.shape, s.model.quant["clamp_hi"], dtype=np.int64))
+    x = acc * mult
+    rnd = np.where(shift > 0, np.left_shift(np.int64(1), np.maximum(shift - 1, 0)), 0)
+    x = ((x + rnd) >> shift) + zp
+    low = np.where(a["relu"] & (zp > lo), zp, lo) if a["relu"] else lo
+    x = np.minimum(np.maximum(x, low), hi)
+    addr = a["base"] + r_idx * a["row_stride"] + c_idx * a["col_stride"]
+    st.mem[addr] = (x & 0xFF).astype(np.uint8)
+
+
+# ------------------------------------------------------------------ injector
+class ModelInjector:
+    """Inject faults into the cycle model running ``program`` (see the module docstring)."""
+
+    def __init__(self, cfg: AcceleratorConfig, program: Program, timeout_factor: int = 2):
+        self.cfg, self.program = cfg, program
+        self.image = program.image()
+        self.out = program.outputs["out"]
+        self.timeout_factor = timeout_factor
+        self._golden: ModelGolden | None = None
+
+    def _fresh(self) -> _State:
+        return _State(CycleModel(self.cfg), self.image.copy())
+
+    def golden(self) -> ModelGolden:
+        if self._golden is None:
+            st = self._fresh()
+            instrs, starts, digests = [], [], []
+            pc = cycle = 0
+            while True:
+                ins = decode(int.from_bytes(st.mem[pc:pc + INSTR_BYTES].tobytes(), "little"))
+                instrs.append(ins)
+                starts.append(cycle)
+                digests.append(st.digest())
+                cycle += instruction_cycles(self.cfg, ins)
+                if ins.op == Opcode.HALT:
+                    break
+                st.model._execute(ins, st.mem, "golden")
+                pc += INSTR_BYTES
+            digests.append(st.digest())
+            self._golden = ModelGolden(cycle, instrs, starts, digests, self.out.read(st.mem))
+        return self._golden
+
+    def _state_before(self, index: int) -> _State:
+        st = self._fresh()
+        for ins in self.golden().instructions[:index]:
+            st.model._execute(ins, st.mem, "replay")
+        return st
+
+    def inject(self, faults: Sequence[Fault]) -> list[InjectionResult]:
+        g = self.golden()
+        order = sorted(range(len(faults)), key=lambda i: faults[i].cycle)
+        results: list[InjectionResult | None] = [None] * len(faults)
+        st = self._fresh()
+        idx = 0
+        for fi in order:
+            f = faults[fi]
+            if f.structure not in MODELED_STRUCTURES and f.site not in _COMPUTE_CTRL:
+                raise ValueError(f"fault site '{f.site}' ({f.structure}) is not modeled by the cycle-model injector")
+            if f.model not in ("seu", "mbu"):
+                raise ValueError(f"fault model '{f.model}' is not supported by the cycle-model injector")
+            i = max(0, int(np.searchsorted(g.starts, f.cycle, side="right")) - 1)
+            while idx < i:  # advance the golden state to the boundary before instruction i
+                st.model._execute(g.instructions[idx], st.mem, "golden")
+                idx += 1
+            results[fi] = self._one(f, i, st.copy())
+        return results  # type: ignore[return-value]
+
+    def _one(self, f: Fault, i: int, st: _State) -> InjectionResult:
+        cfg, g = self.cfg, self.golden()
+        ins = g.instructions[i]
+        exec_start = g.starts[i] + fetch_cycles(cfg) + DECODE_CYCLES
+        ec = f.cycle - exec_start  # exec cycle of the fault (negative: during fetch/decode)
+        if f.structure == "perf_counters" or f.site == "busy_inc":
+            return InjectionResult("masked", g.cycles, True, "performance counter")
+        array_like = f.structure in ("pe_operands", "pe_accumulators", "skew_regs", "write_back") \
+            or f.site in _COMPUTE_CTRL
+        ended = True
+        if ins.op == Opcode.COMPUTE and ec >= 0:
+            ended, _ = simulate_compute(cfg, ins, st, f, ec, timeout=self.timeout_factor * g.cycles + 1000)
+        elif f.site in ("exec_cnt", "exec_last") and ec >= 0 and ins.op in (Opcode.LOAD, Opcode.STORE):
+            raise ValueError(f"fault in '{f.site}' during a {ins.op.name.lower()} is not modeled")
+        elif array_like:  # cleared or reloaded before it is next used
+            return InjectionResult("masked", g.cycles, True, "array/compute state outside a compute")
+        elif ins.op == Opcode.LOAD and ec >= 0 and self._load_touches(ins, f):
+            wc = _load_write_cycle(cfg, ins.args, f.word if f.site in ("a_spad", "w_spad") else
+                                   int(f.site[len("qtable_c"):]),
+                                   f.bit // (cfg.input_width if f.site == "a_spad" else cfg.weight_width
+                                             if f.site == "w_spad" else 8))
+            if wc is not None and wc >= ec:  # the load writes the bit after the flip: flip first
+                _flip_memory(cfg, st, f)
+                st.model._execute(ins, st.mem, "faulty")
+            else:
+                st.model._execute(ins, st.mem, "faulty")
+                _flip_memory(cfg, st, f)
+        elif ins.op == Opcode.STORE and ec >= 0:
+            _store(cfg, ins, st, f, ec)
+        else:
+            if ins.op == Opcode.HALT:
+                return InjectionResult("masked", g.cycles, True, "after the last instruction")
+            if ec < 0:  # during fetch/decode: the flip is there before the instruction executes
+                _flip_memory(cfg, st, f)
+                st.model._execute(ins, st.mem, "faulty")
+            else:
+                st.model._execute(ins, st.mem, "faulty")
+                _flip_memory(cfg, st, f)
+        if not ended:
+            return InjectionResult("due", self.timeout_factor * g.cycles, False, "compute did not end")
+        for j in range(i + 1, len(g.instructions)):
+            if st.digest() == g.digests[j]:
+                return InjectionResult("masked", g.starts[j], True, "state re-converged")
+            if g.instructions[j].op == Opcode.HALT:
+                break
+            st.model._execute(g.instructions[j], st.mem, "faulty")
+        outcome = "sdc" if not np.array_equal(self.out.read(st.mem), g.output) else "masked"
+        return InjectionResult(outcome, g.cycles, False, "")
+
+    @staticmethod
+    def _load_touches(ins: Instruction, f: Fault) -> bool:
+        t = ins.args["target"]
+        return (t == 0 and f.site == "a_spad") or (t == 1 and f.site == "w_spad") or \
+            (t == 2 and f.site.startswith("qtable_c"))
