@@ -391,7 +391,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"hwgen {args.command}: error: {e}", file=sys.stderr)
         return 2
     except ValueError as e:  # ProgramError and friends
-        if type(e).__name__.endswith("Error") and type(e).__module__.startswith(("hwgen", "sim", "mappings")):
+        if type(e).__name__.endswith("Error") and type(e).__module__.startswith(("hwgen", "sim", "mappings",
+                                                                                 "fault_injection")):
             print(f"hwgen {args.command}: error: {e}", file=sys.stderr)
             return 2
         raise
