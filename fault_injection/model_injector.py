@@ -62,6 +62,14 @@ def _flip_signed(v: int, bits: int, mask: int) -> int:
     return u - (1 << bits) if u >> (bits - 1) else u
 
 
+def _flip_lanes(vec: np.ndarray, width: int, f: Fault) -> None:
+    """Flip bits f.bit .. f.bit+nbits of a vector of ``width``-bit signed lanes, in place."""
+    for b in range(f.bit, f.bit + f.nbits):
+        lane, lb = divmod(b, width)
+        if lane < vec.shape[0]:
+            vec[lane] = _flip_signed(vec[lane], width, 1 << lb)
+
+
 def _bitmask(f: Fault, width: int) -> int:
     return (((1 << f.nbits) - 1) << f.bit) & ((1 << width) - 1)
 
@@ -124,7 +132,13 @@ def simulate_compute(cfg: AcceleratorConfig, ins: Instruction, st: _State, fault
     st_old = z(C)  # accumulator-buffer word read for the pending write-back
     for n in range(timeout):
         if fault is not None and n == fault_exec_cycle:
-            _apply_compute_fault(cfg, fault, st, a_reg, b_reg, acc, skew_a, skew_b, deskew, ctrl, wb_data, widths)
+            if fault.site.endswith(".rd_data"):  # the scratchpad / accumulator read-port data registers
+                reg, width = {"a_spad.rd_data": (a_rd, cfg.input_width), "w_spad.rd_data": (w_rd, cfg.weight_width),
+                              "acc_buf.rd_data": (st_old, accw)}[fault.site]
+                _flip_lanes(reg, width, fault)
+            else:
+                _apply_compute_fault(cfg, fault, st, a_reg, b_reg, acc, skew_a, skew_b, deskew, ctrl, wb_data,
+                                     widths)
         e = ctrl["exec_cnt"]
         t1 = ctrl["cp_phase"]
         # ---- combinational: requests, feeds, controls, outputs
@@ -241,10 +255,9 @@ def _flip_memory(cfg: AcceleratorConfig, st: _State, f: Fault) -> None:
     if f.site in ("a_spad", "w_spad", "acc_buf"):
         arr, width = {"a_spad": (m.a_spad, cfg.input_width), "w_spad": (m.w_spad, cfg.weight_width),
                       "acc_buf": (m.acc_buf, cfg.acc_width)}[f.site]
-        for b in range(f.bit, f.bit + f.nbits):
-            lane, lb = divmod(b, width)
-            if lane < arr.shape[1]:
-                arr[f.word, lane] = _flip_signed(arr[f.word, lane], width, 1 << lb)
+        _flip_lanes(arr[f.word], width, f)
+    elif f.site.endswith(".rd_data"):
+        pass  # a read-port register is reloaded every cycle: only the cycle's consumer sees the flip
     elif f.site.startswith("qtable_c"):
         j = int(f.site[len("qtable_c"):])
         for b in range(f.bit, f.bit + f.nbits):
@@ -296,6 +309,12 @@ def _store(cfg: AcceleratorConfig, ins: Instruction, st: _State, f: Fault | None
         return np.where(t + cycle_offset >= fault_exec_cycle, aft, b) if f is not None else b
 
     acc = pick(0, lambda s: s.model.acc_buf[a["o_addr"] + r_idx, c_idx])
+    if f is not None and f.site == "acc_buf.rd_data":  # the lane select reads the port at t + 1
+        for k in np.flatnonzero(t + 1 == fault_exec_cycle):
+            lo_bit = c_idx[k] * cfg.acc_width
+            for b in range(f.bit, f.bit + f.nbits):
+                if lo_bit <= b < lo_bit + cfg.acc_width:
+                    acc[k] = _flip_signed(acc[k], cfg.acc_width, 1 << (b - lo_bit))
 
     def table(s: _State, lo: int, hi: int) -> np.ndarray:
         return s.model.qtable[c_idx, lo:hi].copy().view("<i4").reshape(-1).astype(np.int64)

@@ -1,0 +1,140 @@
+"""Fault-site parity (contract 4): the inventory elaborated from the Amaranth design equals
+the one the configuration gives by formula, name for name, width for width."""
+
+import pytest
+
+from fault_injection.faults import STRUCTURES, Site
+from fault_injection.sites import (FSM_STATE_SITE, MEMORIES, READ_PORT_SUFFIX, RtlStateError, design_sites,
+                                   inventory, inventory_rows, inventory_table, model_sites, rtl_sites)
+from hwgen.config import AcceleratorConfig
+
+CONFIGS = {
+    "2x2-os": AcceleratorConfig(name="a", rows=2, cols=2, dataflow="os"),
+    "4x4-ws": AcceleratorConfig(name="b", rows=4, cols=4, dataflow="ws"),
+    "8x8-both": AcceleratorConfig(),
+    "3x5-both-p8": AcceleratorConfig(name="c", rows=3, cols=5, host_port_width=8, a_spad_depth=32,
+                                     w_spad_depth=16, acc_depth=64),
+    "3x5-both-p128": AcceleratorConfig(name="d", rows=3, cols=5, host_port_width=128),
+    "narrow": AcceleratorConfig(name="e", rows=3, cols=2, dataflow="both", input_width=4, weight_width=3,
+                                acc_width=12, output_width=4, max_reduction=16, host_port_width=16,
+                                a_spad_depth=8, w_spad_depth=4, acc_depth=5),
+    "1x1-os-p32": AcceleratorConfig(name="f", rows=1, cols=1, dataflow="os", host_port_width=32,
+                                    a_spad_depth=1, w_spad_depth=1, acc_depth=1),
+}
+
+
+@pytest.mark.parametrize("key", sorted(CONFIGS))
+@pytest.mark.parametrize("read_ports", [True, False])
+def test_rtl_equals_model(key, read_ports):
+    cfg = CONFIGS[key]
+    rtl = rtl_sites(cfg, read_ports=read_ports)
+    model = model_sites(cfg, read_ports=read_ports)
+    missing = sorted(set(rtl) - set(model), key=lambda s: s.name)
+    extra = sorted(set(model) - set(rtl), key=lambda s: s.name)
+    assert not missing and not extra, f"RTL only: {missing}\nmodel only: {extra}"
+    assert rtl == model  # same order (sorted by name), same widths, depths, kinds
+    assert len({s.name for s in rtl}) == len(rtl)
+
+
+def test_model_sites_import_no_amaranth():
+    import subprocess
+    import sys
+
+    code = ("import sys; from fault_injection.sites import model_sites, inventory; "
+            "from hwgen.config import AcceleratorConfig; model_sites(AcceleratorConfig()); "
+            "inventory(AcceleratorConfig()); assert 'amaranth' not in sys.modules, 'amaranth imported'")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_default_inventory_counts():
+    cfg = AcceleratorConfig()  # 8x8 both, port 64
+    sites = {s.name: s for s in model_sites(cfg)}
+    assert sites["a_spad"] == Site("a_spad", 64, 256, "mem")
+    assert sites["w_spad"] == Site("w_spad", 64, 256, "mem")
+    assert sites["acc_buf"] == Site("acc_buf", 256, 256, "mem")
+    assert sites["acc_buf" + READ_PORT_SUFFIX] == Site("acc_buf.rd_data", 256)
+    assert sites[FSM_STATE_SITE].width == 3  # 7 states
+    assert sites["array.pe_r7_c7.acc"].width == 32
+    assert sites["qtable_c7"].width == 72
+    assert sites["fetch_cnt"].width == 2 and sites["ld_p_byte"].width == 3
+    inv = inventory(cfg)
+    assert list(inv) == [s for s in STRUCTURES if s in inv]
+    assert set(inv) == set(STRUCTURES)
+    assert inv["pe_operands"] == {"sites": 128, "bits": 1024}
+    assert inv["pe_accumulators"] == {"sites": 64, "bits": 2048}
+    # skew_a 28 x 8 bits, skew_b 28 x 8, deskew 28 x 32
+    assert inv["skew_regs"] == {"sites": 84, "bits": 28 * 8 + 28 * 8 + 28 * 32}
+    assert inv["a_spad"] == {"sites": 2, "bits": 256 * 64 + 64}
+    assert inv["acc_buf"] == {"sites": 2, "bits": 256 * 256 + 256}
+    assert inv["qtable"] == {"sites": 8, "bits": 8 * 72}
+    assert inv["perf_counters"] == {"sites": 2, "bits": 96}
+    assert inv["instruction_reg"] == {"sites": 1, "bits": 128}
+    assert sum(v["bits"] for v in inv.values()) == 104_824
+
+
+def test_structures_of_every_site():
+    cfg = CONFIGS["3x5-both-p128"]
+    sites = rtl_sites(cfg)
+    for s in sites:
+        assert s.structure in STRUCTURES
+        if s.kind == "mem":
+            assert s.name in MEMORIES and s.structure == s.name
+    controller = sorted(s.name for s in sites if s.structure == "controller")
+    # what falls into the catch-all rule is exactly the controller's own state
+    assert controller == sorted([FSM_STATE_SITE, "pc", "fetch_cnt", "exec_cnt", "exec_last", "error_flag",
+                                 "feed_a_valid", "feed_b_valid", "cp_phase", "busy_inc"])
+    for m in MEMORIES:
+        assert Site(m + READ_PORT_SUFFIX, 1).structure == m
+
+
+def test_port_width_dependent_registers():
+    narrow = {s.name for s in model_sites(CONFIGS["3x5-both-p8"])}
+    assert "ld_p_byte" not in narrow and "ld_p_rot" not in narrow  # one byte per port word
+    wide = {s.name: s.width for s in model_sites(CONFIGS["3x5-both-p128"])}
+    assert wide["ld_p_byte"] == 4 and wide["fetch_cnt"] == 1
+
+
+def test_dataflow_dependent_registers():
+    os_names = {s.name for s in model_sites(CONFIGS["2x2-os"])}
+    ws_names = {s.name for s in model_sites(CONFIGS["4x4-ws"])}
+    assert "array.skew_b_c1_0" in os_names and not any(".deskew_" in n for n in os_names)
+    assert "array.deskew_c0_2" in ws_names and not any(".skew_b_" in n for n in ws_names)
+
+
+def test_inventory_rows_and_table():
+    cfg = CONFIGS["2x2-os"]
+    rows = inventory_rows(cfg)
+    assert rows[-1][0] == "total"
+    assert all(len(r) == 5 for r in rows)
+    shares = sum(float(r[4].rstrip("%")) for r in rows[:-1])
+    assert abs(shares - 100.0) < 0.1
+    assert int(rows[-1][3].replace(",", "")) == sum(s.bits for s in model_sites(cfg))
+    table = inventory_table(cfg)
+    assert table.row_count == len(rows)
+    with pytest.raises(TypeError):
+        inventory()
+
+
+def test_design_sites_refuses_unnamed_state():
+    from amaranth import Module, Signal
+    from amaranth.lib.memory import Memory
+
+    m = Module()
+    x = Signal(4, name="x")
+    m.d.sync += [x.eq(x + 1), Signal(3).eq(1)]
+    with pytest.raises(RtlStateError, match=r"automatic name '\$signal'"):
+        design_sites(m)
+
+    m = Module()
+    m.submodules.mem = mem = Memory(shape=8, depth=4, init=[])
+    mem.read_port(domain="comb")
+    with pytest.raises(RtlStateError, match="asynchronous read port"):
+        design_sites(m)
+
+    m = Module()
+    with m.FSM(name="f"):
+        with m.State("A"):
+            m.next = "B"
+        with m.State("B"):
+            m.next = "A"
+    assert design_sites(m) == [Site("f_state", 1)]
