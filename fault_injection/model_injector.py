@@ -350,6 +350,12 @@ class ModelInjector:
         self.timeout_factor = timeout_factor
         self._golden: ModelGolden | None = None
 
+    def sites(self) -> list:
+        """The fault sites this injector models: every site of the structures in MODELED_STRUCTURES."""
+        from .sites import model_sites
+
+        return [s for s in model_sites(self.cfg) if s.structure in MODELED_STRUCTURES]
+
     def _fresh(self) -> _State:
         return _State(CycleModel(self.cfg), self.image.copy())
 
