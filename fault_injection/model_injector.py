@@ -350,6 +350,11 @@ class ModelInjector:
         self.timeout_factor = timeout_factor
         self._golden: ModelGolden | None = None
 
+    @staticmethod
+    def covers(site) -> bool:
+        """Whether this injector models faults in ``site`` (a Site): the campaign plans over these only."""
+        return site.structure in MODELED_STRUCTURES
+
     def sites(self) -> list:
         """The fault sites this injector models: every site of the structures in MODELED_STRUCTURES."""
         from .sites import model_sites

@@ -378,6 +378,10 @@ def build_parser() -> argparse.ArgumentParser:
     da = sub.add_parser("disasm", help="print a binary program as text")
     da.add_argument("binary")
     da.set_defaults(func=cmd_disasm)
+
+    from fault_injection.cli import add_fi_parser
+
+    add_fi_parser(sub)
     return p
 
 
