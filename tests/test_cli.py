@@ -333,7 +333,8 @@ def test_demo_model_only(tmp_path, monkeypatch, capsys):
     assert main(["demo", "--no-rtl", "--out", "demo_out"]) == 0
     out = tmp_path / "demo_out"
     assert FILES | {"report.md", "report.json", "small_cnn.onnx", "small_cnn_int8.onnx",
-                    "small_cnn_utilization.png"} == set(_listing(out))
+                    "small_cnn_utilization.png", "fi_campaign.sqlite", "fi_report.md", "fi_report.json",
+                    "fi_avf.png"} == set(_listing(out))
     report = json.loads((out / "report.json").read_text())
     cnn = report["small_cnn"]
     assert cnn["same_argmax"] and cnn["problems"] == [] and cnn["total_cycles"] > 0
