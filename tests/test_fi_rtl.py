@@ -1,0 +1,211 @@
+"""The RTL fault injector (fault_injection.rtl_injector): native fork-based injection with early stop,
+checked against the cycle model and, for a few faults, against the cocotb harness.
+
+One small configuration (4x4, a 16x16x16 GEMM: about a thousand cycles); the
+native build takes seconds (ccache) and is shared by every test in the group.
+"""
+
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from fault_injection.faults import Fault
+from fault_injection.rtl_injector import RtlInjector, cocotb_crosscheck, rtl_state
+from fault_injection.sites import rtl_sites
+from fault_injection.workload import build_workload
+from hwgen.config import AcceleratorConfig
+from hwgen.isa import Opcode
+from sim.cycle import CycleModel, _sign_extend_bytes
+from sim.timing import fetch_cycles
+
+pytestmark = [pytest.mark.rtl, pytest.mark.xdist_group("fi-rtl")]
+
+CFG = AcceleratorConfig(name="fi4x4", rows=4, cols=4, a_spad_depth=64, w_spad_depth=64, acc_depth=64)
+WORKLOAD = "gemm:16x16x16"
+
+
+@pytest.fixture(scope="module")
+def prog():
+    return build_workload(WORKLOAD, CFG, 3)
+
+
+@pytest.fixture(scope="module")
+def inj(prog):
+    with RtlInjector(CFG, prog) as i:
+        yield i
+
+
+@pytest.fixture(scope="module")
+def trace(prog):
+    return CycleModel(CFG).run(prog.image()).trace
+
+
+def test_state_names_cover_sites():
+    """Every site of the inventory names exactly one Verilog state element of the same shape."""
+    for cfg in (CFG, AcceleratorConfig(name="fiws3x5", rows=3, cols=5, dataflow="ws", host_port_width=32)):
+        _, state = rtl_state(cfg)
+        sites = rtl_sites(cfg)
+        assert len(state.vars) == len(sites)
+        for s in sites:
+            v = state.var(s.name)
+            assert (v.width, v.depth, v.kind) == (s.width, s.depth, s.kind), s.name
+
+
+def test_golden_matches_model(inj, prog):
+    g = inj.golden()
+    model = CycleModel(CFG)
+    want = model.run(prog.image())
+    assert g.cycles == want.cycles and g.busy_pe == want.busy_pe
+    np.testing.assert_array_equal(g.memory, want.memory)
+    np.testing.assert_array_equal(g.output, prog.outputs["out"].read(want.memory))
+    # the state dump reads the scratchpads word by word, lane i at bits [i*w, (i+1)*w)
+    st = inj.final_state()
+    a = st["a_spad"][:, :CFG.rows].astype(np.uint8)     # int8 lanes, one byte each (input_width 8)
+    np.testing.assert_array_equal(_sign_extend_bytes(a, 8), model.a_spad)
+    w = st["w_spad"][:, :CFG.cols].astype(np.uint8)
+    np.testing.assert_array_equal(_sign_extend_bytes(w, 8), model.w_spad)
+
+
+def test_overwritten_register_masked_early(inj, trace):
+    """Registers that are written before they are read: the state re-converges and the run stops early."""
+    g = inj.golden()
+    assert trace[0].instruction.op == Opcode.CONFIG
+    decode = fetch_cycles(CFG)            # the config's decode cycle writes the q_* registers
+    first_compute = next(t for t in trace if t.instruction.op == Opcode.COMPUTE).start
+    faults = [Fault("q_multiplier", "seu", decode - 1, 7), Fault("q_shift", "seu", 0, 2),
+              Fault("array.pe_r1_c2.acc", "seu", first_compute - 1, 20),   # cleared when the compute starts
+              Fault("q_multiplier", "stuck1", 1, 3, duration=decode - 1)]
+    for f, r in zip(faults, inj.inject(faults)):
+        assert r.outcome == "masked" and r.early_stop and r.detail == "state re-converged", (f, r)
+        assert r.cycles < g.cycles
+
+
+def test_a_spad_flip_read_later_is_sdc(inj, prog, trace):
+    """A flip in an A-scratchpad word between its load and the compute that reads it: SDC, and the faulty
+    output equals a model run with the same word corrupted."""
+    load_i = next(i for i, t in enumerate(trace)
+                  if t.instruction.op == Opcode.LOAD and t.instruction.args["target"] == 0)
+    load = trace[load_i]
+    word, lane, bit = load.instruction.args["spad_addr"], 1, 6
+    f = Fault("a_spad", "seu", load.end, lane * CFG.input_width + bit, word=word)
+    (res, mem), = inj.inject_memories([f])
+    assert res.outcome == "sdc" and res.detail == "output" and not res.early_stop
+    # the model: execute up to the load, flip the same bit, execute the rest
+    model = CycleModel(CFG)
+    m = prog.image().copy()
+    for t in trace[:load_i + 1]:
+        model._execute(t.instruction, m, "golden")
+    raw = np.array([model.a_spad[word, lane] & 0xFF], dtype=np.uint8) ^ np.uint8(1 << bit)
+    model.a_spad[word, lane] = _sign_extend_bytes(raw, CFG.input_width)[0]
+    for t in trace[load_i + 1:]:
+        if t.instruction.op != Opcode.HALT:
+            model._execute(t.instruction, m, "faulty")
+    out = prog.outputs["out"]
+    assert not np.array_equal(out.read(m), inj.golden().output)
+    np.testing.assert_array_equal(out.read(mem), out.read(m))
+
+
+def test_control_faults_due(inj, trace):
+    """A corrupted opcode raises the error flag; a corrupted FSM state or pc hangs the controller."""
+    g = inj.golden()
+    decode = fetch_cycles(CFG)
+    faults = [Fault("instr_reg", "seu", decode, 3),        # config (4) -> 12: not an opcode
+              Fault("ctrl_state_state", "seu", 100, 2),
+              Fault("pc", "seu", trace[2].start, 30)]        # fetch from far outside the memory
+    res = inj.inject(faults)
+    assert (res[0].outcome, res[0].detail) == ("due", "error") and res[0].cycles == decode + 1
+    assert res[1].outcome == "due" and res[1].detail in ("timeout", "error", "mem_oob")
+    assert res[2].outcome == "due", res[2]
+    assert all(r.cycles <= inj.timeout_cycles() for r in res)
+    assert inj.timeout_cycles() == 2 * g.cycles + 1000
+
+
+def test_stuck_at_windows(inj, trace):
+    g = inj.golden()
+    comp = next(t for t in trace if t.instruction.op == Opcode.COMPUTE)
+    faults = [
+        # a-feed valid forced low through a whole compute: the operands never enter the array
+        Fault("feed_a_valid", "stuck0", comp.start, 0, duration=comp.end - comp.start),
+        # the same for one cycle in the middle of the compute's feed phase
+        Fault("feed_a_valid", "stuck0", comp.start + fetch_cycles(CFG) + 3, 0, duration=1),
+        # forcing a bit to the value it already has changes nothing: masked at once
+        Fault("error_flag", "stuck0", 10, 0, duration=50),
+        # a spad word stuck over a long window spanning loads and computes
+        Fault("w_spad", "stuck1", comp.start - 5, 0, word=comp.instruction.args["w_addr"], duration=g.cycles),
+    ]
+    res = inj.inject(faults)
+    assert res[0].outcome == "sdc", res[0]
+    assert res[1].outcome in ("sdc", "masked")
+    assert res[2] == type(res[2])("masked", 60, True, "state re-converged")
+    assert res[3].outcome == "sdc", res[3]
+    # windows: a stuck-at never re-converges inside its window
+    long = inj.inject([Fault("q_multiplier", "stuck1", 0, 3, duration=fetch_cycles(CFG) + 5)])[0]
+    assert long.outcome in ("sdc", "masked") and (not long.early_stop or long.cycles >= fetch_cycles(CFG) + 5)
+
+
+def _random_faults(inj, n, seed):
+    rng = np.random.default_rng(seed)
+    g = inj.golden()
+    vars_ = inj.state.vars
+    p = np.array([v.bits for v in vars_], dtype=float)
+    models = ("seu", "seu", "mbu", "stuck0", "stuck1")
+    out = []
+    for i in rng.choice(len(vars_), size=n, p=p / p.sum()):
+        v = vars_[i]
+        model = models[int(rng.integers(len(models)))]
+        nbits = int(rng.integers(2, 5)) if model == "mbu" else 1
+        if model == "mbu" and v.kind != "mem":
+            model, nbits = "seu", 1
+        nbits = min(nbits, v.width)
+        out.append(Fault(v.aliases[0], model, int(rng.integers(0, g.cycles + 20)),
+                         int(rng.integers(0, v.width - nbits + 1)), word=int(rng.integers(0, v.depth)), nbits=nbits,
+                         duration=int(rng.integers(1, 40)) if model.startswith("stuck") else 1))
+    return out
+
+
+def test_deterministic_and_early_stop_agrees(inj):
+    faults = _random_faults(inj, 300, seed=7)
+    a = inj.inject(faults)
+    b = inj.inject(faults, jobs=1)
+    assert a == b
+    full = inj.inject(faults, early_stop=False)
+    assert [r.outcome for r in full] == [r.outcome for r in a]
+    assert not any(r.early_stop and r.detail != "after the end" for r in full)
+    assert any(r.early_stop and r.detail == "state re-converged" for r in a)
+    counts = Counter(r.outcome for r in a)
+    assert counts["masked"] and counts["sdc"]
+    # a run that was not stopped early ends at the same cycle either way
+    for x, y in zip(a, full):
+        if not x.early_stop:
+            assert x == y
+
+
+def test_bad_faults_rejected(inj):
+    with pytest.raises(KeyError):
+        inj.inject([Fault("no_such_reg", "seu", 1, 0)])
+    with pytest.raises(ValueError):
+        inj.inject([Fault("pc", "seu", 1, 32)])
+    with pytest.raises(ValueError):
+        inj.inject([Fault("a_spad", "seu", 1, 0, word=CFG.a_spad_depth)])
+
+
+def test_cocotb_crosscheck(inj, prog, trace):
+    """Same fault, same outcome: the native injector against cocotb deposits on the Verilog harness."""
+    comp = next(t for t in trace if t.instruction.op == Opcode.COMPUTE)
+    store = next(t for t in trace if t.instruction.op == Opcode.STORE)
+    faults = [Fault("pc", "seu", 10, 5), Fault("array.pe_r0_c1.acc", "seu", comp.start + 9, 3),
+              Fault("a_spad", "seu", 50, 2, word=3), Fault("ctrl_state_state", "seu", 100, 2),
+              Fault("instr_reg", "seu", fetch_cycles(CFG), 3), Fault("array.skew_a_r2_1", "seu", comp.start + 8, 7),
+              Fault("a_spad.rd_data", "mbu", comp.start + 7, 3, nbits=4),
+              Fault("acc_buf", "seu", store.start, 30, word=store.instruction.args["o_addr"]),
+              Fault("q_multiplier", "stuck1", 0, 3, duration=fetch_cycles(CFG) + 2),
+              Fault("feed_b_valid", "stuck0", comp.start, 0, duration=6)]
+    native, cocotb = cocotb_crosscheck(CFG, prog, faults, injector=inj)
+    for f, a, b in zip(faults, native, cocotb):
+        assert a.outcome == b.outcome, (f, a, b)
+        if a.early_stop:
+            assert b.detail == "same output", (f, a, b)
+        else:
+            assert (a.detail, a.cycles) == (b.detail, b.cycles), (f, a, b)
+    assert {r.outcome for r in native} == {"masked", "sdc", "due"}
