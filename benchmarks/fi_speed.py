@@ -114,6 +114,19 @@ def main(argv=None) -> None:
         t_full = time.perf_counter() - t0
         same = sum(a.outcome == b.outcome for a, b in zip(early, full))
         n_early = sum(r.early_stop for r in early)
+        # the cycle model on the same faults, restricted to the structures it models
+        from fault_injection.model_injector import ModelInjector
+
+        mfaults = [f for f in faults if ModelInjector.covers(inj.site(f.site))]
+        rates = {}
+        for es in (True, False):
+            mi = ModelInjector(cfg, prog, early_stop=es)
+            mi.golden()
+            t0 = time.perf_counter()
+            mres = mi.inject(mfaults)
+            rates[es] = len(mfaults) / (time.perf_counter() - t0)
+        rtl_same = {f: r.outcome for f, r in zip(faults, early)}
+        model_same = sum(rtl_same[f] == r.outcome for f, r in zip(mfaults, mres))
         for key, val in (
                 ("GEMM", f"{M}x{K}x{N}"), ("golden cycles", f"{g.cycles:,}"),
                 ("state bits (sites)", f"{inj.state.total_bits:,} ({len(inj.state.vars)})"),
@@ -127,7 +140,10 @@ def main(argv=None) -> None:
                 ("early-stop speed-up", f"{t_full / t_early:.2f}x"),
                 ("early-stopped", f"{100 * n_early / args.n:.0f}%"),
                 ("masked / sdc / due", _counts(early)),
-                ("same outcome both ways", f"{same}/{args.n}")):
+                ("same outcome both ways", f"{same}/{args.n}"),
+                ("model inj/s, early stop (datapath faults)", f"{rates[True]:,.0f}"),
+                ("model inj/s, full runs", f"{rates[False]:,.0f}"),
+                ("RTL/model same outcome (datapath faults)", f"{model_same}/{len(mfaults)}")):
             rows.setdefault(key, []).append(val)
         inj.close()
     table = Table(title=f"RTL fault injection: {args.n} uniform single-bit flips per size, "

@@ -343,8 +343,9 @@ def _store(cfg: AcceleratorConfig, ins: Instruction, st: _State, f: Fault | None
 class ModelInjector:
     """Inject faults into the cycle model running ``program`` (see the module docstring)."""
 
-    def __init__(self, cfg: AcceleratorConfig, program: Program, timeout_factor: int = 2):
+    def __init__(self, cfg: AcceleratorConfig, program: Program, timeout_factor: int = 2, early_stop: bool = True):
         self.cfg, self.program = cfg, program
+        self.early_stop = early_stop
         self.image = program.image()
         self.out = program.outputs["out"]
         self.timeout_factor = timeout_factor
@@ -449,7 +450,7 @@ class ModelInjector:
         if not ended:
             return InjectionResult("due", self.timeout_factor * g.cycles, False, "compute did not end")
         for j in range(i + 1, len(g.instructions)):
-            if st.digest() == g.digests[j]:
+            if self.early_stop and st.digest() == g.digests[j]:
                 return InjectionResult("masked", g.starts[j], True, "state re-converged")
             if g.instructions[j].op == Opcode.HALT:
                 break
