@@ -5,19 +5,39 @@
 ``conv:HxWxCin:KHxKW:Cout[:stride[:pad]]``
     NHWC convolution (batch 1), stride 1 and padding 0 by default
     (``KH`` alone means a square kernel: ``conv:8x8x4:3:8``).
+``zoo:NAME[:LAYER]``
+    one compute layer (Conv2d or Gemm; default: the first) of the zoo model ``NAME``
+    (:mod:`mappings.zoo`) with its exact shape (stride, padding, dilation, groups),
+    random operands and a random per-channel requantization (a
+    :class:`~sim.reference.ChannelQuant`, like
+    :func:`mappings.random_programs.random_channel_quant`), lowered with the mapper's best
+    plan (:func:`mappings.mapper.best_plan`, per-channel), as the network executor does.
+``onnx:PATH[:LAYER]`` (or just ``PATH.onnx[:LAYER]``)
+    one compute layer (default: the first) of an int8 QDQ ONNX model, exactly as
+    ``hwgen run`` executes it: the model runs (:func:`mappings.execute.run_quantized`,
+    cycle model) on a random float input drawn from ``seed`` (standard normal, the
+    graph input's shape; :func:`onnx_inputs`) up to the layer, and the workload is
+    :func:`mappings.execute.layer_program` of that layer on its real integer input (its
+    quantized weights, folded bias and requantization). The file is read wherever the
+    workload is built (every campaign worker).
 
-The operands are random over the whole operand range, drawn from ``seed``; the
-requantization is drawn like :func:`mappings.random_programs.random_quant` so that
-the outputs spread over the output range (a draw whose outputs take fewer than
-a quarter of the distinct values they could is redrawn: a saturated output would
-mask most faults and make the campaign say little). The program is lowered with
-:func:`mappings.lowering.lower_gemm` / ``lower_conv2d``. The same spec, configuration
-and seed always give the same program.
+For ``gemm``/``conv``/``zoo`` the operands are random over the whole operand range,
+drawn from ``seed``; the requantization is drawn like
+:func:`mappings.random_programs.random_quant` (per channel for ``zoo``) so that the
+outputs spread over the output range (a draw whose outputs take fewer than a quarter
+of the distinct values they could is redrawn: a saturated output would mask most
+faults and make the campaign say little). ``gemm``/``conv`` are lowered with
+:func:`mappings.lowering.lower_gemm` / ``lower_conv2d`` and their default plan.
+
+A layer whose program would run more than :data:`MAX_CYCLES` cycles (the mapper's
+exact estimate, :mod:`sim.perf`) is refused: pick a smaller layer. The same spec,
+configuration and seed (and, for ONNX, the same file) always give the same program.
 """
 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import numpy as np
 
@@ -25,11 +45,17 @@ from hwgen.config import AcceleratorConfig
 from hwgen.isa import IsaError
 from hwgen.program import Program, ProgramError
 
-__all__ = ["WorkloadError", "build_workload", "parse_workload", "WORKLOAD_FORMS"]
+__all__ = ["WorkloadError", "build_workload", "parse_workload", "onnx_inputs", "WORKLOAD_FORMS", "MAX_CYCLES"]
 
-WORKLOAD_FORMS = "'gemm:MxKxN' or 'conv:HxWxCin:KHxKW:Cout[:stride[:pad]]' (e.g. gemm:16x32x16, conv:8x8x4:3x3:8:1:1)"
+WORKLOAD_FORMS = ("'gemm:MxKxN', 'conv:HxWxCin:KHxKW:Cout[:stride[:pad]]', 'zoo:NAME[:LAYER]' or "
+                  "'onnx:PATH[:LAYER]' / 'PATH.onnx[:LAYER]' (e.g. gemm:16x32x16, conv:8x8x4:3x3:8:1:1, "
+                  "zoo:mlp:fc3, onnx:model_int8.onnx:conv1)")
+
+#: largest program (cycles, the mapper's estimate) a zoo or ONNX layer workload may have
+MAX_CYCLES = 2_000_000
 
 _DIMS = re.compile(r"^\d+(x\d+)*$")
+_ONNX = re.compile(r"^(?:onnx:)?(.+?\.onnx)(?::(.*))?$", re.IGNORECASE)
 
 
 class WorkloadError(ValueError):
@@ -46,12 +72,42 @@ def _dims(spec: str, part: str, n: tuple[int, ...], what: str) -> tuple[int, ...
     return vals
 
 
+def _parse_onnx(spec: str) -> dict | None:
+    s = spec.strip()
+    m = _ONNX.match(s)
+    if m and (s.lower().startswith("onnx:") or m.group(1).lower().endswith(".onnx")):
+        path, layer = m.group(1), m.group(2)
+    elif s.lower().startswith("onnx:"):
+        rest = s[5:]
+        path, layer = (rest, None) if Path(rest).exists() or ":" not in rest else tuple(rest.rsplit(":", 1))
+    else:
+        return None
+    if s.lower().startswith("onnx:") and path.lower().startswith("onnx:"):
+        path = path[5:]
+    if not path:
+        raise WorkloadError(f"workload '{spec}': no ONNX file; expected {WORKLOAD_FORMS}")
+    if layer is not None and not layer.strip():
+        raise WorkloadError(f"workload '{spec}': empty layer name; expected {WORKLOAD_FORMS}")
+    return dict(path=path, layer=layer.strip() if layer is not None else None)
+
+
 def parse_workload(spec: str) -> tuple[str, dict]:
-    """("gemm", {M, K, N}) or ("conv", {H, W, Cin, KH, KW, Cout, stride, pad}); WorkloadError if malformed."""
-    if not isinstance(spec, str) or ":" not in spec:
+    """("gemm", {M, K, N}), ("conv", {H, W, Cin, KH, KW, Cout, stride, pad}), ("zoo", {model, layer}) or
+    ("onnx", {path, layer}) (layer None: the first compute layer); WorkloadError if malformed."""
+    if not isinstance(spec, str):
+        raise WorkloadError(f"workload {spec!r}: expected {WORKLOAD_FORMS}")
+    onnx_d = _parse_onnx(spec)
+    if onnx_d is not None:
+        return "onnx", onnx_d
+    if ":" not in spec:
         raise WorkloadError(f"workload {spec!r}: expected {WORKLOAD_FORMS}")
     kind, *parts = spec.strip().split(":")
     kind = kind.lower()
+    if kind == "zoo":
+        if not 1 <= len(parts) <= 2 or not parts[0].strip() or (len(parts) == 2 and not parts[1].strip()):
+            raise WorkloadError(f"workload '{spec}': a zoo workload is zoo:NAME or zoo:NAME:LAYER; "
+                                f"expected {WORKLOAD_FORMS}")
+        return "zoo", dict(model=parts[0].strip(), layer=parts[1].strip() if len(parts) == 2 else None)
     if kind == "gemm":
         if len(parts) != 1:
             raise WorkloadError(f"workload '{spec}': a GEMM takes one MxKxN part; expected {WORKLOAD_FORMS}")
@@ -75,24 +131,150 @@ def parse_workload(spec: str) -> tuple[str, dict]:
     return kind, d
 
 
-def _quant(rng: np.random.Generator, cfg: AcceleratorConfig, acc: np.ndarray):
-    """random_quant, redrawn (up to 20 times, keeping the best) until the outputs take at least a quarter
-    of the distinct values they could (judged on up to 4096 accumulators)."""
-    from mappings.random_programs import random_quant
-    from sim.reference import requantize_ref
+def _quant(rng: np.random.Generator, cfg: AcceleratorConfig, acc: np.ndarray, per_channel: bool = False):
+    """random_quant (random_channel_quant if ``per_channel``: last axis), redrawn (up to 20 times, keeping
+    the best) until the outputs take at least a quarter of the distinct values they could (judged on up to
+    4096 accumulators, or rows of accumulators)."""
+    from mappings.random_programs import random_channel_quant, random_quant
+    from sim.reference import requantize_any_ref
 
-    flat = acc.reshape(-1)
-    sample = flat if flat.size <= 4096 else flat[np.linspace(0, flat.size - 1, 4096).astype(np.int64)]
+    flat = acc.reshape(-1, acc.shape[-1]) if per_channel else acc.reshape(-1)
+    sample = flat if flat.shape[0] <= 4096 else flat[np.linspace(0, flat.shape[0] - 1, 4096).astype(np.int64)]
     possible = min(sample.size, 1 << cfg.output_width)
+    draw = random_channel_quant if per_channel else random_quant
     best, best_distinct = None, -1
     for _ in range(20):
-        q = random_quant(rng, cfg, acc)
-        distinct = len(np.unique(requantize_ref(sample, q)))
+        q = draw(rng, cfg, acc)
+        distinct = len(np.unique(requantize_any_ref(sample, q)))
         if distinct > best_distinct:
             best, best_distinct = q, distinct
         if 4 * distinct >= possible:
             break
     return best
+
+
+def _where(spec: str, cfg: AcceleratorConfig) -> str:
+    return f"workload '{spec}' on config '{cfg.name}' ({cfg.rows}x{cfg.cols} '{cfg.dataflow}')"
+
+
+def _pick_layer(spec: str, graph, layer: str | None, what: str) -> str:
+    """The named Conv2d/Gemm node of ``graph`` (None: the first); WorkloadError listing them otherwise."""
+    from mappings.graph import Conv2d, Gemm
+
+    layers = [n for n in graph.order() if isinstance(graph.layer(n), (Conv2d, Gemm))]
+    if not layers:
+        raise WorkloadError(f"workload '{spec}': {what} has no Conv2d or Gemm layer")
+    if layer is None:
+        return layers[0]
+    if layer not in layers:
+        known = ", ".join(layers if len(layers) <= 60 else layers[:60] + ["..."])
+        why = (f"'{layer}' is a {graph.layer(layer).kind} layer, not a Conv2d or Gemm" if layer in graph.g
+               else f"no layer '{layer}'")
+        raise WorkloadError(f"workload '{spec}': {what} has {why}; its compute layers are: {known}")
+    return layer
+
+
+def _check_size(spec: str, cfg: AcceleratorConfig, graph, node: str, what: str):
+    """(shape, plan) of the mapper's best per-channel plan; WorkloadError if over MAX_CYCLES."""
+    from mappings.lowering import LoweringError
+    from mappings.mapper import best_plan
+    from mappings.network_map import _layer_shape
+
+    shape, _ = _layer_shape(graph, node)
+    try:
+        plan, perf, _ = best_plan(cfg, shape, per_channel=True)
+    except (LoweringError, IsaError, ProgramError, ValueError) as e:
+        raise WorkloadError(f"{_where(spec, cfg)}: layer '{node}' does not fit: {e}") from None
+    if perf.cycles > MAX_CYCLES:
+        smaller = sorted((r["macs"], r["name"]) for r in graph.summary() if r["kind"] in ("Conv2d", "Gemm"))[:4]
+        raise WorkloadError(
+            f"{_where(spec, cfg)}: layer '{node}' of {what} ({shape.gemm[0]}x{shape.gemm[1]}x{shape.gemm[2]} "
+            f"GEMM) would run about {perf.cycles:,} cycles, more than the {MAX_CYCLES:,} a fault-injection "
+            f"workload may have; choose a smaller layer (its smallest: "
+            f"{', '.join(name for _, name in smaller)}) or a gemm:/conv: workload")
+    return shape, plan
+
+
+def _zoo_program(spec: str, d: dict, cfg: AcceleratorConfig, rng: np.random.Generator) -> Program:
+    from mappings.graph import Conv2d
+    from mappings.lowering import lower_conv2d, lower_gemm
+    from mappings.zoo import UnknownModelError, get_model
+    from sim.reference import conv2d_acc, gemm_acc
+
+    try:
+        graph = get_model(d["model"])
+    except UnknownModelError as e:
+        raise WorkloadError(f"workload '{spec}': {e}; expected {WORKLOAD_FORMS}") from None
+    if not graph.shapes:
+        graph.validate()
+    what = f"zoo model '{d['model']}'"
+    node = _pick_layer(spec, graph, d["layer"], what)
+    shape, plan = _check_size(spec, cfg, graph, node, what)
+    K = shape.gemm[1]
+    if K > cfg.max_reduction:
+        raise WorkloadError(f"{_where(spec, cfg)}: layer '{node}': reduction K = {K} exceeds max_reduction = "
+                            f"{cfg.max_reduction} (the accumulators could overflow)")
+    ilo, ihi = -(1 << (cfg.input_width - 1)), (1 << (cfg.input_width - 1)) - 1
+    wlo, whi = -(1 << (cfg.weight_width - 1)), (1 << (cfg.weight_width - 1)) - 1
+    layer = graph.layer(node)
+    if isinstance(layer, Conv2d):
+        g = layer.groups
+        _, c, h, w = graph.shapes[graph.inputs_of(node)[0]]
+        X = rng.integers(ilo, ihi + 1, (h, w, c), dtype=np.int64).astype(np.int8)
+        Wt = rng.integers(wlo, whi + 1, (*layer.kernel, c // g, layer.out_channels), dtype=np.int64).astype(np.int8)
+        acc = conv2d_acc(X, Wt, layer.stride, layer.pads, g, layer.dilation)
+        prog = lower_conv2d(cfg, X, Wt, layer.stride, layer.pads, _quant(rng, cfg, acc, True), groups=g,
+                            dilation=layer.dilation, plan=plan)
+    else:
+        M, K, N = shape.gemm
+        A = rng.integers(ilo, ihi + 1, (M, K), dtype=np.int64).astype(np.int8)
+        W = rng.integers(wlo, whi + 1, (K, N), dtype=np.int64).astype(np.int8)
+        prog = lower_gemm(cfg, A, W, _quant(rng, cfg, gemm_acc(A, W), True), plan=plan)
+    prog.meta.update(layer=node, model=f"zoo:{d['model']}")
+    return prog
+
+
+def onnx_inputs(graph, seed: int) -> dict[str, np.ndarray]:
+    """The float inputs an ONNX workload runs its model on: standard normal float32 per graph input (in graph
+    order), from ``seed``."""
+    rng = np.random.default_rng(seed)
+    return {n: rng.standard_normal(graph.shapes[n]).astype(np.float32) for n in graph.graph_inputs}
+
+
+def _onnx_program(spec: str, d: dict, cfg: AcceleratorConfig, seed: int) -> Program:
+    import networkx as nx
+
+    from mappings.execute import ExecutionError, layer_program, run_quantized
+    from mappings.graph import LayerGraph
+    from mappings.onnx_import import import_onnx
+
+    path = Path(d["path"])
+    if not path.is_file():
+        raise WorkloadError(f"workload '{spec}': no ONNX file '{path}'; expected {WORKLOAD_FORMS}")
+    try:
+        graph = import_onnx(path)
+    except Exception as e:  # OnnxImportError, GraphError, onnx's own errors on a damaged file
+        raise WorkloadError(f"workload '{spec}': cannot import '{path}': {e}") from None
+    if not graph.shapes:
+        graph.validate()
+    what = f"ONNX model '{path}'"
+    node = _pick_layer(spec, graph, d["layer"], what)
+    _check_size(spec, cfg, graph, node, what)
+    src = graph.inputs_of(node)[0]
+    # run the part of the network that computes the layer's input, exactly as run_quantized runs all of it
+    sub = LayerGraph(graph.name)
+    keep = nx.ancestors(graph.g, src) | {src}
+    sub.g = graph.g.subgraph(keep).copy()
+    sub.shapes = {n: graph.shapes[n] for n in keep}
+    sub.tensors = graph.tensors
+    sub.outputs = [src]
+    try:
+        run = run_quantized(sub, onnx_inputs(graph, seed), cfg)
+        prog, *_ = layer_program(cfg, graph, node, run.values[src])
+    except ExecutionError as e:
+        raise WorkloadError(f"{_where(spec, cfg)}: {e}") from None
+    prog.meta.update(layer=node, model=str(path))
+    return prog
 
 
 def build_workload(spec: str, cfg: AcceleratorConfig, seed: int) -> Program:
@@ -102,31 +284,37 @@ def build_workload(spec: str, cfg: AcceleratorConfig, seed: int) -> Program:
 
     kind, d = parse_workload(spec)
     rng = np.random.default_rng(seed)
-    ilo, ihi = -(1 << (cfg.input_width - 1)), (1 << (cfg.input_width - 1)) - 1
-    wlo, whi = -(1 << (cfg.weight_width - 1)), (1 << (cfg.weight_width - 1)) - 1
-    where = f"workload '{spec}' on config '{cfg.name}' ({cfg.rows}x{cfg.cols} '{cfg.dataflow}')"
-    if kind == "gemm":
-        K = d["K"]
-    else:
-        K = d["KH"] * d["KW"] * d["Cin"]
-        OH = conv_out_size(d["H"], d["KH"], d["stride"], d["pad"])
-        OW = conv_out_size(d["W"], d["KW"], d["stride"], d["pad"])
-        if OH < 1 or OW < 1:
-            raise WorkloadError(f"workload '{spec}': the {d['KH']}x{d['KW']} kernel does not fit the "
-                                f"{d['H']}x{d['W']} input (padding {d['pad']}): empty output")
-    if K > cfg.max_reduction:
-        raise WorkloadError(f"{where}: reduction K = {K} exceeds max_reduction = {cfg.max_reduction} "
-                            f"(the accumulators could overflow)")
+    where = _where(spec, cfg)
     try:
-        if kind == "gemm":
-            A = rng.integers(ilo, ihi + 1, (d["M"], d["K"]), dtype=np.int64).astype(np.int8)
-            W = rng.integers(wlo, whi + 1, (d["K"], d["N"]), dtype=np.int64).astype(np.int8)
-            prog = lower_gemm(cfg, A, W, _quant(rng, cfg, gemm_acc(A, W)))
+        if kind == "zoo":
+            prog = _zoo_program(spec, d, cfg, rng)
+        elif kind == "onnx":
+            prog = _onnx_program(spec, d, cfg, seed)
         else:
-            X = rng.integers(ilo, ihi + 1, (d["H"], d["W"], d["Cin"]), dtype=np.int64).astype(np.int8)
-            Wt = rng.integers(wlo, whi + 1, (d["KH"], d["KW"], d["Cin"], d["Cout"]), dtype=np.int64).astype(np.int8)
-            acc = conv2d_acc(X, Wt, d["stride"], d["pad"])
-            prog = lower_conv2d(cfg, X, Wt, d["stride"], d["pad"], _quant(rng, cfg, acc))
+            ilo, ihi = -(1 << (cfg.input_width - 1)), (1 << (cfg.input_width - 1)) - 1
+            wlo, whi = -(1 << (cfg.weight_width - 1)), (1 << (cfg.weight_width - 1)) - 1
+            if kind == "gemm":
+                K = d["K"]
+            else:
+                K = d["KH"] * d["KW"] * d["Cin"]
+                OH = conv_out_size(d["H"], d["KH"], d["stride"], d["pad"])
+                OW = conv_out_size(d["W"], d["KW"], d["stride"], d["pad"])
+                if OH < 1 or OW < 1:
+                    raise WorkloadError(f"workload '{spec}': the {d['KH']}x{d['KW']} kernel does not fit the "
+                                        f"{d['H']}x{d['W']} input (padding {d['pad']}): empty output")
+            if K > cfg.max_reduction:
+                raise WorkloadError(f"{where}: reduction K = {K} exceeds max_reduction = {cfg.max_reduction} "
+                                    f"(the accumulators could overflow)")
+            if kind == "gemm":
+                A = rng.integers(ilo, ihi + 1, (d["M"], d["K"]), dtype=np.int64).astype(np.int8)
+                W = rng.integers(wlo, whi + 1, (d["K"], d["N"]), dtype=np.int64).astype(np.int8)
+                prog = lower_gemm(cfg, A, W, _quant(rng, cfg, gemm_acc(A, W)))
+            else:
+                X = rng.integers(ilo, ihi + 1, (d["H"], d["W"], d["Cin"]), dtype=np.int64).astype(np.int8)
+                Wt = rng.integers(wlo, whi + 1, (d["KH"], d["KW"], d["Cin"], d["Cout"]),
+                                  dtype=np.int64).astype(np.int8)
+                acc = conv2d_acc(X, Wt, d["stride"], d["pad"])
+                prog = lower_conv2d(cfg, X, Wt, d["stride"], d["pad"], _quant(rng, cfg, acc))
     except (LoweringError, IsaError, ProgramError) as e:
         raise WorkloadError(f"{where} does not fit: {e}") from None
     prog.meta.update(workload=spec, workload_seed=seed)
