@@ -186,7 +186,8 @@ def _watch_parent(pid: int) -> None:
 # ------------------------------------------------------------------ planning
 def plan_campaign(cfg: AcceleratorConfig, workload: str, seed: int, backend: str, n: int | None = None,
                   margin: float | None = None, confidence: float | None = None,
-                  models: Sequence[str] = ("seu",)) -> tuple[CampaignInfo, list[Site], list[Fault], Any]:
+                  models: Sequence[str] = ("seu",), structures: Sequence[str] | None = None
+                  ) -> tuple[CampaignInfo, list[Site], list[Fault], Any]:
     """(campaign parameters, sites, the fault plan, the parent's injector): builds the workload, runs the golden
     run and draws the plan. Deterministic: the same arguments give the same plan."""
     from .sampling import plan_faults
@@ -199,6 +200,13 @@ def plan_campaign(cfg: AcceleratorConfig, workload: str, seed: int, backend: str
     if cycles < 1:
         raise CampaignError(f"golden run of '{workload}' has {cycles} cycles")
     sites = model_sites(cfg)
+    if structures:
+        from .faults import STRUCTURES
+
+        unknown = sorted(set(structures) - set(STRUCTURES))
+        if unknown:
+            raise CampaignError(f"unknown structure(s) {', '.join(unknown)}; known: {', '.join(STRUCTURES)}")
+        sites = [s for s in sites if s.structure in set(structures)]
     covers = getattr(injector, "covers", None)
     if callable(covers):
         sites = [s for s in sites if covers(s)]
@@ -268,7 +276,8 @@ def _connect(scheduler: str):
 def run_campaign(db_path: str | os.PathLike[str], cfg: AcceleratorConfig, workload_spec: str, n: int | None = None,
                  *, margin: float | None = None, confidence: float | None = None, seed: int = 0,
                  backend: str = "model", jobs: int = 1, scheduler: str | None = None, progress: bool = True,
-                 models: Sequence[str] = ("seu",), batch_size: int | None = None) -> CampaignSummary:
+                 models: Sequence[str] = ("seu",), batch_size: int | None = None,
+                 structures: Sequence[str] | None = None) -> CampaignSummary:
     """Plan (``n`` injections, or the Leveugle size for ``margin`` at ``confidence``) and run a campaign into
     ``db_path``. If ``db_path`` already holds the same campaign (same parameters), it is resumed; a different
     campaign there is an error (the file is left alone)."""
@@ -286,7 +295,8 @@ def run_campaign(db_path: str | os.PathLike[str], cfg: AcceleratorConfig, worklo
         return resume_campaign(p, jobs=jobs, scheduler=scheduler, progress=progress, batch_size=batch_size)
     client = _connect(scheduler) if scheduler else None
     try:
-        info, sites, faults, injector = plan_campaign(cfg, workload_spec, seed, backend, n, margin, confidence, models)
+        info, sites, faults, injector = plan_campaign(cfg, workload_spec, seed, backend, n, margin, confidence, models,
+                                                      structures)
         store = CampaignStore.create(p, info, sites, faults)
         with store:
             return _execute(store, jobs, client, progress, batch_size, injector)

@@ -93,7 +93,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         s = run_campaign(args.db, cfg, args.workload, args.injections, margin=margin, confidence=conf,
                          seed=args.seed, backend=args.backend, jobs=args.jobs, scheduler=args.scheduler,
-                         progress=not args.no_progress, models=_models(args.models), batch_size=args.batch)
+                         progress=not args.no_progress, models=_models(args.models), batch_size=args.batch,
+                         structures=[x for x in (args.structures or "").split(",") if x] or None)
     except KeyboardInterrupt:
         return _interrupted(args.db)
     _summary(s)
@@ -185,6 +186,8 @@ def add_fi_parser(subparsers) -> argparse.ArgumentParser:
     r.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler address (tcp://host:8786) instead of local")
     r.add_argument("--models", default="seu", help=f"fault models, comma-separated ({', '.join(FAULT_MODELS)}); "
                                                    f"default seu")
+    r.add_argument("--structures", metavar="S1,S2", help="restrict the campaign to these structures "
+                                                        "(names as `hwgen fi sites` lists them)")
     r.add_argument("--batch", type=int, metavar="B", help="faults per injector call and per commit (default: auto)")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
     r.set_defaults(func=_user_errors(cmd_run))

@@ -381,3 +381,20 @@ def test_cli(tmp_path, capsys):
         err = capsys.readouterr().err
         assert msg in err and err.count("\n") == 1, (argv, err)
     assert not (tmp_path / "x.db").exists()
+
+
+def test_structures_restrict_the_plan_and_unknown_names_are_errors(tmp_path, capsys):
+    from hwgen.cli import main
+
+    db = tmp_path / "s.sqlite"
+    args = ["fi", "run", "--rows", "2", "--cols", "2", "--a-spad-depth", "32", "--w-spad-depth", "32",
+            "--acc-depth", "16", "--workload", "gemm:4x6x3", "--injections", "40", "--seed", "2", "--db", str(db),
+            "--backend", "model", "--no-progress"]
+    assert main(args + ["--structures", "pe_accumulators,bogus"]) == 2
+    assert "unknown structure(s) bogus" in capsys.readouterr().err
+    assert not db.exists()
+    assert main(args + ["--structures", "pe_accumulators,acc_buf"]) == 0
+    from fault_injection.store import CampaignStore
+
+    with CampaignStore.open(db, readonly=True) as store:
+        assert {f.structure for f in store.faults()} == {"pe_accumulators", "acc_buf"}
