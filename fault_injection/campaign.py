@@ -427,17 +427,21 @@ def _run_pool(jobs: int, ctx, batches, commit, failed) -> None:
                 running[pool.submit(run_batch, ctx, b)] = b
             finished, _ = wait(running, return_when=FIRST_COMPLETED)
             for fut in finished:
-                b = running.pop(fut)
-                try:
-                    res = fut.result()
-                except CampaignError:
-                    raise
-                except Exception as e:
-                    raise failed(b, e) from None
-                commit(res)
+                _collect(fut, running.pop(fut), commit, failed)
         ok = True
     finally:
         pool.shutdown(wait=ok, cancel_futures=True)
+
+
+def _collect(fut, batch, commit, failed) -> None:
+    """Commit a finished batch's results; a worker's failure becomes the campaign's error for that batch."""
+    try:
+        res = fut.result()
+    except CampaignError:
+        raise
+    except Exception as e:
+        raise failed(batch, e) from None
+    commit(res)
 
 
 def _run_dask(client, ctx, batches, workers: int, commit, failed) -> None:
@@ -453,13 +457,7 @@ def _run_dask(client, ctx, batches, workers: int, commit, failed) -> None:
     try:
         for fut in ac:
             _, b = owner.pop(fut.key)
-            try:
-                res = fut.result()
-            except CampaignError:
-                raise
-            except Exception as e:
-                raise failed(b, e) from None
-            commit(res)
+            _collect(fut, b, commit, failed)
             if todo:
                 nb = todo.pop()
                 nf = client.submit(run_batch, ctx, nb, pure=False)

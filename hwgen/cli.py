@@ -68,15 +68,19 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read(path: Path, binary: bool = False):
+    """A file's text (or bytes); a one-line UserError naming the file when it cannot be read."""
+    try:
+        return path.read_bytes() if binary else path.read_text()
+    except OSError as e:
+        raise UserError(f"{path}: cannot read ({e.strerror})") from None
+
+
 def cmd_asm(args: argparse.Namespace) -> int:
     from .isa import assemble, parse_program_text
 
     src = Path(args.source)
-    try:
-        text = src.read_text()
-    except OSError as e:
-        raise UserError(f"{src}: cannot read ({e.strerror})") from None
-    code = assemble(parse_program_text(text, source=str(src)))
+    code = assemble(parse_program_text(_read(src), source=str(src)))
     try:
         _atomic_write(Path(args.output), code)
     except OSError as e:
@@ -89,10 +93,7 @@ def cmd_disasm(args: argparse.Namespace) -> int:
     from .isa import disassemble, format_program_text
 
     src = Path(args.binary)
-    try:
-        data = src.read_bytes()
-    except OSError as e:
-        raise UserError(f"{src}: cannot read ({e.strerror})") from None
+    data = _read(src, binary=True)
     try:
         sys.stdout.write(format_program_text(disassemble(data, stop_at_halt=False)))
     except ValueError as e:
