@@ -947,40 +947,15 @@ _COCOTB_ACCEL = "accel"
 
 
 def _build_cocotb(cfg: AcceleratorConfig, mem_bytes: int, *, cache_dir=None, verbose: bool = False) -> Path:
-    """A cocotb (VPI) build of the harness with the accelerator's state visible; cached like hwgen.rtlsim."""
-    import hashlib
-    import shutil
+    """The cocotb harness build (hwgen.rtlsim.build_rtl) with the accelerator's state and the host memory's
+    read register also visible."""
+    from hwgen.harness import MEM_MODULE, TOP_NAME
+    from hwgen.rtlsim import build_rtl
 
-    from hwgen.harness import MEM_MODULE, TOP_NAME, harness_verilog, vlt_text
-    from hwgen.rtlsim import LeanVerilator, RtlSimError, _locked, _tail, default_cache_dir
-    from hwgen.toolchain import ensure_verilator_env
+    def extra(vtext: str) -> str:
+        state = parse_verilog_state(vtext, f"{TOP_NAME}.{_COCOTB_ACCEL}")
+        return ("\n" + state_vlt(state, f"{TOP_NAME}.{_COCOTB_ACCEL}").split("\n", 1)[1]
+                + f'public_flat_rw -module "{MEM_MODULE}" -var "rdata"\n')
 
-    vtext = harness_verilog(cfg, mem_bytes)
-    state = parse_verilog_state(vtext, f"{TOP_NAME}.{_COCOTB_ACCEL}")
-    ctrl = (vlt_text() + "\n" + state_vlt(state, f"{TOP_NAME}.{_COCOTB_ACCEL}").split("\n", 1)[1]
-            + f'public_flat_rw -module "{MEM_MODULE}" -var "rdata"\n')
-    h = hashlib.sha256()
-    for part in ("fi-cocotb-1", vtext, ctrl):
-        h.update(part.encode())
-        h.update(b"\0")
-    cache = Path(cache_dir).resolve() if cache_dir is not None else default_cache_dir()
-    build_dir = cache / f"fi-cocotb-{cfg.name}-{mem_bytes}-{h.hexdigest()[:20]}"
-    marker = build_dir / "hwgen_fi_cocotb.json"
-    with _locked(cache / f"{build_dir.name}.lock"):
-        if not (marker.is_file() and (build_dir / TOP_NAME).is_file()):
-            if build_dir.exists():
-                shutil.rmtree(build_dir)
-            build_dir.mkdir(parents=True)
-            vfile, cfile = build_dir / f"{TOP_NAME}.v", build_dir / f"{TOP_NAME}.vlt"
-            vfile.write_text(vtext)
-            cfile.write_text(ctrl)
-            ensure_verilator_env()
-            log = build_dir / "build.log"
-            try:
-                LeanVerilator().build(sources=[cfile, vfile], hdl_toplevel=TOP_NAME, build_dir=build_dir,
-                                      build_args=["-Wno-fatal", "-Wno-lint", "-Wno-style"],
-                                      log_file=None if verbose else log)
-            except (RuntimeError, SystemExit) as e:
-                raise RtlSimError(f"cocotb fault-injection build failed: {e}\n{_tail(log)}") from None
-            marker.write_text(json.dumps({"config": cfg.to_dict(), "mem_bytes": mem_bytes}))
-    return build_dir
+    return build_rtl(cfg, mem_bytes, cache_dir=cache_dir, verbose=verbose, variant="fi-cocotb",
+                     vlt_extra=extra).build_dir

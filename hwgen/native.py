@@ -40,12 +40,9 @@ This module imports Amaranth lazily (Verilog generation only) and never imports
 ``sim`` (imports point down the flow).
 """
 
-import hashlib
-import json
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -56,7 +53,7 @@ import numpy as np
 
 from .config import AcceleratorConfig
 from .program import Program
-from .rtlsim import DEFAULT_TIMEOUT_CYCLES, RtlSimError, _locked, _tail, default_cache_dir, harness_mem_bytes
+from .rtlsim import DEFAULT_TIMEOUT_CYCLES, RtlSimError, _tail, cached_build, default_cache_dir, harness_mem_bytes
 from .toolchain import verilator_env
 
 __all__ = ["NativeDesign", "NativeResult", "build_native", "build_native_variant", "run_images_native",
@@ -413,49 +410,36 @@ def build_native_variant(cfg: AcceleratorConfig, variant: str, cpp: str | None =
         vlt = vlt_factory(vtext)
     if cpp is None:
         raise ValueError("build_native_variant needs cpp or cpp_factory")
-    h = hashlib.sha256()
     parts = [_RECIPE, _tool_versions(), vtext, cpp, " ".join(NATIVE_FLAGS)]
     if vlt is not None:
         parts.append(vlt)
-    for part in parts:
-        h.update(part.encode())
-        h.update(b"\0")
-    key = h.hexdigest()[:20]
-    build_dir = cache / f"native{'-' + variant if variant else ''}-{cfg.name}-{key}"
 
-    with _locked(cache / f"{build_dir.name}.lock"):
-        marker = build_dir / _MARKER
+    def build(build_dir: Path) -> None:
         exe = build_dir / "obj_dir" / EXE_NAME
-        if marker.is_file() and exe.is_file():
-            info = json.loads(marker.read_text())
-            built = NativeDesign(cfg, key, build_dir, float(info.get("build_seconds", 0.0)), True)
-        else:
-            if build_dir.exists():          # an interrupted build: start clean
-                shutil.rmtree(build_dir)
-            build_dir.mkdir(parents=True)
-            (build_dir / f"{TOP}.v").write_text(vtext)
-            (build_dir / "main.cpp").write_text(cpp)
-            (build_dir / "config.json").write_text(cfg.to_json())
-            sources = [f"{TOP}.v", "main.cpp"]
-            if vlt is not None:
-                (build_dir / f"{TOP}.vlt").write_text(vlt)
-                sources.insert(0, f"{TOP}.vlt")
-            env = {**os.environ, **verilator_env()}
-            cmd = ["verilator", *NATIVE_FLAGS, "-j", str(jobs or os.cpu_count() or 1), "--top-module", TOP,
-                   "-Mdir", "obj_dir", "-o", EXE_NAME, *sources]
-            log = build_dir / "build.log"
-            t0 = time.perf_counter()
-            with open(log, "w") as lf:
-                proc = subprocess.run(cmd, cwd=build_dir, env=env, stdout=None if verbose else lf,
-                                      stderr=None if verbose else subprocess.STDOUT, check=False)
-            secs = time.perf_counter() - t0
-            if proc.returncode != 0 or not exe.is_file():
-                raise RtlSimError(f"native Verilator build of '{cfg.name}' failed (exit {proc.returncode}) in "
-                                  f"{build_dir}:\n{_tail(log)}")
-            marker.write_text(json.dumps({"build_seconds": secs, "config": cfg.to_dict(), "flags": list(NATIVE_FLAGS),
-                                          "variant": variant, "tools": _tool_versions(),
-                                          "python": sys.version.split()[0]}, indent=2))
-            built = NativeDesign(cfg, key, build_dir, secs, False)
+        (build_dir / f"{TOP}.v").write_text(vtext)
+        (build_dir / "main.cpp").write_text(cpp)
+        (build_dir / "config.json").write_text(cfg.to_json())
+        sources = [f"{TOP}.v", "main.cpp"]
+        if vlt is not None:
+            (build_dir / f"{TOP}.vlt").write_text(vlt)
+            sources.insert(0, f"{TOP}.vlt")
+        env = {**os.environ, **verilator_env()}
+        cmd = ["verilator", *NATIVE_FLAGS, "-j", str(jobs or os.cpu_count() or 1), "--top-module", TOP,
+               "-Mdir", "obj_dir", "-o", EXE_NAME, *sources]
+        log = build_dir / "build.log"
+        with open(log, "w") as lf:
+            proc = subprocess.run(cmd, cwd=build_dir, env=env, stdout=None if verbose else lf,
+                                  stderr=None if verbose else subprocess.STDOUT, check=False)
+        if proc.returncode != 0 or not exe.is_file():
+            raise RtlSimError(f"native Verilator build of '{cfg.name}' failed (exit {proc.returncode}) in "
+                              f"{build_dir}:\n{_tail(log)}")
+
+    key, build_dir, secs, cached = cached_build(
+        cache, f"native{'-' + variant if variant else ''}-{cfg.name}", parts,
+        lambda d: (d / "obj_dir" / EXE_NAME).is_file(), build,
+        {"config": cfg.to_dict(), "flags": list(NATIVE_FLAGS), "variant": variant, "tools": _tool_versions()},
+        _MARKER)
+    built = NativeDesign(cfg, key, build_dir, secs, cached)
     _MEMO[memo_key] = built
     return built
 

@@ -33,7 +33,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -176,6 +176,38 @@ def _tail(path: Path, lines: int = 40) -> str:
         return f"(no log at {path})"
 
 
+def cached_build(cache: Path, prefix: str, parts: Sequence[str], complete: Callable[[Path], bool],
+                 build: Callable[[Path], None], info: dict, marker_name: str = _MARKER
+                 ) -> tuple[str, Path, float, bool]:
+    """The one build-cache protocol of the Verilator builds (cocotb harness, native harness, injector).
+
+    The key is a hash of ``parts``; the folder ``<cache>/<prefix>-<key>`` is
+    complete when it holds the marker file and ``complete(folder)``. Otherwise,
+    under a file lock (concurrent processes wait for one build), an interrupted
+    folder is removed, ``build(folder)`` runs in a fresh one (raising on failure),
+    and the marker is written last with ``info`` and the build time. Returns
+    (key, folder, build seconds, found in the cache).
+    """
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(part.encode())
+        h.update(b"\0")
+    key = h.hexdigest()[:20]
+    build_dir = cache / f"{prefix}-{key}"
+    with _locked(cache / f"{build_dir.name}.lock"):
+        marker = build_dir / marker_name
+        if marker.is_file() and complete(build_dir):
+            return key, build_dir, float(json.loads(marker.read_text()).get("build_seconds", 0.0)), True
+        if build_dir.exists():          # an interrupted build: start clean
+            shutil.rmtree(build_dir)
+        build_dir.mkdir(parents=True)
+        t0 = time.perf_counter()
+        build(build_dir)
+        secs = time.perf_counter() - t0
+        marker.write_text(json.dumps({"build_seconds": secs, **info, "python": sys.version.split()[0]}, indent=2))
+        return key, build_dir, secs, False
+
+
 def _tool_versions() -> str:
     from importlib.metadata import version
 
@@ -188,7 +220,8 @@ _MEMO: dict[tuple, BuiltDesign] = {}
 
 def build_rtl(cfg: AcceleratorConfig, mem_bytes: int, accel_factory=None, *,
               cache_dir: str | os.PathLike[str] | None = None, verbose: bool = False,
-              use_memo: bool = True) -> BuiltDesign:
+              use_memo: bool = True, variant: str = "",
+              vlt_extra: Callable[[str], str] | None = None) -> BuiltDesign:
     """Build (or find in the cache) the Verilator model of the harness for ``cfg``.
 
     ``accel_factory(cfg)`` constructs the accelerator component (default
@@ -198,52 +231,42 @@ def build_rtl(cfg: AcceleratorConfig, mem_bytes: int, accel_factory=None, *,
     one process a repeated call returns the memo (``use_memo=False`` looks at
     the disk cache as a new process would). ``verbose`` streams the
     Verilator and compiler output instead of writing it to ``build.log``.
+    ``vlt_extra(verilog) -> str`` adds Verilator control lines (e.g. more
+    visible state for fault injection); ``variant`` names such a build.
     """
     from .harness import TOP_NAME, check_mem_bytes, harness_verilog, vlt_text
 
     check_mem_bytes(cfg, mem_bytes)
     cache = Path(cache_dir).resolve() if cache_dir is not None else default_cache_dir()
-    memo_key = (cfg.to_json(), mem_bytes, accel_factory, str(cache))
+    memo_key = (cfg.to_json(), mem_bytes, accel_factory, str(cache), variant)
     if use_memo and memo_key in _MEMO and (_MEMO[memo_key].build_dir / _MARKER).is_file():
         d = _MEMO[memo_key]
         return BuiltDesign(d.cfg, d.mem_bytes, d.key, d.build_dir, d.build_seconds, True)
 
     vtext = harness_verilog(cfg, mem_bytes, accel_factory)
-    ctrl = vlt_text()
-    h = hashlib.sha256()
-    for part in (_RECIPE, _tool_versions(), cfg.to_json(), str(mem_bytes), vtext, ctrl, " ".join(_BUILD_ARGS)):
-        h.update(part.encode())
-        h.update(b"\0")
-    key = h.hexdigest()[:20]
-    build_dir = cache / f"{cfg.name}-{mem_bytes}-{key}"
+    ctrl = vlt_text() + (vlt_extra(vtext) if vlt_extra is not None else "")
 
-    with _locked(cache / f"{build_dir.name}.lock"):
-        marker = build_dir / _MARKER
-        if marker.is_file() and (build_dir / TOP_NAME).is_file():
-            info = json.loads(marker.read_text())
-            built = BuiltDesign(cfg, mem_bytes, key, build_dir, float(info.get("build_seconds", 0.0)), True)
-        else:
-            if build_dir.exists():          # an interrupted build: start clean
-                shutil.rmtree(build_dir)
-            build_dir.mkdir(parents=True)
-            vfile, cfile = build_dir / f"{TOP_NAME}.v", build_dir / f"{TOP_NAME}.vlt"
-            vfile.write_text(vtext)
-            cfile.write_text(ctrl)
-            (build_dir / "config.json").write_text(cfg.to_json())
-            ensure_verilator_env()
-            log = build_dir / "build.log"
-            t0 = time.perf_counter()
-            try:
-                LeanVerilator().build(
-                    sources=[cfile, vfile], hdl_toplevel=TOP_NAME, build_dir=build_dir,
-                    build_args=list(_BUILD_ARGS), log_file=None if verbose else log)
-            except (RuntimeError, SystemExit) as e:
-                raise RtlSimError(f"Verilator build of '{cfg.name}' (mem {mem_bytes} B) failed in "
-                                  f"{build_dir}: {e}\n{_tail(log)}") from None
-            secs = time.perf_counter() - t0
-            marker.write_text(json.dumps({"build_seconds": secs, "config": cfg.to_dict(), "mem_bytes": mem_bytes,
-                                          "tools": _tool_versions(), "python": sys.version.split()[0]}, indent=2))
-            built = BuiltDesign(cfg, mem_bytes, key, build_dir, secs, False)
+    def build(build_dir: Path) -> None:
+        vfile, cfile = build_dir / f"{TOP_NAME}.v", build_dir / f"{TOP_NAME}.vlt"
+        vfile.write_text(vtext)
+        cfile.write_text(ctrl)
+        (build_dir / "config.json").write_text(cfg.to_json())
+        ensure_verilator_env()
+        log = build_dir / "build.log"
+        try:
+            LeanVerilator().build(
+                sources=[cfile, vfile], hdl_toplevel=TOP_NAME, build_dir=build_dir,
+                build_args=list(_BUILD_ARGS), log_file=None if verbose else log)
+        except (RuntimeError, SystemExit) as e:
+            raise RtlSimError(f"Verilator build of '{cfg.name}' (mem {mem_bytes} B) failed in "
+                              f"{build_dir}: {e}\n{_tail(log)}") from None
+
+    key, build_dir, secs, cached = cached_build(
+        cache, f"{variant + '-' if variant else ''}{cfg.name}-{mem_bytes}",
+        (_RECIPE, _tool_versions(), cfg.to_json(), str(mem_bytes), vtext, ctrl, " ".join(_BUILD_ARGS)),
+        lambda d: (d / TOP_NAME).is_file(), build,
+        {"config": cfg.to_dict(), "mem_bytes": mem_bytes, "tools": _tool_versions()})
+    built = BuiltDesign(cfg, mem_bytes, key, build_dir, secs, cached)
     _MEMO[memo_key] = built
     return built
 
