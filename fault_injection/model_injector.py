@@ -45,7 +45,7 @@ from hwgen.config import AcceleratorConfig
 from hwgen.isa import INSTR_BYTES, QTABLE_BYTES, Instruction, Opcode, decode
 from hwgen.program import Program
 from sim.cycle import CycleModel, _wrap
-from sim.timing import DECODE_CYCLES, fetch_cycles, instruction_cycles
+from sim.timing import DECODE_CYCLES, exec_cycles, fetch_cycles, instruction_cycles
 
 from .faults import Fault, InjectionResult
 
@@ -122,9 +122,10 @@ def simulate_compute(cfg: AcceleratorConfig, ins: Instruction, st: _State, fault
     deskew = [z(C - 1 - j) for j in range(C)] if cfg.supports_ws else [z(0) for _ in range(C)]
     ctrl = {"exec_cnt": 0, "feed_a_valid": 0, "feed_b_valid": 0, "wb_valid": 0, "wb_addr": 0}
     if os_:
-        ctrl["exec_last"], ctrl["cp_phase"] = a["depth"] + 2 * R + C, a["depth"] + R + C
+        ctrl["cp_phase"] = a["depth"] + R + C
     else:
-        ctrl["exec_last"], ctrl["cp_phase"] = a["rows"] + 2 * R + C + 2, 2 * R + C + 2
+        ctrl["cp_phase"] = 2 * R + C + 2
+    ctrl["exec_last"] = exec_cycles(cfg, ins) - 1
     wb_data = z(C)
     a_rd, w_rd = z(R), z(C)  # read-port data registers
     widths = {"exec_cnt": 26, "exec_last": 26, "cp_phase": 26, "feed_a_valid": 1, "feed_b_valid": 1,

@@ -60,6 +60,7 @@ from hwgen.isa import INSTR_BYTES, Instruction, compute, config, halt, load, qta
 from hwgen.program import Program, Region
 from sim.reference import ChannelQuant, Quant, range_quant, output_dtype, pads4, pair
 from sim.tiling import ConvA, GemmA, Load, LoweringError, Plan, a_block_loads, blocks, cdiv, q_tile_load, w_block_loads
+from sim.timing import STORE_LATENCY, compute_overhead
 
 __all__ = ["lower_gemm", "lower_conv2d", "Plan", "plan_tiles", "plan_needs", "check_plan", "LoweringError",
            "ChannelQuant", "Quant"]
@@ -118,8 +119,8 @@ def _plan_os(cfg: AcceleratorConfig, M: int, K: int, N: int) -> Plan:
             mt_b, nt_b = _cdiv(Mt, nMB), _cdiv(Nt, nNB)  # balanced blocks
             a_pass = M * K + Mt * nk * (ov + 1)
             w_pass = K * N + Nt * nk * (ov + 1)
-            comp = Mt * Nt * (K + nk * (2 * R + C + 1 + ov))
-            stores = Mt * Nt * (ov + 3)
+            comp = Mt * Nt * (K + nk * (compute_overhead(cfg, "os") + ov))
+            stores = Mt * Nt * (ov + STORE_LATENCY)
             for order, cost in _order_costs(nk, nMB, nNB, a_pass, w_pass, comp + stores):
                 if best is None or cost < best.cost:
                     best = Plan("os", kc, mt_b, mt_b * R, nt_b, order, cost)
@@ -151,8 +152,8 @@ def _plan_ws(cfg: AcceleratorConfig, M: int, K: int, N: int) -> Plan:
             mb_b, nt_b = _cdiv(M, nMB), _cdiv(Nt, nNB)
             a_pass = M * K + nMB * Kt * (ov + 1)
             w_pass = K * N + Nt * nk * (ov + 1)
-            comp = Nt * Kt * (M + nMB * (2 * R + C + 3 + ov))
-            stores = Nt * nMB * (ov + 3)
+            comp = Nt * Kt * (M + nMB * (compute_overhead(cfg, "ws") + ov))
+            stores = Nt * nMB * (ov + STORE_LATENCY)
             for order, cost in _order_costs(nk, nMB, nNB, a_pass, w_pass, comp + stores):
                 if best is None or cost < best.cost:
                     best = Plan("ws", min(K, kt * R), 1, mb_b, nt_b, order, cost)

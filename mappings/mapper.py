@@ -27,7 +27,6 @@ evaluation serves every memory split (:mod:`mappings.ilp` relies on this).
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
 from functools import lru_cache
 from typing import Iterator

@@ -50,7 +50,7 @@ from hwgen.config import AcceleratorConfig
 from hwgen.isa import INSTR_BYTES
 
 from .reference import conv_out_size, pads4, pair
-from .timing import DECODE_CYCLES, LOAD_LATENCY, STORE_LATENCY, fetch_cycles, load_beats
+from .timing import DECODE_CYCLES, LOAD_LATENCY, STORE_LATENCY, compute_overhead, fetch_cycles, load_beats
 from .tiling import (ConvA, GemmA, LoweringError, Plan, a_block_loads, a_visits, blocks, cdiv, q_tile_load,
                      q_visits, w_block_loads, w_visits)
 
@@ -298,13 +298,13 @@ def _group(cfg: AcceleratorConfig, plan: Plan, aview, M: int, K: int, N: int, w_
     if os_:
         m_tiles = (M // plan.mb) * cdiv(plan.mb, R) + cdiv(M % plan.mb, R)  # R-row tiles over all m blocks
         t.computes = m_tiles * Nt * nk
-        t.compute_exec = m_tiles * Nt * (K + nk * (2 * R + C + 1))
+        t.compute_exec = m_tiles * Nt * (K + nk * compute_overhead(cfg, "os"))
         t.acc_rows = M * Nt * nk
         t.stores = m_tiles * Nt
     else:
         k_tiles = sum(cdiv(k1 - k0, R) for k0, k1 in k_chunks)  # R-deep k tiles over all chunks
         t.computes = nMB * Nt * k_tiles
-        t.compute_exec = Nt * k_tiles * (M + nMB * (2 * R + C + 3))
+        t.compute_exec = Nt * k_tiles * (M + nMB * compute_overhead(cfg, "ws"))
         t.acc_rows = M * Nt * k_tiles
         t.stores = nMB * Nt
     t.busy = M * K * C * Nt

@@ -37,7 +37,7 @@ import math
 from hwgen.config import AcceleratorConfig
 from hwgen.isa import Instruction, Opcode
 
-__all__ = ["fetch_cycles", "exec_cycles", "instruction_cycles", "macs", "load_beats"]
+__all__ = ["fetch_cycles", "exec_cycles", "instruction_cycles", "macs", "load_beats", "compute_overhead"]
 
 DECODE_CYCLES = 1
 LOAD_LATENCY = 1
@@ -46,6 +46,12 @@ STORE_LATENCY = 3
 
 def fetch_cycles(cfg: AcceleratorConfig) -> int:
     return cfg.fetch_beats + 1
+
+
+def compute_overhead(cfg: AcceleratorConfig, dataflow: str) -> int:
+    """A compute's execute cycles beyond the words it streams (``depth`` for os, ``rows`` for ws)."""
+    R, C = cfg.rows, cfg.cols
+    return 2 * R + C + 1 if dataflow == "os" else 2 * R + C + 3
 
 
 def load_beats(port_bytes: int, base: int, count: int, word_stride: int, lanes: int) -> int:
@@ -65,7 +71,6 @@ def load_beats(port_bytes: int, base: int, count: int, word_stride: int, lanes: 
 
 def exec_cycles(cfg: AcceleratorConfig, ins: Instruction) -> int:
     """Cycles after decode that ``ins`` keeps the controller busy."""
-    R, C = cfg.rows, cfg.cols
     a = ins.args
     if ins.op == Opcode.LOAD:
         if a["zero"]:
@@ -75,8 +80,8 @@ def exec_cycles(cfg: AcceleratorConfig, ins: Instruction) -> int:
         return a["count"] * a["lanes"] + LOAD_LATENCY
     if ins.op == Opcode.COMPUTE:
         if a["dataflow"] == 0:
-            return a["depth"] + 2 * R + C + 1
-        return a["rows"] + 2 * R + C + 3
+            return a["depth"] + compute_overhead(cfg, "os")
+        return a["rows"] + compute_overhead(cfg, "ws")
     if ins.op == Opcode.STORE:
         return a["rows"] * a["cols"] + STORE_LATENCY
     return 0
