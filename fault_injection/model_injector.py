@@ -42,7 +42,7 @@ from typing import Sequence
 import numpy as np
 
 from hwgen.config import AcceleratorConfig
-from hwgen.isa import INSTR_BYTES, QTABLE_BYTES, Instruction, Opcode, decode
+from hwgen.isa import INSTR_BYTES, QTABLE_BYTES, Instruction, Opcode, decode, requantize
 from hwgen.program import Program
 from sim.cycle import CycleModel, _wrap
 from sim.timing import DECODE_CYCLES, exec_cycles, fetch_cycles, instruction_cycles
@@ -331,11 +331,7 @@ def _store(cfg: AcceleratorConfig, ins: Instruction, st: _State, f: Fault | None
     zp = pick(2, lambda s: np.full(t.shape, s.model.quant["zero_point"], dtype=np.int64))
     lo = pick(2, lambda s: np.full(t.shape, s.model.quant["clamp_lo"], dtype=np.int64))
     hi = pick(2, lambda s: np.full(t.shape, s.model.quant["clamp_hi"], dtype=np.int64))
-    x = acc * mult
-    rnd = np.where(shift > 0, np.left_shift(np.int64(1), np.maximum(shift - 1, 0)), 0)
-    x = ((x + rnd) >> shift) + zp
-    low = np.where(a["relu"] & (zp > lo), zp, lo) if a["relu"] else lo
-    x = np.minimum(np.maximum(x, low), hi)
+    x = requantize(acc, mult, shift, zp, lo, hi, bool(a["relu"]))
     addr = a["base"] + r_idx * a["row_stride"] + c_idx * a["col_stride"]
     st.mem[addr] = (x & 0xFF).astype(np.uint8)
 

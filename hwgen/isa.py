@@ -338,8 +338,8 @@ def check_instruction(instr: Instruction, cfg: AcceleratorConfig, where: str = "
 
 def requantize(acc: "int | object", multiplier: "int | object", shift: "int | object", zero_point: int,
                clamp_lo: int, clamp_hi: int, relu: bool) -> "int | object":
-    """The requantization rule, in one place (ints or int64 numpy arrays; multiplier
-    and shift may be per-column arrays that broadcast against ``acc``).
+    """The requantization rule, in one place (ints or int64 numpy arrays; every parameter
+    may be an array that broadcasts against ``acc``: per column, or per element).
 
     y = (acc * multiplier + round) >> shift, with round = 2**(shift-1) when
     shift > 0 (round half up, i.e. towards +infinity; >> is an arithmetic shift,
@@ -354,8 +354,8 @@ def requantize(acc: "int | object", multiplier: "int | object", shift: "int | ob
     sh = np.asarray(shift, dtype=np.int64)
     rnd = np.where(sh > 0, np.left_shift(np.int64(1), np.maximum(sh - 1, 0)), 0)
     x = (x + rnd) >> sh
-    x = x + np.int64(zero_point)
-    lo = max(clamp_lo, zero_point) if relu else clamp_lo
+    x = x + np.asarray(zero_point, dtype=np.int64)
+    lo = np.maximum(clamp_lo, zero_point) if relu else clamp_lo
     return np.minimum(np.maximum(x, lo), clamp_hi)  # max, then min: the RTL order when lo > clamp_hi
 
 
