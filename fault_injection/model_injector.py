@@ -82,11 +82,7 @@ class _State:
         self.model, self.mem = model, mem
 
     def copy(self) -> "_State":
-        m = CycleModel.__new__(CycleModel)
-        m.cfg = self.model.cfg
-        m.a_spad, m.w_spad, m.acc_buf = self.model.a_spad.copy(), self.model.w_spad.copy(), self.model.acc_buf.copy()
-        m.qtable, m.quant = self.model.qtable.copy(), dict(self.model.quant)
-        return _State(m, self.mem.copy())
+        return _State(self.model.copy(), self.mem.copy())
 
     def digest(self) -> bytes:
         h = hashlib.blake2b(digest_size=16)

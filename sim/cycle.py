@@ -71,6 +71,15 @@ class CycleModel:
         self.quant = dict(multiplier=0, shift=0, zero_point=0, clamp_lo=0, clamp_hi=0)
         self.qtable = np.zeros((c.cols, QTABLE_BYTES), dtype=np.uint8)
 
+    def copy(self) -> "CycleModel":
+        """An independent model with the same state (fault injection forks the golden state)."""
+        m = CycleModel.__new__(CycleModel)
+        m.cfg = self.cfg
+        m.a_spad, m.w_spad, m.acc_buf, m.qtable = (self.a_spad.copy(), self.w_spad.copy(), self.acc_buf.copy(),
+                                                   self.qtable.copy())
+        m.quant = dict(self.quant)
+        return m
+
     # ------------------------------------------------------------------ run
     def run(self, image: np.ndarray, max_instructions: int = 10_000_000) -> RunResult:
         mem = np.array(image, dtype=np.uint8, copy=True)
