@@ -106,18 +106,11 @@ Planner = Callable[[AcceleratorConfig, "GemmShape | ConvShape", bool], tuple[obj
 
 
 def default_planner(cfg: AcceleratorConfig, shape, per_channel: bool = False):
-    """The mapper's search when available (mappings.mapper.best_plan), else the lowering's heuristic plan."""
-    try:
-        from .mapper import best_plan
-    except ImportError:  # pragma: no cover - the mapper is optional
-        best_plan = None
-    if best_plan is not None:
-        plan, perf, _ = best_plan(cfg, shape, per_channel=per_channel)
-        return plan, perf
-    from .lowering import plan_tiles
+    """The mapper's search (mappings.mapper.best_plan): the plan the executor also runs."""
+    from .mapper import best_plan
 
-    plan = plan_tiles(cfg, *shape.gemm)
-    return plan, layer_perf(cfg, shape, plan, per_channel=per_channel)
+    plan, perf, _ = best_plan(cfg, shape, per_channel=per_channel)
+    return plan, perf
 
 
 def _layer_shape(graph: LayerGraph, node: str) -> tuple[GemmShape | ConvShape, int]:
