@@ -385,11 +385,9 @@ def _best_plan(cfg: AcceleratorConfig, shape, per_channel: bool, dataflow: str |
     else:
         method, space = "search", None
         proxy = None
-        if isinstance(shape, ConvShape) and proxy_keep:
+        if isinstance(shape, ConvShape) and proxy_keep:  # rank by the cheaper GEMM of the same M x K x N
             gemm = GemmShape(M, K, N)
-
-            def proxy(p: Plan) -> int:
-                return _perf(ecfg, gemm, p, per_channel).cycles
+            proxy = lambda p: _perf(ecfg, gemm, p, per_channel).cycles  # noqa: E731
         best, best_c, n, n_proxy = _search(cfg, M, K, N, dfs, seeds, cost, proxy, proxy_keep)
     plan = dataclasses.replace(best, cost=best_c)
     perf = layer_perf(cfg, shape, plan, per_channel)

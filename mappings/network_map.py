@@ -18,7 +18,7 @@ from typing import Callable
 import numpy as np
 
 from hwgen.config import AcceleratorConfig
-from sim.perf import ConvShape, GemmShape, LayerPerf, layer_perf
+from sim.perf import ConvShape, GemmShape, LayerPerf
 
 from .graph import Conv2d, Gemm, LayerGraph, MatMul
 
