@@ -18,7 +18,7 @@ an error; ``busy_pe`` = n. :func:`expected` computes the same from an image.
 """
 
 import numpy as np
-from amaranth.hdl import Elaboratable, Module, Signal
+from amaranth.hdl import Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
