@@ -56,6 +56,7 @@ from hwgen.config import AcceleratorConfig
 
 from .faults import FAULT_MODELS, OUTCOMES, Fault, InjectionResult, Site
 from .store import CampaignInfo, CampaignStore, check_file
+from hwgen.errors import HwgenError
 
 __all__ = ["CampaignError", "CampaignSummary", "INJECTORS", "BUILTIN_BACKENDS", "register_injector",
            "injector_factory", "make_injector", "run_campaign", "resume_campaign", "plan_campaign",
@@ -75,7 +76,7 @@ SCHEDULER_TIMEOUT = 3.0
 _MAX_BATCH = 128
 
 
-class CampaignError(ValueError):
+class CampaignError(HwgenError, ValueError):
     """A campaign that cannot be started, continued or finished; the message says why."""
 
 

@@ -34,6 +34,7 @@ from hwgen.fileio import atomic_write
 
 from .faults import STRUCTURES
 from .store import CampaignStore
+from hwgen.errors import HwgenError
 
 __all__ = ["ReportError", "DEFAULT_FIT_PER_BIT", "StructureReport", "CampaignReport", "campaign_report",
            "build_report", "to_markdown", "to_json", "write_chart", "write_outputs"]
@@ -50,7 +51,7 @@ LIMITS = [
 ]
 
 
-class ReportError(ValueError):
+class ReportError(HwgenError, ValueError):
     """A campaign that cannot be reported (no results yet, bad parameter, unwritable output)."""
 
 

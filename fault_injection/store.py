@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from .faults import OUTCOMES, Fault, InjectionResult, Site
+from hwgen.errors import HwgenError
 
 __all__ = ["StoreError", "CampaignInfo", "CampaignStore", "check_file", "SCHEMA_VERSION", "APPLICATION_ID"]
 
@@ -101,7 +102,7 @@ _TABLES = {
 }
 
 
-class StoreError(ValueError):
+class StoreError(HwgenError, ValueError):
     """A campaign file that cannot be created, opened or written; the message names the file."""
 
 

@@ -44,6 +44,7 @@ import numpy as np
 from hwgen.config import AcceleratorConfig
 from hwgen.isa import IsaError
 from hwgen.program import Program, ProgramError
+from hwgen.errors import HwgenError
 
 __all__ = ["WorkloadError", "build_workload", "parse_workload", "onnx_inputs", "WORKLOAD_FORMS", "MAX_CYCLES"]
 
@@ -58,7 +59,7 @@ _DIMS = re.compile(r"^\d+(x\d+)*$")
 _ONNX = re.compile(r"^(?:onnx:)?(.+?\.onnx)(?::(.*))?$", re.IGNORECASE)
 
 
-class WorkloadError(ValueError):
+class WorkloadError(HwgenError, ValueError):
     """A workload spec that is malformed or does not fit the configuration; the message names the spec."""
 
 

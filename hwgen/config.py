@@ -17,6 +17,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from .errors import HwgenError
 
 __all__ = ["AcceleratorConfig", "ConfigError", "DATAFLOWS", "INSTR_BITS"]
 
@@ -30,7 +31,7 @@ _MAX_SPAD_DEPTH = 1 << 16
 _MAX_LANES = 256
 
 
-class ConfigError(ValueError):
+class ConfigError(HwgenError, ValueError):
     """An invalid configuration. The message names the field and the limit."""
 
 

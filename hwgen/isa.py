@@ -47,6 +47,7 @@ from dataclasses import dataclass, field
 from typing import Iterable, Mapping
 
 from .config import INSTR_BITS, AcceleratorConfig
+from .errors import HwgenError
 
 __all__ = [
     "Opcode", "Field", "LAYOUT", "OPCODE_BITS", "INSTR_BYTES", "Instruction", "IsaError",
@@ -61,7 +62,7 @@ INSTR_BYTES = INSTR_BITS // 8
 QTABLE_BYTES = 9
 
 
-class IsaError(ValueError):
+class IsaError(HwgenError, ValueError):
     """An instruction that cannot be encoded or executed; the message names it and the field."""
 
 

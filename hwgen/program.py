@@ -19,11 +19,12 @@ import numpy as np
 from .config import AcceleratorConfig
 from .fileio import atomic_write
 from .isa import Instruction, IsaError, Opcode, assemble, check_instruction, disassemble
+from .errors import HwgenError
 
 __all__ = ["Region", "Program", "ProgramError"]
 
 
-class ProgramError(ValueError):
+class ProgramError(HwgenError, ValueError):
     """A malformed program or program file; the message names the part."""
 
 

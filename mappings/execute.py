@@ -30,11 +30,12 @@ from .graph import (Add, AveragePool, Clip, Concat, Constant, Conv2d, Flatten, G
 from .lowering import LoweringError, lower_conv2d, lower_gemm
 from .mapper import best_plan
 from .quantize import dequantize_linear, from_int8_domain, quantize_linear, quantize_multiplier, to_int8_domain
+from hwgen.errors import HwgenError
 
 __all__ = ["ExecutionError", "LayerRun", "NetworkRun", "run_quantized", "layer_program", "QTensor"]
 
 
-class ExecutionError(ValueError):
+class ExecutionError(HwgenError, ValueError):
     """The graph or its input cannot be executed; the message names the node or input."""
 
 

@@ -21,6 +21,7 @@ from typing import Iterator, Sequence
 
 import networkx as nx
 import numpy as np
+from hwgen.errors import HwgenError
 
 __all__ = [
     "GraphError", "QuantParams", "TensorInfo", "Layer", "Input", "Constant", "Conv2d", "Gemm", "MatMul", "MaxPool", "AveragePool",
@@ -29,7 +30,7 @@ __all__ = [
 ]
 
 
-class GraphError(ValueError):
+class GraphError(HwgenError, ValueError):
     """An inconsistent graph; the message names the node (and tensor) at fault."""
 
 

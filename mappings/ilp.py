@@ -47,12 +47,13 @@ from sim.tiling import Plan
 
 from .lowering import plan_needs
 from .mapper import DEFAULT_EXHAUSTIVE_LIMIT, best_plan
+from hwgen.errors import HwgenError
 
 __all__ = ["MemorySplit", "MemorySplitError", "memory_split", "brute_force_memory_split", "sram_bytes",
            "candidate_plans"]
 
 
-class MemorySplitError(ValueError):
+class MemorySplitError(HwgenError, ValueError):
     """No depth choice within the budget (or no valid depth of some kind); the message says which."""
 
 

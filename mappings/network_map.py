@@ -21,11 +21,12 @@ from hwgen.config import AcceleratorConfig
 from sim.perf import ConvShape, GemmShape, LayerPerf
 
 from .graph import Conv2d, Gemm, LayerGraph, MatMul
+from hwgen.errors import HwgenError
 
 __all__ = ["MapRow", "NetworkMap", "load_model", "map_graph", "default_planner", "write_chart"]
 
 
-class ModelSpecError(ValueError):
+class ModelSpecError(HwgenError, ValueError):
     """A model argument that is neither an ONNX file, a SCALE-Sim CSV nor zoo:NAME."""
 
 

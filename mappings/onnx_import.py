@@ -70,10 +70,12 @@ import numpy as np
 from .graph import (Add, AveragePool, Clip, Concat, Constant, Conv2d, Flatten, Gemm, GlobalAveragePool, GraphError, Input,
                     Layer, LayerGraph, MatMul, MaxPool, QuantParams, Relu, Reshape, TensorInfo)
 
+from hwgen.errors import HwgenError
+
 __all__ = ["OnnxImportError", "Constant", "import_onnx"]
 
 
-class OnnxImportError(ValueError):
+class OnnxImportError(HwgenError, ValueError):
     """The model cannot be imported; the message names the file, or the node and its operator type."""
 
 

@@ -55,6 +55,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .graph import Conv2d, Gemm, GraphError, Input, LayerGraph
+from hwgen.errors import HwgenError
 
 __all__ = ["ScaleSimFormatError", "ScaleSimLayer", "ScaleSimTopology", "CONV_COLUMNS", "GEMM_COLUMNS",
            "parse_topology", "read_topology", "load_scalesim_csv", "rows_to_graph"]
@@ -64,7 +65,7 @@ CONV_COLUMNS = ("Layer name", "IFMAP Height", "IFMAP Width", "Filter Height", "F
 GEMM_COLUMNS = ("Layer name", "M", "N", "K")
 
 
-class ScaleSimFormatError(ValueError):
+class ScaleSimFormatError(HwgenError, ValueError):
     """A malformed topology file; names the file, the line (1-based) and the column when known."""
 
     def __init__(self, path: str, line: int | None, column: str | None, msg: str):

@@ -44,11 +44,13 @@ import numpy as np
 from .graph import (Add, Clip, Conv2d, Flatten, Gemm, GlobalAveragePool, Input, Layer, LayerGraph, MatMul, MaxPool,
                     Relu, Reshape)
 
+from hwgen.errors import HwgenError
+
 __all__ = ["ZOO", "UnknownModelError", "get_model", "model_names", "mobilenet_v1", "mobilenet_v2", "resnet18",
            "resnet50", "bert_base", "mlp", "total_macs", "MOBILENET_V2_SETTINGS"]
 
 
-class UnknownModelError(KeyError):
+class UnknownModelError(HwgenError, KeyError):
     """An unknown zoo name; the message lists the known ones."""
 
     def __str__(self) -> str:  # KeyError would quote the message

@@ -18,11 +18,12 @@ from hwgen.config import AcceleratorConfig
 from hwgen.isa import INSTR_BYTES, QTABLE_BYTES, Instruction, IsaError, Opcode, check_instruction, decode, requantize
 
 from .timing import instruction_cycles, macs
+from hwgen.errors import HwgenError
 
 __all__ = ["CycleModel", "RunResult", "TraceEntry", "ModelError"]
 
 
-class ModelError(RuntimeError):
+class ModelError(HwgenError, RuntimeError):
     """The program did something the hardware cannot (bad address, no halt)."""
 
 

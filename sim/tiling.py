@@ -29,12 +29,13 @@ from typing import Iterable, NamedTuple
 from hwgen.isa import LAYOUT, QTABLE_BYTES, Opcode
 
 from .reference import conv_out_size
+from hwgen.errors import HwgenError
 
 __all__ = ["LoweringError", "Plan", "Rect", "GemmA", "ConvA", "Load", "piece", "merge", "blocks",
            "a_block_loads", "w_block_loads", "q_tile_load", "a_visits", "w_visits", "q_visits", "cdiv"]
 
 
-class LoweringError(ValueError):
+class LoweringError(HwgenError, ValueError):
     """A workload that cannot be lowered to this configuration (names the reason)."""
 
 
