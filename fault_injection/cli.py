@@ -7,8 +7,9 @@
     hwgen fi report --db FILE.sqlite [--json [FILE]] [--md FILE] [--png FILE] [--fit-per-bit X] [--watchdog]
 
 :func:`add_fi_parser` adds the ``fi`` command to ``hwgen``'s subparsers. Bad input
-raises :class:`hwgen.cli.UserError` (one line, exit status 2); ``main`` runs the
-commands standalone (``python -m fault_injection.cli fi ...``).
+raises a :class:`hwgen.errors.HwgenError` (one line, exit status 2, by
+:func:`hwgen.cli_support.run_guarded`); ``main`` runs the commands standalone
+(``python -m fault_injection.cli fi ...``).
 """
 
 from __future__ import annotations
@@ -19,75 +20,40 @@ import sys
 __all__ = ["add_fi_parser", "main"]
 
 
-def _user_errors(fn):
-    """Run a handler, turning this package's ValueErrors into hwgen.cli.UserError (exit status 2)."""
-    from hwgen.cli import UserError
-
-    def wrapper(args: argparse.Namespace) -> int:
-        try:
-            return fn(args)
-        except ValueError as e:
-            if type(e).__module__.startswith("fault_injection"):
-                raise UserError(str(e)) from None
-            raise
-
-    return wrapper
-
-
 def _models(text: str) -> tuple[str, ...]:
-    from hwgen.cli import UserError
+    from hwgen.cli_support import UserError
 
     from .faults import FAULT_MODELS
 
     models = tuple(m.strip().lower() for m in text.split(",") if m.strip())
     bad = [m for m in models if m not in FAULT_MODELS]
     if bad or not models:
-        raise UserError(f"--models {text!r}: unknown fault model(s) {', '.join(bad) or '(none)'}; "
+        raise UserError(f"--models {text[:80]!r}: unknown fault model(s) {', '.join(bad)[:200] or '(none)'}; "
                         f"known: {', '.join(FAULT_MODELS)}")
     return tuple(dict.fromkeys(models))
-
-
-def _fraction(flag: str, v: float) -> float:
-    from hwgen.cli import UserError
-
-    if v >= 1 and flag == "--confidence" and v < 100:  # 99 means 99%
-        v = v / 100
-    if not 0 < v < 1:
-        raise UserError(f"{flag} must be a fraction in (0, 1) (e.g. {'0.99' if flag == '--confidence' else '0.01'}), "
-                        f"got {v:g}")
-    return v
 
 
 def cmd_sites(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from hwgen.cli import _config_from_args
+    from hwgen.cli_support import config_from_args
 
     from .sites import inventory_table
 
-    cfg = _config_from_args(args)
+    cfg = config_from_args(args)
     Console(width=160).print(inventory_table(cfg))
     return 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from hwgen.cli import UserError, _config_from_args
+    from hwgen.cli_support import UserError, config_from_args
 
     from .campaign import DEFAULT_CONFIDENCE, run_campaign
 
-    cfg = _config_from_args(args)
+    cfg = config_from_args(args)
     if (args.injections is None) == (args.margin is None):
         raise UserError("give --injections N, or --margin E (with --confidence C)")
-    if args.injections is not None and args.injections < 1:
-        raise UserError(f"--injections must be at least 1, got {args.injections}")
-    if args.jobs < 1:
-        raise UserError(f"--jobs must be at least 1, got {args.jobs}")
-    if args.batch is not None and args.batch < 1:
-        raise UserError(f"--batch must be at least 1, got {args.batch}")
-    if args.seed < 0:
-        raise UserError(f"--seed must be at least 0, got {args.seed}")
-    margin = _fraction("--margin", args.margin) if args.margin is not None else None
-    conf = _fraction("--confidence", args.confidence) if args.confidence is not None else None
+    margin, conf = args.margin, args.confidence
     if margin is not None and conf is None:
         conf = DEFAULT_CONFIDENCE
     try:
@@ -102,14 +68,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    from hwgen.cli import UserError
-
     from .campaign import resume_campaign
 
-    if args.jobs < 1:
-        raise UserError(f"--jobs must be at least 1, got {args.jobs}")
-    if args.batch is not None and args.batch < 1:
-        raise UserError(f"--batch must be at least 1, got {args.batch}")
     try:
         s = resume_campaign(args.db, jobs=args.jobs, scheduler=args.scheduler, progress=not args.no_progress,
                             batch_size=args.batch)
@@ -137,26 +97,19 @@ def _summary(s) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from hwgen.cli import UserError
+    from .report import campaign_report, to_markdown, write_outputs
 
-    from .report import campaign_report, to_json, to_markdown, write_outputs
-
-    if args.fit_per_bit is not None and not args.fit_per_bit > 0:
-        raise UserError(f"--fit-per-bit must be positive, got {args.fit_per_bit:g}")
     kw = {} if args.fit_per_bit is None else {"fit_per_bit": args.fit_per_bit}
     rep = campaign_report(args.db, watchdog=args.watchdog, **kw)
-    json_file = args.json if args.json not in (None, "-") else None
-    write_outputs(rep, md=args.md, json_path=json_file, png=args.png)
-    if args.json == "-":
-        sys.stdout.write(to_json(rep))
-    else:
+    write_outputs(rep, md=args.md, json_path=args.json, png=args.png, force=args.force)
+    if "-" not in (args.md, args.json):
         sys.stdout.write(to_markdown(rep))
     return 0
 
 
 def add_fi_parser(subparsers) -> argparse.ArgumentParser:
     """Add ``fi`` (with sites, run, resume, report) to ``hwgen``'s subparsers."""
-    from hwgen.cli import _add_config_args
+    from hwgen.cli_support import add_config_args, add_force_arg, fraction, int_at_least, positive_float
 
     from .campaign import DEFAULT_CONFIDENCE
     from .faults import FAULT_MODELS
@@ -167,66 +120,63 @@ def add_fi_parser(subparsers) -> argparse.ArgumentParser:
     sub = fi.add_subparsers(dest="fi_command", required=True)
 
     s = sub.add_parser("sites", help="print the fault-site inventory (state bits per structure)")
-    _add_config_args(s)
-    s.set_defaults(func=_user_errors(cmd_sites))
+    add_config_args(s)
+    s.set_defaults(func=cmd_sites)
 
     r = sub.add_parser("run", help="plan a campaign, store it, inject (resumes the same campaign if the db exists)")
-    _add_config_args(r)
+    add_config_args(r)
     r.add_argument("--workload", required=True, metavar="W", help=WORKLOAD_FORMS)
-    r.add_argument("--injections", type=int, metavar="N", help="number of injections")
-    r.add_argument("--margin", type=float, metavar="E",
+    r.add_argument("--injections", type=int_at_least(1, limit="injections"), metavar="N",
+                   help="number of injections")
+    r.add_argument("--margin", type=fraction("0.01"), metavar="E",
                    help="error margin (0.01 = +-1%%): the Leveugle sample size at --confidence")
-    r.add_argument("--confidence", type=float, metavar="C",
+    r.add_argument("--confidence", type=fraction("0.99"), metavar="C",
                    help=f"confidence of the margin and of the report's intervals (default {DEFAULT_CONFIDENCE:g})")
-    r.add_argument("--seed", type=int, default=1, help="seed of the workload operands and the fault plan (default 1)")
+    r.add_argument("--seed", type=int_at_least(0), default=1, help="seed of the workload operands and the fault plan (default 1)")
     r.add_argument("--db", required=True, metavar="FILE.sqlite", help="campaign database (created)")
     r.add_argument("--backend", default="model", metavar="rtl|model",
                    help="injector: rtl (Verilator) or model (cycle model); default model")
-    r.add_argument("--jobs", type=int, default=1, metavar="J", help="local worker processes (default 1)")
+    r.add_argument("--jobs", type=int_at_least(1), default=1, metavar="J", help="local worker processes (default 1)")
     r.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler address (tcp://host:8786) instead of local")
     r.add_argument("--models", default="seu", help=f"fault models, comma-separated ({', '.join(FAULT_MODELS)}); "
                                                    f"default seu")
     r.add_argument("--structures", metavar="S1,S2", help="restrict the campaign to these structures "
                                                         "(names as `hwgen fi sites` lists them)")
-    r.add_argument("--batch", type=int, metavar="B", help="faults per injector call and per commit (default: auto)")
+    r.add_argument("--batch", type=int_at_least(1), metavar="B", help="faults per injector call and per commit (default: auto)")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
-    r.set_defaults(func=_user_errors(cmd_run))
+    r.set_defaults(func=cmd_run)
 
     re_ = sub.add_parser("resume", help="inject the planned faults of a campaign that have no result yet")
     re_.add_argument("--db", required=True, metavar="FILE.sqlite")
-    re_.add_argument("--jobs", type=int, default=1, metavar="J", help="local worker processes (default 1)")
+    re_.add_argument("--jobs", type=int_at_least(1), default=1, metavar="J", help="local worker processes (default 1)")
     re_.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler address instead of local")
-    re_.add_argument("--batch", type=int, metavar="B", help="faults per injector call and per commit (default: auto)")
+    re_.add_argument("--batch", type=int_at_least(1), metavar="B", help="faults per injector call and per commit (default: auto)")
     re_.add_argument("--no-progress", action="store_true", help="no progress bar")
-    re_.set_defaults(func=_user_errors(cmd_resume))
+    re_.set_defaults(func=cmd_resume)
 
     rp = sub.add_parser("report", help="AVF, FIT and SPFM per structure (Markdown on stdout)")
     rp.add_argument("--db", required=True, metavar="FILE.sqlite")
     rp.add_argument("--json", nargs="?", const="-", metavar="FILE", help="JSON to FILE (or, alone, on stdout)")
-    rp.add_argument("--md", metavar="FILE", help="write the Markdown report")
+    rp.add_argument("--md", metavar="FILE", help="write the Markdown report ('-': stdout)")
     rp.add_argument("--png", metavar="FILE", help="write the AVF chart")
-    rp.add_argument("--fit-per-bit", type=float, metavar="X",
+    rp.add_argument("--fit-per-bit", type=positive_float, metavar="X",
                     help=f"raw FIT per bit (default {DEFAULT_FIT_PER_BIT:g})")
     rp.add_argument("--watchdog", action="store_true",
                     help="a watchdog is a declared safety mechanism: DUE (hang) counts as detected, not dangerous")
-    rp.set_defaults(func=_user_errors(cmd_report))
+    add_force_arg(rp)
+    rp.set_defaults(func=cmd_report)
     return fi
 
 
 def main(argv: list[str] | None = None) -> int:
     """``hwgen fi ...`` standalone (the same parser and error handling as hwgen.cli.main)."""
-    from hwgen.cli import UserError
-    from hwgen.config import ConfigError
+    from hwgen.cli_support import run_guarded
 
     p = argparse.ArgumentParser(prog="hwgen")
     sub = p.add_subparsers(dest="command", required=True)
     add_fi_parser(sub)
     args = p.parse_args(argv)
-    try:
-        return int(args.func(args) or 0)
-    except (ConfigError, UserError) as e:
-        print(f"hwgen {args.command} {args.fi_command}: error: {e}", file=sys.stderr)
-        return 2
+    return run_guarded(f"{args.command} {args.fi_command}", args.func, args)
 
 
 if __name__ == "__main__":  # pragma: no cover

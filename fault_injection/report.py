@@ -30,14 +30,13 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from hwgen.fileio import atomic_write
 
 from .faults import STRUCTURES
 from .store import CampaignStore
 from hwgen.errors import HwgenError
 
 __all__ = ["ReportError", "DEFAULT_FIT_PER_BIT", "StructureReport", "CampaignReport", "campaign_report",
-           "build_report", "to_markdown", "to_json", "write_chart", "write_outputs"]
+           "build_report", "to_markdown", "to_json", "chart_png", "write_outputs"]
 
 DEFAULT_FIT_PER_BIT = 1e-4
 
@@ -246,8 +245,8 @@ def to_json(rep: CampaignReport) -> str:
     return json.dumps(rep.to_dict(), indent=2) + "\n"
 
 
-def write_chart(rep: CampaignReport, path: str | os.PathLike[str]) -> None:
-    """A PNG bar chart of AVF and SDC AVF per structure with Clopper-Pearson error bars; atomic."""
+def chart_png(rep: CampaignReport) -> bytes:
+    """A PNG bar chart of AVF and SDC AVF per structure with Clopper-Pearson error bars."""
     import io
 
     import matplotlib
@@ -276,25 +275,24 @@ def write_chart(rep: CampaignReport, path: str | os.PathLike[str]) -> None:
         fig.savefig(buf, format="png", dpi=110)
     finally:
         plt.close(fig)
-    _write(path, lambda f: f.write(buf.getvalue()))
-
-
-def _write(path, writer) -> None:
-    p = Path(path)
-    try:
-        p.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(p, writer)
-    except OSError as e:
-        raise ReportError(f"{p}: cannot write ({e.strerror or e})") from None
+    return buf.getvalue()
 
 
 def write_outputs(rep: CampaignReport, md: str | os.PathLike[str] | None = None,
-                  json_path: str | os.PathLike[str] | None = None, png: str | os.PathLike[str] | None = None) -> None:
-    """Write the requested outputs, each atomically."""
-    if md:
-        _write(md, lambda f: f.write(to_markdown(rep).encode()))
-    if json_path:
-        _write(json_path, lambda f: f.write(to_json(rep).encode()))
-    if png:
-        write_chart(rep, png)
+                  json_path: str | os.PathLike[str] | None = None, png: str | os.PathLike[str] | None = None,
+                  *, force: bool = False) -> None:
+    """Write the requested outputs together or not at all (hwgen.outputs: existing files only with ``force``;
+    ``-`` is standard output, for the Markdown or the JSON)."""
+    from hwgen.outputs import OutputError, Outputs
+
+    outs = Outputs(force=force, command="fi report")
+    with outs:
+        keys = [(outs.file(path), make) for path, make in ((md, to_markdown), (json_path, to_json)) if path]
+        if png:
+            if str(png) == "-":
+                raise OutputError("--png cannot go to standard output; give a file name")
+            keys.append((outs.file(png), None))
+        for key, make in keys:
+            outs.put(key, make(rep).encode() if make is not None else chart_png(rep))
+        outs.commit()
 

@@ -77,8 +77,10 @@ class AcceleratorConfig:
                     "max_reduction", "a_spad_depth", "w_spad_depth", "acc_depth", "host_port_width"):
             v = getattr(self, fld)
             need(isinstance(v, int) and not isinstance(v, bool), fld, "must be an integer")
-        need(isinstance(self.name, str) and self.name != "" and all(c.isalnum() or c in "-_." for c in self.name),
-             "name", "must be a non-empty string of letters, digits, '-', '_' or '.'")
+        need(isinstance(self.name, str) and 0 < len(self.name) <= 64 and not self.name.startswith(".")
+             and all(c.isascii() and (c.isalnum() or c in "-_.") for c in self.name),
+             "name", "must be 1 to 64 ASCII letters, digits, '-', '_' or '.', not starting with '.' "
+                     "(it names the output folder)")
         need(1 <= self.rows <= _MAX_LANES, "rows", f"must be between 1 and {_MAX_LANES}")
         need(1 <= self.cols <= _MAX_LANES, "cols", f"must be between 1 and {_MAX_LANES}")
         need(self.dataflow in DATAFLOWS, "dataflow", f"must be one of {', '.join(DATAFLOWS)}")
@@ -149,22 +151,23 @@ class AcceleratorConfig:
 
     @classmethod
     def from_json(cls, text: str, source: str = "config") -> "AcceleratorConfig":
+        from .fileio import parse_json
+
         try:
-            data = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise ConfigError(f"{source}: not valid JSON ({e})") from None
+            data = parse_json(text, source)
+        except HwgenError as e:
+            raise ConfigError(str(e)) from None
         return cls.from_dict(data, source)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> "AcceleratorConfig":
-        p = Path(path)
+        from .fileio import read_input_file
+
         try:
-            text = p.read_text()
-        except OSError as e:
-            raise ConfigError(f"{p}: cannot read ({e.strerror})") from None
-        except UnicodeDecodeError:
-            raise ConfigError(f"{p}: not a text (UTF-8) JSON file") from None
-        return cls.from_json(text, source=str(p))
+            text = read_input_file(path, text=True, what="JSON configuration")
+        except HwgenError as e:
+            raise ConfigError(str(e)) from None
+        return cls.from_json(text, source=str(path))
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write atomically (temporary file, then rename)."""

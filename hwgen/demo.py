@@ -16,7 +16,6 @@ from typing import Callable
 import numpy as np
 
 from .config import AcceleratorConfig
-from .fileio import atomic_write_text
 
 __all__ = ["DEMO_CONFIG", "demo_workloads", "run_demo"]
 
@@ -47,16 +46,34 @@ def demo_workloads(cfg: AcceleratorConfig, seed: int = 2026):
 
 
 def run_demo(out_dir: Path, rtl: bool = True, cfg: AcceleratorConfig = DEMO_CONFIG,
-             echo: Callable[[str], None] = print) -> int:
+             echo: Callable[[str], None] = print, force: bool = False) -> int:
+    """Run the demo into ``out_dir``, which appears whole at the end (or not at all, on failure).
+
+    The folder is checked first (:mod:`hwgen.outputs`: an earlier demo output is replaced only with
+    ``force``); the demo works in a hidden staging sibling renamed into place at the end.
+    """
+    from .outputs import Outputs
+
+    with Outputs(force=force, command="demo") as outs:
+        key = outs.folder(out_dir)
+        status = _run_demo_into(outs.stage_folder(key), Path(out_dir), rtl, cfg, echo)
+        outs.commit()
+    echo(f"report: {out_dir}/report.md")
+    return status
+
+
+def _run_demo_into(work: Path, out_dir: Path, rtl: bool, cfg: AcceleratorConfig, echo: Callable[[str], None]) -> int:
+    """The demo's steps, writing into ``work`` (messages name ``out_dir``, where the files will be)."""
     from rich.console import Console
     from rich.table import Table
 
-    from .generate import generate
+    from .generate import design_files
     from .verify import verify_programs
 
     console = Console(width=120)
     t0 = time.perf_counter()
-    generate(cfg, out_dir)
+    for name, data in design_files(cfg).items():
+        (work / name).write_bytes(data)
     echo(f"generated {cfg.rows}x{cfg.cols} '{cfg.dataflow}' accelerator into {out_dir}/ "
          f"({time.perf_counter() - t0:.1f} s)")
     cases = demo_workloads(cfg)
@@ -94,16 +111,15 @@ def run_demo(out_dir: Path, rtl: bool = True, cfg: AcceleratorConfig = DEMO_CONF
                   f"{'-' if r['rtl_cycles'] is None else format(r['rtl_cycles'], ',')} | "
                   f"{100 * r['utilization']:.1f}% | {'yes' if r['agree'] else 'NO'} |")
     md += ["", "PE utilization = busy PE-cycles / (cycles x PEs), from the hardware counters.", ""]
-    cnn = _demo_cnn(cfg, out_dir, rtl, console, echo)
+    cnn = _demo_cnn(cfg, work, rtl, console, echo)
     md += cnn["markdown"]
-    fi = _demo_campaign(cfg, out_dir, rtl, echo)
+    fi = _demo_campaign(cfg, work, out_dir, rtl, echo)
     md += fi["markdown"]
-    atomic_write_text(out_dir / "report.md", "\n".join(md))
-    atomic_write_text(out_dir / "report.json", json.dumps({"config": cfg.to_dict(), "workloads": rows,
+    (work / "report.md").write_text("\n".join(md))
+    (work / "report.json").write_text(json.dumps({"config": cfg.to_dict(), "workloads": rows,
                                                            "passed": result.passed, "failed": result.failed,
                                                            "small_cnn": cnn["json"], "fault_injection": fi["json"]},
                                                           indent=2))
-    echo(f"report: {out_dir}/report.md")
     return 0 if result.failed == 0 and cnn["ok"] else 1
 
 
@@ -112,7 +128,7 @@ def _demo_cnn(cfg: AcceleratorConfig, out_dir: Path, rtl: bool, console, echo: C
     from rich.table import Table
 
     from mappings.execute import run_quantized
-    from mappings.network_map import map_graph, write_chart
+    from mappings.network_map import chart_png, map_graph
     from mappings.onnx_import import import_onnx
     from mappings.onnx_models import quantize_qdq, random_inputs, run_ort, save, small_cnn
 
@@ -123,7 +139,7 @@ def _demo_cnn(cfg: AcceleratorConfig, out_dir: Path, rtl: bool, console, echo: C
     graph = import_onnx(qpath)
     (iname, x), = random_inputs(fm, seed=11)[0].items()
     nmap = map_graph(graph, cfg, per_channel=True)  # the executor uses the quantization table
-    write_chart(nmap, out_dir / "small_cnn_utilization.png")
+    (out_dir / "small_cnn_utilization.png").write_bytes(chart_png(nmap))
     model_run = run_quantized(graph, x, cfg, backend="model")
     ort = next(iter(run_ort(qpath, {iname: x}).values()))
     ours = next(iter(model_run.outputs.values()))
@@ -185,19 +201,17 @@ def _demo_cnn(cfg: AcceleratorConfig, out_dir: Path, rtl: bool, console, echo: C
                                                "total_cycles": model_run.cycles}}
 
 
-def _demo_campaign(cfg: AcceleratorConfig, out_dir: Path, rtl: bool, echo: Callable[[str], None]) -> dict:
+def _demo_campaign(cfg: AcceleratorConfig, work: Path, out_dir: Path, rtl: bool, echo: Callable[[str], None]) -> dict:
     """A small statistical fault-injection campaign on a GEMM, with its report (fi_report.md/.json/.png)."""
     from fault_injection.campaign import run_campaign
     from fault_injection.report import campaign_report, write_outputs
 
-    db = out_dir / "fi_campaign.sqlite"
-    db.unlink(missing_ok=True)
+    db = work / "fi_campaign.sqlite"
     backend = "rtl" if rtl else "model"
     summary = run_campaign(db, cfg, "gemm:32x48x24", 400, seed=1, backend=backend, jobs=1, progress=False,
                            models=("seu", "mbu"))
     rep = campaign_report(db)
-    write_outputs(rep, md=out_dir / "fi_report.md", json_path=out_dir / "fi_report.json",
-                  png=out_dir / "fi_avf.png")
+    write_outputs(rep, md=work / "fi_report.md", json_path=work / "fi_report.json", png=work / "fi_avf.png")
     counts = {k: sum(v[k] for v in summary.counts.values()) for k in ("masked", "sdc", "due")}
     echo(f"fault injection ({backend}, {summary.done} injections, {summary.elapsed:.1f} s): "
          f"masked {counts['masked']}, sdc {counts['sdc']}, due {counts['due']}; {rep.verdict}")

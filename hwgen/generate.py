@@ -1,8 +1,8 @@
 """Write an accelerator's Verilog, config.json and manifest.json into a folder.
 
-The output folder appears whole or not at all: everything is written into a
-temporary sibling folder which is then renamed into place, so a failure never
-leaves a half-written design behind. The Verilog is converted with
+The output folder appears whole or not at all, and never replaces a user's files
+(:mod:`hwgen.outputs`): everything is staged in a temporary sibling folder which
+is then renamed into place. The Verilog is converted with
 ``emit_src=False`` so it carries no absolute paths and is byte-for-byte
 reproducible for a given configuration and tool versions.
 """
@@ -11,15 +11,12 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
-import shutil
-import tempfile
 from importlib import metadata
 from pathlib import Path
 
 from .config import AcceleratorConfig
 
-__all__ = ["TOP_NAME", "verilog_text", "generate", "tool_versions", "port_list"]
+__all__ = ["TOP_NAME", "verilog_text", "design_files", "generate", "tool_versions", "port_list"]
 
 TOP_NAME = "hwgen_accel"
 
@@ -57,61 +54,32 @@ def verilog_text(cfg: AcceleratorConfig, name: str = TOP_NAME) -> tuple[str, lis
     return text, port_list(top)
 
 
-def _fresh_dir(parent: Path, prefix: str) -> Path:
-    """A new empty folder in ``parent``, with the ordinary (umask) permissions that mkdtemp's 0700 lacks."""
-    while True:
-        d = parent / f"{prefix}{secrets.token_hex(4)}"
-        try:
-            d.mkdir()
-            return d
-        except FileExistsError:
-            continue
+def design_files(cfg: AcceleratorConfig) -> dict[str, bytes]:
+    """The generated design as {file name: contents}: ``hwgen_accel.v``, ``config.json``, ``manifest.json``."""
+    text, ports = verilog_text(cfg)
+    manifest = {
+        "top": TOP_NAME,
+        "verilog": f"{TOP_NAME}.v",
+        "config_key": cfg.key(),
+        "parameters": cfg.to_dict(),
+        "ports": ports,
+        "tools": tool_versions(),
+        "verilog_lines": text.count("\n"),
+    }
+    return {f"{TOP_NAME}.v": text.encode(), "config.json": cfg.to_json().encode(),
+            "manifest.json": (json.dumps(manifest, indent=2) + "\n").encode()}
 
 
-def generate(cfg: AcceleratorConfig, out_dir: str | os.PathLike[str]) -> Path:
-    """Write ``<out_dir>/{hwgen_accel.v, config.json, manifest.json}`` atomically.
+def generate(cfg: AcceleratorConfig, out_dir: str | os.PathLike[str], *, force: bool = False) -> Path:
+    """Write ``<out_dir>/{hwgen_accel.v, config.json, manifest.json}`` as one folder, whole or not at all.
 
-    On failure nothing is left behind: no output folder, no temporary folder, no
-    parent folders created for it, and an existing output folder stays as it was.
+    The target is checked before the (slow) conversion: an existing folder is replaced only if it is an
+    earlier hwgen output and ``force`` is set (see :mod:`hwgen.outputs`); on failure nothing is left behind.
     """
-    out = Path(out_dir)
-    text, ports = verilog_text(cfg)  # the slow, failure-prone part: before touching the file system
-    created = [d for d in (out.parent, *out.parent.parents) if not d.exists()]
-    tmp = None
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = _fresh_dir(out.parent, f".{out.name}.tmp-")
-        (tmp / f"{TOP_NAME}.v").write_text(text)
-        (tmp / "config.json").write_text(cfg.to_json())
-        manifest = {
-            "top": TOP_NAME,
-            "verilog": f"{TOP_NAME}.v",
-            "config_key": cfg.key(),
-            "parameters": cfg.to_dict(),
-            "ports": ports,
-            "tools": tool_versions(),
-            "verilog_lines": text.count("\n"),
-        }
-        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
-        if out.exists() or out.is_symlink():
-            old = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.old-"))
-            os.replace(out, old / "x")
-            try:
-                os.replace(tmp, out)
-            except BaseException:
-                os.replace(old / "x", out)  # put the previous design back
-                shutil.rmtree(old, ignore_errors=True)
-                raise
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
-    except BaseException:
-        if tmp is not None:
-            shutil.rmtree(tmp, ignore_errors=True)
-        for d in created:  # innermost first; only folders this call made, and only if still empty
-            try:
-                d.rmdir()
-            except OSError:
-                break
-        raise
-    return out
+    from .outputs import Outputs
+
+    with Outputs(force=force, command="generate") as outs:
+        key = outs.folder(out_dir)
+        outs.put(key, design_files(cfg))
+        outs.commit()
+    return Path(out_dir)

@@ -174,7 +174,10 @@ def _make(op: Opcode, kw: dict[str, int]) -> Instruction:
             if v not in f.names:
                 raise IsaError(f"{op.name.lower()}: field '{name}' = {v!r}: must be one of {', '.join(f.names)}")
             v = f.names.index(v)
-        v = int(v)
+        if not isinstance(v, int):
+            raise IsaError(f"{op.name.lower()}: field '{name}' = {str(v)[:40]!r}: must be an integer"
+                           + (f" or one of {', '.join(f.names)}" if f.names else "")
+                           + (f" in [{f.lo}, {f.hi}]" if not f.names else ""))
         if f.names and not 0 <= v < len(f.names):
             raise IsaError(f"{op.name.lower()}: field '{name}' = {v}: must be one of {', '.join(f.names)}")
         if not f.lo <= v <= f.hi:
@@ -265,7 +268,7 @@ def parse_instruction(line: str, where: str = "line") -> Instruction:
         raise IsaError(f"{where}: unknown mnemonic {toks[0] if toks else ''!r}") from None
     kw: dict[str, int | str] = {}
     for t in toks[1:]:
-        m = re.fullmatch(r"(\w+)=(-?\w+)", t)
+        m = re.fullmatch(r"([A-Za-z_]\w*)=(-?[A-Za-z0-9_]+)", t, flags=re.ASCII)
         if not m:
             raise IsaError(f"{where}: cannot parse {t!r} (expected name=value)")
         k, v = m.groups()

@@ -58,7 +58,7 @@ class Limits:
     run_bytes: int = 1 << 31
     simulated_macs: int = 1 << 34
     file_bytes: int = 1 << 32
-    programs: int = 1_000_000
+    programs: int = 10_000
     injections: int = 10_000_000
     rtl_pes: int = 64 * 64
     json_depth: int = 64

@@ -19,6 +19,7 @@ from amaranth.lib.wiring import In, Out
 from .array import SystolicArray
 from .config import INSTR_BITS, AcceleratorConfig
 from .isa import OPCODE_BITS, QTABLE_BYTES, Opcode, field_offsets
+from .limits import check_limit
 
 __all__ = ["Accelerator", "COUNTER_WIDTH"]
 
@@ -43,6 +44,9 @@ class Accelerator(wiring.Component):
     """Top-level accelerator for one :class:`AcceleratorConfig`."""
 
     def __init__(self, cfg: AcceleratorConfig):
+        # Elaboration time and memory grow with the PE count: refuse an array no run can finish with.
+        check_limit("rtl_pes", cfg.pes, f"config '{cfg.name}': a {cfg.rows}x{cfg.cols} array to elaborate into RTL, "
+                                        f"processing elements")
         self.cfg = cfg
         pb = cfg.host_port_bytes
         self.byte_bits = _bits(pb) if pb > 1 else 0

@@ -112,6 +112,9 @@ def verify_config(cfg: AcceleratorConfig, n_programs: int, seed: int, rtl: bool 
     """``n_programs`` random GEMM and convolution programs for ``cfg`` (see mappings.random_programs)."""
     from mappings.random_programs import random_programs
 
+    from .limits import check_limit
+
     if n_programs < 1:
         raise ValueError(f"--programs must be at least 1, got {n_programs}")
+    check_limit("programs", n_programs, "random programs to verify")  # all are built before the run
     return verify_programs(cfg, random_programs(cfg, n_programs, seed), rtl=rtl, echo=echo)

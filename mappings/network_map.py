@@ -23,7 +23,7 @@ from sim.perf import ConvShape, GemmShape, LayerPerf
 from .graph import Conv2d, Gemm, LayerGraph, MatMul
 from hwgen.errors import HwgenError
 
-__all__ = ["MapRow", "NetworkMap", "load_model", "map_graph", "default_planner", "write_chart"]
+__all__ = ["MapRow", "NetworkMap", "load_model", "map_graph", "default_planner", "chart_png"]
 
 
 class ModelSpecError(HwgenError, ValueError):
@@ -155,14 +155,14 @@ def map_graph(graph: LayerGraph, cfg: AcceleratorConfig, planner: Planner = defa
     return NetworkMap(graph.name, cfg, rows)
 
 
-def write_chart(nmap: NetworkMap, path: str | Path) -> None:
-    """A PNG bar chart of per-layer PE utilization (accelerator layers), written atomically."""
+def chart_png(nmap: NetworkMap) -> bytes:
+    """A PNG bar chart of per-layer PE utilization (accelerator layers)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from hwgen.fileio import atomic_write
+    import io
 
     acc = [r for r in nmap.rows if r.where == "accelerator"]
     fig, ax = plt.subplots(figsize=(max(6.0, 0.18 * len(acc) + 2), 4))
@@ -175,5 +175,7 @@ def write_chart(nmap: NetworkMap, path: str | Path) -> None:
     ax.set_title(f"{nmap.name} on {cfg.rows}x{cfg.cols} '{cfg.dataflow}': {nmap.cycles:,} cycles, "
                  f"{100 * nmap.busy_utilization:.1f}% utilization (blue os, orange ws)", fontsize=9)
     fig.tight_layout()
-    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=110))
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
     plt.close(fig)
+    return buf.getvalue()

@@ -2,8 +2,8 @@
 
 Bad user input must exit with status 2 and one line on stderr naming the file
 or field, and must leave the file system as it was (no output folder, no
-temporary leftovers); a successful generate replaces an existing output folder
-whole.
+temporary leftovers); a successful generate replaces an earlier hwgen output
+folder whole, and only with --force (tests/test_outputs.py has the rules).
 """
 
 import json
@@ -15,11 +15,14 @@ import pytest
 import hwgen.generate
 from hwgen.cli import main
 from hwgen.config import AcceleratorConfig
+from hwgen.outputs import MARKER
 
 #: Small, quick to convert (well under a second).
 SMALL = ["--name", "small", "--rows", "2", "--cols", "3", "--a-spad-depth", "8", "--w-spad-depth", "8",
          "--acc-depth", "8"]
 FILES = {"hwgen_accel.v", "config.json", "manifest.json"}
+#: What a generated folder holds: the design and hwgen's marker.
+FOLDER = FILES | {MARKER}
 
 
 def _listing(d: Path) -> list[str]:
@@ -52,7 +55,7 @@ def test_generate_writes_design_folder(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     assert main(["generate", *SMALL, "--out", "d1"]) == 0
     out = tmp_path / "d1"
-    assert set(_listing(out)) == FILES
+    assert set(_listing(out)) == FOLDER
     assert "wrote d1/" in capsys.readouterr().out
     # an ordinary folder and ordinary files (not mkdtemp's 0700)
     assert _mode(out) == 0o777 & ~_umask()
@@ -95,7 +98,7 @@ def test_generate_is_reproducible(tmp_path, monkeypatch):
 def test_generate_default_out_dir_is_relative_to_cwd(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(["generate", *SMALL]) == 0
-    assert set(_listing(tmp_path / "rtl_out" / "small")) == FILES
+    assert set(_listing(tmp_path / "rtl_out" / "small")) == FOLDER
     assert main(["generate", "--rows", "2", "--cols", "2", "--a-spad-depth", "4", "--w-spad-depth", "4",
                  "--acc-depth", "4"]) == 0
     assert _listing(tmp_path / "rtl_out") == ["default", "small"]  # name defaults to "default"
@@ -166,44 +169,65 @@ def _boom(*a, **k):
     raise RuntimeError("conversion failed")
 
 
-def test_generate_failure_leaves_nothing(tmp_path, monkeypatch):
+def _defect_lines(capsys) -> list[str]:
+    """stderr of a command that hit a defect: it says so and where to report, and shows no traceback."""
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "internal error RuntimeError" in err and "report it" in err, err
+    return err.splitlines()
+
+
+def test_generate_failure_leaves_nothing(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(hwgen.generate, "verilog_text", _boom)
     for out in (["--out", "d"], ["--out", "new/deeper/d"], []):  # [] is rtl_out/small: rtl_out is created
-        with pytest.raises(RuntimeError, match="conversion failed"):
-            main(["generate", *SMALL, *out])
+        assert main(["generate", *SMALL, *out]) == 70  # a crash of our own code: exit 70, said so
+        assert "conversion failed" in _defect_lines(capsys)[0]
         assert _listing(tmp_path) == [], out
 
 
-def test_generate_failure_while_writing_leaves_nothing(tmp_path, monkeypatch):
+def test_generate_failure_while_writing_leaves_nothing(tmp_path, monkeypatch, capsys):
     """A failure after the temporary folder exists (here: writing the manifest) removes it."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(hwgen.generate, "tool_versions", _boom)
-    with pytest.raises(RuntimeError):
-        main(["generate", *SMALL, "--out", "x/d"])
+    assert main(["generate", *SMALL, "--out", "x/d"]) == 70
+    _defect_lines(capsys)
     assert _listing(tmp_path) == []
 
 
-def test_generate_replaces_existing_folder_whole_or_not_at_all(tmp_path, monkeypatch):
+def test_generate_replaces_earlier_output_whole_or_not_at_all(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "d"
+    assert main(["generate", *SMALL, "--out", "d"]) == 0
+    first = _tree(out)
+
+    # without --force: refused, untouched
+    assert main(["generate", *SMALL, "--rows", "3", "--out", "d"]) == 2
+    assert "--force" in _error_line(capsys)
+    assert _tree(out) == first
+
+    # failure with --force: the old folder stays exactly as it was, nothing else appears
+    with monkeypatch.context() as m:
+        m.setattr(hwgen.generate, "verilog_text", _boom)
+        assert main(["generate", *SMALL, "--out", "d", "--force"]) == 70
+    assert _tree(out) == first
+    assert _listing(tmp_path) == ["d"]
+
+    # success with --force: replaced whole, no leftovers
+    assert main(["generate", *SMALL, "--rows", "3", "--out", "d", "--force"]) == 0
+    assert set(_listing(out)) == FOLDER
+    assert json.loads((out / "config.json").read_text())["rows"] == 3
+    assert _listing(tmp_path) == ["d"]
+
+
+def test_generate_never_replaces_a_foreign_folder(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     out = tmp_path / "d"
     out.mkdir()
-    (out / "stale.txt").write_text("old design")
-    (out / "hwgen_accel.v").write_text("// old\n")
-
-    # failure: the old folder stays exactly as it was, nothing else appears
-    with monkeypatch.context() as m:
-        m.setattr(hwgen.generate, "verilog_text", _boom)
-        with pytest.raises(RuntimeError):
-            main(["generate", *SMALL, "--out", "d"])
-    assert _tree(out) == {"stale.txt": b"old design", "hwgen_accel.v": b"// old\n"}
-    assert _listing(tmp_path) == ["d"]
-
-    # success: replaced whole (the stale file is gone), no leftovers
-    assert main(["generate", *SMALL, "--out", "d"]) == 0
-    assert set(_listing(out)) == FILES
-    assert (out / "hwgen_accel.v").read_text().count("module hwgen_accel(") == 1
-    assert _listing(tmp_path) == ["d"]
+    (out / "notes.txt").write_text("mine")
+    for force in ([], ["--force"]):
+        assert main(["generate", *SMALL, "--out", "d", *force]) == 2
+        assert "did not write" in _error_line(capsys)
+        assert _tree(out) == {"notes.txt": b"mine"}
 
 
 def test_generate_unwritable_out_is_a_user_error(tmp_path, monkeypatch, capsys):
@@ -302,17 +326,26 @@ def test_disasm_missing_file(tmp_path, monkeypatch, capsys):
 
 # ------------------------------------------------------------------ verify / demo
 @pytest.mark.parametrize("flags, needle", [
-    (["--programs", "0"], "--programs must be at least 1, got 0"),
-    (["--programs", "-3"], "--programs must be at least 1"),
-    (["--seed", "-1"], "--seed must be at least 0"),
-    (["--rows", "0"], "'rows'"),
+    (["--programs", "0"], "argument --programs: must be at least 1, got 0"),
+    (["--programs", "-3"], "argument --programs: must be at least 1"),
+    (["--programs", "1000000000000"], "HWGEN_LIMIT_PROGRAMS"),
+    (["--seed", "-1"], "argument --seed: must be at least 0"),
 ])
 def test_verify_bad_arguments(tmp_path, monkeypatch, capsys, flags, needle):
     monkeypatch.chdir(tmp_path)
-    assert main(["verify", "--rows", "2", "--cols", "2", *flags]) == 2
-    line = _error_line(capsys)
-    assert line.startswith("hwgen verify: error:") and needle in line, line
+    with pytest.raises(SystemExit) as e:  # argparse's own usage error, exit 2
+        main(["verify", "--rows", "2", "--cols", "2", *flags])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert err.splitlines()[-1].startswith("hwgen verify: error:") and needle in err, err
     assert _listing(tmp_path) == []
+
+
+def test_verify_bad_config_field(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["verify", "--rows", "0", "--cols", "2"]) == 2
+    line = _error_line(capsys)
+    assert line.startswith("hwgen verify: error:") and "'rows'" in line, line
 
 
 @pytest.mark.rtl
@@ -332,7 +365,7 @@ def test_demo_model_only(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     assert main(["demo", "--no-rtl", "--out", "demo_out"]) == 0
     out = tmp_path / "demo_out"
-    assert FILES | {"report.md", "report.json", "small_cnn.onnx", "small_cnn_int8.onnx",
+    assert FOLDER | {"report.md", "report.json", "small_cnn.onnx", "small_cnn_int8.onnx",
                     "small_cnn_utilization.png", "fi_campaign.sqlite", "fi_report.md", "fi_report.json",
                     "fi_avf.png"} == set(_listing(out))
     report = json.loads((out / "report.json").read_text())

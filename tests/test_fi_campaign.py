@@ -375,11 +375,17 @@ def test_cli(tmp_path, capsys):
             (["fi", "run", "--config", str(cfg), "--workload", WL, "--injections", "5", "--models", "seu,zap",
               "--db", str(tmp_path / "x.db")], "zap"),
             (["fi", "resume", "--db", str(cfg)], "not an SQLite file"),
-            (["fi", "report", "--db", str(tmp_path / "missing.db")], "no such campaign"),
-            (["fi", "report", "--db", str(db), "--fit-per-bit", "-1"], "--fit-per-bit")):
+            (["fi", "report", "--db", str(tmp_path / "missing.db")], "no such campaign")):
         assert main(argv) == 2, argv
         err = capsys.readouterr().err
         assert msg in err and err.count("\n") == 1, (argv, err)
+    assert not (tmp_path / "x.db").exists()
+    for argv, msg in ((["fi", "report", "--db", str(db), "--fit-per-bit", "-1"], "--fit-per-bit: must be positive"),
+                      (["fi", "run", "--config", str(cfg), "--workload", WL, "--margin", "0.01", "--confidence", "1.5",
+                        "--db", str(tmp_path / "x.db")], "--confidence: must be strictly between 0 and 1")):
+        with pytest.raises(SystemExit) as e:  # option domains are argparse usage errors, exit 2
+            main(argv)
+        assert e.value.code == 2 and msg in capsys.readouterr().err, argv
     assert not (tmp_path / "x.db").exists()
 
 

@@ -1,0 +1,184 @@
+"""What every ``hwgen`` subcommand shares: configuration flags, checked option types, input files, outputs,
+and the one place where failures become messages and exit statuses.
+
+Part of the application shell (with :mod:`hwgen.cli` and :mod:`fault_injection.cli`): the foundation never
+imports it. Exit statuses: 0 success, 1 a verification mismatch (the command's own verdict), 2 bad input or
+an unmet precondition (one line naming the file, field or node and the limit), 70 a defect in hwgen itself,
+130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import traceback
+from pathlib import Path
+from typing import Callable
+
+from .config import AcceleratorConfig
+from .errors import HwgenError
+from .limits import check_limit, env_name
+
+__all__ = ["UserError", "CONFIG_FLAGS", "add_config_args", "config_from_args", "add_force_arg", "int_at_least",
+           "fraction", "positive_float", "read_input", "run_guarded", "EXIT_USER", "EXIT_DEFECT",
+           "EXIT_INTERRUPTED", "ISSUES_HINT"]
+
+EXIT_USER = 2
+EXIT_DEFECT = 70
+EXIT_INTERRUPTED = 130
+
+#: Where the message of a defect sends the user.
+ISSUES_HINT = ("this is a defect in hwgen, not in your input: please report it on the project's issue tracker "
+               "with the command line and the traceback that HWGEN_TRACEBACK=1 prints")
+
+CONFIG_FLAGS = (
+    # flag, field, type, help
+    ("--name", "name", str, "design name (default output folder rtl_out/<name>)"),
+    ("--rows", "rows", int, "array rows"),
+    ("--cols", "cols", int, "array columns"),
+    ("--dataflow", "dataflow", str, "os, ws or both"),
+    ("--input-width", "input_width", int, "input operand bits"),
+    ("--weight-width", "weight_width", int, "weight operand bits"),
+    ("--acc-width", "acc_width", int, "accumulator bits"),
+    ("--output-width", "output_width", int, "requantized output bits"),
+    ("--max-reduction", "max_reduction", int, "longest reduction the accumulators must hold"),
+    ("--a-spad-depth", "a_spad_depth", int, "input scratchpad words"),
+    ("--w-spad-depth", "w_spad_depth", int, "weight scratchpad words"),
+    ("--acc-depth", "acc_depth", int, "accumulator buffer rows"),
+    ("--host-port-width", "host_port_width", int, "host memory port bits"),
+)
+
+
+class UserError(HwgenError):
+    """Bad input found by the command line itself: printed as one line, exit status 2."""
+
+
+def add_config_args(p: argparse.ArgumentParser, flags: bool = True) -> None:
+    p.add_argument("--config", metavar="FILE.json", help="configuration file (flags override its fields)")
+    if flags:
+        for flag, fld, typ, hlp in CONFIG_FLAGS:
+            p.add_argument(flag, dest=fld, type=typ, default=None, help=hlp)
+
+
+def config_from_args(args: argparse.Namespace) -> AcceleratorConfig:
+    """The configuration file (if any) with the flags' fields over it; ConfigError names the file and field."""
+    base = AcceleratorConfig.load(args.config).to_dict() if args.config else AcceleratorConfig().to_dict()
+    for _, fld, _, _ in CONFIG_FLAGS:
+        v = getattr(args, fld, None)
+        if v is not None:
+            base[fld] = v
+    return AcceleratorConfig.from_dict(base, source=args.config or "command line")
+
+
+def add_force_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--force", action="store_true",
+                   help="replace existing output files, and output folders that hold an earlier hwgen output "
+                        "(never links, devices or folders with other files)")
+
+
+# ------------------------------------------------------------ option types (argparse prints their errors, exit 2)
+def int_at_least(lo: int, limit: str | None = None) -> Callable[[str], int]:
+    """An argparse type: an integer >= ``lo`` (and, with ``limit``, within that hwgen.limits field)."""
+
+    def parse(text: str) -> int:
+        try:
+            v = int(text.replace("_", ""), 10)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a whole number") from None
+        if v < lo:
+            raise argparse.ArgumentTypeError(f"must be at least {lo}, got {v}")
+        if limit is not None:
+            try:
+                check_limit(limit, v, "value")
+            except HwgenError as e:
+                raise argparse.ArgumentTypeError(str(e)) from None
+        return v
+
+    return parse
+
+
+def _float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a number") from None
+    if not math.isfinite(v):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
+    return v
+
+
+def fraction(example: str) -> Callable[[str], float]:
+    """An argparse type: a number strictly between 0 and 1 (``example`` shows one in the message)."""
+
+    def parse(text: str) -> float:
+        v = _float(text)
+        if not 0 < v < 1:
+            hint = f" (a fraction: {example}; {v:g} % would be {v / 100:g})" if 1 <= v < 100 else f" (e.g. {example})"
+            raise argparse.ArgumentTypeError(f"must be strictly between 0 and 1{hint}, got {v:g}")
+        return v
+
+    return parse
+
+
+def positive_float(text: str) -> float:
+    """An argparse type: a finite number > 0."""
+    v = _float(text)
+    if not v > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {v:g}")
+    return v
+
+
+# ------------------------------------------------------------ inputs
+def read_input(path: str | os.PathLike[str], *, text: bool = False, what: str = "file") -> bytes | str:
+    """An input file's contents; refused with one line when it is a folder or device, or over the size limit."""
+    from .fileio import read_input_file
+
+    return read_input_file(path, text=text, what=what)
+
+
+# ------------------------------------------------------------ failures -> messages
+def _say(label: str, msg: str) -> None:
+    print(f"hwgen {label}: error: {msg}", file=sys.stderr)
+
+
+def run_guarded(label: str, func: Callable[[argparse.Namespace], int | None], args: argparse.Namespace) -> int:
+    """Run a command handler; every expected failure becomes one line on stderr and exit status 2.
+
+    A failure hwgen does not expect (a defect) says so and where to report it, exit 70; its traceback is
+    printed only with ``HWGEN_TRACEBACK=1``.
+    """
+    try:
+        return int(func(args) or 0)
+    except HwgenError as e:
+        _say(label, str(e))
+        return EXIT_USER
+    except KeyboardInterrupt:
+        print(f"hwgen {label}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except MemoryError:
+        _say(label, "ran out of memory; the input is larger than this machine can hold (the size limits, "
+                    f"e.g. {env_name('tensor_elements')}, refuse such inputs earlier when set lower)")
+        return EXIT_USER
+    except BrokenPipeError:  # `hwgen ... | head`: the reader left; not an error of ours
+        try:
+            sys.stdout = open(os.devnull, "w")
+        except OSError:
+            pass
+        return EXIT_USER
+    except OSError as e:
+        where = e.filename or "a file"
+        _say(label, f"{where}: {e.strerror or e}")
+        return EXIT_USER
+    except RecursionError:
+        _say(label, "an input is nested too deeply to process")
+        return EXIT_USER
+    except Exception as e:  # noqa: BLE001 - the last line of defence: no traceback reaches a user
+        tb = traceback.extract_tb(e.__traceback__)
+        where = f" at {Path(tb[-1].filename).name}:{tb[-1].lineno}" if tb else ""
+        _say(label, f"internal error {type(e).__name__}{where}: {str(e)[:200]}")
+        print(f"hwgen {label}: {ISSUES_HINT}", file=sys.stderr)
+        if os.environ.get("HWGEN_TRACEBACK"):
+            traceback.print_exc()
+        return EXIT_DEFECT
