@@ -436,7 +436,7 @@ def build_native_variant(cfg: AcceleratorConfig, variant: str, cpp: str | None =
 
     key, build_dir, secs, cached = cached_build(
         cache, f"native{'-' + variant if variant else ''}-{cfg.name}", parts,
-        lambda d: (d / "obj_dir" / EXE_NAME).is_file(), build,
+        [f"obj_dir/{EXE_NAME}"], build,
         {"config": cfg.to_dict(), "flags": list(NATIVE_FLAGS), "variant": variant, "tools": _tool_versions()},
         _MARKER)
     built = NativeDesign(cfg, key, build_dir, secs, cached)

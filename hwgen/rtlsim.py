@@ -177,35 +177,80 @@ def _tail(path: Path, lines: int = 40) -> str:
         return f"(no log at {path})"
 
 
-def cached_build(cache: Path, prefix: str, parts: Sequence[str], complete: Callable[[Path], bool],
+def _digest(path: Path) -> list:
+    """[size, sha256] of a file: what a cache entry records of each artefact, to notice truncation or edits."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return [path.stat().st_size, h.hexdigest()]
+
+
+def _entry_intact(build_dir: Path, marker: Path, artefacts: Sequence[str]) -> dict | None:
+    """The marker's contents if every artefact is present with the size and digest recorded at build time."""
+    try:
+        info = json.loads(marker.read_text())
+        recorded = info.get("artefacts", {})
+        for rel in artefacts:
+            if recorded.get(rel) != _digest(build_dir / rel):
+                return None
+    except (OSError, ValueError, AttributeError):
+        return None
+    return info
+
+
+def _usable_cache(cache: Path) -> None:
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        if not os.access(cache, os.W_OK | os.X_OK):
+            raise PermissionError(13, "permission denied")
+    except OSError as e:
+        raise RtlSimError(f"build cache {cache} (set by HWGEN_CACHE, or the default): not a usable folder "
+                          f"({e.strerror or e})") from None
+
+
+def cached_build(cache: Path, prefix: str, parts: Sequence[str], artefacts: Sequence[str],
                  build: Callable[[Path], None], info: dict, marker_name: str = _MARKER
                  ) -> tuple[str, Path, float, bool]:
     """The one build-cache protocol of the Verilator builds (cocotb harness, native harness, injector).
 
     The key is a hash of ``parts``; the folder ``<cache>/<prefix>-<key>`` is
-    complete when it holds the marker file and ``complete(folder)``. Otherwise,
-    under a file lock (concurrent processes wait for one build), an interrupted
-    folder is removed, ``build(folder)`` runs in a fresh one (raising on failure),
-    and the marker is written last with ``info`` and the build time. Returns
-    (key, folder, build seconds, found in the cache).
+    complete when it holds the marker file and every file of ``artefacts``
+    (paths relative to the folder) with the size and SHA-256 the marker recorded
+    when the build finished, so a truncated or altered simulator is rebuilt,
+    not run. Otherwise, under a file lock (concurrent processes wait for one
+    build), an interrupted folder is removed, ``build(folder)`` runs in a fresh
+    one (raising on failure), and the marker is written last with ``info``, the
+    artefacts' digests and the build time. Returns (key, folder, build seconds,
+    found in the cache).
     """
     h = hashlib.sha256()
     for part in parts:
         h.update(part.encode())
         h.update(b"\0")
     key = h.hexdigest()[:20]
+    _usable_cache(cache)
     build_dir = cache / f"{prefix}-{key}"
     with _locked(cache / f"{build_dir.name}.lock"):
         marker = build_dir / marker_name
-        if marker.is_file() and complete(build_dir):
-            return key, build_dir, float(json.loads(marker.read_text()).get("build_seconds", 0.0)), True
-        if build_dir.exists():          # an interrupted build: start clean
-            shutil.rmtree(build_dir)
+        found = _entry_intact(build_dir, marker, artefacts) if marker.is_file() else None
+        if found is not None:
+            return key, build_dir, float(found.get("build_seconds", 0.0)), True
+        if build_dir.exists() or build_dir.is_symlink():  # an interrupted or damaged build: start clean
+            if build_dir.is_dir() and not build_dir.is_symlink():
+                shutil.rmtree(build_dir)
+            else:
+                build_dir.unlink()
         build_dir.mkdir(parents=True)
         t0 = time.perf_counter()
         build(build_dir)
         secs = time.perf_counter() - t0
-        marker.write_text(json.dumps({"build_seconds": secs, **info, "python": sys.version.split()[0]}, indent=2))
+        missing = [rel for rel in artefacts if not (build_dir / rel).is_file()]
+        if missing:
+            raise RtlSimError(f"build in {build_dir} finished without {', '.join(missing)}")
+        digests = {rel: _digest(build_dir / rel) for rel in artefacts}
+        marker.write_text(json.dumps({"build_seconds": secs, **info, "artefacts": digests,
+                                      "python": sys.version.split()[0]}, indent=2))
         return key, build_dir, secs, False
 
 
@@ -265,7 +310,7 @@ def build_rtl(cfg: AcceleratorConfig, mem_bytes: int, accel_factory=None, *,
     key, build_dir, secs, cached = cached_build(
         cache, f"{variant + '-' if variant else ''}{cfg.name}-{mem_bytes}",
         (_RECIPE, _tool_versions(), cfg.to_json(), str(mem_bytes), vtext, ctrl, " ".join(_BUILD_ARGS)),
-        lambda d: (d / TOP_NAME).is_file(), build,
+        [TOP_NAME], build,
         {"config": cfg.to_dict(), "mem_bytes": mem_bytes, "tools": _tool_versions()})
     built = BuiltDesign(cfg, mem_bytes, key, build_dir, secs, cached)
     _MEMO[memo_key] = built
