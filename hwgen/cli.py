@@ -140,6 +140,9 @@ def _load_input(path: Path, name: str, shape: tuple[int, ...], model: Path):
         try:
             if not path.is_file():
                 raise UserError(f"{path}: not a regular file")
+            if f.read(6) != b"\x93NUMPY":
+                raise UserError(f"{path}: not a .npy array file (no NPY header)")
+            f.seek(0)
             version = npy.read_magic(f)
             readers = {(1, 0): npy.read_array_header_1_0, (2, 0): npy.read_array_header_2_0}
             if version not in readers:

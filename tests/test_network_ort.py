@@ -34,6 +34,7 @@ import pytest
 
 from hwgen.cli import main
 from hwgen.config import AcceleratorConfig
+from hwgen.outputs import MARKER
 from mappings.execute import ExecutionError, run_quantized
 from mappings.onnx_import import import_onnx
 from mappings.onnx_models import conv_chain, mlp, quantize_qdq, random_inputs, run_ort, save, small_cnn
@@ -209,16 +210,20 @@ def test_hwgen_run_writes_output_report_and_layers(run_setup, tmp_path, capsys):
     assert {layer["name"] for layer in layers if layer["where"] == "accelerator"} == set(g.compute_layers())
 
     dump = tmp_path / "out" / "layers"
-    assert sorted(p.name for p in dump.iterdir()) == sorted(f"{n}.npy" for n in g.g)
+    assert sorted(p.name for p in dump.iterdir()) == sorted([MARKER, *(f"{n}.npy" for n in g.g)])
     for n in g.g:
         arr = np.load(dump / f"{n}.npy")
         assert arr.dtype == np.uint8 and arr.shape == g.shapes[n], n
         np.testing.assert_array_equal(arr, want.values[n].native())
-    assert _listing(tmp_path / "out") == sorted(["layers", "r.json", "y.npy", *(f"layers/{n}.npy" for n in g.g)])
+    listing = sorted(["layers", "r.json", "y.npy", f"layers/{MARKER}", *(f"layers/{n}.npy" for n in g.g)])
+    assert _listing(tmp_path / "out") == listing
 
-    # a second run replaces the outputs whole (no temporary leftovers)
-    assert main(argv) == 0
-    assert _listing(tmp_path / "out") == sorted(["layers", "r.json", "y.npy", *(f"layers/{n}.npy" for n in g.g)])
+    # a second run refuses to replace them, then with --force replaces them whole (no temporary leftovers)
+    before = {p: p.read_bytes() for p in (tmp_path / "out").rglob("*") if p.is_file()}
+    assert main(argv) == 2 and "--force" in capsys.readouterr().err
+    assert {p: p.read_bytes() for p in (tmp_path / "out").rglob("*") if p.is_file()} == before
+    assert main(argv + ["--force"]) == 0
+    assert _listing(tmp_path / "out") == listing
 
 
 def _bad_inputs(src: Path) -> dict:
@@ -272,12 +277,13 @@ def test_hwgen_run_failure_keeps_previous_outputs(run_setup, tmp_path, capsys):
     out.mkdir()
     (out / "y.npy").write_bytes(b"old output")
     np.save(src / "x_int.npy", np.zeros((1, 3, 16, 16), np.int8))
-    assert main(["run", "in/cnn.onnx", "--input", "in/x_int.npy", "--output", "out/y.npy"]) == 2
+    assert main(["run", "in/cnn.onnx", "--input", "in/x_int.npy", "--output", "out/y.npy", "--force"]) == 2
+    assert "x_int.npy" in capsys.readouterr().err
     assert (out / "y.npy").read_bytes() == b"old output" and _listing(out) == ["y.npy"]
     # an output path that is a folder: named, and neither the report nor the other outputs are written
     (out / "d").mkdir()
     assert main(["run", "in/cnn.onnx", "--input", "in/x.npy", "--output", "out/y.npy", "--report", "out/d",
-                 "--dump-layers", "out/layers"]) == 2
+                 "--dump-layers", "out/layers", "--force"]) == 2
     assert "out/d: is a folder" in capsys.readouterr().err
     assert (out / "y.npy").read_bytes() == b"old output" and _listing(out) == ["d", "y.npy"]
 
