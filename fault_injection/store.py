@@ -21,9 +21,24 @@ a process killed at any moment loses at most the batch it was writing, which
 
 Foreign files: before SQLite touches a file its 100-byte header is read and
 checked (the SQLite magic, this store's ``application_id`` and schema version,
-both kept in the header). A file that is not SQLite, an SQLite database of
-something else, or of another schema version is refused with
-:class:`StoreError`, and left byte-identical.
+both kept in the header, and the rollback-journal format this store writes). A
+file that is not SQLite, an SQLite database of something else, or of another
+schema version is refused with :class:`StoreError`, and left byte-identical.
+
+Damaged and tampered files: a campaign file is input like any other (it may be
+truncated, overwritten in the middle or edited with ``sqlite3``). Opening it
+checks that its schema holds exactly this store's four tables (no triggers or
+views, which would run SQL on our writes), that the campaign row's every field
+has its type and range (the configuration is validated as a configuration, the
+fault models against :data:`~fault_injection.faults.FAULT_MODELS`), and that
+the plan is exactly ``fault_index`` 0..planned-1 with results only for planned
+faults; a read-write open (the one that precedes writing results) also runs
+SQLite's ``quick_check``, so results are never written into a damaged file.
+Every row read later is checked the same way (a fault's site, bit, word and
+cycle against the site inventory and the golden run). Any failure, and any
+SQLite error on any path ("malformed", "file is not a database", "database is
+locked", a full disk), is one :class:`StoreError` naming the file; an open that
+fails writes nothing.
 """
 
 from __future__ import annotations
@@ -36,10 +51,11 @@ import tempfile
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
-from .faults import OUTCOMES, Fault, InjectionResult, Site
 from hwgen.errors import HwgenError
+
+from .faults import FAULT_MODELS, OUTCOMES, Fault, InjectionResult, Site, structure_of
 
 __all__ = ["StoreError", "CampaignInfo", "CampaignStore", "check_file", "SCHEMA_VERSION", "APPLICATION_ID"]
 
@@ -100,6 +116,15 @@ _TABLES = {
     "faults": {"fault_index", "site", "structure", "model", "cycle", "word", "bit", "nbits", "duration"},
     "results": {"fault_index", "outcome", "cycles", "early_stop", "detail", "finished"},
 }
+#: SQLite's 64-bit integer range: the bound of every count, cycle and seed read back
+_INT64_MAX = (1 << 63) - 1
+#: bounds of a site read back (the widest word is acc_buf's read register, 256 x 32 bits; depths fit 16 bits)
+_MAX_SITE_WIDTH = 1 << 16
+_MAX_SITE_DEPTH = 1 << 24
+#: longest text field (workload spec, backend name, site name, version strings) a campaign row may hold
+_MAX_TEXT = 8192
+#: characters of a bad value quoted in an error message
+_QUOTE = 60
 
 
 class StoreError(HwgenError, ValueError):
@@ -166,16 +191,122 @@ def check_file(path: str | os.PathLike[str]) -> None:
     if user_version != SCHEMA_VERSION:
         raise StoreError(f"{p}: campaign database schema version {user_version}; this hwgen reads version "
                          f"{SCHEMA_VERSION}")
+    if head[18:20] != b"\x01\x01":  # this store writes rollback-journal files; WAL would create sibling files
+        raise StoreError(f"{p}: not a fault-injection campaign database (SQLite file format "
+                         f"{head[18]}/{head[19]}, expected the rollback-journal format 1/1)")
+
+
+# ---------------------------------------------------------------- checking what a file holds
+def _quote(value: Any) -> str:
+    """A bad value for an error message: its repr, cut to a few dozen characters (it may be megabytes)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 200:
+        return f"an integer of {value.bit_length():,} bits"
+    text = repr(value)
+    return text if len(text) <= _QUOTE else f"{text[:_QUOTE]}... ({len(text):,} characters)"
+
+
+def _is_int(value: Any, lo: int, hi: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and lo <= value <= hi
+
+
+def _is_fraction(value: Any) -> bool:
+    """A float strictly between 0 and 1 (SQLite returns REAL columns as float; NaN fails the comparison)."""
+    return isinstance(value, float) and 0.0 < value < 1.0
+
+
+def _is_text(value: Any, min_len: int = 0) -> bool:
+    return isinstance(value, str) and min_len <= len(value) <= _MAX_TEXT
+
+
+def _campaign_fields(path: Path, row: Sequence[Any]) -> CampaignInfo:
+    """The campaign row as a CampaignInfo, every field checked (StoreError naming the field otherwise).
+
+    The row comes from a file, so nothing in it is trusted: the configuration must be a valid
+    configuration, the models known fault models, the numbers integers (or fractions) in their range."""
+    from hwgen.config import AcceleratorConfig
+    from hwgen.fileio import parse_json
+
+    cfg, workload, seed, backend, models, planned, conf, golden, margin, created, ver, hv = row
+
+    def bad(field: str, value: Any, why: str) -> StoreError:
+        return StoreError(f"{path}: campaign field '{field}' = {_quote(value)}: {why}")
+
+    if not _is_text(cfg, 2):
+        raise bad("config", cfg, "not a JSON text")
+    try:
+        config = AcceleratorConfig.from_dict(parse_json(cfg, f"{path}: campaign field 'config'"),
+                                             source=f"{path}: campaign field 'config'").to_dict()
+    except HwgenError as e:  # ConfigError, or parse_json's error: already names the field
+        raise StoreError(str(e)) from None
+    if not _is_text(workload, 1):
+        raise bad("workload", workload, f"not a workload spec (text of 1 to {_MAX_TEXT} characters)")
+    if not _is_int(seed, 0, _INT64_MAX):
+        raise bad("seed", seed, "not a non-negative integer")
+    if not _is_text(backend, 1) or not backend.isprintable():
+        raise bad("backend", backend, "not a backend name")
+    model_list = _models_field(path, models)
+    if not _is_int(planned, 1, _INT64_MAX):
+        raise bad("planned", planned, "not a positive integer")
+    from hwgen.limits import check_limit
+
+    try:
+        check_limit("injections", planned, f"{path}: campaign field 'planned' (injections)")
+    except HwgenError as e:
+        raise StoreError(str(e)) from None
+    if not _is_fraction(conf):
+        raise bad("confidence", conf, "not a number strictly between 0 and 1")
+    if not _is_int(golden, 1, _INT64_MAX):
+        raise bad("golden_cycles", golden, "not a positive integer")
+    if margin is not None and not _is_fraction(margin):
+        raise bad("margin", margin, "neither empty nor a number strictly between 0 and 1")
+    for field, value in (("created", created), ("hwgen_version", hv)):
+        if not _is_text(value):
+            raise bad(field, value, "not a text")
+    if ver != SCHEMA_VERSION:
+        raise bad("schema_version", ver, f"this hwgen reads version {SCHEMA_VERSION}")
+    return CampaignInfo(config, workload, seed, backend, model_list, planned, conf, golden, margin, created, ver, hv)
+
+
+def _models_field(path: Path, text: Any) -> tuple[str, ...]:
+    """The ``models`` field: a JSON list of distinct known fault models."""
+    from hwgen.fileio import parse_json
+
+    where = f"{path}: campaign field 'models'"
+    if not _is_text(text, 2):
+        raise StoreError(f"{where} = {_quote(text)}: not a JSON list of fault models")
+    try:
+        models = parse_json(text, where)
+    except HwgenError as e:
+        raise StoreError(str(e)) from None
+    if (not isinstance(models, list) or not models or len(set(map(repr, models))) != len(models)
+            or not all(isinstance(m, str) and m in FAULT_MODELS for m in models)):
+        raise StoreError(f"{where} = {_quote(text)}: not a list of distinct fault models among "
+                         f"{', '.join(FAULT_MODELS)}")
+    return tuple(models)
+
+
+def _sql_reason(e: sqlite3.Error) -> str:
+    """SQLite's message, saying 'damaged' where the file is (the message alone reads like our bug)."""
+    text = " ".join(str(e).split()) or type(e).__name__
+    if isinstance(e, sqlite3.DatabaseError) and not isinstance(e, (sqlite3.OperationalError,
+                                                                  sqlite3.IntegrityError)):
+        return f"damaged campaign database: {text}"
+    return text
 
 
 class CampaignStore:
-    """An open campaign database. Use :meth:`create` or :meth:`open`; a context manager."""
+    """An open campaign database. Use :meth:`create` or :meth:`open`; a context manager.
+
+    Every method turns SQLite's errors into :class:`StoreError` naming the file, and checks each row it
+    reads (a file may have been damaged or edited since it was written)."""
 
     def __init__(self, path: Path, conn: sqlite3.Connection):
         self.path = path
         self._conn = conn
         self._lock_fd: int | None = None
+        self._site_map: dict[str, Site] | None = None
         self.info = self._read_info()
+        self._check_plan()
 
     # ---------------------------------------------------------------- opening
     @classmethod
@@ -195,23 +326,7 @@ class CampaignStore:
         except OSError as e:
             raise StoreError(f"{p}: cannot write ({e.strerror or e})") from None
         try:
-            conn = sqlite3.connect(tmp, isolation_level=None)
-            try:
-                conn.executescript(_SCHEMA)
-                conn.execute("BEGIN")
-                conn.execute("INSERT INTO campaign VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                             (SCHEMA_VERSION, json.dumps(info.config, sort_keys=True), info.workload, int(info.seed),
-                              info.backend, json.dumps(list(info.models)), int(info.planned), info.margin,
-                              float(info.confidence), int(info.golden_cycles), info.created or _now(),
-                              info.hwgen_version or _hwgen_version()))
-                conn.executemany("INSERT INTO sites VALUES (?, ?, ?, ?, ?)",
-                                 [(s.name, s.structure, s.width, s.depth, s.kind) for s in sites])
-                conn.executemany("INSERT INTO faults VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                                 [(i, f.site, f.structure, f.model, f.cycle, f.word, f.bit, f.nbits, f.duration)
-                                  for i, f in enumerate(faults)])
-                conn.execute("COMMIT")
-            finally:
-                conn.close()
+            _write_new(tmp, info, sites, faults)
             os.chmod(tmp, 0o666 & ~_umask())
             try:
                 os.link(tmp, p)  # atomic, and never replaces an existing file
@@ -221,7 +336,7 @@ class CampaignStore:
                 if p.exists():
                     raise StoreError(f"{p}: already exists") from None
                 os.replace(tmp, p)
-        except sqlite3.Error as e:
+        except (sqlite3.Error, OverflowError) as e:
             raise StoreError(f"{p}: cannot write the campaign ({e})") from None
         except OSError as e:
             raise StoreError(f"{p}: cannot write ({e.strerror or e})") from None
@@ -231,52 +346,68 @@ class CampaignStore:
 
     @classmethod
     def open(cls, path: str | os.PathLike[str], readonly: bool = False) -> "CampaignStore":
-        """Open an existing campaign file, after checking (read-only, 100 bytes) that it is one."""
+        """Open an existing campaign file, after checking (read-only, 100 bytes) that it is one; then its
+        schema, campaign row and plan bounds (and, read-write, SQLite's quick_check). StoreError naming the
+        file on any failure, with the file unchanged."""
         p = Path(path)
         check_file(p)
         try:
-            if readonly:
-                conn = sqlite3.connect(f"{p.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None,
-                                       timeout=30)
-            else:
-                conn = sqlite3.connect(p, isolation_level=None, timeout=30)
-            try:
-                conn.execute("PRAGMA synchronous = FULL")
-                tables = {name: {r[1] for r in conn.execute(f"PRAGMA table_info({name})")} for name in _TABLES}
-            except sqlite3.OperationalError:
-                if not readonly:
-                    raise
-                conn.close()  # e.g. a hot journal left by a killed writer: a read-write open rolls it back
+            conn = _connect(p, readonly)
+        except sqlite3.OperationalError as e:
+            if readonly:  # e.g. a hot journal left by a killed writer: a read-write open rolls it back
                 return cls.open(p, readonly=False)
-        except sqlite3.DatabaseError as e:
-            raise StoreError(f"{p}: damaged campaign database ({e})") from None
-        missing = [f"{t} ({', '.join(sorted(cols - tables[t]))})" for t, cols in _TABLES.items()
-                   if not cols <= tables[t]]
-        if missing:
-            conn.close()
-            raise StoreError(f"{p}: campaign database lacks table columns: {'; '.join(missing)}")
+            raise StoreError(f"{p}: cannot open ({_sql_reason(e)})") from None
+        except sqlite3.Error as e:
+            raise StoreError(f"{p}: cannot open ({_sql_reason(e)})") from None
         try:
+            _check_schema(p, conn, readonly)
             return cls(p, conn)
-        except (sqlite3.DatabaseError, StoreError, ValueError, TypeError) as e:
+        except sqlite3.Error as e:
             conn.close()
-            raise StoreError(f"{p}: damaged campaign database ({e})") from None
+            raise StoreError(f"{p}: cannot read ({_sql_reason(e)})") from None
+        except BaseException:
+            conn.close()
+            raise
 
     def _read_info(self) -> CampaignInfo:
-        row = self._conn.execute(
+        rows = self._query(
             "SELECT config, workload, seed, backend, models, planned, confidence, golden_cycles, margin, created, "
-            "schema_version, hwgen_version FROM campaign WHERE id = 1").fetchone()
-        if row is None:
+            "schema_version, hwgen_version FROM campaign WHERE id = 1")
+        if not rows:
             raise StoreError(f"{self.path}: campaign database has no campaign row")
-        cfg, workload, seed, backend, models, planned, conf, golden, margin, created, ver, hv = row
-        return CampaignInfo(json.loads(cfg), workload, int(seed), backend, tuple(json.loads(models)), int(planned),
-                            float(conf), int(golden), margin, created, int(ver), hv)
+        return _campaign_fields(self.path, rows[0])
+
+    def _check_plan(self) -> None:
+        """The plan is fault_index 0..planned-1 (distinct: the primary key) and every result is of a planned
+        fault; a site inventory exists. Index-only queries: cheap on a plan of millions."""
+        planned = self.info.planned
+        (n, lo, hi), = self._query("SELECT COUNT(*), MIN(fault_index), MAX(fault_index) FROM faults")
+        if (n, lo, hi) != (planned, 0, planned - 1):
+            raise StoreError(f"{self.path}: the plan holds {n:,} faults (indices {lo}..{hi}); the campaign planned "
+                             f"{planned:,} (indices 0..{planned - 1})")
+        (rlo, rhi), = self._query("SELECT MIN(fault_index), MAX(fault_index) FROM results")
+        if rlo is not None and not (_is_int(rlo, 0, planned - 1) and _is_int(rhi, 0, planned - 1)):
+            raise StoreError(f"{self.path}: results for fault indices {_quote(rlo)}..{_quote(rhi)}, outside the "
+                             f"plan 0..{planned - 1}")
+        if not self._query("SELECT 1 FROM sites LIMIT 1"):
+            raise StoreError(f"{self.path}: campaign database has no fault sites")
+
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+        """All rows of ``sql``; any SQLite error (damaged page, locked file) as StoreError naming the file."""
+        try:
+            return self._conn.execute(sql, params).fetchall()
+        except sqlite3.Error as e:
+            raise StoreError(f"{self.path}: cannot read ({_sql_reason(e)})") from None
 
     # ---------------------------------------------------------------- locking
     def lock(self) -> None:
         """Take an exclusive advisory lock (flock) for running injections; StoreError if another process has it."""
         if self._lock_fd is not None:
             return
-        fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError as e:
+            raise StoreError(f"{self.path}: cannot open for locking ({e.strerror or e})") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -285,10 +416,12 @@ class CampaignStore:
         self._lock_fd = fd
 
     def close(self) -> None:
-        self._conn.close()
-        if self._lock_fd is not None:  # after SQLite has closed: closing an fd drops the process's POSIX locks
-            os.close(self._lock_fd)
-            self._lock_fd = None
+        try:
+            self._conn.close()
+        finally:
+            if self._lock_fd is not None:  # after SQLite has closed: closing an fd drops the process's POSIX locks
+                os.close(self._lock_fd)
+                self._lock_fd = None
 
     def __enter__(self) -> "CampaignStore":
         return self
@@ -298,29 +431,40 @@ class CampaignStore:
 
     # ---------------------------------------------------------------- reading
     def sites(self) -> list[Site]:
-        return [Site(n, int(w), int(d), k) for n, w, d, k in
-                self._conn.execute("SELECT name, width, depth, kind FROM sites ORDER BY rowid")]
+        """The site inventory the plan was drawn from, in stored order."""
+        return list(self._sites().values())
+
+    def _sites(self) -> dict[str, Site]:
+        if self._site_map is None:
+            out: dict[str, Site] = {}
+            for row in self._query("SELECT name, width, depth, kind FROM sites ORDER BY rowid"):
+                site = _site_row(self.path, row)
+                out[site.name] = site
+            self._site_map = out
+        return self._site_map
 
     def faults(self) -> list[Fault]:
         """The whole plan, in index order."""
         return [f for _, f in self._faults("")]
 
     def _faults(self, where: str) -> list[tuple[int, Fault]]:
-        rows = self._conn.execute(
+        rows = self._query(
             "SELECT f.fault_index, f.site, f.model, f.cycle, f.bit, f.word, f.nbits, f.duration FROM faults f "
             f"{where} ORDER BY f.fault_index")
-        return [(int(i), Fault(s, m, int(c), int(b), int(w), int(nb), int(d))) for i, s, m, c, b, w, nb, d in rows]
+        sites, cycles = self._sites(), self.info.golden_cycles
+        return [(row[0], _fault_row(self.path, row, sites, cycles)) for row in rows]
 
     def pending(self) -> list[tuple[int, Fault]]:
         """(index, fault) of the planned faults that have no result yet, in index order."""
         return self._faults("WHERE NOT EXISTS (SELECT 1 FROM results r WHERE r.fault_index = f.fault_index)")
 
     def n_results(self) -> int:
-        return int(self._conn.execute("SELECT COUNT(*) FROM results").fetchone()[0])
+        (n,), = self._query("SELECT COUNT(*) FROM results")
+        return int(n)
 
     def results(self) -> dict[int, InjectionResult]:
-        return {int(i): InjectionResult(o, int(c), bool(e), d) for i, o, c, e, d in self._conn.execute(
-            "SELECT fault_index, outcome, cycles, early_stop, detail FROM results ORDER BY fault_index")}
+        return dict(_result_row(self.path, row) for row in self._query(
+            "SELECT fault_index, outcome, cycles, early_stop, detail FROM results ORDER BY fault_index"))
 
     def joined(self) -> list[tuple[int, Fault, InjectionResult]]:
         """(index, fault, result) of every finished injection."""
@@ -328,19 +472,27 @@ class CampaignStore:
         return [(i, f, res[i]) for i, f in self._faults("") if i in res]
 
     def counts(self) -> dict[str, dict[str, int]]:
-        """structure -> {"n", "masked", "sdc", "due"} over finished injections."""
+        """structure -> {"n", "masked", "sdc", "due"} over finished injections.
+
+        Grouped by site, the structure taken from the site's name (as everywhere else), not from the
+        stored ``structure`` column, which a tampered file could contradict."""
         out: dict[str, dict[str, int]] = {}
-        for structure, outcome, k in self._conn.execute(
-                "SELECT f.structure, r.outcome, COUNT(*) FROM results r JOIN faults f USING (fault_index) "
-                "GROUP BY f.structure, r.outcome"):
-            e = out.setdefault(structure, {"n": 0, **{o: 0 for o in OUTCOMES}})
+        sites = self._sites()
+        for site, outcome, k in self._query(
+                "SELECT f.site, r.outcome, COUNT(*) FROM results r JOIN faults f USING (fault_index) "
+                "GROUP BY f.site, r.outcome"):
+            if site not in sites or outcome not in OUTCOMES:
+                raise StoreError(f"{self.path}: results name site {_quote(site)} and outcome {_quote(outcome)}; "
+                                 f"expected a site of the inventory and one of {', '.join(OUTCOMES)}")
+            e = out.setdefault(structure_of(site), {"n": 0, **{o: 0 for o in OUTCOMES}})
             e[outcome] += int(k)
             e["n"] += int(k)
         return out
 
     # ---------------------------------------------------------------- writing
     def add_results(self, results: Iterable[tuple[int, InjectionResult]]) -> None:
-        """Commit a batch of results in one transaction (StoreError if one already has a result)."""
+        """Commit a batch of results in one transaction (StoreError if one already has a result, or if the
+        file cannot take it: damaged, locked, disk full; the results committed before stay)."""
         rows = [(int(i), r.outcome, int(r.cycles), int(bool(r.early_stop)), str(r.detail), _now())
                 for i, r in results]
         for _, o, *_ in rows:
@@ -356,8 +508,102 @@ class CampaignStore:
             self._conn.execute("COMMIT")
         except sqlite3.IntegrityError as e:
             raise StoreError(f"{self.path}: result already recorded or fault not planned ({e})") from None
-        except sqlite3.Error as e:
-            raise StoreError(f"{self.path}: cannot record results ({e})") from None
+        except (sqlite3.Error, OverflowError) as e:
+            reason = _sql_reason(e) if isinstance(e, sqlite3.Error) else str(e)
+            raise StoreError(f"{self.path}: cannot record results ({reason}); the results committed "
+                             f"before are kept") from None
+
+
+def _write_new(tmp: str, info: CampaignInfo, sites: Sequence[Site], faults: Sequence[Fault]) -> None:
+    """Schema, campaign row, sites and plan into the fresh file ``tmp``, one transaction."""
+    conn = sqlite3.connect(tmp, isolation_level=None)
+    try:
+        conn.executescript(_SCHEMA)
+        conn.execute("BEGIN")
+        conn.execute("INSERT INTO campaign VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                     (SCHEMA_VERSION, json.dumps(info.config, sort_keys=True), info.workload, int(info.seed),
+                      info.backend, json.dumps(list(info.models)), int(info.planned), info.margin,
+                      float(info.confidence), int(info.golden_cycles), info.created or _now(),
+                      info.hwgen_version or _hwgen_version()))
+        conn.executemany("INSERT INTO sites VALUES (?, ?, ?, ?, ?)",
+                         [(s.name, s.structure, s.width, s.depth, s.kind) for s in sites])
+        conn.executemany("INSERT INTO faults VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                         [(i, f.site, f.structure, f.model, f.cycle, f.word, f.bit, f.nbits, f.duration)
+                          for i, f in enumerate(faults)])
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
+
+
+def _connect(p: Path, readonly: bool) -> sqlite3.Connection:
+    """A connection that cannot be steered by the file: no schema-defined functions (trusted_schema off),
+    read-only when ``readonly``."""
+    if readonly:
+        conn = sqlite3.connect(f"{p.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None, timeout=30)
+    else:
+        conn = sqlite3.connect(p, isolation_level=None, timeout=30)
+    try:
+        conn.execute("PRAGMA trusted_schema = OFF")
+        conn.execute("PRAGMA synchronous = FULL")
+        if readonly:
+            conn.execute("PRAGMA query_only = ON")
+        conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchall()  # reads the schema: fails here if damaged
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _check_schema(p: Path, conn: sqlite3.Connection, readonly: bool) -> None:
+    """Exactly this store's tables (with their columns) and their automatic indices; no triggers or views,
+    which would run SQL of the file's choosing on our writes. Read-write: SQLite's quick_check too."""
+    objects = conn.execute("SELECT type, name, tbl_name FROM sqlite_master").fetchall()
+    extra = sorted(f"{kind} '{name}'" for kind, name, table in objects
+                   if not ((kind == "table" and name in _TABLES)
+                           or (kind == "index" and str(name).startswith("sqlite_autoindex_") and table in _TABLES)))
+    if extra:
+        raise StoreError(f"{p}: campaign database holds {', '.join(extra)}, which this store never writes")
+    tables = {name: {r[1] for r in conn.execute(f"PRAGMA table_info({name})")} for name in _TABLES}
+    missing = [f"{t} ({', '.join(sorted(cols - tables[t]))})" for t, cols in _TABLES.items() if not cols <= tables[t]]
+    if missing:
+        raise StoreError(f"{p}: campaign database lacks table columns: {'; '.join(missing)}")
+    if not readonly:
+        verdict = conn.execute("PRAGMA quick_check(1)").fetchone()
+        if verdict is None or verdict[0] != "ok":
+            raise StoreError(f"{p}: damaged campaign database (SQLite quick_check: "
+                             f"{_quote(verdict[0] if verdict else None)})")
+
+
+def _site_row(path: Path, row: Sequence[Any]) -> Site:
+    name, width, depth, kind = row
+    if not (_is_text(name, 1) and _is_int(width, 1, _MAX_SITE_WIDTH) and _is_int(depth, 1, _MAX_SITE_DEPTH)
+            and kind in ("ff", "mem") and (kind == "mem" or depth == 1)):
+        raise StoreError(f"{path}: site row {_quote(tuple(row))} is not a site (name, width 1..{_MAX_SITE_WIDTH}, "
+                         f"depth 1..{_MAX_SITE_DEPTH}, kind ff with depth 1 or mem)")
+    return Site(name, width, depth, kind)
+
+
+def _fault_row(path: Path, row: Sequence[Any], sites: dict[str, Site], cycles: int) -> Fault:
+    """A planned fault, checked against its site and the golden run: what an injector may be given."""
+    i, site_name, model, cycle, bit, word, nbits, duration = row
+    site = sites.get(site_name) if isinstance(site_name, str) else None
+    ok = (site is not None and model in FAULT_MODELS and (model != "mbu" or site.kind == "mem")
+          and _is_int(cycle, 0, cycles - 1) and _is_int(word, 0, site.depth - 1)
+          and _is_int(nbits, 1, site.width if model == "mbu" else 1) and _is_int(bit, 0, site.width - nbits)
+          and _is_int(duration, 1, _INT64_MAX))
+    if not ok:
+        raise StoreError(f"{path}: planned fault {_quote(i)} = {_quote(tuple(row[1:]))} is not a fault of the "
+                         f"campaign's sites and {cycles:,}-cycle golden run")
+    return Fault(site_name, model, cycle, bit, word, nbits, duration)
+
+
+def _result_row(path: Path, row: Sequence[Any]) -> tuple[int, InjectionResult]:
+    i, outcome, cycles, early, detail = row
+    if not (outcome in OUTCOMES and _is_int(cycles, 0, _INT64_MAX) and early in (0, 1)
+            and isinstance(detail, str)):
+        raise StoreError(f"{path}: result of fault {_quote(i)} = {_quote(tuple(row[1:]))} is not a result "
+                         f"(outcome among {', '.join(OUTCOMES)}, cycles, early stop 0/1, detail text)")
+    return i, InjectionResult(outcome, cycles, bool(early), detail)
 
 
 def _umask() -> int:
