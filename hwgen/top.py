@@ -19,7 +19,7 @@ from amaranth.lib.wiring import In, Out
 from .array import SystolicArray
 from .config import INSTR_BITS, AcceleratorConfig
 from .isa import OPCODE_BITS, QTABLE_BYTES, Opcode, field_offsets
-from .limits import check_limit
+from .limits import LimitError, check_limit
 
 __all__ = ["Accelerator", "COUNTER_WIDTH"]
 
@@ -45,8 +45,12 @@ class Accelerator(wiring.Component):
 
     def __init__(self, cfg: AcceleratorConfig):
         # Elaboration time and memory grow with the PE count: refuse an array no run can finish with.
-        check_limit("rtl_pes", cfg.pes, f"config '{cfg.name}': a {cfg.rows}x{cfg.cols} array to elaborate into RTL, "
-                                        f"processing elements")
+        try:
+            check_limit("rtl_pes", cfg.pes, f"config '{cfg.name}': a {cfg.rows}x{cfg.cols} array to elaborate "
+                                            f"into RTL, processing elements")
+        except LimitError:
+            self._MustUse__silence = True  # never built: no "created but never used" warning
+            raise
         self.cfg = cfg
         pb = cfg.host_port_bytes
         self.byte_bits = _bits(pb) if pb > 1 else 0
