@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fs_snapshot import snapshot
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -34,15 +35,6 @@ FUZZ = settings(max_examples=40, deadline=None, suppress_health_check=[HealthChe
                                                                           HealthCheck.too_slow])
 SMALL_LIMITS = {"HWGEN_LIMIT_SIMULATED_MACS": "20000", "HWGEN_LIMIT_TENSOR_ELEMENTS": "200000",
                 "HWGEN_LIMIT_RUN_BYTES": "4000000", "HWGEN_LIMIT_INJECTIONS": "50", "HWGEN_LIMIT_RTL_PES": "64"}
-
-
-def _tree(root: Path) -> dict[str, bytes | None]:
-    out: dict[str, bytes | None] = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in dirnames + filenames:
-            p = Path(dirpath) / name
-            out[str(p.relative_to(root))] = p.read_bytes() if p.is_file() and not p.is_symlink() else None
-    return out
 
 
 @contextlib.contextmanager
@@ -69,7 +61,7 @@ def scratch(files: dict[str, bytes]):
 
 def check_run(argv: list[str], root: Path, outputs: set[str] = frozenset(), ok_codes=(0, 2)) -> int:
     """Run ``argv`` in ``root``; assert the contract above; return the exit status."""
-    before = _tree(root)
+    before = snapshot(root)
     err, out = io.StringIO(), io.StringIO()
     with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
         try:
@@ -81,9 +73,9 @@ def check_run(argv: list[str], root: Path, outputs: set[str] = frozenset(), ok_c
     assert "Traceback" not in text and "internal error" not in text, (argv, text)
     if rc == 2:
         assert text.strip(), argv
-    after = _tree(root)
+    after = snapshot(root)
     for name, data in before.items():
-        assert after.get(name, b"<gone>") == data, (argv, f"{name} changed")
+        assert after.get(name) == data, (argv, f"{name} changed")
     new = set(after) - set(before)
     allowed = {n for n in new if any(n == o or n.startswith(o + "/") for o in outputs)}
     assert new == allowed, (argv, f"unexpected files: {sorted(new - allowed)}")

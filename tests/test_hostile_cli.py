@@ -6,34 +6,17 @@ campaign store's own hostile cases are in tests/test_hostile_models.py and tests
 """
 
 import os
-import stat
 from pathlib import Path
 
 import numpy as np
 import pytest
+from fs_snapshot import snapshot
 
 from hwgen.cli import main
 from hwgen.config import AcceleratorConfig
 from hwgen.outputs import MARKER
 
 SMALL = ["--rows", "2", "--cols", "3", "--a-spad-depth", "8", "--w-spad-depth", "8", "--acc-depth", "8"]
-
-
-def snapshot(root: Path) -> dict[str, tuple]:
-    """Every entry under ``root``, links not followed: (kind, contents / target)."""
-    out = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in dirnames + filenames:
-            p = Path(dirpath) / name
-            st = p.lstat()
-            rel = str(p.relative_to(root))
-            if stat.S_ISLNK(st.st_mode):
-                out[rel] = ("link", os.readlink(p))
-            elif stat.S_ISREG(st.st_mode):
-                out[rel] = ("file", p.read_bytes())
-            else:
-                out[rel] = ("dir",) if stat.S_ISDIR(st.st_mode) else ("special",)
-    return out
 
 
 def refused(argv: list[str], capsys, *needles: str) -> str:

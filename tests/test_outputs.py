@@ -2,29 +2,12 @@
 
 import io
 import os
-import stat
 from pathlib import Path
 
 import pytest
+from fs_snapshot import snapshot
 
 from hwgen.outputs import MARKER, OutputError, Outputs, is_hwgen_folder
-
-
-def _snapshot(root: Path) -> dict[str, tuple]:
-    """Every entry under ``root`` (not following links): kind and contents or link target."""
-    out = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in dirnames + filenames:
-            p = Path(dirpath) / name
-            st = p.lstat()
-            rel = str(p.relative_to(root))
-            if stat.S_ISLNK(st.st_mode):
-                out[rel] = ("link", os.readlink(p))
-            elif stat.S_ISREG(st.st_mode):
-                out[rel] = ("file", p.read_bytes())
-            else:
-                out[rel] = ("dir" if stat.S_ISDIR(st.st_mode) else "other",)
-    return out
 
 
 def _write(outs_args: dict, files: dict, folders: dict | None = None) -> None:
@@ -64,14 +47,14 @@ def test_links_and_devices_are_never_replaced(tmp_path, force):
     (tmp_path / "link.json").symlink_to(target)
     (tmp_path / "dirlink").symlink_to(tmp_path)
     os.mkfifo(tmp_path / "fifo")
-    before = _snapshot(tmp_path)
+    before = snapshot(tmp_path)
     for p, needle in ((tmp_path / "link.json", "symbolic link"), ("/dev/null", "device"),
                       (tmp_path / "fifo", "FIFO")):
         with pytest.raises(OutputError, match=needle):
             _write({"force": force}, {p: b"x"})
     with pytest.raises(OutputError, match="symbolic link"):
         _write({"force": force}, {}, {tmp_path / "dirlink": {"a": b"x"}})
-    assert _snapshot(tmp_path) == before
+    assert snapshot(tmp_path) == before
 
 
 def test_foreign_folder_is_never_replaced(tmp_path):
@@ -81,7 +64,7 @@ def test_foreign_folder_is_never_replaced(tmp_path):
     for force in (False, True):
         with pytest.raises(OutputError, match="did not write"):
             _write({"force": force}, {}, {d: {"a.npy": b"x"}})
-    assert _snapshot(d) == {"thesis.tex": ("file", b"years of work")}
+    assert snapshot(d) == {"thesis.tex": ("file", b"years of work")}
 
 
 def test_own_folder_replaced_only_with_force_and_only_if_unchanged(tmp_path):
@@ -161,7 +144,7 @@ def test_all_or_nothing_when_a_later_target_fails(tmp_path, monkeypatch):
     with pytest.raises(OutputError, match="b.csv: cannot write"):
         _write({"force": True}, {a: b"new a", tmp_path / "b.csv": b"new b"}, {tmp_path / "dump": {"x": b"1"}})
     monkeypatch.undo()
-    assert _snapshot(tmp_path) == {"a.json": ("file", b"old a")}
+    assert snapshot(tmp_path) == {"a.json": ("file", b"old a")}
 
 
 def test_failure_before_commit_removes_staging_and_made_parents(tmp_path):
