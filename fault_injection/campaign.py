@@ -33,19 +33,24 @@ fault, in order). An injector that cannot inject every site may have
 only (the campaign's ``sites`` table holds them; the report names the
 structures left out). A factory may carry ``preferred_batch`` (an int: faults per
 ``inject`` call, e.g. large for an injector that starts a simulator process per
-call); otherwise batches are sized for about 16 per worker, at most 128. Register with
-:func:`register_injector` (or ``INJECTORS[name] = factory``). Backends "model"
-and "rtl" are looked up lazily in ``BUILTIN_BACKENDS`` ("module:attribute",
-imported on first use; a module that registers itself at import wins). A backend
-may also be given as "package.module:attribute" (importable in every worker
-process, e.g. a test double).
+call); otherwise batches are sized for about 16 per worker, at most 128.
+
+The registry is closed: a backend name from a campaign file, a command line or
+any other text only selects an entry, it never names code to import (a campaign
+database is a file anyone may have edited). The built-in "model" and "rtl" are
+loaded on first use (``BUILTIN_BACKENDS``: name -> loader); any other backend
+exists only once Python code in the process calls :func:`register_injector`.
+Worker processes and Dask workers receive the factory itself with each batch
+(pickled by reference, like any function sent to a process pool), so a
+registered factory must be a module-level function or class importable there.
 """
 
 from __future__ import annotations
 
-import importlib
 import math
+import numbers
 import os
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -53,70 +58,85 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from hwgen.config import AcceleratorConfig
-
-from .faults import FAULT_MODELS, OUTCOMES, Fault, InjectionResult, Site
-from .store import CampaignInfo, CampaignStore, check_file
 from hwgen.errors import HwgenError
 
-__all__ = ["CampaignError", "CampaignSummary", "INJECTORS", "BUILTIN_BACKENDS", "register_injector",
-           "injector_factory", "make_injector", "run_campaign", "resume_campaign", "plan_campaign",
-           "DEFAULT_CONFIDENCE", "SCHEDULER_TIMEOUT"]
+from .faults import FAULT_MODELS, OUTCOMES, Fault, InjectionResult, Site
+from .store import CampaignInfo, CampaignStore, StoreError, check_file, quoted
 
-#: backend name -> factory(cfg, program) -> injector
-INJECTORS: dict[str, Callable[[AcceleratorConfig, Any], Any]] = {}
-#: lazily imported factories of the built-in backends ("module:attribute")
-BUILTIN_BACKENDS: dict[str, str] = {
-    "model": "fault_injection.model_injector:ModelInjector",
-    "rtl": "fault_injection.rtl_injector:RtlInjector",
-}
-#: confidence recorded (and used by the report) when a campaign is given a number of injections
-DEFAULT_CONFIDENCE = 0.99
-#: seconds to wait for a Dask scheduler
-SCHEDULER_TIMEOUT = 3.0
-_MAX_BATCH = 128
+__all__ = ["CampaignError", "CampaignSummary", "INJECTORS", "BUILTIN_BACKENDS", "register_injector",
+           "known_backends", "injector_factory", "make_injector", "run_campaign", "resume_campaign",
+           "plan_campaign", "check_scheduler_address", "DEFAULT_CONFIDENCE", "SCHEDULER_TIMEOUT", "MAX_JOBS"]
+
+Factory = Callable[[AcceleratorConfig, Any], Any]
 
 
 class CampaignError(HwgenError, ValueError):
     """A campaign that cannot be started, continued or finished; the message says why."""
 
 
-def register_injector(name: str, factory: Callable[[AcceleratorConfig, Any], Any]) -> None:
+def _model_factory() -> Factory:
+    from .model_injector import ModelInjector
+
+    return ModelInjector
+
+
+def _rtl_factory() -> Factory:
+    from .rtl_injector import RtlInjector
+
+    return RtlInjector
+
+
+#: backend name -> factory(cfg, program) -> injector (the built-ins once loaded, and every registered one)
+INJECTORS: dict[str, Factory] = {}
+#: the built-in backends: name -> loader of the factory (their modules import the simulators: loaded on first use)
+BUILTIN_BACKENDS: dict[str, Callable[[], Factory]] = {"model": _model_factory, "rtl": _rtl_factory}
+#: confidence recorded (and used by the report) when a campaign is given a number of injections
+DEFAULT_CONFIDENCE = 0.99
+#: seconds to wait for a Dask scheduler (to connect, and again for it to answer)
+SCHEDULER_TIMEOUT = 3.0
+#: most local worker processes one campaign may start (a mistyped --jobs must not fork thousands)
+MAX_JOBS = max(64, 4 * (os.cpu_count() or 1))
+_MAX_BATCH = 128
+_BACKEND_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}")
+#: scheme://host:port, host a name, an IPv4 address or a bracketed IPv6 address
+_ADDRESS = re.compile(r"(tcp|tls)://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9][A-Za-z0-9.-]{0,252}):([0-9]{1,5})")
+#: an in-process scheduler's address (a LocalCluster without processes): inproc://host/pid/n
+_INPROC = re.compile(r"inproc://[A-Za-z0-9.:\[\]-]{1,253}/[0-9]{1,10}/[0-9]{1,10}")
+
+
+def register_injector(name: str, factory: Factory) -> None:
+    """Make ``factory`` the injector of backend ``name`` in this process (replacing a previous one).
+
+    The only way a backend other than the built-ins comes to exist: campaign files and command lines
+    name backends, they never name code to import."""
+    if not isinstance(name, str) or not _BACKEND_NAME.fullmatch(name):
+        raise CampaignError(f"backend name {quoted(name)}: use 1 to 64 letters, digits, '_', '.', '+' or '-'")
+    if not callable(factory):
+        raise CampaignError(f"backend '{name}': the factory {quoted(factory)} is not callable")
     INJECTORS[name] = factory
 
 
-def _import_attr(spec: str) -> Any:
-    mod, _, attr = spec.partition(":")
-    module = importlib.import_module(mod)
-    obj: Any = module
-    for part in attr.split("."):
-        obj = getattr(obj, part)
-    return obj
+def known_backends() -> list[str]:
+    """The backend names this process knows: the built-ins and every registered one."""
+    return sorted(set(INJECTORS) | set(BUILTIN_BACKENDS))
 
 
-def injector_factory(backend: str) -> Callable[[AcceleratorConfig, Any], Any]:
-    """The factory of ``backend`` (CampaignError naming the known backends if there is none)."""
-    if backend in INJECTORS:
+def injector_factory(backend: str, source: str | None = None) -> Factory:
+    """The factory of ``backend`` from the registry (CampaignError naming the known backends if there is
+    none). ``source`` names where the name was read (a campaign file's field) for the message."""
+    if isinstance(backend, str) and backend in INJECTORS:
         return INJECTORS[backend]
-    if backend in BUILTIN_BACKENDS:
-        spec = BUILTIN_BACKENDS[backend]
-        try:
-            module = importlib.import_module(spec.partition(":")[0])
-        except ImportError as e:
-            raise CampaignError(f"backend '{backend}' is not available ({e})") from None
-        if backend in INJECTORS:  # the module registered itself
-            return INJECTORS[backend]
-        try:
-            return _import_attr(spec) if getattr(module, spec.partition(":")[2], None) is not None \
-                else getattr(module, "make_injector")
-        except AttributeError:
-            raise CampaignError(f"backend '{backend}': {spec} is not defined") from None
-    if ":" in backend:
-        try:
-            return _import_attr(backend)
-        except (ImportError, AttributeError) as e:
-            raise CampaignError(f"backend '{backend}' cannot be imported ({e})") from None
-    known = sorted(set(INJECTORS) | set(BUILTIN_BACKENDS))
-    raise CampaignError(f"unknown backend '{backend}'; known: {', '.join(known)} (or module:factory)")
+    loader = BUILTIN_BACKENDS.get(backend) if isinstance(backend, str) else None
+    if loader is None:
+        where = f"{source} = {quoted(backend)} is not a known backend" if source else \
+            f"unknown backend {quoted(backend)}"
+        raise CampaignError(f"{where}; known: {', '.join(known_backends())} (other backends are registered "
+                            f"in-process with fault_injection.campaign.register_injector)")
+    try:
+        factory = loader()
+    except ImportError as e:
+        raise CampaignError(f"backend '{backend}' is not available ({e})") from None
+    return INJECTORS.setdefault(backend, factory)
 
 
 def make_injector(backend: str, cfg: AcceleratorConfig, program) -> Any:
@@ -125,16 +145,18 @@ def make_injector(backend: str, cfg: AcceleratorConfig, program) -> Any:
 
 
 # ------------------------------------------------------------------ workers
-_CTX = tuple  # (backend, config JSON, workload spec, seed, golden cycles)
+_CTX = tuple  # (backend name, factory, config JSON, workload spec, seed, golden cycles)
 _LOCAL = threading.local()
 
 
 def _build(ctx: _CTX) -> Any:
+    """The worker's injector: the factory the parent looked up (never a name resolved here), on the rebuilt
+    workload, checked against the campaign's golden run."""
     from .workload import build_workload
 
-    backend, cfg_json, workload, seed, golden_cycles = ctx
+    _, factory, cfg_json, workload, seed, golden_cycles = ctx
     cfg = AcceleratorConfig.from_json(cfg_json, source="campaign")
-    injector = make_injector(backend, cfg, build_workload(workload, cfg, seed))
+    injector = factory(cfg, build_workload(workload, cfg, seed))
     got = int(injector.golden().cycles)
     if golden_cycles is not None and got != golden_cycles:
         raise CampaignError(f"the rebuilt workload '{workload}' runs {got} cycles, the campaign's golden run "
@@ -202,12 +224,8 @@ def plan_campaign(cfg: AcceleratorConfig, workload: str, seed: int, backend: str
         raise CampaignError(f"golden run of '{workload}' has {cycles} cycles")
     sites = model_sites(cfg)
     if structures:
-        from .faults import STRUCTURES
-
-        unknown = sorted(set(structures) - set(STRUCTURES))
-        if unknown:
-            raise CampaignError(f"unknown structure(s) {', '.join(unknown)}; known: {', '.join(STRUCTURES)}")
-        sites = [s for s in sites if s.structure in set(structures)]
+        wanted = _structures(structures)
+        sites = [s for s in sites if s.structure in wanted]
     covers = getattr(injector, "covers", None)
     if callable(covers):
         sites = [s for s in sites if covers(s)]
@@ -220,6 +238,21 @@ def plan_campaign(cfg: AcceleratorConfig, workload: str, seed: int, backend: str
     info = CampaignInfo(cfg.to_dict(), workload, int(seed), backend, tuple(models), len(faults),
                         float(confidence if confidence is not None else DEFAULT_CONFIDENCE), cycles, margin)
     return info, sites, faults, injector
+
+
+def _structures(structures: Sequence[str]) -> set[str]:
+    """The structure names asked for, all known (CampaignError listing the unknown and the known ones)."""
+    from .faults import STRUCTURES
+
+    try:
+        wanted = list(structures)
+    except TypeError:
+        raise CampaignError(f"structures must be a sequence of names, got {quoted(structures)}") from None
+    unknown = sorted({w if isinstance(w, str) and len(w) <= 60 else quoted(w) for w in wanted
+                      if not (isinstance(w, str) and w in STRUCTURES)})
+    if unknown:
+        raise CampaignError(f"unknown structure(s) {', '.join(unknown)}; known: {', '.join(STRUCTURES)}")
+    return set(wanted)
 
 
 # ------------------------------------------------------------------ running
@@ -241,37 +274,139 @@ class CampaignSummary:
         return self.done == self.planned
 
 
-def _check_args(n, margin, confidence, jobs, models, seed) -> tuple[str, ...]:
+def _check_args(n, margin, confidence, jobs, models, seed, batch_size) -> tuple[str, ...]:
+    """The run parameters checked before anything is built or written; the fault models as a tuple."""
+    from .sampling import check_fraction, check_injections
+
     if (n is None) == (margin is None):
         raise CampaignError("give either a number of injections or a margin (with a confidence)")
-    if n is not None and (not isinstance(n, int) or isinstance(n, bool) or n < 1):
-        raise CampaignError(f"number of injections must be a positive integer, got {n!r}")
-    if margin is not None and not 0 < margin < 1:
-        raise CampaignError(f"margin must be in (0, 1) (e.g. 0.01 for +-1%), got {margin!r}")
-    if confidence is not None and not 0 < confidence < 1:
-        raise CampaignError(f"confidence must be in (0, 1) (e.g. 0.99), got {confidence!r}")
-    if not isinstance(jobs, int) or jobs < 1:
-        raise CampaignError(f"jobs must be a positive integer, got {jobs!r}")
-    if not isinstance(seed, int) or seed < 0:
-        raise CampaignError(f"seed must be a non-negative integer, got {seed!r}")
-    models = tuple(models)
-    bad = [m for m in models if m not in FAULT_MODELS]
+    if n is not None:
+        check_injections(n)
+    if margin is not None:
+        check_fraction("margin", margin, "0.01 for +-1%")
+        if confidence is None:
+            raise CampaignError("a margin needs a confidence (e.g. 0.99)")
+    if confidence is not None:
+        check_fraction("confidence", confidence, "0.99")
+    _check_jobs(jobs)
+    _check_batch_size(batch_size)
+    if not _is_int(seed, 0, (1 << 63) - 1):
+        raise CampaignError(f"seed must be an integer from 0 to 2**63-1, got {quoted(seed)}")
+    try:
+        models = tuple(models)
+        bad = [quoted(m) for m in models if not (isinstance(m, str) and m in FAULT_MODELS)]
+    except TypeError:
+        raise CampaignError(f"fault models must be a sequence of names, got {quoted(models)}") from None
     if bad or not models:
         raise CampaignError(f"unknown fault model(s) {', '.join(bad) or '(none given)'}; "
                             f"known: {', '.join(FAULT_MODELS)}")
     return models
 
 
+def _is_int(value: Any, lo: int, hi: int) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and lo <= value <= hi
+
+
+def _check_jobs(jobs: Any) -> None:
+    if not _is_int(jobs, 1, MAX_JOBS):
+        raise CampaignError(f"jobs must be an integer from 1 to {MAX_JOBS} (local worker processes), "
+                            f"got {quoted(jobs)}")
+
+
+def _check_batch_size(batch_size: Any) -> None:
+    if batch_size is not None and not _is_int(batch_size, 1, 1 << 30):
+        raise CampaignError(f"batch size must be a positive integer, got {quoted(batch_size)}")
+
+
+def check_scheduler_address(address: Any) -> str:
+    """``address`` if it has the form of a Dask scheduler address (``tcp://host:port``, or ``tls://``; or the
+    ``inproc://`` address of a scheduler in this process), CampaignError otherwise: checked before anything is
+    resolved or connected."""
+    if isinstance(address, str) and _INPROC.fullmatch(address):
+        return address
+    m = _ADDRESS.fullmatch(address) if isinstance(address, str) else None
+    if m is None or not 1 <= int(m.group(3)) <= 65535:
+        raise CampaignError(f"Dask scheduler address {quoted(address)} is not of the form tcp://host:port "
+                            f"(e.g. tcp://127.0.0.1:8786; port 1 to 65535)")
+    return address
+
+
+def _unreachable(address: str, reason: str) -> CampaignError:
+    return CampaignError(f"cannot reach the Dask scheduler at {address} within {SCHEDULER_TIMEOUT:g} s ({reason}); "
+                         f"expected the address of a running scheduler, tcp://host:port")
+
+
+def _probe(address: str) -> None:
+    """Ask the peer at ``address`` who it is, over Dask's protocol, within SCHEDULER_TIMEOUT in all.
+
+    ``distributed.Client`` alone waits without end for a peer that accepts the connection and never answers
+    (its handshake read has no timeout), so the question runs under one ``asyncio.wait_for`` in a thread of
+    its own (the caller may itself be inside an event loop); CampaignError if no scheduler answers."""
+    import asyncio
+
+    from distributed.comm import connect
+
+    state: dict[str, Any] = {}
+
+    async def ask() -> Any:
+        comm = await connect(address, timeout=round(0.8 * SCHEDULER_TIMEOUT, 2))  # connects and shakes hands
+        try:
+            await comm.write({"op": "identity", "reply": True})
+            return await comm.read()
+        finally:
+            comm.abort()
+
+    def run() -> None:
+        try:
+            state["identity"] = asyncio.run(asyncio.wait_for(ask(), SCHEDULER_TIMEOUT))
+        except asyncio.TimeoutError:
+            state["error"] = "connected, but no Dask handshake: not a Dask scheduler, or one too busy to answer"
+        except Exception as e:  # OSError (refused, no route, unknown host), CommClosedError, ValueError
+            state["error"] = _reason(e)
+
+    thread = threading.Thread(target=run, daemon=True, name="dask-probe")
+    thread.start()
+    thread.join(SCHEDULER_TIMEOUT + 2.0)
+    if thread.is_alive() or "identity" not in state:
+        raise _unreachable(address, state.get("error", "no answer"))
+    identity = state["identity"]
+    if not (isinstance(identity, dict) and identity.get("type") == "Scheduler"):
+        kind = identity.get("type") if isinstance(identity, dict) else None
+        raise _unreachable(address, f"the peer answers, but is not a Dask scheduler ({quoted(kind)})")
+
+
+def _reason(e: BaseException) -> str:
+    """One line on why a connection failed: the exception, and the first cause in its chain that says more."""
+    text = " ".join(f"{type(e).__name__}: {e}".split())
+    seen, inner = {id(e)}, e.__cause__ or e.__context__
+    while inner is not None and id(inner) not in seen:
+        seen.add(id(inner))
+        if str(inner).strip():
+            return f"{text} ({' '.join(str(inner).split())})"
+        inner = inner.__cause__ or inner.__context__
+    return text
+
+
 def _connect(scheduler: str):
+    """A Dask client of ``scheduler``: the address checked, the scheduler asked (bounded), then connected."""
     try:
         from distributed import Client
     except ImportError as e:  # pragma: no cover - distributed is a dependency
         raise CampaignError(f"dask.distributed is not available ({e})") from None
+    check_scheduler_address(scheduler)
+    _probe(scheduler)
     try:
         return Client(scheduler, timeout=f"{SCHEDULER_TIMEOUT}s", set_as_default=False)
-    except (OSError, TimeoutError, ValueError) as e:
-        raise CampaignError(f"cannot reach the Dask scheduler at {scheduler} within {SCHEDULER_TIMEOUT:g} s "
-                            f"({type(e).__name__}: {e})") from None
+    except Exception as e:
+        raise _unreachable(scheduler, _reason(e)) from None
+
+
+def _exists(p: Path) -> bool:
+    """Whether ``p`` exists; StoreError for a path the system cannot even look up (too long, NUL byte)."""
+    try:
+        return os.path.lexists(p)
+    except (OSError, ValueError) as e:
+        raise StoreError(f"{quoted(str(p))}: not a usable path ({e})") from None
 
 
 def run_campaign(db_path: str | os.PathLike[str], cfg: AcceleratorConfig, workload_spec: str, n: int | None = None,
@@ -281,15 +416,16 @@ def run_campaign(db_path: str | os.PathLike[str], cfg: AcceleratorConfig, worklo
                  structures: Sequence[str] | None = None) -> CampaignSummary:
     """Plan (``n`` injections, or the Leveugle size for ``margin`` at ``confidence``) and run a campaign into
     ``db_path``. If ``db_path`` already holds the same campaign (same parameters), it is resumed; a different
-    campaign there is an error (the file is left alone)."""
-    models = _check_args(n, margin, confidence, jobs, models, seed)
-    if margin is not None and confidence is None:
-        raise CampaignError("a margin needs a confidence (e.g. 0.99)")
+    campaign there is an error (the file is left alone). Every argument is checked before anything is built,
+    connected or written."""
+    models = _check_args(n, margin, confidence, jobs, models, seed, batch_size)
     if not isinstance(cfg, AcceleratorConfig):
         raise CampaignError(f"cfg must be an AcceleratorConfig, not {type(cfg).__name__}")
     injector_factory(backend)  # unknown backend: fail before anything else
+    if scheduler is not None:
+        check_scheduler_address(scheduler)
     p = Path(db_path)
-    if p.exists():
+    if _exists(p):
         check_file(p)  # read-only look at the header: a foreign file is refused untouched
         with CampaignStore.open(p, readonly=True) as st:
             _same_campaign(st.info, p, cfg, workload_spec, seed, backend, models, n, margin, confidence)
@@ -300,7 +436,7 @@ def run_campaign(db_path: str | os.PathLike[str], cfg: AcceleratorConfig, worklo
                                                       structures)
         store = CampaignStore.create(p, info, sites, faults)
         with store:
-            return _execute(store, jobs, client, progress, batch_size, injector)
+            return _execute(store, injector_factory(backend), jobs, client, progress, batch_size, injector)
     finally:
         if client is not None:
             client.close()
@@ -326,18 +462,39 @@ def _same_campaign(info: CampaignInfo, p: Path, cfg, workload, seed, backend, mo
 
 def resume_campaign(db_path: str | os.PathLike[str], jobs: int = 1, scheduler: str | None = None,
                     progress: bool = True, batch_size: int | None = None) -> CampaignSummary:
-    """Inject the planned faults of ``db_path`` that have no result yet."""
-    if not isinstance(jobs, int) or jobs < 1:
-        raise CampaignError(f"jobs must be a positive integer, got {jobs!r}")
+    """Inject the planned faults of ``db_path`` that have no result yet.
+
+    The file's campaign fields are checked (by the store) and the backend and workload they name are checked
+    here, before a scheduler is contacted or anything is written: a damaged or edited file gives a StoreError
+    or CampaignError naming it and the field, and stays as it was."""
+    _check_jobs(jobs)
+    _check_batch_size(batch_size)
+    if scheduler is not None:
+        check_scheduler_address(scheduler)
     p = Path(db_path)
     check_file(p)
-    client = _connect(scheduler) if scheduler else None
+    with CampaignStore.open(p) as store:
+        factory = _stored_backend(store)
+        client = _connect(scheduler) if scheduler else None
+        try:
+            return _execute(store, factory, jobs, client, progress, batch_size, None)
+        finally:
+            if client is not None:
+                client.close()
+
+
+def _stored_backend(store: CampaignStore) -> Factory:
+    """The factory of the backend a campaign file names, after checking its workload spec parses and fits the
+    limits (what every worker is about to build): CampaignError naming the file and the field otherwise."""
+    from .workload import check_workload
+
+    info = store.info
+    factory = injector_factory(info.backend, source=f"{store.path}: campaign field 'backend'")
     try:
-        with CampaignStore.open(p) as store:
-            return _execute(store, jobs, client, progress, batch_size, None)
-    finally:
-        if client is not None:
-            client.close()
+        check_workload(info.workload, AcceleratorConfig.from_dict(info.config, source=str(store.path)))
+    except HwgenError as e:
+        raise CampaignError(f"{store.path}: campaign field 'workload': {e}") from None
+    return factory
 
 
 def _batches(pending: list, size: int) -> list[list]:
@@ -358,20 +515,19 @@ def _progress(enabled: bool, total: int, done: int, label: str):
     return bar, task
 
 
-def _execute(store: CampaignStore, jobs: int, client, progress: bool, batch_size: int | None,
+def _execute(store: CampaignStore, factory: Factory, jobs: int, client, progress: bool, batch_size: int | None,
              injector) -> CampaignSummary:
     info = store.info
     store.lock()
     pending = store.pending()
-    ctx = (info.backend, AcceleratorConfig.from_dict(info.config, source=str(store.path)).to_json(), info.workload,
-           info.seed, info.golden_cycles)
+    ctx = (info.backend, factory, AcceleratorConfig.from_dict(info.config, source=str(store.path)).to_json(),
+           info.workload, info.seed, info.golden_cycles)
     workers = max(1, sum(client.nthreads().values()) if client is not None else jobs)
     if batch_size is None:
-        batch_size = getattr(injector_factory(info.backend), "preferred_batch", None)
+        batch_size = getattr(factory, "preferred_batch", None)
+        _check_batch_size(batch_size)
     if batch_size is None:
         batch_size = max(1, min(_MAX_BATCH, math.ceil(len(pending) / (workers * 16)) if pending else 1))
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise CampaignError(f"batch size must be a positive integer, got {batch_size!r}")
     batches = _batches(pending, batch_size)
     done0 = info.planned - len(pending)
     t0 = time.monotonic()
@@ -386,8 +542,9 @@ def _execute(store: CampaignStore, jobs: int, client, progress: bool, batch_size
         bar.update(task, advance=len(results), rate=f"{injected / el:,.0f} inj/s" if el > 0 else "")
 
     def failed(batch, e: BaseException) -> CampaignError:
+        why = str(e) if isinstance(e, CampaignError) else " ".join(f"{type(e).__name__}: {e}".split())
         return CampaignError(f"{store.path}: injection of faults {batch[0][0]}..{batch[-1][0]} failed "
-                             f"({type(e).__name__}: {e}); {done0 + injected} of {info.planned} results are recorded, "
+                             f"({why}); {done0 + injected} of {info.planned} results are recorded, "
                              f"'hwgen fi resume --db {store.path}' continues")
 
     with bar:
@@ -401,8 +558,6 @@ def _execute(store: CampaignStore, jobs: int, client, progress: bool, batch_size
             for b in batches:
                 try:
                     res = run_batch(ctx, b)
-                except CampaignError:
-                    raise
                 except Exception as e:
                     raise failed(b, e) from None
                 commit(res)
@@ -412,10 +567,23 @@ def _execute(store: CampaignStore, jobs: int, client, progress: bool, batch_size
                            store.counts())
 
 
+def _check_sendable(ctx: _CTX) -> None:
+    """Worker processes receive the factory pickled (by reference to its module): say so before any starts."""
+    import pickle
+
+    try:
+        pickle.dumps(ctx[1])
+    except Exception as e:
+        raise CampaignError(f"backend '{ctx[0]}': its factory cannot be sent to worker processes "
+                            f"({type(e).__name__}: {e}); register a module-level function or class, "
+                            f"or run with jobs=1") from None
+
+
 def _run_pool(jobs: int, ctx, batches, commit, failed) -> None:
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
+    _check_sendable(ctx)
     pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("forkserver"),
                                initializer=_watch_parent, initargs=(os.getpid(),))
     todo = list(reversed(batches))
@@ -438,8 +606,6 @@ def _collect(fut, batch, commit, failed) -> None:
     """Commit a finished batch's results; a worker's failure becomes the campaign's error for that batch."""
     try:
         res = fut.result()
-    except CampaignError:
-        raise
     except Exception as e:
         raise failed(batch, e) from None
     commit(res)

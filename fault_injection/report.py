@@ -26,14 +26,17 @@ data (``fit_per_bit``).
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 
-from .faults import STRUCTURES
-from .store import CampaignStore
 from hwgen.errors import HwgenError
+
+from .faults import STRUCTURES
+from .stats import StatsError
+from .store import CampaignStore
 
 __all__ = ["ReportError", "DEFAULT_FIT_PER_BIT", "StructureReport", "CampaignReport", "campaign_report",
            "build_report", "to_markdown", "to_json", "chart_png", "write_outputs"]
@@ -108,8 +111,9 @@ def build_report(campaign: dict, bits: dict[str, int], counts: dict[str, dict[st
     structure ({"masked", "sdc", "due"}). Pure: no database (the tests use it on synthetic tables)."""
     from .stats import clopper_pearson, spfm
 
-    if not (isinstance(fit_per_bit, (int, float)) and fit_per_bit > 0):
-        raise ReportError(f"FIT per bit must be positive, got {fit_per_bit!r}")
+    if isinstance(fit_per_bit, bool) or not isinstance(fit_per_bit, (int, float)) \
+            or not 0 < fit_per_bit < math.inf:
+        raise ReportError(f"FIT per bit must be a positive finite number, got {fit_per_bit!r:.60}")
     conf = float(campaign["confidence"])
     done = sum(sum(c.get(o, 0) for o in ("masked", "sdc", "due")) for c in counts.values())
     if done == 0:
@@ -162,7 +166,11 @@ def build_report(campaign: dict, bits: dict[str, int], counts: dict[str, dict[st
 
 def campaign_report(db_path: str | os.PathLike[str], fit_per_bit: float = DEFAULT_FIT_PER_BIT,
                     watchdog: bool = False) -> CampaignReport:
-    """The report of the campaign in ``db_path`` (complete or not)."""
+    """The report of the campaign in ``db_path`` (complete or not).
+
+    The file is opened read-only; whatever is wrong with it (damaged, locked, edited: see
+    :mod:`fault_injection.store`) is a StoreError naming it, and what its contents make impossible to report
+    (no results, counts the statistics refuse) a ReportError naming it."""
     from .sites import inventory
 
     from hwgen.config import AcceleratorConfig
@@ -175,11 +183,11 @@ def campaign_report(db_path: str | os.PathLike[str], fit_per_bit: float = DEFAUL
     campaign["db"] = str(db_path)
     try:
         rep = build_report(campaign, bits, counts, fit_per_bit, watchdog)
-    except ReportError as e:
+    except (ReportError, StatsError) as e:
         raise ReportError(f"{db_path}: {e}") from None
     try:
         full = inventory(AcceleratorConfig.from_dict(info.config))
-    except ValueError:  # pragma: no cover - a configuration this hwgen no longer accepts
+    except HwgenError:  # pragma: no cover - the store validated it: a configuration this hwgen no longer accepts
         full = {}
     left_out = {k: v["bits"] for k, v in full.items() if k not in bits}
     if left_out:

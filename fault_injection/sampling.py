@@ -14,14 +14,48 @@ models give the same list of faults, in the same order.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
+from hwgen.limits import check_limit
+
+from .campaign import CampaignError
 from .faults import FAULT_MODELS, STRUCTURES, Fault, Site
 from .stats import leveugle_sample_size
+from .store import quoted
 
-__all__ = ["plan_faults", "per_structure_n", "sample_size", "fault_space", "applicable_models"]
+__all__ = ["plan_faults", "per_structure_n", "sample_size", "fault_space", "applicable_models", "check_fraction",
+           "check_injections"]
+
+
+def check_fraction(name: str, value: object, example: str) -> float:
+    """``value`` as a float if it is a number strictly between 0 and 1 (a margin, a confidence), CampaignError
+    naming ``name`` otherwise: a confidence of 1 asks for an infinite sample, 0 for none."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0.0 < value < 1.0:
+        raise CampaignError(f"{name} must be a number strictly between 0 and 1 (e.g. {example}), got {quoted(value)}")
+    return float(value)
+
+
+def check_injections(n: object, what: str = "number of injections") -> int:
+    """``n`` as an int if it is a positive integer within the ``injections`` limit (CampaignError or
+    LimitError naming ``what`` otherwise): checked before a single fault is drawn."""
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
+        raise CampaignError(f"{what} must be a positive integer, got {quoted(n)}")
+    check_limit("injections", int(n), what)
+    return int(n)
+
+
+def _margin_size(N: int, margin: object, confidence: object, p: float) -> int:
+    """Leveugle's sample size over a fault space of N points, checked against the ``injections`` limit (a
+    margin of 1e-9 asks for nearly the whole space: refused with the margin, the confidence and the count)."""
+    margin = check_fraction("margin", margin, "0.01 for +-1%")
+    confidence = check_fraction("confidence", confidence, "0.99")
+    n = leveugle_sample_size(N, margin, confidence, p)
+    check_limit("injections", n, f"margin {margin:g} at confidence {confidence:g} over {N:,} fault-space points "
+                                 f"(state bits x cycles): Leveugle sample size")
+    return n
 
 
 def applicable_models(site: Site, models: Iterable[str]) -> tuple[str, ...]:
@@ -43,8 +77,9 @@ def fault_space(sites: Iterable[Site], cycles: int) -> int:
 
 
 def sample_size(sites: Iterable[Site], cycles: int, margin: float, confidence: float, p: float = 0.5) -> int:
-    """Injections for the whole design at ``margin`` / ``confidence`` (Leveugle, N = bits x cycles)."""
-    return leveugle_sample_size(fault_space(sites, cycles), margin, confidence, p)
+    """Injections for the whole design at ``margin`` / ``confidence`` (Leveugle, N = bits x cycles), within the
+    ``injections`` limit."""
+    return _margin_size(fault_space(sites, cycles), margin, confidence, p)
 
 
 def _allocate(weights: Mapping[str, int], n: int, caps: Mapping[str, int]) -> dict[str, int]:
@@ -96,19 +131,22 @@ def per_structure_n(sites: Sequence[Site], cycles: int, n: int | None = None, *,
     Structures whose sites admit none of ``models`` (mbu only: every register
     structure) get zero.
     """
-    if cycles < 1:
-        raise ValueError(f"cycles must be at least 1, got {cycles!r}")
+    if isinstance(cycles, bool) or not isinstance(cycles, numbers.Integral) or cycles < 1:
+        raise CampaignError(f"cycles must be a positive integer, got {quoted(cycles)}")
     groups = {k: [s for s in v if applicable_models(s, models)] for k, v in _by_structure(sites).items()}
     bits = {k: sum(s.bits for s in v) for k, v in groups.items()}
     caps = {k: b * int(cycles) for k, b in bits.items()}
     if n is None:
         if margin is None or confidence is None:
-            raise ValueError("give n, or margin and confidence")
+            raise CampaignError("give a number of injections, or a margin and a confidence")
         if each:
-            return {k: (leveugle_sample_size(caps[k], margin, confidence, p) if caps[k] else 0) for k in groups}
-        n = leveugle_sample_size(sum(caps.values()), margin, confidence, p)
-    if n < 0:
-        raise ValueError(f"n must be non-negative, got {n!r}")
+            sizes = {k: (_margin_size(caps[k], margin, confidence, p) if caps[k] else 0) for k in groups}
+            check_limit("injections", sum(sizes.values()), f"margin {margin:g} at confidence {confidence:g} per "
+                                                           f"structure: Leveugle sample sizes, summed")
+            return sizes
+        n = _margin_size(sum(caps.values()), margin, confidence, p)
+    elif not (isinstance(n, numbers.Integral) and not isinstance(n, bool) and n == 0):
+        n = check_injections(n)
     return _allocate(bits, int(n), caps)
 
 
@@ -165,9 +203,9 @@ def plan_faults(sites: Sequence[Site], cycles: int, n: int | None = None, seed: 
     """
     unknown = [m for m in models if m not in FAULT_MODELS]
     if unknown or not models:
-        raise ValueError(f"unknown fault model(s) {unknown}; known: {', '.join(FAULT_MODELS)}")
-    if mbu_nbits < 1:
-        raise ValueError("mbu_nbits must be at least 1")
+        raise CampaignError(f"unknown fault model(s) {unknown}; known: {', '.join(FAULT_MODELS)}")
+    if isinstance(mbu_nbits, bool) or not isinstance(mbu_nbits, numbers.Integral) or mbu_nbits < 1:
+        raise CampaignError(f"mbu_nbits must be a positive integer, got {quoted(mbu_nbits)}")
     cycles = int(cycles)
     counts = per_structure_n(sites, cycles, n, margin=margin, confidence=confidence, p=p, models=models)
     groups = _by_structure(sites)

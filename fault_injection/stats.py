@@ -16,11 +16,14 @@ analysis of the safety mechanisms, which the campaign does not perform).
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from statistics import NormalDist
 
-__all__ = ["normal_quantile", "leveugle_sample_size", "betainc", "beta_quantile", "clopper_pearson",
+from hwgen.errors import HwgenError
+
+__all__ = ["StatsError", "normal_quantile", "leveugle_sample_size", "betainc", "beta_quantile", "clopper_pearson",
            "upper_bound", "lower_bound", "StructureFit", "SpfmResult", "spfm", "asil_for_spfm",
            "ASIL_SPFM", "ASIL_LFM", "ASIL_PMHF_FIT"]
 
@@ -32,9 +35,18 @@ ASIL_LFM: dict[str, float] = {"B": 0.60, "C": 0.80, "D": 0.90}
 ASIL_PMHF_FIT: dict[str, float] = {"B": 100.0, "C": 100.0, "D": 10.0}
 
 
+class StatsError(HwgenError, ValueError):
+    """A statistic asked with parameters outside its domain (a confidence of 1, a margin of 0, k > n)."""
+
+
+def _is_fraction(value: object) -> bool:
+    """A real number strictly between 0 and 1 (NaN, infinities, booleans and text are not)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and 0.0 < value < 1.0
+
+
 def _check_confidence(confidence: float) -> None:
-    if not 0.0 < confidence < 1.0:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
+    if not _is_fraction(confidence):
+        raise StatsError(f"confidence must be strictly between 0 and 1, got {confidence!r}")
 
 
 def normal_quantile(confidence: float, two_sided: bool = True) -> float:
@@ -53,12 +65,12 @@ def leveugle_sample_size(N: int | float, margin: float, confidence: float, p: fl
     At 99 % and e = 1 %, n tends to 16,588 for large N.
     """
     _check_confidence(confidence)
-    if not 0.0 < margin < 1.0:
-        raise ValueError(f"margin must be in (0, 1), got {margin!r}")
-    if not 0.0 < p < 1.0:
-        raise ValueError(f"p must be in (0, 1), got {p!r}")
-    if N < 1:
-        raise ValueError(f"N must be at least 1, got {N!r}")
+    if not _is_fraction(margin):
+        raise StatsError(f"margin must be strictly between 0 and 1, got {margin!r}")
+    if not _is_fraction(p):
+        raise StatsError(f"p must be strictly between 0 and 1, got {p!r}")
+    if not (isinstance(N, numbers.Real) and not isinstance(N, bool) and 1 <= N < math.inf):
+        raise StatsError(f"N must be a finite number at least 1, got {N!r}")
     t = normal_quantile(confidence)
     n = N / (1.0 + margin * margin * (N - 1) / (t * t * p * (1.0 - p)))
     return min(int(math.ceil(n - 1e-9)), int(math.ceil(N)))
@@ -96,7 +108,7 @@ def _betacf(a: float, b: float, x: float) -> float:
 def betainc(a: float, b: float, x: float) -> float:
     """The regularized incomplete beta function I_x(a, b), a, b > 0."""
     if a <= 0 or b <= 0:
-        raise ValueError("a and b must be positive")
+        raise StatsError("a and b must be positive")
     if x <= 0.0:
         return 0.0
     if x >= 1.0:
@@ -111,7 +123,7 @@ def betainc(a: float, b: float, x: float) -> float:
 def beta_quantile(q: float, a: float, b: float, tol: float = 1e-14) -> float:
     """x with I_x(a, b) = q, by bisection (I is increasing in x)."""
     if not 0.0 <= q <= 1.0:
-        raise ValueError(f"q must be in [0, 1], got {q!r}")
+        raise StatsError(f"q must be in [0, 1], got {q!r}")
     if q == 0.0:
         return 0.0
     if q == 1.0:
@@ -130,7 +142,7 @@ def beta_quantile(q: float, a: float, b: float, tol: float = 1e-14) -> float:
 
 def _check_counts(k: int, n: int) -> None:
     if n < 1 or k < 0 or k > n or int(k) != k or int(n) != n:
-        raise ValueError(f"need integers 0 <= k <= n, n >= 1; got k={k!r}, n={n!r}")
+        raise StatsError(f"need integers 0 <= k <= n, n >= 1; got k={k!r}, n={n!r}")
 
 
 def upper_bound(k: int, n: int, confidence: float) -> float:
@@ -253,11 +265,11 @@ def spfm(structures: Mapping[str, Mapping[str, int]], fit_per_bit: float | Mappi
     """
     _check_confidence(confidence)
     if method not in ("bonferroni", "pooled"):
-        raise ValueError(f"method must be 'bonferroni' or 'pooled', got {method!r}")
+        raise StatsError(f"method must be 'bonferroni' or 'pooled', got {method!r}")
     alpha = 1.0 - confidence
     live = {s: v for s, v in structures.items() if int(v.get("bits", 0)) > 0}
     if not live:
-        raise ValueError("no structure with state bits")
+        raise StatsError("no structure with state bits")
     m = len(live)
     per_conf = 1.0 - alpha / m if method == "bonferroni" else confidence
     notes: list[str] = ["latent-fault metric (LFM) not computed"]
@@ -274,7 +286,7 @@ def spfm(structures: Mapping[str, Mapping[str, int]], fit_per_bit: float | Mappi
         fits.append(StructureFit(name, bits, fpb, n, k, frac, up))
     total = sum(f.raw_fit for f in fits)
     if total <= 0:
-        raise ValueError("total FIT is zero (FIT/bit must be positive)")
+        raise StatsError("total FIT is zero (FIT/bit must be positive)")
     dangerous = sum(f.dangerous_fit for f in fits)
     if method == "bonferroni":
         dangerous_up = sum(f.dangerous_fit_upper for f in fits)

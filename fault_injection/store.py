@@ -57,7 +57,7 @@ from hwgen.errors import HwgenError
 
 from .faults import FAULT_MODELS, OUTCOMES, Fault, InjectionResult, Site, structure_of
 
-__all__ = ["StoreError", "CampaignInfo", "CampaignStore", "check_file", "SCHEMA_VERSION", "APPLICATION_ID"]
+__all__ = ["StoreError", "CampaignInfo", "CampaignStore", "check_file", "quoted", "SCHEMA_VERSION", "APPLICATION_ID"]
 
 SCHEMA_VERSION = 1
 APPLICATION_ID = 0x68774649  # "hwFI"
@@ -123,6 +123,9 @@ _MAX_SITE_WIDTH = 1 << 16
 _MAX_SITE_DEPTH = 1 << 24
 #: longest text field (workload spec, backend name, site name, version strings) a campaign row may hold
 _MAX_TEXT = 8192
+#: longest configuration JSON read back (a configuration is a few hundred characters; deep nesting and
+#: huge integers below this are parse_json's errors, naming the json_depth limit)
+_MAX_CONFIG_TEXT = 1 << 20
 #: characters of a bad value quoted in an error message
 _QUOTE = 60
 
@@ -197,7 +200,7 @@ def check_file(path: str | os.PathLike[str]) -> None:
 
 
 # ---------------------------------------------------------------- checking what a file holds
-def _quote(value: Any) -> str:
+def quoted(value: Any) -> str:
     """A bad value for an error message: its repr, cut to a few dozen characters (it may be megabytes)."""
     if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 200:
         return f"an integer of {value.bit_length():,} bits"
@@ -229,10 +232,10 @@ def _campaign_fields(path: Path, row: Sequence[Any]) -> CampaignInfo:
     cfg, workload, seed, backend, models, planned, conf, golden, margin, created, ver, hv = row
 
     def bad(field: str, value: Any, why: str) -> StoreError:
-        return StoreError(f"{path}: campaign field '{field}' = {_quote(value)}: {why}")
+        return StoreError(f"{path}: campaign field '{field}' = {quoted(value)}: {why}")
 
-    if not _is_text(cfg, 2):
-        raise bad("config", cfg, "not a JSON text")
+    if not (isinstance(cfg, str) and 2 <= len(cfg) <= _MAX_CONFIG_TEXT):
+        raise bad("config", cfg, f"not a JSON text of at most {_MAX_CONFIG_TEXT:,} characters")
     try:
         config = AcceleratorConfig.from_dict(parse_json(cfg, f"{path}: campaign field 'config'"),
                                              source=f"{path}: campaign field 'config'").to_dict()
@@ -273,14 +276,14 @@ def _models_field(path: Path, text: Any) -> tuple[str, ...]:
 
     where = f"{path}: campaign field 'models'"
     if not _is_text(text, 2):
-        raise StoreError(f"{where} = {_quote(text)}: not a JSON list of fault models")
+        raise StoreError(f"{where} = {quoted(text)}: not a JSON list of fault models")
     try:
         models = parse_json(text, where)
     except HwgenError as e:
         raise StoreError(str(e)) from None
     if (not isinstance(models, list) or not models or len(set(map(repr, models))) != len(models)
             or not all(isinstance(m, str) and m in FAULT_MODELS for m in models)):
-        raise StoreError(f"{where} = {_quote(text)}: not a list of distinct fault models among "
+        raise StoreError(f"{where} = {quoted(text)}: not a list of distinct fault models among "
                          f"{', '.join(FAULT_MODELS)}")
     return tuple(models)
 
@@ -387,7 +390,7 @@ class CampaignStore:
                              f"{planned:,} (indices 0..{planned - 1})")
         (rlo, rhi), = self._query("SELECT MIN(fault_index), MAX(fault_index) FROM results")
         if rlo is not None and not (_is_int(rlo, 0, planned - 1) and _is_int(rhi, 0, planned - 1)):
-            raise StoreError(f"{self.path}: results for fault indices {_quote(rlo)}..{_quote(rhi)}, outside the "
+            raise StoreError(f"{self.path}: results for fault indices {quoted(rlo)}..{quoted(rhi)}, outside the "
                              f"plan 0..{planned - 1}")
         if not self._query("SELECT 1 FROM sites LIMIT 1"):
             raise StoreError(f"{self.path}: campaign database has no fault sites")
@@ -482,7 +485,7 @@ class CampaignStore:
                 "SELECT f.site, r.outcome, COUNT(*) FROM results r JOIN faults f USING (fault_index) "
                 "GROUP BY f.site, r.outcome"):
             if site not in sites or outcome not in OUTCOMES:
-                raise StoreError(f"{self.path}: results name site {_quote(site)} and outcome {_quote(outcome)}; "
+                raise StoreError(f"{self.path}: results name site {quoted(site)} and outcome {quoted(outcome)}; "
                                  f"expected a site of the inventory and one of {', '.join(OUTCOMES)}")
             e = out.setdefault(structure_of(site), {"n": 0, **{o: 0 for o in OUTCOMES}})
             e[outcome] += int(k)
@@ -570,15 +573,15 @@ def _check_schema(p: Path, conn: sqlite3.Connection, readonly: bool) -> None:
     if not readonly:
         verdict = conn.execute("PRAGMA quick_check(1)").fetchone()
         if verdict is None or verdict[0] != "ok":
-            raise StoreError(f"{p}: damaged campaign database (SQLite quick_check: "
-                             f"{_quote(verdict[0] if verdict else None)})")
+            found = " ".join(str(verdict[0] if verdict else "no verdict").split())
+            raise StoreError(f"{p}: damaged campaign database (SQLite quick_check: {found[:200]})")
 
 
 def _site_row(path: Path, row: Sequence[Any]) -> Site:
     name, width, depth, kind = row
     if not (_is_text(name, 1) and _is_int(width, 1, _MAX_SITE_WIDTH) and _is_int(depth, 1, _MAX_SITE_DEPTH)
             and kind in ("ff", "mem") and (kind == "mem" or depth == 1)):
-        raise StoreError(f"{path}: site row {_quote(tuple(row))} is not a site (name, width 1..{_MAX_SITE_WIDTH}, "
+        raise StoreError(f"{path}: site row {quoted(tuple(row))} is not a site (name, width 1..{_MAX_SITE_WIDTH}, "
                          f"depth 1..{_MAX_SITE_DEPTH}, kind ff with depth 1 or mem)")
     return Site(name, width, depth, kind)
 
@@ -592,7 +595,7 @@ def _fault_row(path: Path, row: Sequence[Any], sites: dict[str, Site], cycles: i
           and _is_int(nbits, 1, site.width if model == "mbu" else 1) and _is_int(bit, 0, site.width - nbits)
           and _is_int(duration, 1, _INT64_MAX))
     if not ok:
-        raise StoreError(f"{path}: planned fault {_quote(i)} = {_quote(tuple(row[1:]))} is not a fault of the "
+        raise StoreError(f"{path}: planned fault {quoted(i)} = {quoted(tuple(row[1:]))} is not a fault of the "
                          f"campaign's sites and {cycles:,}-cycle golden run")
     return Fault(site_name, model, cycle, bit, word, nbits, duration)
 
@@ -601,7 +604,7 @@ def _result_row(path: Path, row: Sequence[Any]) -> tuple[int, InjectionResult]:
     i, outcome, cycles, early, detail = row
     if not (outcome in OUTCOMES and _is_int(cycles, 0, _INT64_MAX) and early in (0, 1)
             and isinstance(detail, str)):
-        raise StoreError(f"{path}: result of fault {_quote(i)} = {_quote(tuple(row[1:]))} is not a result "
+        raise StoreError(f"{path}: result of fault {quoted(i)} = {quoted(tuple(row[1:]))} is not a result "
                          f"(outcome among {', '.join(OUTCOMES)}, cycles, early stop 0/1, detail text)")
     return i, InjectionResult(outcome, cycles, bool(early), detail)
 

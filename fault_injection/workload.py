@@ -32,21 +32,34 @@ faults and make the campaign say little). ``gemm``/``conv`` are lowered with
 A layer whose program would run more than :data:`MAX_CYCLES` cycles (the mapper's
 exact estimate, :mod:`sim.perf`) is refused: pick a smaller layer. The same spec,
 configuration and seed (and, for ONNX, the same file) always give the same program.
+
+Sizes are checked before anything is allocated (a spec is a few characters that
+can ask for terabytes): every field against the ``dimension`` limit (a
+4,301-digit field is refused without being converted), each operand, padded
+input and output against ``tensor_elements``, the multiply-accumulates against
+``simulated_macs``, and the host memory the build needs (operands and exact
+accumulators, the host image, the instruction list: from the analytical model's
+exact instruction count) against ``run_bytes`` (:mod:`hwgen.limits`). The same
+checks apply to the zoo or ONNX layer. :func:`check_workload` runs them without
+building (a resumed campaign checks the spec stored in its file this way).
 """
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
 import numpy as np
 
 from hwgen.config import AcceleratorConfig
+from hwgen.errors import HwgenError, LimitError
 from hwgen.isa import IsaError
+from hwgen.limits import check_limit, env_name, limits
 from hwgen.program import Program, ProgramError
-from hwgen.errors import HwgenError
 
-__all__ = ["WorkloadError", "build_workload", "parse_workload", "onnx_inputs", "WORKLOAD_FORMS", "MAX_CYCLES"]
+__all__ = ["WorkloadError", "build_workload", "parse_workload", "check_workload", "workload_shape", "onnx_inputs",
+           "WORKLOAD_FORMS", "MAX_CYCLES", "MAX_SPEC_CHARS"]
 
 WORKLOAD_FORMS = ("'gemm:MxKxN', 'conv:HxWxCin:KHxKW:Cout[:stride[:pad]]', 'zoo:NAME[:LAYER]' or "
                   "'onnx:PATH[:LAYER]' / 'PATH.onnx[:LAYER]' (e.g. gemm:16x32x16, conv:8x8x4:3x3:8:1:1, "
@@ -54,23 +67,56 @@ WORKLOAD_FORMS = ("'gemm:MxKxN', 'conv:HxWxCin:KHxKW:Cout[:stride[:pad]]', 'zoo:
 
 #: largest program (cycles, the mapper's estimate) a zoo or ONNX layer workload may have
 MAX_CYCLES = 2_000_000
+#: longest spec accepted (room for an ONNX path of PATH_MAX and a layer name)
+MAX_SPEC_CHARS = 8192
+#: host bytes per instruction while a program is built (the Instruction object, its list slot, the emitter's
+#: intermediate form, the assembled word): 420-470 measured on 4x4 GEMMs, rounded up
+_BYTES_PER_INSTRUCTION = 512
 
-_DIMS = re.compile(r"^\d+(x\d+)*$")
+_DIMS = re.compile(r"[0-9]+(x[0-9]+)*")
 _ONNX = re.compile(r"^(?:onnx:)?(.+?\.onnx)(?::(.*))?$", re.IGNORECASE)
+_FIELDS = {"gemm": ("M", "K", "N"), "conv": ("H", "W", "Cin", "KH", "KW", "Cout", "stride", "pad")}
 
 
 class WorkloadError(HwgenError, ValueError):
     """A workload spec that is malformed or does not fit the configuration; the message names the spec."""
 
 
-def _dims(spec: str, part: str, n: tuple[int, ...], what: str) -> tuple[int, ...]:
+def _show(spec: str) -> str:
+    """``spec`` quoted for a message: as typed when short and printable, else its repr, cut (one bounded line)."""
+    text = f"'{spec}'" if spec.isprintable() else repr(spec)
+    return text if len(text) <= 120 else f"{text[:100]}... ({len(spec):,} characters)"
+
+
+def _dims(spec: str, part: str, names: tuple[str, ...], what: str) -> tuple[int, ...]:
+    """The ``x``-separated fields of ``part``, one per name in ``names`` (a kernel may give one for two)."""
     part = part.strip().lower()
-    if not _DIMS.match(part):
-        raise WorkloadError(f"workload '{spec}': '{part}' is not {what}; expected {WORKLOAD_FORMS}")
-    vals = tuple(int(v) for v in part.split("x"))
-    if len(vals) not in n:
-        raise WorkloadError(f"workload '{spec}': '{part}' is not {what}; expected {WORKLOAD_FORMS}")
-    return vals
+    fields = part.split("x")
+    if not _DIMS.fullmatch(part) or len(fields) not in (len(names), 1 if names == ("KH", "KW") else len(names)):
+        raise WorkloadError(f"workload {_show(spec)}: {_show(part)} is not {what}; expected {WORKLOAD_FORMS}")
+    return tuple(_field_value(spec, name, text) for name, text in zip(names, fields))
+
+
+def _field_value(spec: str, name: str, digits: str) -> int:
+    """One field, within the ``dimension`` limit; a field with more digits than the limit is refused
+    unconverted (Python will not even convert 4,301 digits)."""
+    bound = limits().dimension
+    digits = digits.lstrip("0") or "0"
+    what = f"workload {_show(spec)}: field {name}"
+    if len(digits) > len(str(bound)):
+        raise LimitError(f"{what}: a number of {len(digits):,} digits; the limit is {bound:,} "
+                         f"({env_name('dimension')})")
+    value = int(digits)
+    check_limit("dimension", value, what)
+    return value
+
+
+def _is_file(path: str) -> bool:
+    """Whether ``path`` names a file; False for what the system cannot look up (too long, NUL byte)."""
+    try:
+        return os.path.isfile(path)
+    except (OSError, ValueError):
+        return False
 
 
 def _parse_onnx(spec: str) -> dict | None:
@@ -80,56 +126,143 @@ def _parse_onnx(spec: str) -> dict | None:
         path, layer = m.group(1), m.group(2)
     elif s.lower().startswith("onnx:"):
         rest = s[5:]
-        path, layer = (rest, None) if Path(rest).exists() or ":" not in rest else tuple(rest.rsplit(":", 1))
+        path, layer = (rest, None) if _is_file(rest) or ":" not in rest else tuple(rest.rsplit(":", 1))
     else:
         return None
     if s.lower().startswith("onnx:") and path.lower().startswith("onnx:"):
         path = path[5:]
     if not path:
-        raise WorkloadError(f"workload '{spec}': no ONNX file; expected {WORKLOAD_FORMS}")
+        raise WorkloadError(f"workload {_show(spec)}: no ONNX file; expected {WORKLOAD_FORMS}")
     if layer is not None and not layer.strip():
-        raise WorkloadError(f"workload '{spec}': empty layer name; expected {WORKLOAD_FORMS}")
+        raise WorkloadError(f"workload {_show(spec)}: empty layer name; expected {WORKLOAD_FORMS}")
     return dict(path=path, layer=layer.strip() if layer is not None else None)
 
 
 def parse_workload(spec: str) -> tuple[str, dict]:
     """("gemm", {M, K, N}), ("conv", {H, W, Cin, KH, KW, Cout, stride, pad}), ("zoo", {model, layer}) or
-    ("onnx", {path, layer}) (layer None: the first compute layer); WorkloadError if malformed."""
+    ("onnx", {path, layer}) (layer None: the first compute layer); WorkloadError if malformed, LimitError if a
+    field exceeds the ``dimension`` limit."""
     if not isinstance(spec, str):
-        raise WorkloadError(f"workload {spec!r}: expected {WORKLOAD_FORMS}")
+        raise WorkloadError(f"workload {_show(repr(spec))}: expected {WORKLOAD_FORMS}")
+    if len(spec) > MAX_SPEC_CHARS:
+        raise WorkloadError(f"workload {_show(spec)}: a spec of {len(spec):,} characters; at most "
+                            f"{MAX_SPEC_CHARS:,}")
     onnx_d = _parse_onnx(spec)
     if onnx_d is not None:
         return "onnx", onnx_d
     if ":" not in spec:
-        raise WorkloadError(f"workload {spec!r}: expected {WORKLOAD_FORMS}")
+        raise WorkloadError(f"workload {_show(spec)}: expected {WORKLOAD_FORMS}")
     kind, *parts = spec.strip().split(":")
     kind = kind.lower()
     if kind == "zoo":
         if not 1 <= len(parts) <= 2 or not parts[0].strip() or (len(parts) == 2 and not parts[1].strip()):
-            raise WorkloadError(f"workload '{spec}': a zoo workload is zoo:NAME or zoo:NAME:LAYER; "
+            raise WorkloadError(f"workload {_show(spec)}: a zoo workload is zoo:NAME or zoo:NAME:LAYER; "
                                 f"expected {WORKLOAD_FORMS}")
         return "zoo", dict(model=parts[0].strip(), layer=parts[1].strip() if len(parts) == 2 else None)
     if kind == "gemm":
         if len(parts) != 1:
-            raise WorkloadError(f"workload '{spec}': a GEMM takes one MxKxN part; expected {WORKLOAD_FORMS}")
-        M, K, N = _dims(spec, parts[0], (3,), "MxKxN")
+            raise WorkloadError(f"workload {_show(spec)}: a GEMM takes one MxKxN part; expected {WORKLOAD_FORMS}")
+        M, K, N = _dims(spec, parts[0], ("M", "K", "N"), "MxKxN")
         d = dict(M=M, K=K, N=N)
     elif kind == "conv":
         if not 3 <= len(parts) <= 5:
-            raise WorkloadError(f"workload '{spec}': a convolution takes 3 to 5 parts; expected {WORKLOAD_FORMS}")
-        H, W, Cin = _dims(spec, parts[0], (3,), "HxWxCin")
-        k = _dims(spec, parts[1], (1, 2), "a kernel size KHxKW")
+            raise WorkloadError(f"workload {_show(spec)}: a convolution takes 3 to 5 parts; "
+                                f"expected {WORKLOAD_FORMS}")
+        H, W, Cin = _dims(spec, parts[0], ("H", "W", "Cin"), "HxWxCin")
+        k = _dims(spec, parts[1], ("KH", "KW"), "a kernel size KHxKW")
         KH, KW = (k[0], k[0]) if len(k) == 1 else k
-        (Cout,) = _dims(spec, parts[2], (1,), "an output channel count")
-        (stride,) = _dims(spec, parts[3], (1,), "a stride") if len(parts) > 3 else (1,)
-        (pad,) = _dims(spec, parts[4], (1,), "a padding") if len(parts) > 4 else (0,)
+        (Cout,) = _dims(spec, parts[2], ("Cout",), "an output channel count")
+        (stride,) = _dims(spec, parts[3], ("stride",), "a stride") if len(parts) > 3 else (1,)
+        (pad,) = _dims(spec, parts[4], ("pad",), "a padding") if len(parts) > 4 else (0,)
         d = dict(H=H, W=W, Cin=Cin, KH=KH, KW=KW, Cout=Cout, stride=stride, pad=pad)
     else:
-        raise WorkloadError(f"workload '{spec}': unknown kind '{kind}'; expected {WORKLOAD_FORMS}")
+        raise WorkloadError(f"workload {_show(spec)}: unknown kind {_show(kind)}; expected {WORKLOAD_FORMS}")
     zero = [name for name, v in d.items() if v < 1 and name != "pad"]
     if zero:
-        raise WorkloadError(f"workload '{spec}': {', '.join(zero)} must be at least 1")
+        raise WorkloadError(f"workload {_show(spec)}: {', '.join(zero)} must be at least 1")
     return kind, d
+
+
+def workload_shape(kind: str, d: dict):
+    """The :class:`~sim.perf.GemmShape` / :class:`~sim.perf.ConvShape` of a parsed gemm or conv workload."""
+    from sim.perf import ConvShape, GemmShape
+
+    if kind == "gemm":
+        return GemmShape(d["M"], d["K"], d["N"])
+    return ConvShape(d["H"], d["W"], d["Cin"], d["KH"], d["KW"], d["Cout"], d["stride"], d["pad"])
+
+
+def _check_shape(spec: str, shape) -> None:
+    """Every tensor the build allocates within ``tensor_elements``, the MACs within ``simulated_macs``:
+    arithmetic on the declared shape only, before any allocation."""
+    from sim.perf import ConvShape
+
+    show = _show(spec)
+    M, K, N = shape.gemm
+    if isinstance(shape, ConvShape):
+        pt, pl, pb, pr = shape.pads
+        tensors = {"input X (HxWxCin)": shape.H * shape.W * shape.Cin,
+                   "padded input": (shape.H + pt + pb) * (shape.W + pl + pr) * shape.Cin,
+                   "weights (KHxKWxCinxCout)": shape.KH * shape.KW * (shape.Cin // shape.groups) * shape.Cout,
+                   "output (OHxOWxCout)": shape.OH * shape.OW * shape.Cout}
+    else:
+        tensors = {"operand A (MxK)": M * K, "weights W (KxN)": K * N, "output (MxN)": M * N}
+    for name, elements in tensors.items():
+        check_limit("tensor_elements", elements, f"workload {show}: elements of the {name}")
+    check_limit("simulated_macs", shape.macs, f"workload {show}: multiply-accumulates ({M}x{K}x{N} GEMM"
+                                              f"{f' x {shape.groups} groups' if getattr(shape, 'groups', 1) > 1 else ''})")
+
+
+def _check_host_bytes(spec: str, shape, perf) -> None:
+    """The host memory the build needs within ``run_bytes``: each input element drawn as int64 and kept as
+    int8, the exact int64 accumulators (with the int64 padded input of a convolution's reference), the host
+    image and the instruction list (the analytical model's exact count)."""
+    from sim.perf import ConvShape
+
+    M, K, N = shape.gemm
+    groups = getattr(shape, "groups", 1)
+    if isinstance(shape, ConvShape):
+        pt, pl, pb, pr = shape.pads
+        inputs = shape.H * shape.W * shape.Cin + shape.KH * shape.KW * (shape.Cin // groups) * shape.Cout
+        padded = (shape.H + pt + pb) * (shape.W + pl + pr) * shape.Cin
+    else:
+        inputs, padded = M * K + K * N, 0
+    outputs = M * N * groups
+    image = 16 * perf.instructions + inputs + outputs
+    need = 9 * inputs + 9 * outputs + 8 * padded + image + _BYTES_PER_INSTRUCTION * perf.instructions
+    check_limit("run_bytes", need, f"workload {_show(spec)}: host bytes to build it ({perf.instructions:,} "
+                                   f"instructions, {inputs + outputs:,} operand and output elements)")
+
+
+def _plan_checked(spec: str, kind: str, d: dict, cfg: AcceleratorConfig) -> None:
+    """A gemm/conv workload's sizes and fit on ``cfg``, checked without allocating: empty output, element
+    counts and MACs, max_reduction, the default plan and its analytical instruction count, host memory."""
+    from mappings.lowering import LoweringError, plan_tiles
+    from sim.perf import layer_perf
+
+    where = _where(spec, cfg)
+    shape = workload_shape(kind, d)
+    if kind == "conv" and (shape.OH < 1 or shape.OW < 1):
+        raise WorkloadError(f"workload {_show(spec)}: the {d['KH']}x{d['KW']} kernel does not fit the "
+                            f"{d['H']}x{d['W']} input (padding {d['pad']}): empty output")
+    _check_shape(spec, shape)
+    K = shape.gemm[1]
+    if K > cfg.max_reduction:
+        raise WorkloadError(f"{where}: reduction K = {K} exceeds max_reduction = {cfg.max_reduction} "
+                            f"(the accumulators could overflow)")
+    try:
+        perf = layer_perf(cfg, shape, plan_tiles(cfg, *shape.gemm))
+    except (LoweringError, IsaError, ProgramError) as e:
+        raise WorkloadError(f"{where} does not fit: {e}") from None
+    _check_host_bytes(spec, shape, perf)
+
+
+def check_workload(spec: str, cfg: AcceleratorConfig) -> None:
+    """Raise what :func:`build_workload` would raise about the spec's form and sizes, without building it:
+    every check for gemm/conv; the form only for zoo/onnx (their sizes need the model, read when built)."""
+    kind, d = parse_workload(spec)
+    if kind in _FIELDS:
+        _plan_checked(spec, kind, d, cfg)
 
 
 def _quant(rng: np.random.Generator, cfg: AcceleratorConfig, acc: np.ndarray, per_channel: bool = False):
@@ -155,7 +288,7 @@ def _quant(rng: np.random.Generator, cfg: AcceleratorConfig, acc: np.ndarray, pe
 
 
 def _where(spec: str, cfg: AcceleratorConfig) -> str:
-    return f"workload '{spec}' on config '{cfg.name}' ({cfg.rows}x{cfg.cols} '{cfg.dataflow}')"
+    return f"workload {_show(spec)} on config '{cfg.name}' ({cfg.rows}x{cfg.cols} '{cfg.dataflow}')"
 
 
 def _pick_layer(spec: str, graph, layer: str | None, what: str) -> str:
@@ -164,28 +297,31 @@ def _pick_layer(spec: str, graph, layer: str | None, what: str) -> str:
 
     layers = [n for n in graph.order() if isinstance(graph.layer(n), (Conv2d, Gemm))]
     if not layers:
-        raise WorkloadError(f"workload '{spec}': {what} has no Conv2d or Gemm layer")
+        raise WorkloadError(f"workload {_show(spec)}: {what} has no Conv2d or Gemm layer")
     if layer is None:
         return layers[0]
     if layer not in layers:
         known = ", ".join(layers if len(layers) <= 60 else layers[:60] + ["..."])
-        why = (f"'{layer}' is a {graph.layer(layer).kind} layer, not a Conv2d or Gemm" if layer in graph.g
-               else f"no layer '{layer}'")
-        raise WorkloadError(f"workload '{spec}': {what} has {why}; its compute layers are: {known}")
+        why = (f"{_show(layer)} is a {graph.layer(layer).kind} layer, not a Conv2d or Gemm" if layer in graph.g
+               else f"no layer {_show(layer)}")
+        raise WorkloadError(f"workload {_show(spec)}: {what} has {why}; its compute layers are: {known}")
     return layer
 
 
 def _check_size(spec: str, cfg: AcceleratorConfig, graph, node: str, what: str):
-    """(shape, plan) of the mapper's best per-channel plan; WorkloadError if over MAX_CYCLES."""
+    """(shape, plan) of the mapper's best per-channel plan; the layer's sizes checked like a gemm/conv
+    workload's (LimitError), WorkloadError if over MAX_CYCLES."""
     from mappings.lowering import LoweringError
     from mappings.mapper import best_plan
     from mappings.network_map import _layer_shape
 
     shape, _ = _layer_shape(graph, node)
+    _check_shape(spec, shape)
     try:
         plan, perf, _ = best_plan(cfg, shape, per_channel=True)
     except (LoweringError, IsaError, ProgramError, ValueError) as e:
         raise WorkloadError(f"{_where(spec, cfg)}: layer '{node}' does not fit: {e}") from None
+    _check_host_bytes(spec, shape, perf)
     if perf.cycles > MAX_CYCLES:
         smaller = sorted((r["macs"], r["name"]) for r in graph.summary() if r["kind"] in ("Conv2d", "Gemm"))[:4]
         raise WorkloadError(
@@ -205,7 +341,7 @@ def _zoo_program(spec: str, d: dict, cfg: AcceleratorConfig, rng: np.random.Gene
     try:
         graph = get_model(d["model"])
     except UnknownModelError as e:
-        raise WorkloadError(f"workload '{spec}': {e}; expected {WORKLOAD_FORMS}") from None
+        raise WorkloadError(f"workload {_show(spec)}: {e}; expected {WORKLOAD_FORMS}") from None
     if not graph.shapes:
         graph.validate()
     what = f"zoo model '{d['model']}'"
@@ -250,12 +386,13 @@ def _onnx_program(spec: str, d: dict, cfg: AcceleratorConfig, seed: int) -> Prog
     from mappings.onnx_import import import_onnx
 
     path = Path(d["path"])
-    if not path.is_file():
-        raise WorkloadError(f"workload '{spec}': no ONNX file '{path}'; expected {WORKLOAD_FORMS}")
+    if not _is_file(d["path"]):
+        raise WorkloadError(f"workload {_show(spec)}: no ONNX file '{path}'; expected {WORKLOAD_FORMS}")
     try:
         graph = import_onnx(path)
-    except Exception as e:  # OnnxImportError, GraphError, onnx's own errors on a damaged file
-        raise WorkloadError(f"workload '{spec}': cannot import '{path}': {e}") from None
+    except Exception as e:  # OnnxImportError, LimitError, GraphError, onnx's own errors on a damaged file
+        raise WorkloadError(f"workload {_show(spec)}: cannot import {_show(str(path))}: "
+                            f"{' '.join(str(e).split()) or type(e).__name__}") from None
     if not graph.shapes:
         graph.validate()
     what = f"ONNX model '{path}'"
@@ -279,10 +416,13 @@ def _onnx_program(spec: str, d: dict, cfg: AcceleratorConfig, seed: int) -> Prog
 
 
 def build_workload(spec: str, cfg: AcceleratorConfig, seed: int) -> Program:
-    """The lowered program of ``spec`` on ``cfg`` with operands and requantization drawn from ``seed``."""
+    """The lowered program of ``spec`` on ``cfg`` with operands and requantization drawn from ``seed``; every
+    size checked first (see the module's docstring)."""
     from mappings.lowering import LoweringError, lower_conv2d, lower_gemm
-    from sim.reference import conv2d_acc, conv_out_size, gemm_acc
+    from sim.reference import conv2d_acc, gemm_acc
 
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 1 << 63:
+        raise WorkloadError(f"workload seed must be an integer from 0 to 2**63-1, got {seed!r:.60}")
     kind, d = parse_workload(spec)
     rng = np.random.default_rng(seed)
     where = _where(spec, cfg)
@@ -292,20 +432,9 @@ def build_workload(spec: str, cfg: AcceleratorConfig, seed: int) -> Program:
         elif kind == "onnx":
             prog = _onnx_program(spec, d, cfg, seed)
         else:
+            _plan_checked(spec, kind, d, cfg)
             ilo, ihi = -(1 << (cfg.input_width - 1)), (1 << (cfg.input_width - 1)) - 1
             wlo, whi = -(1 << (cfg.weight_width - 1)), (1 << (cfg.weight_width - 1)) - 1
-            if kind == "gemm":
-                K = d["K"]
-            else:
-                K = d["KH"] * d["KW"] * d["Cin"]
-                OH = conv_out_size(d["H"], d["KH"], d["stride"], d["pad"])
-                OW = conv_out_size(d["W"], d["KW"], d["stride"], d["pad"])
-                if OH < 1 or OW < 1:
-                    raise WorkloadError(f"workload '{spec}': the {d['KH']}x{d['KW']} kernel does not fit the "
-                                        f"{d['H']}x{d['W']} input (padding {d['pad']}): empty output")
-            if K > cfg.max_reduction:
-                raise WorkloadError(f"{where}: reduction K = {K} exceeds max_reduction = {cfg.max_reduction} "
-                                    f"(the accumulators could overflow)")
             if kind == "gemm":
                 A = rng.integers(ilo, ihi + 1, (d["M"], d["K"]), dtype=np.int64).astype(np.int8)
                 W = rng.integers(wlo, whi + 1, (d["K"], d["N"]), dtype=np.int64).astype(np.int8)

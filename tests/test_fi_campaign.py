@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fault_injection.campaign import CampaignError, plan_campaign, resume_campaign, run_campaign
+from fault_injection.campaign import CampaignError, plan_campaign, register_injector, resume_campaign, run_campaign
 from fault_injection.faults import Fault, InjectionResult, Site
 from fault_injection.report import ReportError, build_report, campaign_report, to_json, to_markdown, write_outputs
 from fault_injection.stats import clopper_pearson, upper_bound
@@ -27,17 +27,21 @@ from hwgen.config import AcceleratorConfig
 
 TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent
-FAKE = "fi_fake:make"
+FAKE = "fake"  # tests/fi_fake.py's injectors, registered in-process (a backend name never names a module)
 CFG = AcceleratorConfig(rows=4, cols=4, a_spad_depth=64, w_spad_depth=64, acc_depth=64)
 WL = "gemm:8x16x8"
 
 
 @pytest.fixture(autouse=True)
-def _fake_importable(monkeypatch):
-    # worker processes (forkserver) and subprocesses import the fake injector by name
+def _fake_registered(monkeypatch):
+    # worker processes (forkserver) unpickle the registered factory, so they import fi_fake from tests/
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(TESTS), str(ROOT), os.environ.get("PYTHONPATH", "")]))
     if str(TESTS) not in sys.path:
         monkeypatch.syspath_prepend(str(TESTS))
+    import fi_fake
+
+    register_injector(FAKE, fi_fake.make)
+    register_injector("fake_partial", fi_fake.make_partial)
 
 
 def _outcomes(db) -> dict[int, str]:
@@ -171,8 +175,9 @@ def test_rerun_same_db(tmp_path):
 def test_resume_after_sigkill(tmp_path):
     db = tmp_path / "k.db"
     n = 600
-    code = ("import sys; from hwgen.config import AcceleratorConfig; from fault_injection.campaign import run_campaign;"
-            f"run_campaign(sys.argv[1], AcceleratorConfig(**{CFG.to_dict()!r}), {WL!r}, {n}, seed=11, "
+    code = ("import sys, fi_fake; from hwgen.config import AcceleratorConfig;"
+            "from fault_injection.campaign import register_injector, run_campaign;"
+            f"register_injector({FAKE!r}, fi_fake.make); run_campaign(sys.argv[1], AcceleratorConfig(**{CFG.to_dict()!r}), {WL!r}, {n}, seed=11, "
             f"backend={FAKE!r}, jobs=2, progress=False, batch_size=5)")
     env = dict(os.environ, FI_FAKE_DELAY="0.004")
     proc = subprocess.Popen([sys.executable, "-c", code, str(db)], env=env, start_new_session=True,
@@ -338,7 +343,7 @@ def test_report_from_db(tmp_path):
 
 def test_partial_coverage(tmp_path):
     db = tmp_path / "p.db"
-    run_campaign(db, CFG, WL, 100, seed=4, backend="fi_fake:make_partial", progress=False)
+    run_campaign(db, CFG, WL, 100, seed=4, backend="fake_partial", progress=False)
     with CampaignStore.open(db, readonly=True) as st:
         assert {s.structure for s in st.sites()}.isdisjoint({"controller", "instruction_reg"})
         assert {f.structure for f in st.faults()}.isdisjoint({"controller", "instruction_reg"})
