@@ -16,22 +16,56 @@ so an importer cannot hand the mapper an inconsistent graph.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Iterator, Sequence
 
 import networkx as nx
 import numpy as np
 from hwgen.errors import HwgenError
+from hwgen.limits import check_limit
 
 __all__ = [
     "GraphError", "QuantParams", "TensorInfo", "Layer", "Input", "Constant", "Conv2d", "Gemm", "MatMul", "MaxPool", "AveragePool",
     "GlobalAveragePool", "Add", "Relu", "Clip", "Flatten", "Reshape", "Concat", "LayerGraph", "LAYER_TYPES",
-    "conv_output_hw",
+    "conv_output_hw", "check_shape", "format_shape",
 ]
 
 
 class GraphError(HwgenError, ValueError):
     """An inconsistent graph; the message names the node (and tensor) at fault."""
+
+
+def format_shape(shape: Sequence[object]) -> str:
+    """``1x3x224x224`` (``()`` for a scalar); long shapes are cut so an error message stays one short line."""
+    dims = [str(d) for d in shape]
+    if len(dims) > 8:
+        dims = dims[:8] + [f"... ({len(dims)} dimensions)"]
+    text = "x".join(dims) if dims else "()"
+    return text if len(text) <= 200 else text[:200] + "..."
+
+
+def check_shape(shape: Sequence[object], what: str, min_dim: int = 1) -> tuple[int, ...]:
+    """``shape`` as a tuple of ints, refused before anything of its size is allocated or computed with.
+
+    Every importer passes each declared or inferred shape through here (graph inputs, initializers, computed
+    layer outputs, CSV rows), so one rule holds everywhere: every dimension is a whole number of at least
+    ``min_dim`` (0 allows empty constants) and at most the ``dimension`` limit, and the element count is at
+    most the ``tensor_elements`` limit. ``what`` names the tensor, e.g. ``"file 'm.onnx': input 'x'"``.
+    Raises :class:`GraphError` for a dimension that is not such a number, ``hwgen.limits.LimitError`` for
+    one above a limit (the message gives the size, the limit and the variable that raises it).
+    """
+    dims: list[int] = []
+    for k, d in enumerate(shape):
+        if isinstance(d, bool) or not isinstance(d, (int, np.integer)):
+            raise GraphError(f"{what}: dimension {k} of shape {format_shape(shape)} is {d!r}, not a whole number")
+        if d < min_dim:
+            raise GraphError(f"{what}: dimension {k} of shape {format_shape(shape)} is {int(d)}; dimensions must "
+                             f"be at least {min_dim}")
+        check_limit("dimension", int(d), f"{what}: dimension {k} of shape {format_shape(shape)}")
+        dims.append(int(d))
+    check_limit("tensor_elements", math.prod(dims), f"{what}: elements of shape {format_shape(dims)}")
+    return tuple(dims)
 
 
 @dataclass(frozen=True)
@@ -139,7 +173,8 @@ class Conv2d(Layer):
         _need(self.groups >= 1 and self.in_channels % self.groups == 0 and self.out_channels % self.groups == 0,
               where, f"groups={self.groups} must divide in_channels={self.in_channels} and "
                      f"out_channels={self.out_channels}")
-        _need(min(self.stride) >= 1 and min(self.dilation) >= 1 and min(self.pads) >= 0 and min(self.kernel) >= 1,
+        _need(len(self.kernel) == 2 and len(self.stride) == 2 and len(self.dilation) == 2 and len(self.pads) == 4
+              and min(self.stride) >= 1 and min(self.dilation) >= 1 and min(self.pads) >= 0 and min(self.kernel) >= 1,
               where, f"bad kernel/stride/pads/dilation {self.kernel}/{self.stride}/{self.pads}/{self.dilation}")
         if self.weight is not None:
             want = (self.out_channels, self.in_channels // self.groups, *self.kernel)
@@ -151,7 +186,7 @@ class Conv2d(Layer):
         return (s[0], self.out_channels, oh, ow)
 
     def macs(self, out_shape: tuple[int, ...]) -> int:
-        return int(np.prod(out_shape)) * (self.in_channels // self.groups) * self.kernel[0] * self.kernel[1]
+        return math.prod(out_shape) * (self.in_channels // self.groups) * self.kernel[0] * self.kernel[1]
 
 
 @dataclass
@@ -174,7 +209,7 @@ class Gemm(Layer):
         return (*s[:-1], self.out_features)
 
     def macs(self, out_shape: tuple[int, ...]) -> int:
-        return int(np.prod(out_shape)) * self.in_features
+        return math.prod(out_shape) * self.in_features
 
 
 @dataclass
@@ -190,7 +225,7 @@ class MatMul(Layer):
         return (*a[:-1], b[-1])
 
     def macs(self, out_shape: tuple[int, ...], k: int = 0) -> int:
-        return int(np.prod(out_shape)) * k
+        return math.prod(out_shape) * k
 
 
 @dataclass
@@ -202,6 +237,9 @@ class _Pool(Layer):
     def infer(self, inputs, where):
         (s,) = inputs
         _need(len(s) == 4, where, f"{self.kind} expects an NCHW input, got {s}")
+        _need(len(self.kernel) == 2 and len(self.stride) == 2 and len(self.pads) == 4 and min(self.kernel) >= 1
+              and min(self.stride) >= 1 and min(self.pads) >= 0, where,
+              f"bad kernel/stride/pads {self.kernel}/{self.stride}/{self.pads}")
         oh, ow = conv_output_hw(s[2], s[3], self.kernel, self.stride, self.pads)
         _need(oh >= 1 and ow >= 1, where, f"empty output {oh}x{ow}")
         return (s[0], s[1], oh, ow)
@@ -260,7 +298,7 @@ class Flatten(Layer):
     def infer(self, inputs, where):
         (s,) = inputs
         _need(0 <= self.axis <= len(s), where, f"Flatten axis {self.axis} out of range for {s}")
-        return (int(np.prod(s[:self.axis])), int(np.prod(s[self.axis:])))
+        return (math.prod(s[:self.axis]), math.prod(s[self.axis:]))
 
 
 @dataclass
@@ -269,7 +307,8 @@ class Reshape(Layer):
 
     def infer(self, inputs, where):
         (s,) = inputs
-        _need(int(np.prod(s)) == int(np.prod(self.shape)), where, f"cannot reshape {s} to {self.shape}")
+        _need(all(d >= 1 for d in self.shape) and math.prod(s) == math.prod(self.shape), where,
+              f"cannot reshape {s} to {self.shape}")
         return tuple(self.shape)
 
 
@@ -281,6 +320,8 @@ class Concat(Layer):
     def infer(self, inputs, where):
         _need(len(inputs) >= 1, where, "Concat needs at least one input")
         first = inputs[0]
+        _need(len(first) >= 1 and -len(first) <= self.axis < len(first), where,
+              f"Concat axis {self.axis} out of range for {first}")
         ax = self.axis % len(first)
         for s in inputs[1:]:
             _need(len(s) == len(first) and all(a == b for i, (a, b) in enumerate(zip(s, first)) if i != ax), where,
@@ -354,7 +395,10 @@ class LayerGraph:
 
     # validation --------------------------------------------------------------
     def validate(self) -> "LayerGraph":
-        """Check acyclicity, arity and shapes; fill ``shapes``. Returns self."""
+        """Check acyclicity, arity and shapes; fill ``shapes``. Returns self.
+
+        Every output shape also passes :func:`check_shape` and every compute layer's MACs the ``layer_macs``
+        limit (``hwgen.limits.LimitError``), so no graph that reaches the mapper is too large to cost."""
         if not nx.is_directed_acyclic_graph(self.g):
             cycle = nx.find_cycle(self.g)
             raise GraphError(f"graph '{self.name}': cycle through node '{cycle[0][0]}'")
@@ -365,7 +409,8 @@ class LayerGraph:
             ins = self.inputs_of(n)
             if layer.arity is not None and len(ins) != layer.arity:
                 raise GraphError(f"{where}: takes {layer.arity} input(s), has {len(ins)}")
-            shapes[n] = tuple(int(d) for d in layer.infer([shapes[i] for i in ins], where))
+            shapes[n] = check_shape(layer.infer([shapes[i] for i in ins], where), f"{where}: output")
+            check_limit("layer_macs", self._macs(n, shapes), f"{where}: multiply-accumulates")
             t = self.tensors.get(n)
             if t is not None and tuple(t.shape) != shapes[n]:
                 raise GraphError(f"{where}: tensor '{t.name}' has shape {tuple(t.shape)}, inferred {shapes[n]}")
@@ -381,11 +426,12 @@ class LayerGraph:
         """One row per node: name, kind, output shape, MACs."""
         if not self.shapes:
             self.validate()
-        rows = []
-        for n, layer in self:
-            if isinstance(layer, MatMul):
-                macs = layer.macs(self.shapes[n], self.shapes[self.inputs_of(n)[0]][-1])
-            else:
-                macs = layer.macs(self.shapes[n]) if isinstance(layer, (Conv2d, Gemm)) else 0
-            rows.append({"name": n, "kind": layer.kind, "shape": self.shapes[n], "macs": macs})
-        return rows
+        return [{"name": n, "kind": layer.kind, "shape": self.shapes[n], "macs": self._macs(n, self.shapes)}
+                for n, layer in self]
+
+    def _macs(self, n: str, shapes: dict[str, tuple[int, ...]]) -> int:
+        """MACs of node ``n`` (0 for layers that are not Conv2d, Gemm or MatMul) from already inferred shapes."""
+        layer = self.layer(n)
+        if isinstance(layer, MatMul):
+            return layer.macs(shapes[n], shapes[self.inputs_of(n)[0]][-1])
+        return layer.macs(shapes[n]) if isinstance(layer, (Conv2d, Gemm)) else 0

@@ -61,75 +61,446 @@ from __future__ import annotations
 
 import math
 import os
+import re
+import stat
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from pathlib import Path, PureWindowsPath
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 
 from .graph import (Add, AveragePool, Clip, Concat, Constant, Conv2d, Flatten, Gemm, GlobalAveragePool, GraphError, Input,
-                    Layer, LayerGraph, MatMul, MaxPool, QuantParams, Relu, Reshape, TensorInfo)
+                    Layer, LayerGraph, MatMul, MaxPool, QuantParams, Relu, Reshape, TensorInfo, check_shape,
+                    format_shape)
 
-from hwgen.errors import HwgenError
+from hwgen.errors import HwgenError, LimitError
+from hwgen.limits import check_limit
 
-__all__ = ["OnnxImportError", "Constant", "import_onnx"]
+__all__ = ["OnnxImportError", "OnnxLimitError", "Constant", "import_onnx", "SUPPORTED_OPS"]
 
 
 class OnnxImportError(HwgenError, ValueError):
     """The model cannot be imported; the message names the file, or the node and its operator type."""
 
 
+class OnnxLimitError(OnnxImportError, LimitError):
+    """A size the model declares is above a stated limit (:mod:`hwgen.limits`): an import error that callers
+    catching ``LimitError`` also see."""
+
+
 _QDTYPES = {np.dtype(np.int8): "int8", np.dtype(np.uint8): "uint8", np.dtype(np.int32): "int32"}
 
+#: ONNX TensorProto data types this importer reads: numpy type and the typed field holding values without raw_data
+_TENSOR_TYPES: dict[int, tuple[np.dtype, str]] = {
+    1: (np.dtype(np.float32), "float_data"), 2: (np.dtype(np.uint8), "int32_data"),
+    3: (np.dtype(np.int8), "int32_data"), 4: (np.dtype(np.uint16), "int32_data"),
+    5: (np.dtype(np.int16), "int32_data"), 6: (np.dtype(np.int32), "int32_data"),
+    7: (np.dtype(np.int64), "int64_data"), 9: (np.dtype(np.bool_), "int32_data"),
+    10: (np.dtype(np.float16), "int32_data"), 11: (np.dtype(np.float64), "double_data"),
+    12: (np.dtype(np.uint32), "uint64_data"), 13: (np.dtype(np.uint64), "uint64_data")}
+_DEFAULT, _EXTERNAL = 0, 1  # TensorProto.DataLocation
 
-# ------------------------------------------------------------------ loading
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0)  # a FIFO must not block
+_DIGITS = re.compile(r"[0-9]{1,20}")
+
+
+# ------------------------------------------------------------------ names and sizes in messages
+def _name(text: object) -> str:
+    """A name from the model as it may appear in a one-line message: control characters escaped, cut at 200."""
+    s = str(text)
+    s = "".join(c if c.isprintable() else repr(c)[1:-1] for c in s[:201])
+    return s if len(s) <= 200 else s[:197] + "..."
+
+
+def _node_label(node) -> str:
+    name = node.name or (node.output[0] if len(node.output) else "") or "<unnamed>"
+    return f"node '{_name(name)}' ({_name(node.op_type)})"
+
+
+def _shape(shape: Sequence[object], what: str, min_dim: int = 1) -> tuple[int, ...]:
+    """:func:`mappings.graph.check_shape` with its failures as this importer's errors."""
+    try:
+        return check_shape(shape, what, min_dim)
+    except LimitError as e:
+        raise OnnxLimitError(str(e)) from None
+    except GraphError as e:
+        raise OnnxImportError(str(e)) from None
+
+
+def _limit(field_name: str, value: int, what: str) -> None:
+    """:func:`hwgen.limits.check_limit` raising :class:`OnnxLimitError`."""
+    try:
+        check_limit(field_name, value, what)
+    except LimitError as e:
+        raise OnnxLimitError(str(e)) from None
+
+
+# ------------------------------------------------------------------ reading
+def _read_fd(fd: int, offset: int, length: int, what: str) -> bytes:
+    """``length`` bytes at ``offset`` of an open file (what was checked through ``fd`` is what is read)."""
+    parts, got = [], 0
+    while got < length:
+        chunk = os.pread(fd, min(length - got, 1 << 30), offset + got)
+        if not chunk:
+            raise OnnxImportError(f"{what}: the file ended after {got:,} of {length:,} bytes (changed while read?)")
+        parts.append(chunk)
+        got += len(chunk)
+    return b"".join(parts)
+
+
+def _file_kind(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "not a regular file"
+
+
+def _read_model_file(path: Path, where: str) -> bytes:
+    """The model file's bytes: a regular file, at most the ``file_bytes`` limit, refused before it is read."""
+    try:
+        fd = os.open(path, _OPEN_FLAGS)
+    except OSError as e:
+        raise OnnxImportError(f"{where}: cannot read ({e.strerror or e})") from None
+    except ValueError as e:  # a NUL character in the path
+        raise OnnxImportError(f"{where}: cannot read ({e})") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise OnnxImportError(f"{where}: is {_file_kind(st.st_mode)}, not an ONNX model file")
+        _limit("file_bytes", st.st_size, f"{where}: size in bytes")
+        return _read_fd(fd, 0, st.st_size, where)
+    except OSError as e:
+        raise OnnxImportError(f"{where}: cannot read ({e.strerror or e})") from None
+    finally:
+        os.close(fd)
+
+
+class _ExternalData:
+    """Reads external tensor data, only from regular files inside the model's own folder.
+
+    ONNX's own loader joins ``location`` to a base folder (the current one for a model loaded from bytes)
+    and follows absolute paths, ``..`` and symbolic links. Here a location is refused, before any file is
+    opened, when it is absolute or has a ``..`` component; every folder on the way and the file itself are
+    opened relative to the model's folder without following symbolic links (``O_NOFOLLOW`` at each step),
+    so nothing outside that folder is ever opened. ``offset`` and ``length`` must lie within the file and
+    ``length`` must equal the declared shape's bytes; the model and all its external data together stay
+    within the ``file_bytes`` limit.
+    """
+
+    def __init__(self, where: str, folder: Path | None, used: int):
+        self.where, self.folder, self.used = where, folder, used
+
+    def refuse(self, what: str, location: str, why: str) -> OnnxImportError:
+        inside = f"the model's folder '{self.folder}'" if self.folder is not None else "the model's folder"
+        return OnnxImportError(f"{self.where}: {what}: external data location '{_name(location)}' {why}; external "
+                               f"data is read only from a file inside {inside} (no absolute path, '..' or "
+                               f"symbolic link)")
+
+    def parts(self, what: str, location: str) -> list[str]:
+        """The location's path components, or an error when it could leave the model's folder."""
+        if not location:
+            raise self.refuse(what, location, "is empty")
+        if "\0" in location:
+            raise self.refuse(what, location, "contains a NUL character")
+        if location.startswith(("/", "\\")) or os.path.isabs(location) or PureWindowsPath(location).drive:
+            raise self.refuse(what, location, "is an absolute path")
+        parts = [p for p in re.split(r"[\\/]", location) if p not in ("", ".")]
+        if ".." in parts:
+            raise self.refuse(what, location, "has a '..' component")
+        if not parts:
+            raise self.refuse(what, location, "names no file")
+        return parts
+
+    def load(self, t, what: str, nbytes: int) -> None:
+        """Replace ``t``'s external reference by the ``nbytes`` bytes it points to."""
+        info = {e.key: e.value for e in t.external_data}
+        location = info.get("location", "")
+        if self.folder is None:
+            raise OnnxImportError(f"{self.where}: {what}: its data is in the external file '{_name(location)}'; "
+                                  f"import the model from its file so the data can be found beside it")
+        parts = self.parts(what, location)
+        offset = self.number(what, location, info, "offset", 0)
+        length = self.number(what, location, info, "length", None)
+        if length is not None and length != nbytes:
+            raise OnnxImportError(f"{self.where}: {what}: external data length {length:,} bytes, but its shape "
+                                  f"{format_shape(t.dims)} needs {nbytes:,}")
+        fd = self.open(what, location, parts)
+        try:
+            size = os.fstat(fd).st_size
+            if length is None:
+                length = size - offset
+                if length != nbytes:
+                    raise OnnxImportError(f"{self.where}: {what}: external data from offset {offset:,} to the end "
+                                          f"of '{_name(location)}' is {max(length, 0):,} bytes, but its shape "
+                                          f"{format_shape(t.dims)} needs {nbytes:,}")
+            if offset + length > size:
+                raise OnnxImportError(f"{self.where}: {what}: external data at offset {offset:,}, length {length:,} "
+                                      f"runs past the end of '{_name(location)}' ({size:,} bytes)")
+            self.used += length
+            _limit("file_bytes", self.used, f"{self.where}: bytes of the model with its external data")
+            data = _read_fd(fd, offset, length, f"{self.where}: {what}: '{_name(location)}'")
+        except OSError as e:
+            raise self.refuse(what, location, f"cannot be read ({e.strerror or e})") from None
+        finally:
+            os.close(fd)
+        t.raw_data = data
+        t.data_location = _DEFAULT
+        del t.external_data[:]
+
+    def number(self, what: str, location: str, info: dict[str, str], key: str, default: int | None) -> int | None:
+        text = info.get(key)
+        if text is None:
+            return default
+        if not _DIGITS.fullmatch(text.strip()):
+            raise OnnxImportError(f"{self.where}: {what}: external data {key} '{_name(text)}' of "
+                                  f"'{_name(location)}' is not a whole number of bytes")
+        return int(text)
+
+    def open(self, what: str, location: str, parts: list[str]) -> int:
+        """A descriptor of the regular file ``parts`` inside the model's folder, never through a symbolic link."""
+        try:
+            fd = os.open(self.folder, _OPEN_FLAGS | os.O_DIRECTORY)
+        except OSError as e:
+            raise self.refuse(what, location, f"cannot be read: the model's folder cannot be opened "
+                                              f"({e.strerror or e})") from None
+        try:
+            for k, part in enumerate(parts):
+                last = k == len(parts) - 1
+                try:
+                    st = os.stat(part, dir_fd=fd, follow_symlinks=False)
+                except OSError as e:
+                    raise self.refuse(what, location, f"cannot be read ('{_name(part)}': {e.strerror or e})") from None
+                if stat.S_ISLNK(st.st_mode):
+                    raise self.refuse(what, location, f"goes through the symbolic link '{_name(part)}'")
+                if last and not stat.S_ISREG(st.st_mode):
+                    raise self.refuse(what, location, f"is {_file_kind(st.st_mode)}, not a regular file")
+                if not last and not stat.S_ISDIR(st.st_mode):
+                    raise self.refuse(what, location, f"cannot be read ('{_name(part)}' is not a folder)")
+                flags = _OPEN_FLAGS | getattr(os, "O_NOFOLLOW", 0) | (0 if last else os.O_DIRECTORY)
+                try:
+                    nfd = os.open(part, flags, dir_fd=fd)
+                except OSError as e:  # replaced by a link since the check: O_NOFOLLOW refuses it
+                    raise self.refuse(what, location, f"cannot be read ('{_name(part)}': {e.strerror or e})") from None
+                os.close(fd)
+                fd = nfd
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise self.refuse(what, location, "is not a regular file")
+            return fd
+        except BaseException:
+            os.close(fd)
+            raise
+
+
+def _graph_tensors(g, prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """Every TensorProto of graph ``g`` and its subgraphs, with a label naming where it is."""
+    for t in g.initializer:
+        yield f"{prefix}initializer '{_name(t.name)}'", t
+    for s in g.sparse_initializer:
+        yield f"{prefix}sparse initializer '{_name(s.values.name)}' values", s.values
+        yield f"{prefix}sparse initializer '{_name(s.values.name)}' indices", s.indices
+    for node in g.node:
+        for a in node.attribute:
+            label = f"{prefix}{_node_label(node)}, attribute '{_name(a.name)}'"
+            if a.HasField("t"):
+                yield label, a.t
+            for t in a.tensors:
+                yield label, t
+            for s in ([a.sparse_tensor] if a.HasField("sparse_tensor") else []) + list(a.sparse_tensors):
+                yield f"{label} values", s.values
+                yield f"{label} indices", s.indices
+            for sub in ([a.g] if a.HasField("g") else []) + list(a.graphs):
+                yield from _graph_tensors(sub, f"{label}, subgraph: ")
+
+
+def _check_tensor(t, what: str, external: _ExternalData) -> None:
+    """Declared dims within the limits, a supported data type, external data read from inside the model's
+    folder, and exactly as many bytes (or values) as the dims declare, before numpy ever reshapes it."""
+    dims = _shape(list(t.dims), f"{external.where}: {what}", min_dim=0)
+    if t.data_type not in _TENSOR_TYPES:
+        raise OnnxImportError(f"{external.where}: {what}: data type {_tensor_type_name(t.data_type)} is not "
+                              f"supported (numeric types only)")
+    dtype, typed_field = _TENSOR_TYPES[t.data_type]
+    count = math.prod(dims)
+    if t.data_location == _EXTERNAL:
+        external.load(t, what, count * dtype.itemsize)
+    elif t.data_location != _DEFAULT:
+        raise OnnxImportError(f"{external.where}: {what}: unknown data location {t.data_location}")
+    if t.HasField("raw_data"):
+        have, want, unit = len(t.raw_data), count * dtype.itemsize, "bytes"
+    else:
+        have, want, unit = len(getattr(t, typed_field)), count, "values"
+    if have != want:
+        raise OnnxImportError(f"{external.where}: {what}: shape {format_shape(dims)} ({dtype.name}) needs "
+                              f"{want:,} {unit}, the tensor holds {have:,}")
+
+
+def _tensor_type_name(code: int) -> str:
+    from onnx import TensorProto
+
+    try:
+        return TensorProto.DataType.Name(code)
+    except ValueError:
+        return str(code)
+
+
+def _check_declared_shapes(g, where: str) -> None:
+    """Graph inputs, outputs and value_info: every fixed dimension and element count within the limits
+    (symbolic dimensions count as 1), before the checker, shape inference or the importer use them."""
+    inits = {t.name for t in g.initializer}
+    for kind, infos in (("input", g.input), ("output", g.output), ("value_info", g.value_info)):
+        for v in infos:
+            what = f"{where}: {kind} '{_name(v.name)}'"
+            if not v.type.HasField("tensor_type"):
+                if kind == "input" and v.name not in inits:
+                    raise OnnxImportError(f"{what} is not a tensor (sequences, maps and optionals are not supported)")
+                continue
+            tt = v.type.tensor_type
+            if tt.HasField("shape"):
+                _shape([d.dim_value if d.HasField("dim_value") else 1 for d in tt.shape.dim], what)
+
+
+def _check_operators(g, where: str) -> None:
+    """Refuse unsupported operators before the checker and shape inference look at them."""
+    for node in g.node:
+        if node.domain not in ("", "ai.onnx") or node.op_type not in SUPPORTED_OPS:
+            dom = f" (domain '{_name(node.domain)}')" if node.domain not in ("", "ai.onnx") else ""
+            raise OnnxImportError(f"{where}: {_node_label(node)}: unsupported operator "
+                                  f"'{_name(node.op_type)}'{dom}")
+
+
+def _parse(data: bytes, where: str):
+    import onnx
+    from google.protobuf.message import DecodeError
+
+    try:
+        return onnx.load_model_from_string(data)
+    except (DecodeError, ValueError, TypeError, RuntimeError, RecursionError, UnicodeError) as e:
+        why = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise OnnxImportError(f"{where}: not a valid ONNX model (truncated or not ONNX): {_name(why)}") from None
+
+
+def _prepare(m, where: str, folder: Path | None, used: int) -> None:
+    """Everything checked before the ONNX checker, shape inference or numpy see the model (in this order):
+    structure, operators, declared shapes, every tensor's dims, type and bytes (external data read here,
+    from inside the model's folder only), then the ONNX checker."""
+    import onnx
+
+    if not m.HasField("graph") or len(m.graph.node) == 0 or not m.opset_import:
+        raise OnnxImportError(f"{where}: not a valid ONNX model (no graph, nodes or opset)")
+    _check_operators(m.graph, where)
+    _check_declared_shapes(m.graph, where)
+    external = _ExternalData(where, folder, used)
+    for what, t in _graph_tensors(m.graph):
+        _check_tensor(t, what, external)
+    try:
+        onnx.checker.check_model(m)
+    except (onnx.checker.ValidationError, ValueError, TypeError, RuntimeError) as e:
+        raise OnnxImportError(f"{where}: invalid ONNX model: {_name(str(e).splitlines()[0] if str(e) else e)}") \
+            from None
+
+
 def _load(model: Any):
+    """The model (a copy when given a ModelProto) and the phrase naming it in messages, fully checked."""
     import onnx
 
     if isinstance(model, onnx.ModelProto):
         m = onnx.ModelProto()
         m.CopyFrom(model)
-        return m, f"model '{m.graph.name or '<unnamed>'}'"
+        where = f"model '{_name(m.graph.name or '<unnamed>')}'"
+        _prepare(m, where, None, 0)
+        return m, where
     path = Path(os.fspath(model))
     where = f"file '{path}'"
-    try:
-        data = path.read_bytes()
-    except OSError as e:
-        raise OnnxImportError(f"{where}: cannot read ({e.strerror or e})") from e
-    try:
-        m = onnx.load_model_from_string(data)
-    except Exception as e:  # protobuf DecodeError and friends
-        raise OnnxImportError(f"{where}: not a valid ONNX model (truncated or not ONNX): {e}") from e
-    if not m.HasField("graph") or len(m.graph.node) == 0 or not m.opset_import:
-        raise OnnxImportError(f"{where}: not a valid ONNX model (no graph, nodes or opset)")
-    try:
-        onnx.checker.check_model(m)
-    except Exception as e:
-        raise OnnxImportError(f"{where}: invalid ONNX model: {str(e).splitlines()[0]}") from e
+    data = _read_model_file(path, where)
+    m = _parse(data, where)
+    _prepare(m, where, path.parent, len(data))
     return m, where
 
 
-def _attrs(node) -> dict[str, Any]:
-    import onnx
+class _Attrs:
+    """A node's attributes with typed, range-checked access.
 
-    return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+    A wrong attribute type (a float kernel, a string stride) or an absurd value (stride 0, negative pads,
+    a 10^9 kernel) becomes an :class:`OnnxImportError` naming the node here, instead of a ``TypeError`` or a
+    division by zero somewhere later."""
+
+    def __init__(self, imp: "_Importer", node):
+        import onnx
+
+        self.imp, self.node = imp, node
+        self.values: dict[str, Any] = {}
+        for a in node.attribute:
+            try:
+                self.values[a.name] = onnx.helper.get_attribute_value(a)
+            except (ValueError, TypeError) as e:
+                raise imp.err(node, f"attribute '{_name(a.name)}' cannot be read: {_name(e)}") from None
+
+    def has(self, name: str) -> bool:
+        return name in self.values
+
+    def _bad(self, name: str, value: object, want: str) -> OnnxImportError:
+        return self.imp.err(self.node, f"attribute '{name}' must be {want}, got {_name(repr(value))}")
+
+    def get_int(self, name: str, default: int, lo: int | None = None, hi: int | None = None) -> int:
+        v = self.values.get(name, default)
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise self._bad(name, v, "an integer")
+        if (lo is not None and v < lo) or (hi is not None and v > hi):
+            rng = f"in [{lo}, {hi}]" if lo is not None and hi is not None else (f">= {lo}" if lo is not None
+                                                                               else f"<= {hi}")
+            raise self._bad(name, v, f"an integer {rng}")
+        return v
+
+    def get_ints(self, name: str, default: Sequence[int], n: int | None = None, lo: int = 0) -> tuple[int, ...]:
+        """A list of ints, each >= ``lo`` and at most the ``dimension`` limit (kernels, strides, pads)."""
+        v = self.values.get(name, default)
+        if not isinstance(v, (list, tuple)) or any(isinstance(x, bool) or not isinstance(x, int) for x in v):
+            raise self._bad(name, v, "a list of integers")
+        if n is not None and len(v) != n:
+            raise self.imp.err(self.node, f"attribute '{name}' has {len(v)} values, expected {n} (only 2-D "
+                                          f"spatial operators are supported)")
+        for x in v:
+            if x < lo:
+                raise self._bad(name, list(v), f"integers >= {lo}")
+            _limit("dimension", x, f"{self.imp.where}: {_node_label(self.node)}: attribute '{name}' value")
+        return tuple(v)
+
+    def get_float(self, name: str, default: float) -> float:
+        v = self.values.get(name, default)
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or math.isnan(v):
+            raise self._bad(name, v, "a number")
+        return float(v)
+
+    def get_str(self, name: str, default: str) -> str:
+        v = self.values.get(name, default)
+        if isinstance(v, bytes):
+            v = v.decode("utf-8", "replace")
+        if not isinstance(v, str):
+            raise self._bad(name, v, "a string")
+        return v
 
 
 def _const_node_value(node) -> np.ndarray:
+    """The value of a Constant node (exactly one value attribute; its tensor was checked by _check_tensor)."""
     from onnx import numpy_helper
 
+    if len(node.attribute) != 1:
+        raise ValueError(f"needs exactly one value attribute, has {len(node.attribute)}")
     a = node.attribute[0]
-    if a.name == "value":
+    if a.name == "value" and a.HasField("t"):
         return numpy_helper.to_array(a.t)
-    if a.name == "value_float":
+    if a.name == "value_float" and a.type == a.FLOAT:
         return np.array(a.f, np.float32)
-    if a.name == "value_floats":
+    if a.name == "value_floats" and a.type == a.FLOATS:
         return np.array(list(a.floats), np.float32)
-    if a.name == "value_int":
+    if a.name == "value_int" and a.type == a.INT:
         return np.array(a.i, np.int64)
-    if a.name == "value_ints":
+    if a.name == "value_ints" and a.type == a.INTS:
         return np.array(list(a.ints), np.int64)
-    raise ValueError(f"Constant attribute '{a.name}' is not supported")
+    raise ValueError(f"Constant attribute '{_name(a.name)}' is not supported")
 
 
 # ---------------------------------------------------------------- internals
@@ -204,7 +575,7 @@ class _Importer:
 
     # errors ----------------------------------------------------------------
     def err(self, node, msg: str) -> OnnxImportError:
-        return OnnxImportError(f"{self.where}: node '{node.name or node.output[0]}' ({node.op_type}): {msg}")
+        return OnnxImportError(f"{self.where}: {_node_label(node)}: {msg}")
 
     # bookkeeping -------------------------------------------------------------
     def _fresh(self, base: str) -> str:
@@ -223,6 +594,7 @@ class _Importer:
         except GraphError as e:
             raise self.err(onnx_node, str(e)) from e
         out = onnx_node.output[0]
+        shape = _shape(shape, f"{self.where}: {_node_label(onnx_node)}: output '{_name(out)}'")
         want = self.onnx_shapes.get(out)
         if want is not None and tuple(want) != shape:
             raise self.err(onnx_node, f"output '{out}' has shape {want} in ONNX shape inference, the IR infers {shape}")
@@ -274,12 +646,29 @@ class _Importer:
         total = sum(self.consumers.get(t, 0) for t in names if t not in self._q_inputs)
         return total == 1 and not any(t in self.graph_outputs for t in names) and not isinstance(n.layer, Input)
 
+    def _input_shape(self, inp) -> tuple[int, ...]:
+        """A graph input's shape: fixed dimensions (checked against the limits), a symbolic batch as 1."""
+        what = f"{self.where}: graph input '{_name(inp.name)}'"
+        tt = inp.type.tensor_type
+        if not tt.HasField("shape") or not tt.shape.dim:
+            raise OnnxImportError(f"{what} has no shape (or is a scalar); a fixed-shape tensor is needed")
+        dims = []
+        for k, d in enumerate(tt.shape.dim):
+            if d.HasField("dim_value"):
+                dims.append(int(d.dim_value))
+            elif k == 0:
+                dims.append(1)  # symbolic batch: batch 1
+            else:
+                raise OnnxImportError(f"{what} has a symbolic dimension {k} ('{_name(d.dim_param)}'); only the "
+                                      f"batch dimension may be symbolic")
+        return _shape(dims, what)
+
     # main ----------------------------------------------------------------------
     def run(self) -> LayerGraph:
         from onnx import numpy_helper
 
         g = self.m.graph
-        for init in g.initializer:
+        for init in g.initializer:  # dims, type and bytes already checked by _check_tensor
             self.consts[init.name] = numpy_helper.to_array(init)
         self.graph_outputs = {o.name for o in g.output}
         self._q_inputs: set[str] = set()  # activation tensors followed by a QuantizeLinear
@@ -288,28 +677,18 @@ class _Importer:
         for inp in g.input:
             if inp.name in self.consts:
                 continue
+            dims = self._input_shape(inp)
             tt = inp.type.tensor_type
-            dims = []
-            for k, d in enumerate(tt.shape.dim):
-                if d.HasField("dim_value") and d.dim_value > 0:
-                    dims.append(int(d.dim_value))
-                elif k == 0:
-                    dims.append(1)  # symbolic batch: batch 1
-                else:
-                    raise OnnxImportError(f"{self.where}: graph input '{inp.name}' has a symbolic dimension "
-                                          f"{k} ('{d.dim_param}'); only the batch dimension may be symbolic")
             name = self._fresh(inp.name)
             self.nodes[name] = _Node(Input(shape=tuple(dims)), [], [], tuple(dims), inp.name)
             self.producer[inp.name] = name
             if tt.elem_type in (2, 3):  # uint8/int8 graph input consumed through DequantizeLinear
                 self.nodes[name].extra["int_input"] = True
 
-        for node in g.node:
-            handler = getattr(self, f"op_{node.op_type}", None)
-            if node.domain not in ("", "ai.onnx") or handler is None:
-                raise self.err(node, f"unsupported operator '{node.op_type}'"
-                                     + (f" (domain '{node.domain}')" if node.domain not in ("", "ai.onnx") else ""))
-            handler(node, _attrs(node))
+        for node in g.node:  # _check_operators refused every operator without a handler
+            if not node.output or not node.output[0]:
+                raise self.err(node, "has no output")
+            getattr(self, f"op_{node.op_type}")(node, _Attrs(self, node))
 
         outputs = []
         for o in g.output:
@@ -327,7 +706,7 @@ class _Importer:
                                           f"are not supported")
 
         lg = LayerGraph(self.graph_name)
-        try:
+        try:  # validate() also checks every shape and each compute layer's MACs (layer_macs) once more
             for n, nd in self.nodes.items():
                 dtype = nd.quant.dtype if nd.quant is not None else "float32"
                 lg.add(n, nd.layer, nd.inputs, TensorInfo(nd.tensor, nd.shape, dtype, nd.quant))
@@ -335,6 +714,8 @@ class _Importer:
                 lg.g.nodes[n].update(nd.extra)
             lg.outputs = outputs
             lg.validate()
+        except LimitError as e:
+            raise OnnxLimitError(f"{self.where}: {e}") from None
         except GraphError as e:
             raise OnnxImportError(f"{self.where}: {e}") from e
         return lg
@@ -343,50 +724,78 @@ class _Importer:
     def op_Constant(self, node, a):
         try:
             self.consts[node.output[0]] = _const_node_value(node)
-        except Exception as e:
-            raise self.err(node, str(e)) from e
+        except ValueError as e:
+            raise self.err(node, str(e)) from None
 
     def _qparams(self, node, a, scale_name: str, zp_name: str, ref_dtype=None) -> QuantParams:
-        if not self.is_const(scale_name) or (zp_name and not self.is_const(zp_name)):
-            raise self.err(node, "scale and zero point must be constants")
-        scale = np.asarray(self.consts.get(scale_name), np.float32)
+        if scale_name not in self.consts or (zp_name and zp_name not in self.consts):
+            raise self.err(node, "scale and zero point must be constants (initializers or Constant nodes)")
+        scale = np.asarray(self.consts[scale_name])
+        if scale.ndim > 1 or scale.size == 0 or not np.issubdtype(scale.dtype, np.number):
+            raise self.err(node, f"scale '{_name(scale_name)}' of shape {scale.shape} ({scale.dtype}) is not a "
+                                 f"number or a 1-D vector of numbers")
+        with np.errstate(over="ignore", invalid="ignore"):
+            scale = scale.astype(np.float32)
+        if not np.all(np.isfinite(scale)) or np.any(scale <= 0):
+            raise self.err(node, f"scale '{_name(scale_name)}' must be positive and finite")
         if zp_name:
             zp_arr = np.asarray(self.consts[zp_name])
+            if zp_arr.size != scale.size:
+                raise self.err(node, f"zero point '{_name(zp_name)}' has {zp_arr.size} values, the scale "
+                                     f"{scale.size}")
+            zp_arr = zp_arr.reshape(scale.shape)
         else:
             zp_arr = np.zeros(scale.shape, ref_dtype or np.uint8)
         dtype = _QDTYPES.get(zp_arr.dtype)
         if dtype is None:
             raise self.err(node, f"quantized type {zp_arr.dtype} is not supported (int8, uint8, int32)")
-        if a.get("block_size", 0):
+        if a.get_int("block_size", 0):
             raise self.err(node, "blocked quantization is not supported")
         axis = None
         if scale.ndim == 1 and scale.size > 1:
-            axis = int(a.get("axis", 1))
+            axis = a.get_int("axis", 1)
         elif scale.ndim == 1:  # a [1]-shaped scale is per tensor
             scale, zp_arr = scale.reshape(()), zp_arr.reshape(())
         return QuantParams(scale=scale, zero_point=zp_arr.astype(np.int64), dtype=dtype, axis=axis)
 
+    def _const_axis(self, node, qp: QuantParams, shape: tuple[int, ...], tensor: str) -> QuantParams:
+        """``qp`` with its per-channel axis checked against the constant it quantizes and made non-negative."""
+        if qp.axis is None:
+            return qp
+        r = len(shape)
+        if not -r <= qp.axis < r:
+            raise self.err(node, f"axis {qp.axis} is out of range for '{_name(tensor)}' of shape {shape}")
+        axis = qp.axis % r
+        if shape[axis] != np.size(qp.scale):
+            raise self.err(node, f"{np.size(qp.scale)} scales for the {shape[axis]} channels of '{_name(tensor)}' "
+                                 f"(shape {shape}, axis {axis})")
+        return QuantParams(qp.scale, qp.zero_point, qp.dtype, axis)
+
     def op_QuantizeLinear(self, node, a):
         x, s = node.input[0], node.input[1]
         zp = node.input[2] if len(node.input) > 2 else ""
-        if a.get("output_dtype", 0) and not zp:
+        if a.get_int("output_dtype", 0) and not zp:
             raise self.err(node, "output_dtype without a zero point is not supported")
         qp = self._qparams(node, a, s, zp)
         if qp.dtype == "int32":
             raise self.err(node, "int32 activations are not supported")
         if self.is_const(x):  # quantizing a constant: fold it
-            real = self.const(node, x)
+            real = np.asarray(self.const(node, x))
+            if not np.issubdtype(real.dtype, np.number) or not np.all(np.isfinite(real)):
+                raise self.err(node, f"constant '{_name(x)}' is not finite numbers")
+            qp = self._const_axis(node, qp, real.shape, x)
             info = np.iinfo(np.dtype(qp.dtype))
-            q = np.clip(np.rint(real / _bcast(qp.scale, qp.axis, real.ndim)) +
-                        _bcast(qp.zero_point, qp.axis, real.ndim), info.min, info.max).astype(qp.dtype)
-            self.consts[node.output[0]] = q  # the DequantizeLinear after it makes it a qconst
+            with np.errstate(over="ignore"):
+                q = np.rint(real / _bcast(qp.scale, qp.axis, real.ndim)) + _bcast(qp.zero_point, qp.axis, real.ndim)
+            self.consts[node.output[0]] = np.clip(q, info.min, info.max).astype(qp.dtype)  # DQ makes it a qconst
             return
         if qp.axis is not None:
             raise self.err(node, "per-channel activation quantization is not supported")
         src, _ = (self.producer[x], None) if x in self.producer else self.act(node, x)
         nd = self.nodes[src]
         if nd.quant is not None and nd.quant != qp:
-            raise self.err(node, f"the value of '{x}' (node '{src}') is quantized twice with different parameters")
+            raise self.err(node, f"the value of '{_name(x)}' (node '{_name(src)}') is quantized twice with "
+                                 f"different parameters")
         nd.quant = qp
         nd.tensor = node.output[0]
         self._q_inputs.add(x)
@@ -395,37 +804,35 @@ class _Importer:
     def op_DequantizeLinear(self, node, a):
         x, s = node.input[0], node.input[1]
         zp = node.input[2] if len(node.input) > 2 else ""
+        if x in self.qconsts:
+            raise self.err(node, f"input '{_name(x)}' is already dequantized")
         if self.is_const(x):
-            q = np.asarray(self.consts.get(x))
+            q = np.asarray(self.consts[x])
             qp = self._qparams(node, a, s, zp, ref_dtype=q.dtype)
             if _QDTYPES.get(q.dtype) != qp.dtype:
-                raise self.err(node, f"constant '{x}' has type {q.dtype}, zero point {qp.dtype}")
-            if qp.axis is not None:
-                qp = QuantParams(qp.scale, qp.zero_point, qp.dtype, qp.axis % q.ndim)
-            self.qconsts[node.output[0]] = _QConst(q, qp, x)
+                raise self.err(node, f"constant '{_name(x)}' has type {q.dtype}, zero point {qp.dtype}")
+            self.qconsts[node.output[0]] = _QConst(q, self._const_axis(node, qp, q.shape, x), x)
             return
         qp = self._qparams(node, a, s, zp)
+        if qp.axis is not None:
+            raise self.err(node, "per-channel activation quantization is not supported")
         if x in self.qout:
             src, qq = self.qout[x]
             if qq != qp:
-                raise self.err(node, f"dequantizes '{x}' with other parameters than its QuantizeLinear")
+                raise self.err(node, f"dequantizes '{_name(x)}' with other parameters than its QuantizeLinear")
         elif x in self.producer and isinstance(self.nodes[self.producer[x]].layer, Input) \
                 and self.nodes[self.producer[x]].extra.get("int_input"):
             src = self.producer[x]
             self.nodes[src].quant = qp
         else:
-            raise self.err(node, f"input '{x}' is neither a constant nor the output of a QuantizeLinear")
+            raise self.err(node, f"input '{_name(x)}' is neither a constant nor the output of a QuantizeLinear")
         self.qalias[node.output[0]] = src
 
     # ------------------------------------------------------------- compute
     def _pads(self, node, a, in_hw, kernel, stride, dilation) -> tuple[int, int, int, int]:
-        auto = a.get("auto_pad", b"NOTSET")
-        auto = auto.decode() if isinstance(auto, bytes) else auto
+        auto = a.get_str("auto_pad", "NOTSET")
         if auto in ("NOTSET", ""):
-            p = list(a.get("pads", [0, 0, 0, 0]))
-            if len(p) != 4:
-                raise self.err(node, f"pads {p}: only 2-D spatial operators are supported")
-            return tuple(int(v) for v in p)  # ONNX order (top, left, bottom, right)
+            return a.get_ints("pads", (0, 0, 0, 0), n=4, lo=0)  # ONNX order (top, left, bottom, right)
         if auto == "VALID":
             return (0, 0, 0, 0)
         if auto in ("SAME_UPPER", "SAME_LOWER"):
@@ -437,23 +844,23 @@ class _Importer:
                 begin.append(lo)
                 end.append(total - lo)
             return (begin[0], begin[1], end[0], end[1])
-        raise self.err(node, f"auto_pad '{auto}' is not supported")
+        raise self.err(node, f"auto_pad '{_name(auto)}' is not supported")
 
     def op_Conv(self, node, a):
         x, quant_x = self.act(node, node.input[0])
         wname = node.input[1]
         if not self.is_const(wname):
-            raise self.err(node, f"weight '{wname}' must be a constant")
+            raise self.err(node, f"weight '{_name(wname)}' must be a constant")
         xs = self.nodes[x].shape
         w_real = self.const(node, wname)
-        if w_real.ndim != 4 or len(xs) != 4:
+        if w_real.ndim != 4 or len(xs) != 4 or 0 in w_real.shape:
             raise self.err(node, f"only 2-D convolutions are supported (weight shape {w_real.shape}, input {xs})")
-        kernel = tuple(int(k) for k in a.get("kernel_shape", w_real.shape[2:]))
+        kernel = a.get_ints("kernel_shape", w_real.shape[2:], n=2, lo=1)
         if kernel != tuple(w_real.shape[2:]):
             raise self.err(node, f"kernel_shape {kernel} does not match the weight {w_real.shape}")
-        stride = tuple(int(v) for v in a.get("strides", [1, 1]))
-        dilation = tuple(int(v) for v in a.get("dilations", [1, 1]))
-        groups = int(a.get("group", 1))
+        stride = a.get_ints("strides", (1, 1), n=2, lo=1)
+        dilation = a.get_ints("dilations", (1, 1), n=2, lo=1)
+        groups = a.get_int("group", 1, lo=1, hi=xs[1])
         pads = self._pads(node, a, xs[2:], kernel, stride, dilation)
         layer = Conv2d(in_channels=xs[1], out_channels=w_real.shape[0], kernel=kernel, stride=stride, pads=pads,
                        dilation=dilation, groups=groups)
@@ -521,11 +928,12 @@ class _Importer:
         return np.clip(q, -2**31, 2**31 - 1).astype(np.int32)
 
     def op_Gemm(self, node, a):
-        if a.get("transA", 0):
+        if a.get_int("transA", 0):
             raise self.err(node, "transA=1 is not supported")
-        if a.get("alpha", 1.0) != 1.0 or a.get("beta", 1.0) != 1.0:
-            raise self.err(node, f"alpha={a.get('alpha', 1.0)}, beta={a.get('beta', 1.0)}: only 1 is supported")
-        trans_b = int(a.get("transB", 0))
+        alpha, beta = a.get_float("alpha", 1.0), a.get_float("beta", 1.0)
+        if alpha != 1.0 or beta != 1.0:
+            raise self.err(node, f"alpha={alpha}, beta={beta}: only 1 is supported")
+        trans_b = a.get_int("transB", 0, lo=0, hi=1)
         x, quant_x = self.act(node, node.input[0])
         wname = node.input[1]
         cname = node.input[2] if len(node.input) > 2 and node.input[2] else None
@@ -572,12 +980,17 @@ class _Importer:
             why = "its input is not produced by a Conv"
         elif not self.single_use(src):
             why = f"the Conv output '{node.input[0]}' has other consumers"
-        elif not all(self.is_const(t) for t in node.input[1:5]):
+        elif len(node.input) != 5 or not all(self.is_const(t) for t in node.input[1:5]):
             why = "scale, bias, mean and variance must be constants"
+        elif any(np.size(self.const(node, t)) != conv.layer.out_channels for t in node.input[1:5]):
+            why = f"scale, bias, mean and variance must have one value per channel ({conv.layer.out_channels})"
         if why:
             raise self.err(node, f"cannot fold BatchNormalization into the preceding Conv: {why}")
-        gamma, beta, mean, var = (self.const(node, t).astype(np.float64) for t in node.input[1:5])
-        eps = float(a.get("epsilon", 1e-5))
+        gamma, beta, mean, var = (np.asarray(self.const(node, t), np.float64).reshape(-1) for t in node.input[1:5])
+        eps = a.get_float("epsilon", 1e-5)
+        if not np.all(var + eps > 0) or not all(np.all(np.isfinite(v)) for v in (gamma, beta, mean, var)):
+            raise self.err(node, "cannot fold BatchNormalization: variance + epsilon must be positive and every "
+                                 "parameter finite")
         f = gamma / np.sqrt(var + eps)
         L = conv.layer
         b = L.bias.astype(np.float64) if L.bias is not None else np.zeros(L.out_channels)
@@ -592,7 +1005,7 @@ class _Importer:
     def op_Clip(self, node, a):
         x, _ = self.act(node, node.input[0])
         if self.opset < 11:
-            lo, hi = a.get("min", -math.inf), a.get("max", math.inf)
+            lo, hi = a.get_float("min", -math.inf), a.get_float("max", math.inf)
         else:
             vals = []
             for i, default in ((1, -math.inf), (2, math.inf)):
@@ -600,9 +1013,12 @@ class _Importer:
                 if not t:
                     vals.append(default)
                 elif not self.is_const(t):
-                    raise self.err(node, f"bound '{t}' must be a constant")
+                    raise self.err(node, f"bound '{_name(t)}' must be a constant")
                 else:
-                    vals.append(float(np.asarray(self.const(node, t)).reshape(())))
+                    v = np.asarray(self.const(node, t))
+                    if v.size != 1 or not np.issubdtype(v.dtype, np.number) or np.isnan(v).any():
+                        raise self.err(node, f"bound '{_name(t)}' must be a single number")
+                    vals.append(float(v.reshape(())))
             lo, hi = vals
         if lo == -math.inf and hi == math.inf:
             self.alias(node, x)  # Clip without bounds is the identity
@@ -615,17 +1031,19 @@ class _Importer:
         x, _ = self.act(node, node.input[0])
         if len(node.output) > 1 and node.output[1]:
             raise self.err(node, "the Indices output is not supported")
-        if a.get("ceil_mode", 0):
+        if a.get_int("ceil_mode", 0):
             raise self.err(node, "ceil_mode=1 is not supported")
-        if any(d != 1 for d in a.get("dilations", [1, 1])):
+        if any(d != 1 for d in a.get_ints("dilations", (1, 1))):
             raise self.err(node, "dilated pooling is not supported")
-        if a.get("storage_order", 0):
+        if a.get_int("storage_order", 0):
             raise self.err(node, "storage_order=1 is not supported")
         xs = self.nodes[x].shape
-        kernel = tuple(int(k) for k in a["kernel_shape"])
-        if len(kernel) != 2 or len(xs) != 4:
+        if not a.has("kernel_shape"):
+            raise self.err(node, "attribute 'kernel_shape' is required")
+        if len(xs) != 4:
             raise self.err(node, "only 2-D pooling is supported")
-        stride = tuple(int(v) for v in a.get("strides", [1, 1]))
+        kernel = a.get_ints("kernel_shape", (), n=2, lo=1)
+        stride = a.get_ints("strides", (1, 1), n=2, lo=1)
         pads = self._pads(node, a, xs[2:], kernel, stride, (1, 1))
         self.add(node, cls(kernel=kernel, stride=stride, pads=pads, **extra), [x])
 
@@ -633,7 +1051,7 @@ class _Importer:
         self._pool(node, a, MaxPool)
 
     def op_AveragePool(self, node, a):
-        self._pool(node, a, AveragePool, count_include_pad=bool(a.get("count_include_pad", 0)))
+        self._pool(node, a, AveragePool, count_include_pad=bool(a.get_int("count_include_pad", 0)))
 
     def op_GlobalAveragePool(self, node, a):
         x, _ = self.act(node, node.input[0])
@@ -691,36 +1109,39 @@ class _Importer:
 
     def op_Flatten(self, node, a):
         x, _ = self.act(node, node.input[0])
-        axis = int(a.get("axis", 1))
-        if axis < 0:
-            axis += len(self.nodes[x].shape)
-        self.add(node, Flatten(axis=axis), [x])
+        r = len(self.nodes[x].shape)
+        axis = a.get_int("axis", 1, lo=-r, hi=r)
+        self.add(node, Flatten(axis=axis + r if axis < 0 else axis), [x])
 
     def op_Reshape(self, node, a):
         x, _ = self.act(node, node.input[0])
         sname = node.input[1]
         if not self.is_const(sname):
-            raise self.err(node, f"shape '{sname}' must be a constant")
-        shape = [int(v) for v in np.asarray(self.const(node, sname)).reshape(-1)]
+            raise self.err(node, f"shape '{_name(sname)}' must be a constant")
+        value = np.asarray(self.const(node, sname))
+        if not np.issubdtype(value.dtype, np.integer) or value.ndim != 1:
+            raise self.err(node, f"shape '{_name(sname)}' must be a 1-D integer tensor, got {value.dtype} "
+                                 f"{value.shape}")
+        shape = [int(v) for v in value]
         xs = self.nodes[x].shape
-        if not a.get("allowzero", 0):
+        if not a.get_int("allowzero", 0):
             shape = [xs[i] if v == 0 and i < len(xs) else v for i, v in enumerate(shape)]
-        if shape.count(-1) > 1:
-            raise self.err(node, f"shape {shape} has more than one -1")
+        if shape.count(-1) > 1 or any(v < -1 for v in shape):
+            raise self.err(node, f"shape {format_shape(shape)}: at most one -1 and no other negative size")
         if -1 in shape:
-            known = int(np.prod([v for v in shape if v != -1]))
-            total = int(np.prod(xs))
-            if known == 0 or total % known:
-                raise self.err(node, f"cannot reshape {xs} to {shape}")
-            shape[shape.index(-1)] = total // known
+            known = math.prod(_shape([v for v in shape if v != -1], f"{self.where}: {_node_label(node)}: shape"))
+            if known == 0 or math.prod(xs) % known:
+                raise self.err(node, f"cannot reshape {format_shape(xs)} to {format_shape(shape)}")
+            shape[shape.index(-1)] = math.prod(xs) // known
         self.add(node, Reshape(shape=tuple(shape)), [x])
 
     def op_Concat(self, node, a):
         ins = [self.act(node, t)[0] for t in node.input]
-        axis = int(a["axis"])
-        if axis < 0:
-            axis += len(self.nodes[ins[0]].shape)
-        self.add(node, Concat(axis=axis), ins)
+        if not a.has("axis"):
+            raise self.err(node, "attribute 'axis' is required")
+        r = len(self.nodes[ins[0]].shape)
+        axis = a.get_int("axis", 0, lo=-r, hi=r - 1)
+        self.add(node, Concat(axis=axis + r if axis < 0 else axis), ins)
 
     def op_Identity(self, node, a):
         x, _ = self.act(node, node.input[0])
@@ -731,6 +1152,11 @@ class _Importer:
             raise self.err(node, "the mask output is not supported")
         x, _ = self.act(node, node.input[0])
         self.alias(node, x)
+
+
+#: the operators the importer handles (domain "" or "ai.onnx"); anything else is refused before the ONNX
+#: checker and shape inference run
+SUPPORTED_OPS = frozenset(n[3:] for n in vars(_Importer) if n.startswith("op_"))
 
 
 def _bcast(v: np.ndarray, axis: int | None, ndim: int) -> np.ndarray:

@@ -1,0 +1,343 @@
+"""Hostile and careless inputs to the importers and the executor (issue 7): external data that tries to leave
+the model's folder, declared sizes far beyond the limits, malformed attributes and files.
+
+Every case must fail fast with the importer's own error class (a HwgenError) naming the file, the node or
+tensor, the size and the limit, and must never read a file outside the model's folder."""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import os
+import time
+from pathlib import Path
+from typing import Iterator
+from unittest import mock
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from hwgen.errors import HwgenError, LimitError
+from mappings.graph import GraphError, check_shape
+from mappings.onnx_import import OnnxImportError, OnnxLimitError, import_onnx
+from mappings.onnx_models import mlp, save
+
+FAST = 1.0  # seconds: "milliseconds" with a wide margin for a loaded machine
+
+
+# ------------------------------------------------------------------ helpers
+def _fd_path(fd: int) -> str:
+    return os.readlink(f"/proc/self/fd/{fd}")
+
+
+@contextlib.contextmanager
+def record_opens() -> Iterator[list[str]]:
+    """Record the real path of every file opened through ``os.open`` or ``open`` while active (Linux)."""
+    opened: list[str] = []
+    real_os_open, real_open = os.open, builtins.open
+
+    def os_open(path, flags, mode=0o777, *, dir_fd=None):
+        fd = real_os_open(path, flags, mode, dir_fd=dir_fd)
+        opened.append(_fd_path(fd))
+        return fd
+
+    def b_open(file, *args, **kwargs):
+        f = real_open(file, *args, **kwargs)
+        with contextlib.suppress(Exception):
+            opened.append(_fd_path(f.fileno()))
+        return f
+
+    with mock.patch("os.open", os_open), mock.patch("builtins.open", b_open):
+        yield opened
+
+
+def assert_inside(opened: list[str], folder: Path) -> None:
+    root = os.path.realpath(folder)
+    outside = [p for p in opened if os.path.commonpath([root, os.path.realpath(p)]) != root]
+    assert not outside, f"opened outside the model's folder: {outside}"
+
+
+def tiny_model(input_shape=(1, 4), features: int = 3, name: str = "tiny") -> onnx.ModelProto:
+    """input [1, 4] -> Gemm (weight 'w' [4, 3]) -> output."""
+    w = numpy_helper.from_array(np.arange(12, dtype=np.float32).reshape(4, features), "w")
+    node = helper.make_node("Gemm", ["x", "w"], ["y"], name="fc")
+    g = helper.make_graph([node], name, [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(input_shape))],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [input_shape[0], features])],
+                          initializer=[w])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+    m.ir_version = 8
+    return m
+
+
+def conv_model(input_shape, cin: int = 1, cout: int = 2, k: int = 1, **attrs) -> onnx.ModelProto:
+    w = numpy_helper.from_array(np.ones((cout, cin, k, k), np.float32), "w")
+    node = helper.make_node("Conv", ["x", "w"], ["y"], name="conv", **attrs)
+    g = helper.make_graph([node], "conv", [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(input_shape))],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", "c", "h", "w"])],
+                          initializer=[w])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+    m.ir_version = 8
+    return m
+
+
+def save_external(model: onnx.ModelProto, folder: Path, location: str = "weights.bin") -> Path:
+    (folder / location).parent.mkdir(parents=True, exist_ok=True)
+    path = folder / "model.onnx"
+    copy = onnx.ModelProto()
+    copy.CopyFrom(model)  # onnx.save_model converts the proto it is given in place
+    onnx.save_model(copy, str(path), save_as_external_data=True, all_tensors_to_one_file=True, location=location,
+                    size_threshold=0, convert_attribute=True)
+    return path
+
+
+def rewrite_location(path: Path, location: str) -> None:
+    """Point every external tensor of the model file at ``location`` (without touching any data)."""
+    m = onnx.load(str(path), load_external_data=False)
+    for t in m.graph.initializer:
+        for e in t.external_data:
+            if e.key == "location":
+                e.value = location
+    path.write_bytes(m.SerializeToString())
+
+
+def raises_fast(cls, fn, *words):
+    t0 = time.perf_counter()
+    with pytest.raises(cls) as info:
+        fn()
+    assert time.perf_counter() - t0 < FAST
+    for w in words:
+        assert w in str(info.value), (w, str(info.value))
+    assert "\n" not in str(info.value)
+    return info.value
+
+
+def weights_of(graph) -> dict[str, np.ndarray]:
+    return {n: np.asarray(L.weight) for n, L in graph if getattr(L, "weight", None) is not None}
+
+
+# ------------------------------------------------------------ external data
+def test_external_data_resolves_in_the_model_folder_from_any_cwd(tmp_path, monkeypatch):
+    model = mlp(seed=2)
+    path = save_external(model, tmp_path / "model")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    # a decoy with the same name in the current folder: ONNX's own loader (base folder '') would read it
+    (elsewhere / "weights.bin").write_bytes((path.parent / "weights.bin").read_bytes()[::-1])
+    monkeypatch.chdir(elsewhere)
+    with record_opens() as opened:
+        g = import_onnx(path)
+    assert_inside(opened, path.parent)
+    ref = weights_of(import_onnx(model))
+    got = weights_of(g)
+    assert ref.keys() == got.keys()
+    for k in ref:
+        np.testing.assert_array_equal(got[k], ref[k])
+    # the same with a relative model path
+    monkeypatch.chdir(tmp_path)
+    assert weights_of(import_onnx(Path("model") / "model.onnx")).keys() == ref.keys()
+
+
+def test_external_data_in_a_subfolder_and_in_constant_nodes(tmp_path, monkeypatch):
+    c = numpy_helper.from_array(np.full((3,), 0.5, np.float32), "cval")
+    w = numpy_helper.from_array(np.ones((4, 3), np.float32), "w")
+    nodes = [helper.make_node("Constant", [], ["bias"], name="const", value=c),
+             helper.make_node("Gemm", ["x", "w", "bias"], ["y"], name="fc")]
+    g = helper.make_graph(nodes, "constext", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3])], initializer=[w])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+    path = save_external(m, tmp_path / "m", location="data/weights.bin")
+    raw = onnx.load(str(path), load_external_data=False)
+    assert raw.graph.node[0].attribute[0].t.data_location == TensorProto.EXTERNAL  # onnx externalises it too
+    monkeypatch.chdir(tmp_path)
+    with record_opens() as opened:
+        graph = import_onnx(path)
+    assert_inside(opened, path.parent)
+    np.testing.assert_array_equal(graph.layer("fc").bias, np.full(3, 0.5, np.float32))
+
+
+def _outside_copy(tmp_path: Path, path: Path) -> Path:
+    """A perfectly valid copy of the weights outside the model folder: a successful load would mean it was read."""
+    outside = tmp_path / "outside"
+    outside.mkdir(exist_ok=True)
+    target = outside / "weights.bin"
+    target.write_bytes((path.parent / "weights.bin").read_bytes())
+    (path.parent / "weights.bin").unlink()
+    return target
+
+
+def test_external_data_absolute_location_refused(tmp_path):
+    path = save_external(tiny_model(), tmp_path / "model")
+    target = _outside_copy(tmp_path, path)
+    rewrite_location(path, str(target))
+    with record_opens() as opened:
+        raises_fast(OnnxImportError, lambda: import_onnx(path), "model.onnx", "initializer 'w'", str(target),
+                    "absolute path")
+    assert_inside(opened, path.parent)
+
+
+def test_external_data_dotdot_location_refused(tmp_path):
+    path = save_external(tiny_model(), tmp_path / "model")
+    _outside_copy(tmp_path, path)
+    for location in ("../outside/weights.bin", "sub/../../outside/weights.bin", "..\\outside\\weights.bin"):
+        rewrite_location(path, location)
+        with record_opens() as opened:
+            raises_fast(OnnxImportError, lambda: import_onnx(path), "model.onnx", "initializer 'w'", location,
+                        "'..'")
+        assert_inside(opened, path.parent)
+
+
+def test_external_data_symlinked_file_refused(tmp_path):
+    path = save_external(tiny_model(), tmp_path / "model")
+    target = _outside_copy(tmp_path, path)
+    (path.parent / "weights.bin").symlink_to(target)
+    with record_opens() as opened:
+        raises_fast(OnnxImportError, lambda: import_onnx(path), "model.onnx", "initializer 'w'", "weights.bin",
+                    "symbolic link")
+    assert_inside(opened, path.parent)
+
+
+def test_external_data_symlinked_folder_refused(tmp_path):
+    path = save_external(tiny_model(), tmp_path / "model", location="sub/weights.bin")
+    outside = tmp_path / "outside"
+    (path.parent / "sub").rename(outside)
+    (path.parent / "sub").symlink_to(outside, target_is_directory=True)
+    with record_opens() as opened:
+        raises_fast(OnnxImportError, lambda: import_onnx(path), "model.onnx", "initializer 'w'",
+                    "sub/weights.bin", "symbolic link 'sub'")
+    assert_inside(opened, path.parent)
+
+
+def test_external_data_missing_file_and_bad_ranges(tmp_path):
+    path = save_external(tiny_model(), tmp_path / "model")
+    (path.parent / "weights.bin").unlink()
+    raises_fast(OnnxImportError, lambda: import_onnx(path), "model.onnx", "initializer 'w'", "weights.bin")
+
+    def with_info(**info: str) -> Path:
+        p = save_external(tiny_model(), tmp_path / "ranges")
+        m = onnx.load(str(p), load_external_data=False)
+        t = m.graph.initializer[0]
+        keep = {e.key: e.value for e in t.external_data}
+        keep.update(info)
+        del t.external_data[:]
+        for k, v in keep.items():
+            t.external_data.add(key=k, value=v)
+        p.write_bytes(m.SerializeToString())
+        return p
+
+    raises_fast(OnnxImportError, lambda: import_onnx(with_info(offset="40")), "'w'", "runs past the end")
+    raises_fast(OnnxImportError, lambda: import_onnx(with_info(length="8")), "'w'", "needs 48")
+    raises_fast(OnnxImportError, lambda: import_onnx(with_info(offset="-4")), "'w'", "offset", "not a whole number")
+    raises_fast(OnnxImportError, lambda: import_onnx(with_info(offset="9" * 5000)), "'w'", "not a whole number")
+    raises_fast(OnnxImportError, lambda: import_onnx(with_info(location="")), "'w'", "is empty")
+    raises_fast(OnnxImportError, lambda: import_onnx(with_info(location=".")), "'w'", "names no file")
+    fifo = tmp_path / "ranges" / "pipe.bin"
+    os.mkfifo(fifo)
+    raises_fast(OnnxImportError, lambda: import_onnx(with_info(location="pipe.bin")), "'w'", "FIFO")
+
+
+def test_external_data_of_an_in_memory_model_refused(tmp_path):
+    path = save_external(tiny_model(), tmp_path / "model")
+    m = onnx.load(str(path), load_external_data=False)
+    raises_fast(OnnxImportError, lambda: import_onnx(m), "'w'", "weights.bin", "import the model from its file")
+
+
+def test_external_data_counts_against_file_bytes(tmp_path, monkeypatch):
+    path = save_external(mlp(seed=0), tmp_path / "model")
+    monkeypatch.setenv("HWGEN_LIMIT_FILE_BYTES", str(path.stat().st_size + 100))
+    e = raises_fast(OnnxLimitError, lambda: import_onnx(path), "model.onnx", "external data",
+                    "HWGEN_LIMIT_FILE_BYTES")
+    assert isinstance(e, LimitError) and isinstance(e, OnnxImportError)
+
+
+# ------------------------------------------------------------- the model file
+def test_model_file_must_be_a_regular_file_within_the_size_limit(tmp_path, monkeypatch):
+    fifo = tmp_path / "pipe.onnx"
+    os.mkfifo(fifo)
+    raises_fast(OnnxImportError, lambda: import_onnx(fifo), "pipe.onnx", "FIFO")  # and it does not block
+    raises_fast(OnnxImportError, lambda: import_onnx(tmp_path), "folder")
+    if os.path.exists("/dev/zero"):
+        raises_fast(OnnxImportError, lambda: import_onnx("/dev/zero"), "/dev/zero", "device")
+    good = save(mlp(seed=0), tmp_path / "mlp.onnx")
+    monkeypatch.setenv("HWGEN_LIMIT_FILE_BYTES", "100")
+    raises_fast(OnnxLimitError, lambda: import_onnx(good), "mlp.onnx", "HWGEN_LIMIT_FILE_BYTES", "100")
+    raises_fast(OnnxImportError, lambda: import_onnx(tmp_path / "a\0b.onnx"), "a")
+
+
+# ------------------------------------------------------------- declared sizes
+def test_huge_declared_input_refused_in_milliseconds(tmp_path):
+    path = save(conv_model((1, 3, 100000, 100000), cin=3, cout=8, k=3), tmp_path / "big.onnx")
+    assert path.stat().st_size < 2048
+    e = raises_fast(OnnxLimitError, lambda: import_onnx(path), "big.onnx", "input 'x'", "1x3x100000x100000",
+                    "30,000,000,000", "268,435,456", "HWGEN_LIMIT_TENSOR_ELEMENTS")
+    assert isinstance(e, LimitError)
+
+
+@pytest.mark.parametrize("dim, words", [
+    (2 ** 31, ["2,147,483,648", "HWGEN_LIMIT_DIMENSION"]),
+    (2 ** 62, ["HWGEN_LIMIT_DIMENSION"]),
+    (0, ["dimension 2", "is 0"]),
+    (-5, ["is -5"]),
+])
+def test_absurd_input_dimensions(tmp_path, dim, words):
+    path = save(conv_model((1, 1, dim, 4)), tmp_path / "dims.onnx")
+    raises_fast(OnnxImportError, lambda: import_onnx(path), "dims.onnx", "'x'", *words)
+
+
+def test_huge_value_info_and_output_shapes(tmp_path):
+    m = tiny_model()
+    m.graph.value_info.append(helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2 ** 40]))
+    raises_fast(OnnxLimitError, lambda: import_onnx(m), "value_info 'y'", "HWGEN_LIMIT_DIMENSION")
+    m = tiny_model()
+    m.graph.output[0].type.tensor_type.shape.dim[1].dim_value = 70000
+    m.graph.output[0].type.tensor_type.shape.dim[0].dim_value = 70000
+    raises_fast(OnnxLimitError, lambda: import_onnx(m), "output 'y'", "HWGEN_LIMIT_TENSOR_ELEMENTS")
+
+
+def test_initializer_dims_must_match_its_bytes(tmp_path):
+    m = tiny_model()
+    w = m.graph.initializer[0]
+    del w.dims[:]
+    w.dims.extend([10000, 10000])  # declares 10^8 floats, holds 48 bytes
+    raises_fast(OnnxImportError, lambda: import_onnx(save(m, tmp_path / "liar.onnx")), "liar.onnx",
+                "initializer 'w'", "400,000,000 bytes", "holds 48")
+    w.dims[:] = [2 ** 40, 1]
+    raises_fast(OnnxLimitError, lambda: import_onnx(m), "initializer 'w'", "HWGEN_LIMIT_DIMENSION")
+    w.dims[:] = [4, 3]
+    w.raw_data = w.raw_data[:20]
+    raises_fast(OnnxImportError, lambda: import_onnx(m), "initializer 'w'", "needs 48 bytes", "holds 20")
+    m = tiny_model()
+    m.graph.initializer[0].data_type = TensorProto.STRING
+    raises_fast(OnnxImportError, lambda: import_onnx(m), "initializer 'w'", "STRING")
+    m = tiny_model()
+    w = m.graph.initializer[0]
+    w.ClearField("raw_data")
+    w.float_data.extend([1.0] * 11)
+    raises_fast(OnnxImportError, lambda: import_onnx(m), "initializer 'w'", "needs 12 values", "holds 11")
+
+
+def test_inferred_layer_shape_above_the_limit():
+    # the input (256M elements) is within the limit; the conv's 8 output channels are not
+    m = conv_model((1, 1, 16000, 16000), cin=1, cout=8)
+    raises_fast(OnnxLimitError, lambda: import_onnx(m), "node 'conv' (Conv)", "2,048,000,000",
+                "HWGEN_LIMIT_TENSOR_ELEMENTS")
+
+
+def test_layer_macs_limit(monkeypatch):
+    monkeypatch.setenv("HWGEN_LIMIT_LAYER_MACS", "100")
+    raises_fast(OnnxLimitError, lambda: import_onnx(mlp(seed=0)), "fc1_matmul", "multiply-accumulates",
+                "HWGEN_LIMIT_LAYER_MACS")
+
+
+def test_check_shape_helper():
+    assert check_shape((1, 3, 224, 224), "t") == (1, 3, 224, 224)
+    assert check_shape((0, 3), "t", min_dim=0) == (0, 3)
+    with pytest.raises(GraphError, match="not a whole number"):
+        check_shape((1, 2.5), "t")
+    with pytest.raises(GraphError, match="at least 1"):
+        check_shape((1, 0), "t")
+    with pytest.raises(LimitError, match="HWGEN_LIMIT_DIMENSION"):
+        check_shape((1, 1 << 40), "t")
+    with pytest.raises(LimitError, match="HWGEN_LIMIT_TENSOR_ELEMENTS"):
+        check_shape((1 << 20, 1 << 20), "t")
