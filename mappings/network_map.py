@@ -23,7 +23,7 @@ from sim.perf import ConvShape, GemmShape, LayerPerf
 from .graph import Conv2d, Gemm, LayerGraph, MatMul
 from hwgen.errors import HwgenError
 
-__all__ = ["MapRow", "NetworkMap", "load_model", "map_graph", "default_planner", "chart_png"]
+__all__ = ["ModelSpecError", "MapRow", "NetworkMap", "load_model", "map_graph", "default_planner", "chart_png"]
 
 
 class ModelSpecError(HwgenError, ValueError):
@@ -31,7 +31,14 @@ class ModelSpecError(HwgenError, ValueError):
 
 
 def load_model(spec: str) -> LayerGraph:
-    """``zoo:NAME``, ``*.onnx`` or a SCALE-Sim ``*.csv`` topology, as a validated LayerGraph."""
+    """``zoo:NAME``, ``*.onnx`` or a SCALE-Sim ``*.csv`` topology, as a validated LayerGraph.
+
+    Every failure is a HwgenError naming the file (or zoo name) and, where it applies, the node, the size
+    and the limit: the importers check the file (regular, within ``file_bytes``), every declared shape
+    and each layer's MACs (``layer_macs``) before building anything, and every graph, zoo models included,
+    passes ``LayerGraph.validate``'s limit checks, so the mapper only ever sees a graph it can cost."""
+    if not spec or "\0" in spec:
+        raise ModelSpecError(f"{spec!r}: not a model (an .onnx file, a SCALE-Sim .csv topology or zoo:NAME)")
     if spec.startswith("zoo:"):
         from .zoo import get_model
 

@@ -49,16 +49,17 @@ SCALE-Sim's derived quantities (``ofmap_h``, ``window``, ``macs``,
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .graph import Conv2d, Gemm, GraphError, Input, LayerGraph
-from hwgen.errors import HwgenError
+from .graph import Conv2d, Gemm, GraphError, Input, LayerGraph, check_shape
+from hwgen.errors import HwgenError, LimitError
+from hwgen.fileio import read_input_file
+from hwgen.limits import check_limit
 
-__all__ = ["ScaleSimFormatError", "ScaleSimLayer", "ScaleSimTopology", "CONV_COLUMNS", "GEMM_COLUMNS",
-           "parse_topology", "read_topology", "load_scalesim_csv", "rows_to_graph"]
+__all__ = ["ScaleSimFormatError", "ScaleSimLimitError", "ScaleSimLayer", "ScaleSimTopology", "CONV_COLUMNS",
+           "GEMM_COLUMNS", "parse_topology", "read_topology", "load_scalesim_csv", "rows_to_graph"]
 
 CONV_COLUMNS = ("Layer name", "IFMAP Height", "IFMAP Width", "Filter Height", "Filter Width", "Channels",
                 "Num Filter", "Strides")
@@ -74,6 +75,11 @@ class ScaleSimFormatError(HwgenError, ValueError):
         if column is not None:
             where += f": column '{column}'"
         super().__init__(f"{where}: {msg}")
+
+
+class ScaleSimLimitError(ScaleSimFormatError, LimitError):
+    """A size a row declares (a field, a tensor, a layer's MACs, the file) above a stated limit
+    (:mod:`hwgen.limits`): a format error that callers catching ``LimitError`` also see."""
 
 
 @dataclass(frozen=True)
@@ -109,12 +115,12 @@ class ScaleSimLayer:
     @property
     def ofmap_h(self) -> int:
         sh = self.strides[0]
-        return math.ceil((self.ifmap_h - self.filter_h + sh) / sh)
+        return -(-(self.ifmap_h - self.filter_h + sh) // sh)  # ceil, in exact integers
 
     @property
     def ofmap_w(self) -> int:
         sw = self.strides[1]
-        return math.ceil((self.ifmap_w - self.filter_w + sw) / sw)
+        return -(-(self.ifmap_w - self.filter_w + sw) // sw)
 
     @property
     def ofmap_px(self) -> int:
@@ -129,6 +135,17 @@ class ScaleSimLayer:
     @property
     def macs(self) -> int:
         return self.ofmap_px * self.window * self.num_filter
+
+    def tensors(self) -> list[tuple[str, tuple[int, ...]]]:
+        """The tensors the row declares, named, in the logical shapes of the graph built from it."""
+        if self.gemm is not None:
+            m, n, k = self.gemm
+            return [("input", (m, k)), ("weights", (k, n)), ("output", (m, n))]
+        groups = self.channels if self.depthwise else 1
+        out = self.num_filter * groups
+        return [("ifmap", (1, self.channels, self.ifmap_h, self.ifmap_w)),
+                ("filters", (out, self.channels // groups, self.filter_h, self.filter_w)),
+                ("ofmap", (1, out, self.ofmap_h, self.ofmap_w))]
 
     @property
     def mnk(self) -> tuple[int, int, int]:
@@ -190,15 +207,42 @@ def _fields(line: str) -> list[str]:
     return parts
 
 
+def _shown(text: str) -> str:
+    """A field as quoted in a message: at most 40 characters, however long the field."""
+    return repr(text) if len(text) <= 40 else f"{text[:20]!r}... ({len(text):,} characters)"
+
+
 def _int(path: str, lineno: int, column: str, text: str) -> int:
+    """A positive integer field, at most the ``dimension`` limit (a 4,301-digit field is refused unparsed)."""
+    if len(text) > 24:
+        raise ScaleSimFormatError(path, lineno, column, f"expected a positive integer, got {_shown(text)}")
     try:
         v = int(text)
     except ValueError:
-        raise ScaleSimFormatError(path, lineno, column,
-                                  f"expected a positive integer, got {text!r}" if text else "empty value") from None
+        raise ScaleSimFormatError(path, lineno, column, f"expected a positive integer, got {_shown(text)}"
+                                  if text else "empty value") from None
     if v < 1:
         raise ScaleSimFormatError(path, lineno, column, f"expected a positive integer, got {v}")
+    try:
+        check_limit("dimension", v, "value")
+    except LimitError as e:
+        raise ScaleSimLimitError(path, lineno, column, str(e)) from None
     return v
+
+
+def _check_sizes(path: str, row: ScaleSimLayer) -> ScaleSimLayer:
+    """The row's tensors and MACs within the limits (:func:`mappings.graph.check_shape`, ``layer_macs``),
+    before a graph, the mapper or a cost model is built from it."""
+    layer = f"layer '{row.name}'" if len(row.name) <= 40 else f"layer '{row.name[:37]}...'"
+    try:
+        for what, shape in row.tensors():
+            check_shape(shape, f"{layer}: {what}")
+        check_limit("layer_macs", row.macs, f"{layer}: multiply-accumulates")
+    except LimitError as e:
+        raise ScaleSimLimitError(path, row.line, None, str(e)) from None
+    except GraphError as e:
+        raise ScaleSimFormatError(path, row.line, None, str(e)) from None
+    return row
 
 
 def _is_int(text: str) -> bool:
@@ -240,7 +284,7 @@ def _parse_conv_row(path: str, lineno: int, f: list[str]) -> ScaleSimLayer:
         raise ScaleSimFormatError(path, lineno, "Filter Height", f"filter height {fh} > IFMAP height {ih}")
     if fw > iw:
         raise ScaleSimFormatError(path, lineno, "Filter Width", f"filter width {fw} > IFMAP width {iw}")
-    return ScaleSimLayer(f[0], ih, iw, fh, fw, ch, nf, s, stride_w, sparsity, lineno)
+    return _check_sizes(path, ScaleSimLayer(f[0], ih, iw, fh, fw, ch, nf, s, stride_w, sparsity, lineno))
 
 
 def _parse_gemm_row(path: str, lineno: int, f: list[str]) -> ScaleSimLayer:
@@ -256,7 +300,7 @@ def _parse_gemm_row(path: str, lineno: int, f: list[str]) -> ScaleSimLayer:
     m, n, k = (_int(path, lineno, c, t) for c, t in zip(GEMM_COLUMNS[1:], f[1:4]))
     sparsity = _sparsity(path, lineno, "Sparsity", f[4]) if len(f) == 5 else "1:1"
     # SCALE-Sim's conv form of a GEMM: ifmap M x K, filter 1 x K, 1 channel, N filters, stride 1
-    return ScaleSimLayer(f[0], m, k, 1, k, 1, n, 1, None, sparsity, lineno, gemm=(m, n, k))
+    return _check_sizes(path, ScaleSimLayer(f[0], m, k, 1, k, 1, n, 1, None, sparsity, lineno, gemm=(m, n, k)))
 
 
 def parse_topology(text: str, path: str = "<string>", fmt: str = "auto", rounding: str = "scalesim",
@@ -286,25 +330,29 @@ def parse_topology(text: str, path: str = "<string>", fmt: str = "auto", roundin
     gname = name or (Path(path).stem if path != "<string>" else "scalesim")
     try:
         graph = rows_to_graph(rows, gname, rounding)
+    except LimitError as e:  # rows were checked one by one; this is the graph's own check once more
+        raise ScaleSimLimitError(path, None, None, f"cannot build the layer graph: {e}") from None
     except GraphError as e:  # e.g. a layer name that collides with another row's '<name>.ifmap' node
         raise ScaleSimFormatError(path, None, None, f"cannot build the layer graph: {e}") from None
     return ScaleSimTopology(path, kind, rows, graph)
 
 
 def read_topology(path: str | os.PathLike, fmt: str = "auto", rounding: str = "scalesim") -> ScaleSimTopology:
-    """Read a SCALE-Sim topology file (see the module docstring); errors are :class:`ScaleSimFormatError`."""
-    p = str(path)
+    """Read a SCALE-Sim topology file (see the module docstring); errors are :class:`ScaleSimFormatError`
+    (:class:`ScaleSimLimitError` for a file above the ``file_bytes`` limit, refused before it is read)."""
+    p = str(Path(path))
+    if "\0" in p:
+        raise ScaleSimFormatError(repr(p), None, None, "a file name cannot contain a NUL character")
     try:
-        with open(p, encoding="utf-8-sig") as fh:  # tolerate a BOM from spreadsheet exports
-            text = fh.read()
-    except FileNotFoundError:
-        raise ScaleSimFormatError(p, None, None, "no such file") from None
-    except IsADirectoryError:
-        raise ScaleSimFormatError(p, None, None, "is a directory, not a topology file") from None
+        data = read_input_file(p, what="SCALE-Sim topology")
+    except LimitError as e:
+        raise ScaleSimLimitError(p, None, None, str(e).removeprefix(f"{p}: ")) from None
+    except HwgenError as e:
+        raise ScaleSimFormatError(p, None, None, str(e).removeprefix(f"{p}: ")) from None
+    try:
+        text = data.decode("utf-8-sig")  # tolerate a BOM from spreadsheet exports
     except UnicodeDecodeError as e:
         raise ScaleSimFormatError(p, None, None, f"not a text (UTF-8) file: {e.reason} at byte {e.start}") from None
-    except OSError as e:
-        raise ScaleSimFormatError(p, None, None, f"cannot read: {e.strerror or e}") from None
     return parse_topology(text, p, fmt, rounding)
 
 

@@ -21,8 +21,10 @@ from onnx import TensorProto, helper, numpy_helper
 
 from hwgen.errors import HwgenError, LimitError
 from mappings.graph import GraphError, check_shape
+from mappings.network_map import load_model
 from mappings.onnx_import import OnnxImportError, OnnxLimitError, import_onnx
 from mappings.onnx_models import mlp, save
+from mappings.scalesim_csv import ScaleSimFormatError, ScaleSimLimitError, read_topology
 
 FAST = 1.0  # seconds: "milliseconds" with a wide margin for a loaded machine
 
@@ -341,3 +343,81 @@ def test_check_shape_helper():
         check_shape((1, 1 << 40), "t")
     with pytest.raises(LimitError, match="HWGEN_LIMIT_TENSOR_ELEMENTS"):
         check_shape((1 << 20, 1 << 20), "t")
+
+
+# --------------------------------------------------------------- SCALE-Sim CSVs
+HEADER = "Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, Strides,\n"
+GEMM_HEADER = "Layer, M, N, K,\n"
+
+
+def _csv(tmp_path: Path, text: str, name: str = "topo.csv") -> Path:
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+def test_csv_one_line_with_huge_layers_refused_fast(tmp_path):
+    p = _csv(tmp_path, HEADER + "huge, 1000000, 1000000, 3, 3, 3, 64, 1,\n")
+    e = raises_fast(ScaleSimLimitError, lambda: read_topology(p), "topo.csv:2", "layer 'huge'", "ifmap",
+                    "3,000,000,000,000", "HWGEN_LIMIT_TENSOR_ELEMENTS")
+    assert isinstance(e, LimitError) and e.line == 2
+    p = _csv(tmp_path, GEMM_HEADER + "g, 1000000, 1000000, 1000000,\n", "gemm.csv")
+    raises_fast(ScaleSimLimitError, lambda: read_topology(p), "gemm.csv:2", "layer 'g'", "input",
+                "HWGEN_LIMIT_TENSOR_ELEMENTS")
+    # the ofmap of 4096 filters over a 512x512 ifmap (ifmap and filters within the limits)
+    p = _csv(tmp_path, HEADER + "wide, 512, 512, 1, 1, 1, 4096, 1,\n", "wide.csv")
+    raises_fast(ScaleSimLimitError, lambda: read_topology(p), "wide.csv:2", "ofmap", "1,073,741,824")
+
+
+def test_csv_macs_limit(tmp_path, monkeypatch):
+    monkeypatch.setenv("HWGEN_LIMIT_LAYER_MACS", "1000")
+    p = _csv(tmp_path, HEADER + "small, 8, 8, 1, 1, 2, 2, 1,\nbig, 32, 32, 3, 3, 8, 8, 1,\n")
+    raises_fast(ScaleSimLimitError, lambda: read_topology(p), "topo.csv:3", "layer 'big'", "multiply-accumulates",
+                "HWGEN_LIMIT_LAYER_MACS")
+
+
+@pytest.mark.parametrize("field, words", [
+    ("1" * 4301, ["column 'IFMAP Height'", "4,301 characters"]),
+    ("9" * 20, ["column 'IFMAP Height'", "99,999,999,999,999,999,999", "HWGEN_LIMIT_DIMENSION"]),
+    ("16777217", ["HWGEN_LIMIT_DIMENSION"]),
+    ("0", ["positive integer, got 0"]),
+    ("-7", ["positive integer, got -7"]),
+    ("1e9", ["'1e9'"]),
+])
+def test_csv_absurd_fields(tmp_path, field, words):
+    p = _csv(tmp_path, HEADER + f"a, {field}, 8, 1, 1, 2, 2, 1,\n")
+    e = raises_fast(ScaleSimFormatError, lambda: read_topology(p), "topo.csv:2", *words)
+    assert len(str(e)) < 300
+
+
+def test_csv_file_size_limit_before_reading(tmp_path, monkeypatch):
+    p = _csv(tmp_path, HEADER + "a, 8, 8, 1, 1, 2, 2, 1,\n" * 100)
+    monkeypatch.setenv("HWGEN_LIMIT_FILE_BYTES", "1000")
+    raises_fast(ScaleSimLimitError, lambda: read_topology(p), "topo.csv", "HWGEN_LIMIT_FILE_BYTES")
+    monkeypatch.delenv("HWGEN_LIMIT_FILE_BYTES")
+    sparse = tmp_path / "sparse.csv"  # 5 GiB declared, nothing written: refused from its size alone
+    with open(sparse, "wb") as f:
+        f.truncate(5 << 30)
+    with record_opens() as opened:
+        raises_fast(ScaleSimLimitError, lambda: read_topology(sparse), "sparse.csv", "5,368,709,120",
+                    "HWGEN_LIMIT_FILE_BYTES")
+    assert not opened
+    raises_fast(ScaleSimFormatError, lambda: read_topology(tmp_path / "a\0.csv"), "NUL")
+
+
+# ------------------------------------------------------------------- load_model
+def test_load_model_dispatch_refuses_cleanly(tmp_path):
+    p = _csv(tmp_path, HEADER + "huge, 1000000, 1000000, 3, 3, 3, 64, 1,\n")
+    raises_fast(ScaleSimLimitError, lambda: load_model(str(p)), "topo.csv:2", "HWGEN_LIMIT_TENSOR_ELEMENTS")
+    big = save(conv_model((1, 3, 100000, 100000), cin=3, cout=8, k=3), tmp_path / "big.onnx")
+    raises_fast(OnnxLimitError, lambda: load_model(str(big)), "big.onnx", "HWGEN_LIMIT_TENSOR_ELEMENTS")
+    for spec in ("", "a\0.onnx", "model.txt", "zoo:nope", "zoo:"):
+        raises_fast(HwgenError, lambda: load_model(spec))
+    raises_fast(OnnxImportError, lambda: load_model(str(tmp_path / "missing.onnx")), "missing.onnx")
+    raises_fast(ScaleSimFormatError, lambda: load_model(str(tmp_path / "missing.csv")), "missing.csv")
+    assert len(load_model("zoo:mlp").compute_layers()) > 0
+
+
+def test_zoo_graphs_pass_through_the_limits(monkeypatch):
+    monkeypatch.setenv("HWGEN_LIMIT_LAYER_MACS", "1000")
+    raises_fast(LimitError, lambda: load_model("zoo:mlp"), "multiply-accumulates", "HWGEN_LIMIT_LAYER_MACS")
