@@ -61,7 +61,7 @@ from hwgen.config import AcceleratorConfig
 from hwgen.errors import HwgenError
 
 from .faults import FAULT_MODELS, OUTCOMES, Fault, InjectionResult, Site
-from .store import CampaignInfo, CampaignStore, StoreError, check_file, quoted
+from .store import CampaignInfo, CampaignStore, check_file, path_exists, quoted
 
 __all__ = ["CampaignError", "CampaignSummary", "INJECTORS", "BUILTIN_BACKENDS", "register_injector",
            "known_backends", "injector_factory", "make_injector", "run_campaign", "resume_campaign",
@@ -401,14 +401,6 @@ def _connect(scheduler: str):
         raise _unreachable(scheduler, _reason(e)) from None
 
 
-def _exists(p: Path) -> bool:
-    """Whether ``p`` exists; StoreError for a path the system cannot even look up (too long, NUL byte)."""
-    try:
-        return os.path.lexists(p)
-    except (OSError, ValueError) as e:
-        raise StoreError(f"{quoted(str(p))}: not a usable path ({e})") from None
-
-
 def run_campaign(db_path: str | os.PathLike[str], cfg: AcceleratorConfig, workload_spec: str, n: int | None = None,
                  *, margin: float | None = None, confidence: float | None = None, seed: int = 0,
                  backend: str = "model", jobs: int = 1, scheduler: str | None = None, progress: bool = True,
@@ -425,7 +417,7 @@ def run_campaign(db_path: str | os.PathLike[str], cfg: AcceleratorConfig, worklo
     if scheduler is not None:
         check_scheduler_address(scheduler)
     p = Path(db_path)
-    if _exists(p):
+    if path_exists(p):
         check_file(p)  # read-only look at the header: a foreign file is refused untouched
         with CampaignStore.open(p, readonly=True) as st:
             _same_campaign(st.info, p, cfg, workload_spec, seed, backend, models, n, margin, confidence)
@@ -519,6 +511,7 @@ def _execute(store: CampaignStore, factory: Factory, jobs: int, client, progress
              injector) -> CampaignSummary:
     info = store.info
     store.lock()
+    store.counts()  # the recorded results checked (aggregated: cheap) before one more is written
     pending = store.pending()
     ctx = (info.backend, factory, AcceleratorConfig.from_dict(info.config, source=str(store.path)).to_json(),
            info.workload, info.seed, info.golden_cycles)

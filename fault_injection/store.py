@@ -57,7 +57,8 @@ from hwgen.errors import HwgenError
 
 from .faults import FAULT_MODELS, OUTCOMES, Fault, InjectionResult, Site, structure_of
 
-__all__ = ["StoreError", "CampaignInfo", "CampaignStore", "check_file", "quoted", "SCHEMA_VERSION", "APPLICATION_ID"]
+__all__ = ["StoreError", "CampaignInfo", "CampaignStore", "check_file", "path_exists", "quoted", "SCHEMA_VERSION", "APPLICATION_ID",
+           "BUSY_TIMEOUT"]
 
 SCHEMA_VERSION = 1
 APPLICATION_ID = 0x68774649  # "hwFI"
@@ -123,6 +124,8 @@ _MAX_SITE_WIDTH = 1 << 16
 _MAX_SITE_DEPTH = 1 << 24
 #: longest text field (workload spec, backend name, site name, version strings) a campaign row may hold
 _MAX_TEXT = 8192
+#: seconds a reader or writer waits for another process's lock before "database is locked"
+BUSY_TIMEOUT = 30.0
 #: longest configuration JSON read back (a configuration is a few hundred characters; deep nesting and
 #: huge integers below this are parse_json's errors, naming the json_depth limit)
 _MAX_CONFIG_TEXT = 1 << 20
@@ -168,6 +171,18 @@ def _hwgen_version() -> str:
         return version("hwgen")
     except Exception:  # pragma: no cover - not installed
         return "unknown"
+
+
+def path_exists(path: str | os.PathLike[str]) -> bool:
+    """Whether anything (a dangling link included) is at ``path``; StoreError for a path the system cannot even
+    look up (too long, a NUL byte, a file where a folder should be), instead of an OSError later."""
+    try:
+        os.lstat(path)
+        return True
+    except FileNotFoundError:
+        return False
+    except (OSError, ValueError) as e:
+        raise StoreError(f"{quoted(str(path))}: not a usable path ({getattr(e, 'strerror', None) or e})") from None
 
 
 def check_file(path: str | os.PathLike[str]) -> None:
@@ -318,7 +333,7 @@ class CampaignStore:
         """Write a new campaign file (parameters, sites and the whole plan) and open it.
         StoreError if ``path`` exists (it is never overwritten)."""
         p = Path(path)
-        if p.exists() or p.is_symlink():
+        if path_exists(p):
             raise StoreError(f"{p}: already exists (use 'hwgen fi resume' to continue a campaign)")
         if len(faults) != info.planned:
             raise ValueError(f"plan of {len(faults)} faults, but {info.planned} planned")
@@ -373,6 +388,9 @@ class CampaignStore:
             raise
 
     def _read_info(self) -> CampaignInfo:
+        (n,), = self._query("SELECT COUNT(*) FROM campaign")
+        if n > 1:
+            raise StoreError(f"{self.path}: campaign database holds {n} campaign rows; a campaign file holds one")
         rows = self._query(
             "SELECT config, workload, seed, backend, models, planned, confidence, golden_cycles, margin, created, "
             "schema_version, hwgen_version FROM campaign WHERE id = 1")
@@ -505,16 +523,25 @@ class CampaignStore:
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 self._conn.executemany("INSERT INTO results VALUES (?, ?, ?, ?, ?, ?)", rows)
+                self._conn.execute("COMMIT")
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                self._rollback()
                 raise
-            self._conn.execute("COMMIT")
         except sqlite3.IntegrityError as e:
             raise StoreError(f"{self.path}: result already recorded or fault not planned ({e})") from None
         except (sqlite3.Error, OverflowError) as e:
             reason = _sql_reason(e) if isinstance(e, sqlite3.Error) else str(e)
             raise StoreError(f"{self.path}: cannot record results ({reason}); the results committed "
                              f"before are kept") from None
+
+    def _rollback(self) -> None:
+        """End a failed transaction, keeping the error that failed it: SQLite may have rolled back already
+        (a full disk, an I/O error), and a second failure here would hide the first."""
+        if self._conn.in_transaction:
+            try:
+                self._conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
 
 
 def _write_new(tmp: str, info: CampaignInfo, sites: Sequence[Site], faults: Sequence[Fault]) -> None:
@@ -542,9 +569,10 @@ def _connect(p: Path, readonly: bool) -> sqlite3.Connection:
     """A connection that cannot be steered by the file: no schema-defined functions (trusted_schema off),
     read-only when ``readonly``."""
     if readonly:
-        conn = sqlite3.connect(f"{p.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None, timeout=30)
+        conn = sqlite3.connect(f"{p.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None,
+                               timeout=BUSY_TIMEOUT)
     else:
-        conn = sqlite3.connect(p, isolation_level=None, timeout=30)
+        conn = sqlite3.connect(p, isolation_level=None, timeout=BUSY_TIMEOUT)
     try:
         conn.execute("PRAGMA trusted_schema = OFF")
         conn.execute("PRAGMA synchronous = FULL")
