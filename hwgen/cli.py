@@ -150,7 +150,7 @@ def _load_input(path: Path, name: str, shape: tuple[int, ...], model: Path):
             hshape, _, dtype = readers[version](f, max_header_size=10_000)
         except UserError:
             raise
-        except (ValueError, EOFError, SyntaxError, TypeError) as e:
+        except Exception as e:  # noqa: BLE001 - numpy's header parser raises many kinds (tokenize, ast, ...)
             raise UserError(f"{path}: not a readable .npy array file ({str(e).splitlines()[0] if str(e) else 'truncated'})"
                             ) from None
         if dtype.hasobject or not np.issubdtype(dtype, np.floating):
