@@ -16,6 +16,7 @@ the same real values with signed bytes.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
@@ -30,13 +31,27 @@ from .graph import (Add, AveragePool, Clip, Concat, Constant, Conv2d, Flatten, G
 from .lowering import LoweringError, lower_conv2d, lower_gemm
 from .mapper import best_plan
 from .quantize import dequantize_linear, from_int8_domain, quantize_linear, quantize_multiplier, to_int8_domain
-from hwgen.errors import HwgenError
+from hwgen.errors import HwgenError, LimitError
+from hwgen.isa import INSTR_BYTES
+from hwgen.limits import check_limit
 
-__all__ = ["ExecutionError", "LayerRun", "NetworkRun", "run_quantized", "layer_program", "QTensor"]
+__all__ = ["ExecutionError", "ExecutionLimitError", "LayerRun", "NetworkRun", "run_quantized", "layer_program",
+           "QTensor", "check_run_limits", "HOST_BYTES_PER_INSTRUCTION"]
 
 
 class ExecutionError(HwgenError, ValueError):
     """The graph or its input cannot be executed; the message names the node or input."""
+
+
+class ExecutionLimitError(ExecutionError, LimitError):
+    """The run would allocate more host memory than ``run_bytes`` or simulate a layer of more than
+    ``simulated_macs`` MACs (:mod:`hwgen.limits`); refused before anything is simulated."""
+
+
+#: Host bytes one instruction of a layer costs while the layer runs: the lowering's ``Instruction`` (an
+#: args dict), the cycle model's decoded copy and its trace entry. Measured about 1 KB per instruction at
+#: the peak of a small CNN run; twice that, so the estimate stays an upper bound.
+HOST_BYTES_PER_INSTRUCTION = 2048
 
 
 @dataclass
@@ -168,6 +183,11 @@ def _plan(cfg: AcceleratorConfig, shape, dataflow: str | None):
     return best_plan(cfg, shape, per_channel=True, dataflow=dataflow)[0]
 
 
+def _planned_perf(cfg: AcceleratorConfig, shape, dataflow: str | None):
+    """The analytical model's counts for :func:`_plan`'s plan (the same memoised search)."""
+    return best_plan(cfg, shape, per_channel=True, dataflow=dataflow)[1]
+
+
 def _layer_program(cfg: AcceleratorConfig, graph: LayerGraph, node: str, x: QTensor, dataflow: str | None):
     layer = graph.layer(node)
     out_scale, out_zp, out_dtype = _as_activation(_quant_of(graph, node), node)
@@ -283,6 +303,77 @@ def _host(graph: LayerGraph, node: str, ins: list[QTensor]) -> QTensor:
     raise ExecutionError(f"node '{node}': {layer.kind} is not supported by the executor")
 
 
+# ------------------------------------------------------------------ limits
+def _limit(field_name: str, value: int, what: str) -> None:
+    try:
+        check_limit(field_name, value, what)
+    except LimitError as e:
+        raise ExecutionLimitError(str(e)) from None
+
+
+def _accelerator_bytes(cfg: AcceleratorConfig, graph: LayerGraph, node: str, dataflow: str | None) -> int:
+    """Host bytes a Conv2d/Gemm layer allocates while it runs (an upper bound): int64 working copies of the
+    weights, the program's host-memory image twice (the image and the simulator's copy), the input and
+    output rearranged, and every instruction (:data:`HOST_BYTES_PER_INSTRUCTION`), counted by the
+    analytical model for the plan the run will use (memoised, so the run plans nothing twice)."""
+    layer = graph.layer(node)
+    src = graph.shapes[graph.inputs_of(node)[0]]
+    n_in, n_out = math.prod(src), math.prod(graph.shapes[node])
+    if isinstance(layer, Conv2d):
+        n_w = layer.out_channels * (layer.in_channels // layer.groups) * layer.kernel[0] * layer.kernel[1]
+        shape = ConvShape(src[2], src[3], src[1], layer.kernel[0], layer.kernel[1], layer.out_channels,
+                          layer.stride, layer.pads, layer.dilation, layer.groups)
+    else:
+        n_w = layer.in_features * layer.out_features
+        shape = GemmShape(math.prod(src[:-1]), layer.in_features, layer.out_features)
+    try:
+        instructions = _planned_perf(cfg, shape, dataflow).instructions
+    except HwgenError:  # no plan fits: the run reports it at this layer, before simulating it
+        instructions = 0
+    image = instructions * INSTR_BYTES + n_in + n_w + n_out + 16 * cfg.cols + 64 * cfg.host_port_bytes
+    return 24 * n_w + 3 * (n_in + n_out) + 2 * image + instructions * HOST_BYTES_PER_INSTRUCTION
+
+
+def _host_bytes(graph: LayerGraph, node: str) -> int:
+    """Host bytes a host step allocates (an upper bound): float32 copies of its inputs (padded, for
+    pooling) and of its output, with as many temporaries again (quantization, pooling's counts)."""
+    layer = graph.layer(node)
+    ins = [graph.shapes[i] for i in graph.inputs_of(node)]
+    n_in = sum(math.prod(s) for s in ins)
+    if isinstance(layer, (MaxPool, AveragePool)):
+        n, c, h, w = ins[0]
+        pt, pl, pb, pr = layer.pads
+        n_in = n * c * (h + pt + pb) * (w + pl + pr)
+    elif isinstance(layer, (Input, Constant)):
+        n_in = math.prod(graph.shapes[node])
+    return 16 * (n_in + math.prod(graph.shapes[node]))
+
+
+def check_run_limits(graph: LayerGraph, cfg: AcceleratorConfig, dataflow: str | None = None) -> int:
+    """Refuse a run before anything is simulated; return the estimated peak host memory in bytes.
+
+    Each accelerator layer's MACs must be within ``simulated_macs`` (the mapper's analytical costing in
+    ``hwgen map`` is not limited by it, only by ``layer_macs``), and the host memory the run holds when
+    each layer runs (every earlier value, kept for the report, plus the layer's own working memory) within
+    ``run_bytes``. The error names the first layer over a limit.
+    """
+    if not graph.shapes:
+        graph.validate()
+    kept, peak = 0, 0
+    for node in graph.order():
+        layer = graph.layer(node)
+        where = f"node '{node}' ({layer.kind})"
+        if isinstance(layer, (Conv2d, Gemm)):
+            _limit("simulated_macs", layer.macs(graph.shapes[node]), f"{where}: multiply-accumulates to simulate")
+            working = _accelerator_bytes(cfg, graph, node, dataflow)
+        else:
+            working = _host_bytes(graph, node)
+        kept += math.prod(graph.shapes[node])  # every value stays in NetworkRun.values (one byte each)
+        _limit("run_bytes", kept + working, f"{where}: host memory of the run while this layer runs (bytes)")
+        peak = max(peak, kept + working)
+    return peak
+
+
 # ---------------------------------------------------------------- network
 def run_quantized(graph: LayerGraph, inputs: Mapping[str, np.ndarray] | np.ndarray, cfg: AcceleratorConfig,
                   backend: str = "model", dataflow: str | None = None,
@@ -294,11 +385,15 @@ def run_quantized(graph: LayerGraph, inputs: Mapping[str, np.ndarray] | np.ndarr
     value in ``NetworkRun.own``: feeding every node onnxruntime's tensor runs
     each layer on onnxruntime's own input, in one pass (the layer-by-layer
     comparison).
+
+    Before anything runs, :func:`check_run_limits` refuses a run whose host memory would exceed
+    ``run_bytes`` or a layer above ``simulated_macs`` (:class:`ExecutionLimitError`, naming the layer).
     """
     if backend not in BACKENDS:
         raise ExecutionError(f"unknown backend {backend!r}: use one of {', '.join(BACKENDS)}")
     if not graph.shapes:
         graph.validate()
+    check_run_limits(graph, cfg, dataflow)
     graph_inputs = graph.graph_inputs
     if not isinstance(inputs, Mapping):
         if len(graph_inputs) != 1:

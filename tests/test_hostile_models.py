@@ -421,3 +421,66 @@ def test_load_model_dispatch_refuses_cleanly(tmp_path):
 def test_zoo_graphs_pass_through_the_limits(monkeypatch):
     monkeypatch.setenv("HWGEN_LIMIT_LAYER_MACS", "1000")
     raises_fast(LimitError, lambda: load_model("zoo:mlp"), "multiply-accumulates", "HWGEN_LIMIT_LAYER_MACS")
+
+
+# --------------------------------------------------------------------- executor
+@pytest.fixture(scope="module")
+def qdq_chain(tmp_path_factory):
+    from mappings.onnx_models import conv_chain, quantize_qdq
+
+    d = tmp_path_factory.mktemp("qdq")
+    f = save(conv_chain(seed=3, n=2, hw=8, channels=4), d / "chain.onnx")
+    return import_onnx(quantize_qdq(f, d / "chain_q.onnx", per_channel=True))
+
+
+def _no_simulation(monkeypatch):
+    import mappings.execute as ex
+
+    def refuse(cfg, prog):
+        raise AssertionError("a layer was simulated although the run is over a limit")
+    monkeypatch.setitem(ex.BACKENDS, "model", refuse)
+
+
+def test_run_refuses_simulated_macs_before_simulating(qdq_chain, monkeypatch):
+    from hwgen.config import AcceleratorConfig
+    from mappings.execute import ExecutionLimitError, run_quantized
+    from mappings.network_map import map_graph
+
+    cfg = AcceleratorConfig(name="t4", rows=4, cols=4)
+    x = np.zeros((1, 3, 8, 8), np.float32)
+    monkeypatch.setenv("HWGEN_LIMIT_SIMULATED_MACS", "5000")
+    _no_simulation(monkeypatch)
+    e = raises_fast(ExecutionLimitError, lambda: run_quantized(qdq_chain, x, cfg), "node 'conv1' (Conv2d)",
+                    "6,912", "5,000", "HWGEN_LIMIT_SIMULATED_MACS")
+    assert isinstance(e, LimitError)
+    assert map_graph(qdq_chain, cfg).macs > 5000  # mapping (analytical) is not limited by simulated_macs
+
+
+def test_run_refuses_run_bytes_before_simulating(qdq_chain, monkeypatch):
+    from hwgen.config import AcceleratorConfig
+    from mappings.execute import ExecutionLimitError, check_run_limits, run_quantized
+
+    cfg = AcceleratorConfig(name="t4", rows=4, cols=4)
+    need = check_run_limits(qdq_chain, cfg)
+    assert 0 < need < 1 << 24
+    monkeypatch.setenv("HWGEN_LIMIT_RUN_BYTES", str(need - 1))
+    _no_simulation(monkeypatch)
+    raises_fast(ExecutionLimitError, lambda: run_quantized(qdq_chain, np.zeros((1, 3, 8, 8), np.float32), cfg),
+                "node '", "host memory", "HWGEN_LIMIT_RUN_BYTES")
+
+
+def test_run_counts_padded_pooling_input():
+    from hwgen.config import AcceleratorConfig
+    from mappings.execute import ExecutionLimitError, run_quantized
+    from mappings.graph import Input, LayerGraph, MaxPool, QuantParams, TensorInfo
+
+    qp = QuantParams(np.float32(0.1), np.int64(0), "int8")
+    big = 1 << 20  # pads of 2^20 with stride 2^20: a 3x3 output, but np.pad would allocate 4.4e12 bytes
+    g = LayerGraph("pads")
+    g.add("x", Input(shape=(1, 1, 4, 4)), tensor=TensorInfo("x", (1, 1, 4, 4), "int8", qp))
+    g.add("pool", MaxPool(kernel=(1, 1), stride=(big, big), pads=(big,) * 4), ["x"],
+          tensor=TensorInfo("pool", (1, 1, 3, 3), "int8", qp))
+    g.validate()
+    raises_fast(ExecutionLimitError, lambda: run_quantized(g, np.zeros((1, 1, 4, 4), np.float32),
+                                                           AcceleratorConfig()), "node 'pool' (MaxPool)",
+                "HWGEN_LIMIT_RUN_BYTES")
