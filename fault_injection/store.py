@@ -58,7 +58,7 @@ from hwgen.errors import HwgenError
 from .faults import FAULT_MODELS, OUTCOMES, Fault, InjectionResult, Site, structure_of
 
 __all__ = ["StoreError", "CampaignInfo", "CampaignStore", "check_file", "path_exists", "quoted", "SCHEMA_VERSION", "APPLICATION_ID",
-           "BUSY_TIMEOUT"]
+           "BUSY_TIMEOUT", "SQL_ERRORS"]
 
 SCHEMA_VERSION = 1
 APPLICATION_ID = 0x68774649  # "hwFI"
@@ -303,8 +303,15 @@ def _models_field(path: Path, text: Any) -> tuple[str, ...]:
     return tuple(models)
 
 
-def _sql_reason(e: sqlite3.Error) -> str:
+#: what SQLite raises on a damaged, locked or full file; UnicodeDecodeError when its message quotes the damaged
+#: bytes (Python then cannot even decode the message)
+SQL_ERRORS = (sqlite3.Error, UnicodeDecodeError)
+
+
+def _sql_reason(e: BaseException) -> str:
     """SQLite's message, saying 'damaged' where the file is (the message alone reads like our bug)."""
+    if isinstance(e, UnicodeDecodeError):
+        return "damaged campaign database: SQLite's message quotes bytes that are not text"
     text = " ".join(str(e).split()) or type(e).__name__
     if isinstance(e, sqlite3.DatabaseError) and not isinstance(e, (sqlite3.OperationalError,
                                                                   sqlite3.IntegrityError)):
@@ -354,8 +361,8 @@ class CampaignStore:
                 if p.exists():
                     raise StoreError(f"{p}: already exists") from None
                 os.replace(tmp, p)
-        except (sqlite3.Error, OverflowError) as e:
-            raise StoreError(f"{p}: cannot write the campaign ({e})") from None
+        except (*SQL_ERRORS, OverflowError) as e:
+            raise StoreError(f"{p}: cannot write the campaign ({_sql_reason(e)})") from None
         except OSError as e:
             raise StoreError(f"{p}: cannot write ({e.strerror or e})") from None
         finally:
@@ -375,12 +382,12 @@ class CampaignStore:
             if readonly:  # e.g. a hot journal left by a killed writer: a read-write open rolls it back
                 return cls.open(p, readonly=False)
             raise StoreError(f"{p}: cannot open ({_sql_reason(e)})") from None
-        except sqlite3.Error as e:
+        except SQL_ERRORS as e:
             raise StoreError(f"{p}: cannot open ({_sql_reason(e)})") from None
         try:
             _check_schema(p, conn, readonly)
             return cls(p, conn)
-        except sqlite3.Error as e:
+        except SQL_ERRORS as e:
             conn.close()
             raise StoreError(f"{p}: cannot read ({_sql_reason(e)})") from None
         except BaseException:
@@ -417,7 +424,7 @@ class CampaignStore:
         """All rows of ``sql``; any SQLite error (damaged page, locked file) as StoreError naming the file."""
         try:
             return self._conn.execute(sql, params).fetchall()
-        except sqlite3.Error as e:
+        except SQL_ERRORS as e:
             raise StoreError(f"{self.path}: cannot read ({_sql_reason(e)})") from None
 
     # ---------------------------------------------------------------- locking
@@ -529,8 +536,8 @@ class CampaignStore:
                 raise
         except sqlite3.IntegrityError as e:
             raise StoreError(f"{self.path}: result already recorded or fault not planned ({e})") from None
-        except (sqlite3.Error, OverflowError) as e:
-            reason = _sql_reason(e) if isinstance(e, sqlite3.Error) else str(e)
+        except (*SQL_ERRORS, OverflowError) as e:
+            reason = str(e) if isinstance(e, OverflowError) else _sql_reason(e)
             raise StoreError(f"{self.path}: cannot record results ({reason}); the results committed "
                              f"before are kept") from None
 
@@ -540,7 +547,7 @@ class CampaignStore:
         if self._conn.in_transaction:
             try:
                 self._conn.execute("ROLLBACK")
-            except sqlite3.Error:
+            except SQL_ERRORS:
                 pass
 
 

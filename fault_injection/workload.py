@@ -88,6 +88,11 @@ def _show(spec: str) -> str:
     return text if len(text) <= 120 else f"{text[:100]}... ({len(spec):,} characters)"
 
 
+def _why(e: BaseException) -> str:
+    """An underlying error's message on one line (it may quote a name with a newline in it)."""
+    return " ".join(str(e).split()) or type(e).__name__
+
+
 def _dims(spec: str, part: str, names: tuple[str, ...], what: str) -> tuple[int, ...]:
     """The ``x``-separated fields of ``part``, one per name in ``names`` (a kernel may give one for two)."""
     part = part.strip().lower()
@@ -147,6 +152,8 @@ def parse_workload(spec: str) -> tuple[str, dict]:
     if len(spec) > MAX_SPEC_CHARS:
         raise WorkloadError(f"workload {_show(spec)}: a spec of {len(spec):,} characters; at most "
                             f"{MAX_SPEC_CHARS:,}")
+    if not spec.strip().isprintable():
+        raise WorkloadError(f"workload {_show(spec)}: contains control characters; expected {WORKLOAD_FORMS}")
     onnx_d = _parse_onnx(spec)
     if onnx_d is not None:
         return "onnx", onnx_d
@@ -253,7 +260,7 @@ def _plan_checked(spec: str, kind: str, d: dict, cfg: AcceleratorConfig) -> None
     try:
         perf = layer_perf(cfg, shape, plan_tiles(cfg, *shape.gemm))
     except (LoweringError, IsaError, ProgramError) as e:
-        raise WorkloadError(f"{where} does not fit: {e}") from None
+        raise WorkloadError(f"{where} does not fit: {_why(e)}") from None
     _check_host_bytes(spec, shape, perf)
 
 
@@ -320,7 +327,7 @@ def _check_size(spec: str, cfg: AcceleratorConfig, graph, node: str, what: str):
     try:
         plan, perf, _ = best_plan(cfg, shape, per_channel=True)
     except (LoweringError, IsaError, ProgramError, ValueError) as e:
-        raise WorkloadError(f"{_where(spec, cfg)}: layer '{node}' does not fit: {e}") from None
+        raise WorkloadError(f"{_where(spec, cfg)}: layer '{node}' does not fit: {_why(e)}") from None
     _check_host_bytes(spec, shape, perf)
     if perf.cycles > MAX_CYCLES:
         smaller = sorted((r["macs"], r["name"]) for r in graph.summary() if r["kind"] in ("Conv2d", "Gemm"))[:4]
@@ -341,7 +348,7 @@ def _zoo_program(spec: str, d: dict, cfg: AcceleratorConfig, rng: np.random.Gene
     try:
         graph = get_model(d["model"])
     except UnknownModelError as e:
-        raise WorkloadError(f"workload {_show(spec)}: {e}; expected {WORKLOAD_FORMS}") from None
+        raise WorkloadError(f"workload {_show(spec)}: {_why(e)}; expected {WORKLOAD_FORMS}") from None
     if not graph.shapes:
         graph.validate()
     what = f"zoo model '{d['model']}'"
@@ -392,7 +399,7 @@ def _onnx_program(spec: str, d: dict, cfg: AcceleratorConfig, seed: int) -> Prog
         graph = import_onnx(path)
     except Exception as e:  # OnnxImportError, LimitError, GraphError, onnx's own errors on a damaged file
         raise WorkloadError(f"workload {_show(spec)}: cannot import {_show(str(path))}: "
-                            f"{' '.join(str(e).split()) or type(e).__name__}") from None
+                            f"{_why(e)}") from None
     if not graph.shapes:
         graph.validate()
     what = f"ONNX model '{path}'"
@@ -410,7 +417,7 @@ def _onnx_program(spec: str, d: dict, cfg: AcceleratorConfig, seed: int) -> Prog
         run = run_quantized(sub, onnx_inputs(graph, seed), cfg)
         prog, *_ = layer_program(cfg, graph, node, run.values[src])
     except ExecutionError as e:
-        raise WorkloadError(f"{_where(spec, cfg)}: {e}") from None
+        raise WorkloadError(f"{_where(spec, cfg)}: {_why(e)}") from None
     prog.meta.update(layer=node, model=str(path))
     return prog
 
@@ -446,6 +453,6 @@ def build_workload(spec: str, cfg: AcceleratorConfig, seed: int) -> Program:
                 acc = conv2d_acc(X, Wt, d["stride"], d["pad"])
                 prog = lower_conv2d(cfg, X, Wt, d["stride"], d["pad"], _quant(rng, cfg, acc))
     except (LoweringError, IsaError, ProgramError) as e:
-        raise WorkloadError(f"{where} does not fit: {e}") from None
+        raise WorkloadError(f"{where} does not fit: {_why(e)}") from None
     prog.meta.update(workload=spec, workload_seed=seed)
     return prog

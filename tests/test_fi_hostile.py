@@ -416,8 +416,10 @@ def test_workload_limits_follow_the_environment(monkeypatch):
 
 
 def test_workload_strings_that_are_not_paths(tmp_path):
-    for spec in ("onnx:" + "a" * 5000 + ".onnx", "onnx:a\x00b.onnx", "onnx:/dev/null", f"onnx:{tmp_path}"):
+    for spec in ("onnx:" + "a" * 5000 + ".onnx", "onnx:/dev/null", f"onnx:{tmp_path}"):
         _refused(lambda: build_workload(spec, CFG, 1), "no ONNX file", kinds=WorkloadError)
+    for spec in ("onnx:a\x00b.onnx", "zoo:m\nlp:fc3", "gemm:4x\r6x3"):
+        _refused(lambda: build_workload(spec, CFG, 1), "contains control characters", kinds=WorkloadError)
     junk = tmp_path / "junk.onnx"
     junk.write_bytes(b"\x08" * 1000)
     _refused(lambda: build_workload(f"onnx:{junk}", CFG, 1), "cannot import", kinds=WorkloadError)
