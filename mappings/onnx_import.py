@@ -112,6 +112,11 @@ def _name(text: object) -> str:
     return s if len(s) <= 200 else s[:197] + "..."
 
 
+def _one_line(e: BaseException) -> str:
+    """A third-party exception's message as one short line (ONNX's checker writes several)."""
+    return _name(" ".join(str(e).split()) or type(e).__name__)
+
+
 def _node_label(node) -> str:
     name = node.name or (node.output[0] if len(node.output) else "") or "<unnamed>"
     return f"node '{_name(name)}' ({_name(node.op_type)})"
@@ -217,6 +222,8 @@ class _ExternalData:
     def load(self, t, what: str, nbytes: int) -> None:
         """Replace ``t``'s external reference by the ``nbytes`` bytes it points to."""
         info = {e.key: e.value for e in t.external_data}
+        if not all(isinstance(v, str) for kv in info.items() for v in kv):
+            raise OnnxImportError(f"{self.where}: {what}: its external data reference is not UTF-8 text")
         location = info.get("location", "")
         if self.folder is None:
             raise OnnxImportError(f"{self.where}: {what}: its data is in the external file '{_name(location)}'; "
@@ -362,6 +369,59 @@ def _check_declared_shapes(g, where: str) -> None:
                 _shape([d.dim_value if d.HasField("dim_value") else 1 for d in tt.shape.dim], what)
 
 
+def _check_text(g, opsets, where: str) -> None:
+    """Every name the importer uses is text. Protobuf returns a string field that is not valid UTF-8 as
+    ``bytes``, which would later break sorting and lookups; it is refused here once, naming the field."""
+    def need(value: object, what: str) -> None:
+        if not isinstance(value, str):
+            raise OnnxImportError(f"{where}: {what} {_name(repr(value))} is not UTF-8 text")
+
+    need(g.name, "the graph name")
+    for o in opsets:
+        need(o.domain, "an opset domain")
+    for kind, infos in (("input", g.input), ("output", g.output), ("value_info", g.value_info),
+                        ("initializer", g.initializer)):
+        for v in infos:
+            need(v.name, f"the name of {kind}")
+    for node in g.node:
+        for value, what in ((node.name, "the name of a node"), (node.op_type, "the operator of a node"),
+                            (node.domain, "the domain of a node")):
+            need(value, what)
+        for t in (*node.input, *node.output):
+            need(t, f"a tensor name of {_node_label(node)}")
+        for a in node.attribute:
+            need(a.name, f"an attribute name of {_node_label(node)}")
+
+
+def _inference_message(text: str) -> str:
+    """ONNX's shape inference message, led by the node it names in this importer's words."""
+    first = text.splitlines()[0] if text else "unknown error"
+    found = re.search(r"\(op_type:([^,]*), node name: ([^)]*)\): (.*)", first)
+    if found is None:
+        return f"shape inference failed: {_name(first)}"
+    op, node, why = found.groups()
+    why = why.replace("[ShapeInferenceError] ", "")
+    return f"node '{_name(node)}' ({_name(op)}): shape inference failed: {_name(why)}"
+
+
+def _check_nodes(m, where: str) -> None:
+    """ONNX's checker on each node alone, so that an attribute of the wrong type, a missing required one or
+    a wrong number of inputs is reported naming the node (the whole-model checker does not always)."""
+    import onnx
+
+    ctx = onnx.checker.C.CheckerContext()
+    try:
+        ctx.ir_version = m.ir_version
+        ctx.opset_imports = {o.domain: o.version for o in m.opset_import}
+    except (TypeError, ValueError, OverflowError) as e:
+        raise OnnxImportError(f"{where}: invalid ONNX model: bad IR version or opset imports ({_name(e)})") from None
+    for node in m.graph.node:
+        try:
+            onnx.checker.check_node(node, ctx)
+        except (onnx.checker.ValidationError, ValueError, TypeError, RuntimeError) as e:
+            raise OnnxImportError(f"{where}: {_node_label(node)}: invalid node: {_one_line(e)}") from None
+
+
 def _check_operators(g, where: str) -> None:
     """Refuse unsupported operators before the checker and shape inference look at them."""
     for node in g.node:
@@ -390,16 +450,17 @@ def _prepare(m, where: str, folder: Path | None, used: int) -> None:
 
     if not m.HasField("graph") or len(m.graph.node) == 0 or not m.opset_import:
         raise OnnxImportError(f"{where}: not a valid ONNX model (no graph, nodes or opset)")
+    _check_text(m.graph, m.opset_import, where)
     _check_operators(m.graph, where)
     _check_declared_shapes(m.graph, where)
     external = _ExternalData(where, folder, used)
     for what, t in _graph_tensors(m.graph):
         _check_tensor(t, what, external)
+    _check_nodes(m, where)
     try:
         onnx.checker.check_model(m)
     except (onnx.checker.ValidationError, ValueError, TypeError, RuntimeError) as e:
-        raise OnnxImportError(f"{where}: invalid ONNX model: {_name(str(e).splitlines()[0] if str(e) else e)}") \
-            from None
+        raise OnnxImportError(f"{where}: invalid ONNX model: {_one_line(e)}") from None
 
 
 def _load(model: Any):
@@ -548,8 +609,9 @@ class _Importer:
         self.opset = next((o.version for o in m.opset_import if o.domain in ("", "ai.onnx")), 13)
         try:
             self.inferred = onnx.shape_inference.infer_shapes(m, strict_mode=True)
-        except Exception as e:
-            raise OnnxImportError(f"{where}: shape inference failed: {str(e).splitlines()[0]}") from e
+        except (onnx.shape_inference.InferenceError, onnx.checker.ValidationError, ValueError, TypeError,
+                RuntimeError) as e:
+            raise OnnxImportError(f"{where}: {_inference_message(str(e))}") from None
         g = self.inferred.graph
         self.onnx_shapes: dict[str, tuple] = {}
         for v in (*g.value_info, *g.output):
@@ -587,6 +649,9 @@ class _Importer:
         return name
 
     def add(self, onnx_node, layer: Layer, inputs: list[str]) -> str:
+        if len(set(inputs)) != len(inputs):  # the layer graph has one edge per (producer, consumer)
+            raise self.err(onnx_node, "the same value feeds two of its inputs (e.g. x + x, Concat of x with "
+                                      "itself); the layer graph does not support that")
         name = self._fresh(onnx_node.name or f"{onnx_node.op_type}_{onnx_node.output[0]}")
         where = f"graph '{self.graph_name}', node '{name}' ({layer.kind})"
         try:

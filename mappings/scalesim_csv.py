@@ -255,11 +255,11 @@ def _is_int(text: str) -> bool:
 
 def _sparsity(path: str, lineno: int, column: str, text: str) -> str:
     parts = text.split(":")
-    if len(parts) != 2 or not all(_is_int(p.strip()) and int(p) >= 1 for p in parts):
-        raise ScaleSimFormatError(path, lineno, column, f"expected a sparsity ratio N:M, got {text!r}")
+    if len(text) > 24 or len(parts) != 2 or not all(_is_int(p.strip()) and int(p) >= 1 for p in parts):
+        raise ScaleSimFormatError(path, lineno, column, f"expected a sparsity ratio N:M, got {_shown(text)}")
     n, m = (int(p) for p in parts)
     if n > m:
-        raise ScaleSimFormatError(path, lineno, column, f"sparsity ratio {text!r} has N > M")
+        raise ScaleSimFormatError(path, lineno, column, f"sparsity ratio {_shown(text)} has N > M")
     return f"{n}:{m}"
 
 

@@ -484,3 +484,135 @@ def test_run_counts_padded_pooling_input():
     raises_fast(ExecutionLimitError, lambda: run_quantized(g, np.zeros((1, 1, 4, 4), np.float32),
                                                            AcceleratorConfig()), "node 'pool' (MaxPool)",
                 "HWGEN_LIMIT_RUN_BYTES")
+
+
+# ------------------------------------------------------- malformed graphs, one per case
+def _pool_model(**attrs) -> onnx.ModelProto:
+    node = helper.make_node("MaxPool", ["x"], ["y"], name="pool", **attrs)
+    g = helper.make_graph([node], "pool", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 6, 6])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", "c", "h", "w"])])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+    m.ir_version = 8
+    return m
+
+
+def _set_attr(m: onnx.ModelProto, key: str, value) -> onnx.ModelProto:
+    node = m.graph.node[-1]
+    for a in list(node.attribute):
+        if a.name == key:
+            node.attribute.remove(a)
+    node.attribute.append(helper.make_attribute(key, value))
+    return m
+
+
+def _qdq_tiny(scale: float = 0.1, axis: int | None = None, n_scales: int = 1) -> onnx.ModelProto:
+    """x -> Q -> DQ -> MatMul(DQ(int8 w)) -> Q -> DQ."""
+    inits = [numpy_helper.from_array(np.float32(0.1), "s"), numpy_helper.from_array(np.int8(0), "z"),
+             numpy_helper.from_array(np.ones((4, 3), np.int8), "wq"),
+             numpy_helper.from_array(np.full(n_scales, scale, np.float32) if n_scales > 1 else np.float32(scale),
+                                     "ws")]
+    nodes = [helper.make_node("QuantizeLinear", ["x", "s", "z"], ["xq"], name="q_in"),
+             helper.make_node("DequantizeLinear", ["xq", "s", "z"], ["xd"], name="dq_in"),
+             helper.make_node("DequantizeLinear", ["wq", "ws"], ["wd"], name="dq_w",
+                              **({} if axis is None else {"axis": axis})),
+             helper.make_node("MatMul", ["xd", "wd"], ["y"], name="mm"),
+             helper.make_node("QuantizeLinear", ["y", "s", "z"], ["yq"], name="q_out"),
+             helper.make_node("DequantizeLinear", ["yq", "s", "z"], ["yd"], name="dq_out")]
+    g = helper.make_graph(nodes, "qdq", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+                          [helper.make_tensor_value_info("yd", TensorProto.FLOAT, [1, 3])], initializer=inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+    m.ir_version = 8
+    return m
+
+
+def _non_utf8_name() -> onnx.ModelProto:
+    data = bytearray(tiny_model().SerializeToString())
+    i = data.find(b"fc")
+    data[i] = 0x80  # the node name is no longer UTF-8: protobuf hands it back as bytes
+    m = onnx.ModelProto()
+    m.ParseFromString(bytes(data))
+    return m
+
+
+def _out_of_order() -> onnx.ModelProto:
+    m = _pool_model(kernel_shape=[2, 2])
+    m.graph.node.append(helper.make_node("Relu", ["y"], ["z"], name="relu"))
+    m.graph.output[0].name = "z"
+    first = onnx.NodeProto()
+    first.CopyFrom(m.graph.node[0])
+    m.graph.node[0].CopyFrom(m.graph.node[1])
+    m.graph.node[1].CopyFrom(first)
+    return m
+
+
+def _duplicate_output() -> onnx.ModelProto:
+    m = _pool_model(kernel_shape=[2, 2])
+    m.graph.node.append(helper.make_node("Relu", ["x"], ["y"], name="relu"))
+    return m
+
+
+MALFORMED = {
+    "stride 0": (lambda: conv_model((1, 1, 6, 6), strides=[0, 0]), ["node 'conv' (Conv)", "strides"]),
+    "negative pads": (lambda: conv_model((1, 1, 6, 6), pads=[-1, 0, 0, 0]), ["node 'conv'", "pads"]),
+    "kernel 10^9": (lambda: _pool_model(kernel_shape=[10 ** 9, 1]), ["node 'pool' (MaxPool)"]),
+    "kernel 2^40": (lambda: _pool_model(kernel_shape=[1 << 40, 1]), ["node 'pool'", "HWGEN_LIMIT_DIMENSION"]),
+    "pool stride 0": (lambda: _pool_model(kernel_shape=[2, 2], strides=[0, 1]), ["node 'pool'", "strides"]),
+    "pool without kernel_shape": (lambda: _pool_model(), ["node 'pool'"]),
+    "float kernel": (lambda: _set_attr(_pool_model(kernel_shape=[2, 2]), "kernel_shape", [2.0, 2.0]),
+                     ["node 'pool'", "kernel_shape"]),
+    "string strides": (lambda: _set_attr(_pool_model(kernel_shape=[2, 2]), "strides", "fast"),
+                       ["node 'pool'", "strides"]),
+    "group does not divide channels": (lambda: conv_model((1, 3, 6, 6), cin=3, cout=4, group=2),
+                                       ["node 'conv'"]),
+    "group > channels": (lambda: conv_model((1, 2, 6, 6), cin=2, cout=4, group=10 ** 9), ["node 'conv'", "group"]),
+    "1-D kernel": (lambda: _pool_model(kernel_shape=[2]), ["node 'pool'"]),
+    "nodes out of order": (_out_of_order, ["topologically sorted"]),
+    "duplicate output": (_duplicate_output, ["'y'"]),
+    "zero scale": (lambda: _qdq_tiny(scale=0.0), ["node 'dq_w'", "positive and finite"]),
+    "negative scale": (lambda: _qdq_tiny(scale=-1.0), ["node 'dq_w'", "positive and finite"]),
+    "axis out of range": (lambda: _qdq_tiny(axis=5, n_scales=3), ["node 'dq_w'", "axis 5"]),
+    "scales for the wrong axis": (lambda: _qdq_tiny(axis=0, n_scales=3), ["node 'dq_w'", "3 scales for the 4"]),
+    "non-UTF-8 name": (_non_utf8_name, ["not UTF-8 text"]),
+    "unsupported operator": (lambda: _op(_pool_model(kernel_shape=[2, 2]), "Loop"),
+                             ["node 'pool' (Loop)", "unsupported"]),
+}
+
+
+def _op(m: onnx.ModelProto, op: str) -> onnx.ModelProto:
+    m.graph.node[0].op_type = op
+    return m
+
+
+@pytest.mark.parametrize("case", sorted(MALFORMED))
+def test_malformed_graphs_name_the_node(case):
+    build, words = MALFORMED[case]
+    raises_fast(OnnxImportError, lambda: import_onnx(build()), *words)
+
+
+def test_valid_qdq_and_odd_names_still_import():
+    g = import_onnx(_qdq_tiny())
+    assert g.layer("mm").weight.dtype == np.int8
+    g = import_onnx(_qdq_tiny(axis=1, n_scales=3))
+    assert g.layer("mm").weight_quant.axis == 1
+    m = tiny_model()
+    m.graph.node[0].name = "/fc/Gemm"  # PyTorch's exporter names nodes like paths: names are never paths here
+    m.graph.node[0].output[0] = "/fc/Gemm_output_0"
+    m.graph.output[0].name = "/fc/Gemm_output_0"
+    assert import_onnx(m).outputs == ["/fc/Gemm"]
+
+
+@pytest.mark.parametrize("data", [b"", b"\x00" * 64, b"\x08\x07\x12", bytes(range(256)) * 4])
+def test_garbage_and_truncated_protobuf(tmp_path, data):
+    path = tmp_path / "junk.onnx"
+    good = save(mlp(seed=1), tmp_path / "good.onnx").read_bytes()
+    for blob in (data, good[:len(good) // 3], good[:-1], good + b"\xff"):
+        path.write_bytes(blob)
+        raises_fast(OnnxImportError, lambda: import_onnx(path), "junk.onnx")
+
+
+def test_same_value_twice_is_refused_clearly():
+    node = helper.make_node("Add", ["x", "x"], ["y"], name="double")
+    g = helper.make_graph([node], "xx", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+    raises_fast(OnnxImportError, lambda: import_onnx(m), "node 'double' (Add)", "the same value")
