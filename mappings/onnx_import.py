@@ -52,9 +52,33 @@ QDQ models (any QuantizeLinear/DequantizeLinear in the graph)
       pre-processed with ``onnxruntime.quantization.quant_pre_process``); it
       stays a float op with an int8 scale, which this importer rejects.
 
-Errors: an unsupported operator or attribute raises :class:`OnnxImportError`
-naming the node and operator type; an unreadable file one naming the file.
-The graph is validated before it is returned; nothing half-built escapes.
+Untrusted models (checked in this order, before ONNX's checker, shape inference
+or numpy see anything, so a hostile file fails in milliseconds)
+    * The model file must be a regular file within the ``file_bytes`` limit
+      (:mod:`hwgen.limits`); it is read through one descriptor.
+    * Every name is UTF-8 text; every operator is supported.
+    * Declared shapes (graph inputs, outputs, value_info, every tensor's dims)
+      pass :func:`mappings.graph.check_shape` (each dimension within
+      ``dimension``, the element count within ``tensor_elements``), and every
+      tensor holds exactly the bytes (or values) its dims declare.
+    * External data is read by this module, not by ONNX's loader: ``location``
+      is relative to the *model file's own folder*, whatever the current one;
+      absolute locations, ``..`` components and symbolic links (the file or any
+      folder on the way) are refused without opening anything; ``offset`` and
+      ``length`` must lie inside the file; the model and all its external data
+      stay within ``file_bytes``. A ``ModelProto`` passed in memory cannot have
+      external references (import it from its file).
+    * Attributes are read typed and range-checked; every shape the importer
+      computes passes the same shape check, and each compute layer's MACs the
+      ``layer_macs`` limit.
+
+Errors: anything the importer cannot import raises :class:`OnnxImportError`
+naming the file and the node (and operator type), tensor or field; a size above
+a limit raises :class:`OnnxLimitError` (an ``OnnxImportError`` and a
+``hwgen.errors.LimitError``) with the size, the limit and the environment
+variable that changes it. No other exception escapes for any input bytes
+(tests/test_fuzz_importers.py). The graph is validated before it is returned;
+nothing half-built escapes.
 """
 
 from __future__ import annotations
