@@ -45,6 +45,15 @@ MACs equal SCALE-Sim's; ``rounding="floor"`` builds pad-free convolutions
 instead. The raw rows stay available as :class:`ScaleSimLayer` s with
 SCALE-Sim's derived quantities (``ofmap_h``, ``window``, ``macs``,
 ``spatiotemporal(df)``) for a SCALE-Sim-compatible cost model.
+
+Untrusted files: the file is read with the ``file_bytes`` cap (refused from its
+size before reading); every integer field is at most 24 characters, positive
+and within the ``dimension`` limit; each row's tensors (ifmap, filters, ofmap;
+GEMM input, weights, output) pass :func:`mappings.graph.check_shape` and its
+MACs the ``layer_macs`` limit, before any graph is built. Every failure is a
+:class:`ScaleSimFormatError` naming the file, line and column when known
+(:class:`ScaleSimLimitError`, also a ``LimitError``, for a limit), never any
+other exception (tests/test_fuzz_importers.py).
 """
 
 from __future__ import annotations
