@@ -12,8 +12,11 @@ commits the whole plan, then injects the pending faults in batches:
   ``ProcessPoolExecutor`` on the ``forkserver`` start method: no worker inherits
   the open database or the progress thread);
 * ``scheduler`` = a Dask scheduler address ("tcp://host:8786"): on that cluster
-  (``dask.distributed.Client``); an unreachable scheduler fails within
-  ``SCHEDULER_TIMEOUT`` seconds, before the database is created or written.
+  (``dask.distributed.Client``). The address's form is checked first; then the
+  scheduler is asked who it is under one ``SCHEDULER_TIMEOUT`` (a refused port,
+  an unknown host, a peer that never answers or is not a Dask scheduler), then
+  connected; any failure is a CampaignError naming the address, before the
+  database is created or written.
 
 Each worker (process, or Dask worker thread) builds its injector once, from the
 campaign's backend, configuration, workload spec and seed (the workload is
