@@ -51,7 +51,6 @@ registered factory must be a module-level function or class importable there.
 from __future__ import annotations
 
 import math
-import numbers
 import os
 import re
 import threading
@@ -64,7 +63,7 @@ from hwgen.config import AcceleratorConfig
 from hwgen.errors import HwgenError
 
 from .faults import FAULT_MODELS, OUTCOMES, Fault, InjectionResult, Site
-from .store import CampaignInfo, CampaignStore, check_file, path_exists, quoted
+from .store import CampaignInfo, CampaignStore, check_file, is_int, path_exists, quoted
 
 __all__ = ["CampaignError", "CampaignSummary", "INJECTORS", "BUILTIN_BACKENDS", "register_injector",
            "known_backends", "injector_factory", "make_injector", "run_campaign", "resume_campaign",
@@ -293,7 +292,7 @@ def _check_args(n, margin, confidence, jobs, models, seed, batch_size) -> tuple[
         check_fraction("confidence", confidence, "0.99")
     _check_jobs(jobs)
     _check_batch_size(batch_size)
-    if not _is_int(seed, 0, (1 << 63) - 1):
+    if not is_int(seed, 0, (1 << 63) - 1):
         raise CampaignError(f"seed must be an integer from 0 to 2**63-1, got {quoted(seed)}")
     try:
         models = tuple(models)
@@ -306,18 +305,14 @@ def _check_args(n, margin, confidence, jobs, models, seed, batch_size) -> tuple[
     return models
 
 
-def _is_int(value: Any, lo: int, hi: int) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and lo <= value <= hi
-
-
 def _check_jobs(jobs: Any) -> None:
-    if not _is_int(jobs, 1, MAX_JOBS):
+    if not is_int(jobs, 1, MAX_JOBS):
         raise CampaignError(f"jobs must be an integer from 1 to {MAX_JOBS} (local worker processes), "
                             f"got {quoted(jobs)}")
 
 
 def _check_batch_size(batch_size: Any) -> None:
-    if batch_size is not None and not _is_int(batch_size, 1, 1 << 30):
+    if batch_size is not None and not is_int(batch_size, 1, 1 << 30):
         raise CampaignError(f"batch size must be a positive integer, got {quoted(batch_size)}")
 
 

@@ -14,6 +14,7 @@ models give the same list of faults, in the same order.
 
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Iterable, Mapping, Sequence
 
@@ -24,7 +25,7 @@ from hwgen.limits import check_limit
 from .campaign import CampaignError
 from .faults import FAULT_MODELS, STRUCTURES, Fault, Site
 from .stats import leveugle_sample_size
-from .store import quoted
+from .store import is_int, quoted
 
 __all__ = ["plan_faults", "per_structure_n", "sample_size", "fault_space", "applicable_models", "check_fraction",
            "check_injections"]
@@ -41,7 +42,7 @@ def check_fraction(name: str, value: object, example: str) -> float:
 def check_injections(n: object, what: str = "number of injections") -> int:
     """``n`` as an int if it is a positive integer within the ``injections`` limit (CampaignError or
     LimitError naming ``what`` otherwise): checked before a single fault is drawn."""
-    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
+    if not is_int(n, 1, math.inf):
         raise CampaignError(f"{what} must be a positive integer, got {quoted(n)}")
     check_limit("injections", int(n), what)
     return int(n)
@@ -131,7 +132,7 @@ def per_structure_n(sites: Sequence[Site], cycles: int, n: int | None = None, *,
     Structures whose sites admit none of ``models`` (mbu only: every register
     structure) get zero.
     """
-    if isinstance(cycles, bool) or not isinstance(cycles, numbers.Integral) or cycles < 1:
+    if not is_int(cycles, 1, math.inf):
         raise CampaignError(f"cycles must be a positive integer, got {quoted(cycles)}")
     groups = {k: [s for s in v if applicable_models(s, models)] for k, v in _by_structure(sites).items()}
     bits = {k: sum(s.bits for s in v) for k, v in groups.items()}
@@ -145,7 +146,7 @@ def per_structure_n(sites: Sequence[Site], cycles: int, n: int | None = None, *,
                                                            f"structure: Leveugle sample sizes, summed")
             return sizes
         n = _margin_size(sum(caps.values()), margin, confidence, p)
-    elif not (isinstance(n, numbers.Integral) and not isinstance(n, bool) and n == 0):
+    elif not is_int(n, 0, 0):
         n = check_injections(n)
     return _allocate(bits, int(n), caps)
 
@@ -204,7 +205,7 @@ def plan_faults(sites: Sequence[Site], cycles: int, n: int | None = None, seed: 
     unknown = [m for m in models if m not in FAULT_MODELS]
     if unknown or not models:
         raise CampaignError(f"unknown fault model(s) {unknown}; known: {', '.join(FAULT_MODELS)}")
-    if isinstance(mbu_nbits, bool) or not isinstance(mbu_nbits, numbers.Integral) or mbu_nbits < 1:
+    if not is_int(mbu_nbits, 1, math.inf):
         raise CampaignError(f"mbu_nbits must be a positive integer, got {quoted(mbu_nbits)}")
     cycles = int(cycles)
     counts = per_structure_n(sites, cycles, n, margin=margin, confidence=confidence, p=p, models=models)

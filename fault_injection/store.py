@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import numbers
 import os
 import sqlite3
 import tempfile
@@ -58,7 +59,7 @@ from hwgen.errors import HwgenError
 
 from .faults import FAULT_MODELS, OUTCOMES, Fault, InjectionResult, Site, structure_of
 
-__all__ = ["StoreError", "CampaignInfo", "CampaignStore", "check_file", "path_exists", "quoted", "SCHEMA_VERSION", "APPLICATION_ID",
+__all__ = ["StoreError", "CampaignInfo", "CampaignStore", "check_file", "path_exists", "quoted", "is_int", "SCHEMA_VERSION", "APPLICATION_ID",
            "BUSY_TIMEOUT", "SQL_ERRORS"]
 
 SCHEMA_VERSION = 1
@@ -224,8 +225,10 @@ def quoted(value: Any) -> str:
     return text if len(text) <= _QUOTE else f"{text[:_QUOTE]}... ({len(text):,} characters)"
 
 
-def _is_int(value: Any, lo: int, hi: int) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and lo <= value <= hi
+def is_int(value: Any, lo: float, hi: float) -> bool:
+    """An integer (not a bool, which Python counts as one) with lo <= value <= hi: the one test of every count,
+    index, seed and cycle read from a file or given to the library."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and lo <= value <= hi
 
 
 def _is_fraction(value: Any) -> bool:
@@ -259,12 +262,12 @@ def _campaign_fields(path: Path, row: Sequence[Any]) -> CampaignInfo:
         raise StoreError(str(e)) from None
     if not _is_text(workload, 1):
         raise bad("workload", workload, f"not a workload spec (text of 1 to {_MAX_TEXT} characters)")
-    if not _is_int(seed, 0, _INT64_MAX):
+    if not is_int(seed, 0, _INT64_MAX):
         raise bad("seed", seed, "not a non-negative integer")
     if not _is_text(backend, 1) or not backend.isprintable():
         raise bad("backend", backend, "not a backend name")
     model_list = _models_field(path, models)
-    if not _is_int(planned, 1, _INT64_MAX):
+    if not is_int(planned, 1, _INT64_MAX):
         raise bad("planned", planned, "not a positive integer")
     from hwgen.limits import check_limit
 
@@ -274,7 +277,7 @@ def _campaign_fields(path: Path, row: Sequence[Any]) -> CampaignInfo:
         raise StoreError(str(e)) from None
     if not _is_fraction(conf):
         raise bad("confidence", conf, "not a number strictly between 0 and 1")
-    if not _is_int(golden, 1, _INT64_MAX):
+    if not is_int(golden, 1, _INT64_MAX):
         raise bad("golden_cycles", golden, "not a positive integer")
     if margin is not None and not _is_fraction(margin):
         raise bad("margin", margin, "neither empty nor a number strictly between 0 and 1")
@@ -415,7 +418,7 @@ class CampaignStore:
             raise StoreError(f"{self.path}: the plan holds {n:,} faults (indices {lo}..{hi}); the campaign planned "
                              f"{planned:,} (indices 0..{planned - 1})")
         (rlo, rhi), = self._query("SELECT MIN(fault_index), MAX(fault_index) FROM results")
-        if rlo is not None and not (_is_int(rlo, 0, planned - 1) and _is_int(rhi, 0, planned - 1)):
+        if rlo is not None and not (is_int(rlo, 0, planned - 1) and is_int(rhi, 0, planned - 1)):
             raise StoreError(f"{self.path}: results for fault indices {quoted(rlo)}..{quoted(rhi)}, outside the "
                              f"plan 0..{planned - 1}")
         if not self._query("SELECT 1 FROM sites LIMIT 1"):
@@ -614,7 +617,7 @@ def _check_schema(p: Path, conn: sqlite3.Connection) -> None:
 
 def _site_row(path: Path, row: Sequence[Any]) -> Site:
     name, width, depth, kind = row
-    if not (_is_text(name, 1) and _is_int(width, 1, _MAX_SITE_WIDTH) and _is_int(depth, 1, _MAX_SITE_DEPTH)
+    if not (_is_text(name, 1) and is_int(width, 1, _MAX_SITE_WIDTH) and is_int(depth, 1, _MAX_SITE_DEPTH)
             and kind in ("ff", "mem") and (kind == "mem" or depth == 1)):
         raise StoreError(f"{path}: site row {quoted(tuple(row))} is not a site (name, width 1..{_MAX_SITE_WIDTH}, "
                          f"depth 1..{_MAX_SITE_DEPTH}, kind ff with depth 1 or mem)")
@@ -626,9 +629,9 @@ def _fault_row(path: Path, row: Sequence[Any], sites: dict[str, Site], cycles: i
     i, site_name, model, cycle, bit, word, nbits, duration = row
     site = sites.get(site_name) if isinstance(site_name, str) else None
     ok = (site is not None and model in FAULT_MODELS and (model != "mbu" or site.kind == "mem")
-          and _is_int(cycle, 0, cycles - 1) and _is_int(word, 0, site.depth - 1)
-          and _is_int(nbits, 1, site.width if model == "mbu" else 1) and _is_int(bit, 0, site.width - nbits)
-          and _is_int(duration, 1, _INT64_MAX))
+          and is_int(cycle, 0, cycles - 1) and is_int(word, 0, site.depth - 1)
+          and is_int(nbits, 1, site.width if model == "mbu" else 1) and is_int(bit, 0, site.width - nbits)
+          and is_int(duration, 1, _INT64_MAX))
     if not ok:
         raise StoreError(f"{path}: planned fault {quoted(i)} = {quoted(tuple(row[1:]))} is not a fault of the "
                          f"campaign's sites and {cycles:,}-cycle golden run")
@@ -637,7 +640,7 @@ def _fault_row(path: Path, row: Sequence[Any], sites: dict[str, Site], cycles: i
 
 def _result_row(path: Path, row: Sequence[Any]) -> tuple[int, InjectionResult]:
     i, outcome, cycles, early, detail = row
-    if not (outcome in OUTCOMES and _is_int(cycles, 0, _INT64_MAX) and early in (0, 1)
+    if not (outcome in OUTCOMES and is_int(cycles, 0, _INT64_MAX) and early in (0, 1)
             and isinstance(detail, str)):
         raise StoreError(f"{path}: result of fault {quoted(i)} = {quoted(tuple(row[1:]))} is not a result "
                          f"(outcome among {', '.join(OUTCOMES)}, cycles, early stop 0/1, detail text)")
