@@ -246,6 +246,10 @@ def run_ort(model: onnx.ModelProto | str | os.PathLike, feeds: Mapping[str, np.n
         "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
         "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL}[opt_level]
     so.log_severity_level = 3
+    # On x86-64 without VNNI, onnxruntime's fast u8s8 integer kernels saturate 16-bit pair sums (seen here on an
+    # AVX2-only AMD EPYC: one uint8 MatMul output 8 quanta off). The exact u8u8 kernels make it a reference on
+    # every CPU; on CPUs with VNNI the option changes nothing.
+    so.add_session_config_entry("session.x64quantprecision", "1")
     sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
     names = [o.name for o in sess.get_outputs()]
     return dict(zip(names, sess.run(names, dict(feeds))))
