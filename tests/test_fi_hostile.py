@@ -562,7 +562,7 @@ def test_unreachable_scheduler_within_a_bounded_time(partial_db, tmp_path, quick
             t = time.monotonic()
             _refused(call, f"cannot reach the Dask scheduler at {address} within 1 s (", "tcp://host:port",
                      kinds=CampaignError)
-            assert time.monotonic() - t < 4.0
+            assert time.monotonic() - t < 6.0  # 1 s to ask, plus opening the file and loading the backend
     finally:
         if srv is not None:
             srv.close()
