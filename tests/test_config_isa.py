@@ -65,7 +65,7 @@ configs = st.builds(
     st.integers(1, 64), st.integers(1, 64), st.sampled_from(["os", "ws", "both"]), st.integers(2, 8),
     st.integers(2, 8), st.integers(2, 8), st.integers(1, 1 << 14), st.integers(0, 4), st.integers(1, 4096),
     st.integers(1, 4096), st.integers(1, 4096), st.sampled_from([8, 16, 32, 64, 128]),
-    st.from_regex(r"[A-Za-z0-9._-]{1,12}", fullmatch=True),
+    st.from_regex(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,11}", fullmatch=True),
 )
 
 
