@@ -44,7 +44,7 @@ import numpy as np
 from hwgen.config import AcceleratorConfig
 from hwgen.isa import INSTR_BYTES, QTABLE_BYTES, Instruction, Opcode, decode, requantize
 from hwgen.program import Program
-from sim.cycle import CycleModel, _wrap
+from sim.cycle import CycleModel, wrap
 from sim.timing import DECODE_CYCLES, exec_cycles, fetch_cycles, instruction_cycles
 
 from .faults import Fault, InjectionResult
@@ -187,7 +187,7 @@ def simulate_compute(cfg: AcceleratorConfig, ins: Instruction, st: _State, fault
         if ctrl["wb_valid"]:
             addr = ctrl["wb_addr"] % cfg.acc_depth
             base = st_old if a["accumulate"] else z(C)
-            m.acc_buf[addr] = _wrap(base + wb_data, accw)
+            m.acc_buf[addr] = wrap(base + wb_data, accw)
         # ---- clock edge
         if clear:
             a_reg, b_reg, acc = z(R, C), z(R, C), z(R, C)
@@ -197,7 +197,7 @@ def simulate_compute(cfg: AcceleratorConfig, ins: Instruction, st: _State, fault
         else:
             b_mul = b_reg if use_b_reg else b_in
             prod = a_in * b_mul if mul_en else 0
-            acc = _wrap((acc if acc_self else psum_in) + prod, accw)
+            acc = wrap((acc if acc_self else psum_in) + prod, accw)
             if b_shift:
                 b_reg = b_in.copy()
             a_reg = a_in.copy()
@@ -320,7 +320,7 @@ def _store(cfg: AcceleratorConfig, ins: Instruction, st: _State, f: Fault | None
         bias = pick(1, lambda s: table(s, 0, 4))
         mult = pick(1, lambda s: table(s, 4, 8))
         shift = pick(1, lambda s: (s.model.qtable[c_idx, 8] & 63).astype(np.int64))
-        acc = _wrap(acc + bias, cfg.acc_width)
+        acc = wrap(acc + bias, cfg.acc_width)
     else:
         mult = pick(1, lambda s: np.full(t.shape, s.model.quant["multiplier"], dtype=np.int64))
         shift = pick(1, lambda s: np.full(t.shape, s.model.quant["shift"], dtype=np.int64))

@@ -56,7 +56,7 @@ from hwgen.config import AcceleratorConfig
 from hwgen.errors import HwgenError, LimitError
 from hwgen.isa import IsaError
 from hwgen.limits import check_limit, env_name, limits
-from hwgen.program import Program, ProgramError
+from hwgen.program import HOST_BYTES_PER_INSTRUCTION, Program, ProgramError
 
 __all__ = ["WorkloadError", "build_workload", "parse_workload", "check_workload", "workload_shape", "onnx_inputs",
            "WORKLOAD_FORMS", "MAX_CYCLES", "MAX_SPEC_CHARS"]
@@ -69,9 +69,6 @@ WORKLOAD_FORMS = ("'gemm:MxKxN', 'conv:HxWxCin:KHxKW:Cout[:stride[:pad]]', 'zoo:
 MAX_CYCLES = 2_000_000
 #: longest spec accepted (room for an ONNX path of PATH_MAX and a layer name)
 MAX_SPEC_CHARS = 8192
-#: host bytes per instruction while a program is built (the Instruction object, its list slot, the emitter's
-#: intermediate form, the assembled word): 420-470 measured on 4x4 GEMMs, rounded up
-_BYTES_PER_INSTRUCTION = 512
 
 _DIMS = re.compile(r"[0-9]+(x[0-9]+)*")
 _ONNX = re.compile(r"^(?:onnx:)?(.+?\.onnx)(?::(.*))?$", re.IGNORECASE)
@@ -235,8 +232,9 @@ def _check_host_bytes(spec: str, shape, perf) -> None:
     else:
         inputs, padded = M * K + K * N, 0
     outputs = M * N * groups
+    check_limit("instructions", perf.instructions, f"workload {_show(spec)}: instructions of its program")
     image = 16 * perf.instructions + inputs + outputs
-    need = 9 * inputs + 9 * outputs + 8 * padded + image + _BYTES_PER_INSTRUCTION * perf.instructions
+    need = 9 * inputs + 9 * outputs + 8 * padded + image + HOST_BYTES_PER_INSTRUCTION * perf.instructions
     check_limit("run_bytes", need, f"workload {_show(spec)}: host bytes to build it ({perf.instructions:,} "
                                    f"instructions, {inputs + outputs:,} operand and output elements)")
 
@@ -320,9 +318,9 @@ def _check_size(spec: str, cfg: AcceleratorConfig, graph, node: str, what: str):
     workload's (LimitError), WorkloadError if over MAX_CYCLES."""
     from mappings.lowering import LoweringError
     from mappings.mapper import best_plan
-    from mappings.network_map import _layer_shape
+    from mappings.network_map import layer_shape
 
-    shape, _ = _layer_shape(graph, node)
+    shape, _ = layer_shape(graph, node)
     _check_shape(spec, shape)
     try:
         plan, perf, _ = best_plan(cfg, shape, per_channel=True)

@@ -38,8 +38,14 @@ class Limits:
         Multiply-accumulates of one layer (mapping and analytical costing stay cheap below this).
     run_bytes:
         Host memory an executed program (network run, workload, ``.npy`` input) may allocate.
+    layers:
+        Layers of one network (graph nodes; a SCALE-Sim DP row counts one per channel, as SCALE-Sim runs it).
     simulated_macs:
         MACs of a layer or workload that is *simulated* (cycle model or RTL), not only costed.
+    instructions:
+        Instructions of one lowered program (a layer or a workload): lowering time and memory grow with it
+        (about 1 s and 1 GB per million on this project's machines); the largest ResNet-50 layer on a 16x16
+        array needs about 30,000.
     file_bytes:
         Size of an input file read whole (ONNX models with their external data, CSVs, configs, programs).
     programs:
@@ -55,8 +61,10 @@ class Limits:
     tensor_elements: int = 1 << 28
     dimension: int = 1 << 24
     layer_macs: int = 1 << 44
+    layers: int = 100_000
     run_bytes: int = 1 << 31
     simulated_macs: int = 1 << 34
+    instructions: int = 1_000_000
     file_bytes: int = 1 << 32
     programs: int = 10_000
     injections: int = 10_000_000

@@ -21,7 +21,12 @@ from .fileio import atomic_write
 from .isa import Instruction, IsaError, Opcode, assemble, check_instruction, disassemble
 from .errors import HwgenError
 
-__all__ = ["Region", "Program", "ProgramError"]
+__all__ = ["Region", "Program", "ProgramError", "HOST_BYTES_PER_INSTRUCTION"]
+
+#: Host bytes one instruction costs while a program is built and run: the lowering's ``Instruction`` (an
+#: args dict), the cycle model's decoded copy and its trace entry. Measured about 1 KB per instruction at the
+#: peak of a small CNN run (420-500 B while only building); twice that, so size estimates stay upper bounds.
+HOST_BYTES_PER_INSTRUCTION = 2048
 
 
 class ProgramError(HwgenError, ValueError):

@@ -34,9 +34,10 @@ from .quantize import dequantize_linear, from_int8_domain, quantize_linear, quan
 from hwgen.errors import HwgenError, LimitError
 from hwgen.isa import INSTR_BYTES
 from hwgen.limits import check_limit
+from hwgen.program import HOST_BYTES_PER_INSTRUCTION
 
 __all__ = ["ExecutionError", "ExecutionLimitError", "LayerRun", "NetworkRun", "run_quantized", "layer_program",
-           "QTensor", "check_run_limits", "HOST_BYTES_PER_INSTRUCTION"]
+           "QTensor", "check_run_limits"]
 
 
 class ExecutionError(HwgenError, ValueError):
@@ -48,10 +49,6 @@ class ExecutionLimitError(ExecutionError, LimitError):
     ``simulated_macs`` MACs (:mod:`hwgen.limits`); refused before anything is simulated."""
 
 
-#: Host bytes one instruction of a layer costs while the layer runs: the lowering's ``Instruction`` (an
-#: args dict), the cycle model's decoded copy and its trace entry. Measured about 1 KB per instruction at
-#: the peak of a small CNN run; twice that, so the estimate stays an upper bound.
-HOST_BYTES_PER_INSTRUCTION = 2048
 
 
 @dataclass
@@ -330,6 +327,7 @@ def _accelerator_bytes(cfg: AcceleratorConfig, graph: LayerGraph, node: str, dat
         instructions = _planned_perf(cfg, shape, dataflow).instructions
     except HwgenError:  # no plan fits: the run reports it at this layer, before simulating it
         instructions = 0
+    _limit("instructions", instructions, f"node '{node}' ({layer.kind}): instructions of its program")
     image = instructions * INSTR_BYTES + n_in + n_w + n_out + 16 * cfg.cols + 64 * cfg.host_port_bytes
     return 24 * n_w + 3 * (n_in + n_out) + 2 * image + instructions * HOST_BYTES_PER_INSTRUCTION
 

@@ -399,6 +399,7 @@ class LayerGraph:
 
         Every output shape also passes :func:`check_shape` and every compute layer's MACs the ``layer_macs``
         limit (``hwgen.limits.LimitError``), so no graph that reaches the mapper is too large to cost."""
+        check_limit("layers", self.g.number_of_nodes(), f"graph '{self.name}': layers")
         if not nx.is_directed_acyclic_graph(self.g):
             cycle = nx.find_cycle(self.g)
             raise GraphError(f"graph '{self.name}': cycle through node '{cycle[0][0]}'")

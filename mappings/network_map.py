@@ -23,7 +23,7 @@ from sim.perf import ConvShape, GemmShape, LayerPerf
 from .graph import Conv2d, Gemm, LayerGraph, MatMul
 from hwgen.errors import HwgenError
 
-__all__ = ["ModelSpecError", "MapRow", "NetworkMap", "load_model", "map_graph", "default_planner", "chart_png"]
+__all__ = ["ModelSpecError", "MapRow", "NetworkMap", "load_model", "map_graph", "default_planner", "chart_png", "layer_shape"]
 
 
 class ModelSpecError(HwgenError, ValueError):
@@ -121,7 +121,7 @@ def default_planner(cfg: AcceleratorConfig, shape, per_channel: bool = False):
     return plan, perf
 
 
-def _layer_shape(graph: LayerGraph, node: str) -> tuple[GemmShape | ConvShape, int]:
+def layer_shape(graph: LayerGraph, node: str) -> tuple[GemmShape | ConvShape, int]:
     """The accelerator shape of a compute node and how many times it runs (MatMul batch)."""
     layer = graph.layer(node)
     src = graph.shapes[graph.inputs_of(node)[0]]
@@ -147,7 +147,7 @@ def map_graph(graph: LayerGraph, cfg: AcceleratorConfig, planner: Planner = defa
         if not isinstance(layer, (Conv2d, Gemm, MatMul)):
             rows.append(MapRow(node, layer.kind, shape_s, "host"))
             continue
-        shape, repeat = _layer_shape(graph, node)
+        shape, repeat = layer_shape(graph, node)
         plan, perf = planner(cfg, shape, per_channel)
         perf_total = perf
         for _ in range(repeat - 1):

@@ -336,6 +336,11 @@ def parse_topology(text: str, path: str = "<string>", fmt: str = "auto", roundin
     rows = [parse_row(path, i, _fields(ln)) for i, ln in enumerate(lines, start=1) if i > header_no and ln.strip()]
     if not rows:
         raise ScaleSimFormatError(path, header_no, None, "no layers after the header")
+    try:  # SCALE-Sim runs a DP row as one layer per channel: that list is what --scalesim-compat builds
+        check_limit("layers", sum(r.channels if r.depthwise else 1 for r in rows),
+                    "layers SCALE-Sim would simulate (DP rows count one per channel)")
+    except LimitError as e:
+        raise ScaleSimLimitError(path, None, None, str(e)) from None
     gname = name or (Path(path).stem if path != "<string>" else "scalesim")
     try:
         graph = rows_to_graph(rows, gname, rounding)

@@ -20,7 +20,7 @@ from hwgen.isa import INSTR_BYTES, QTABLE_BYTES, Instruction, IsaError, Opcode, 
 from .timing import instruction_cycles, macs
 from hwgen.errors import HwgenError
 
-__all__ = ["CycleModel", "RunResult", "TraceEntry", "ModelError"]
+__all__ = ["CycleModel", "RunResult", "TraceEntry", "ModelError", "wrap"]
 
 
 class ModelError(HwgenError, RuntimeError):
@@ -46,7 +46,7 @@ class RunResult:
         return self.busy_pe / (self.cycles * cfg.pes) if self.cycles else 0.0
 
 
-def _wrap(x: np.ndarray, bits: int) -> np.ndarray:
+def wrap(x: np.ndarray, bits: int) -> np.ndarray:
     """Two's-complement wrap of int64 values to ``bits`` bits."""
     half = np.int64(1) << np.int64(bits - 1)
     return ((x + half) & ((half << np.int64(1)) - np.int64(1))) - half
@@ -139,7 +139,7 @@ class CycleModel:
             dst = slice(a["o_addr"], a["o_addr"] + a["rows"])
             if a["accumulate"]:
                 out = out + self.acc_buf[dst]
-            self.acc_buf[dst] = _wrap(out, c.acc_width)
+            self.acc_buf[dst] = wrap(out, c.acc_width)
         elif ins.op == Opcode.STORE:
             q = self.quant
             acc = self.acc_buf[a["o_addr"]:a["o_addr"] + a["rows"], :a["cols"]]
@@ -149,7 +149,7 @@ class CycleModel:
                 bias = entries[:, 0:4].copy().view("<i4").reshape(-1).astype(np.int64)
                 mult = entries[:, 4:8].copy().view("<i4").reshape(-1).astype(np.int64)
                 shift = (entries[:, 8] & 63).astype(np.int64)
-                acc = _wrap(acc + bias, c.acc_width)
+                acc = wrap(acc + bias, c.acc_width)
             x = requantize(acc, mult, shift, q["zero_point"], q["clamp_lo"], q["clamp_hi"], bool(a["relu"]))
             addr = self._addresses(a["base"], a["rows"], a["row_stride"], a["cols"], a["col_stride"], mem, where)
             mem[addr.reshape(-1)] = (x.reshape(-1) & 0xFF).astype(np.uint8)

@@ -377,7 +377,7 @@ SIZE_CASES = [
     (f"gemm:1x1x{(1 << 24) + 1}", LimitError, "field N", "HWGEN_LIMIT_DIMENSION"),
     ("gemm:8x" + BIG + "x8", LimitError, "field K: a number of 4,301 digits", "HWGEN_LIMIT_DIMENSION"),
     ("gemm:4096x4096x4096", LimitError, "multiply-accumulates", "HWGEN_LIMIT_SIMULATED_MACS"),
-    ("gemm:16384x16x16384", LimitError, "host bytes", "HWGEN_LIMIT_RUN_BYTES"),
+    ("gemm:16384x16x16384", LimitError, "instructions of its program: 167,780,354", "HWGEN_LIMIT_INSTRUCTIONS"),
     ("conv:100000x100000x3:3:8", LimitError, "elements of the input X", "HWGEN_LIMIT_TENSOR_ELEMENTS"),
     (f"conv:{(1 << 24) + 1}x8x4:3:8", LimitError, "field H", "HWGEN_LIMIT_DIMENSION"),
     (f"conv:8x{(1 << 24) + 1}x4:3:8", LimitError, "field W", "HWGEN_LIMIT_DIMENSION"),
@@ -418,6 +418,10 @@ def test_workload_limits_follow_the_environment(monkeypatch):
     monkeypatch.setenv("HWGEN_LIMIT_SIMULATED_MACS", "1e12")
     monkeypatch.setenv("HWGEN_LIMIT_TENSOR_ELEMENTS", "100")
     _refused(lambda: build_workload("zoo:mlp:fc3", CFG, 1), "HWGEN_LIMIT_TENSOR_ELEMENTS", kinds=HwgenError)
+    monkeypatch.setenv("HWGEN_LIMIT_TENSOR_ELEMENTS", "1e9")
+    monkeypatch.setenv("HWGEN_LIMIT_INSTRUCTIONS", "1e9")  # the host bytes of 168M instructions come next
+    _refused(lambda: build_workload("gemm:16384x16x16384", CFG, 1), "host bytes", "HWGEN_LIMIT_RUN_BYTES",
+             kinds=LimitError)
 
 
 def test_workload_strings_that_are_not_paths(tmp_path):

@@ -300,3 +300,11 @@ def test_truncated_cached_simulator_is_rebuilt(tmp_path, monkeypatch):
     model = CycleModel(cfg).run(prog.image())
     assert again.cycles == first.cycles == model.cycles
     assert np.array_equal(again.memory, model.memory)
+
+
+def test_scalesim_depthwise_row_expanding_to_millions_of_layers(home, capsys):
+    """A DP row runs as one SCALE-Sim layer per channel: 5 million channels are refused before expansion."""
+    (home / "dp.csv").write_text("Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, "
+                                 "Num Filter, Strides,\nDP1, 3, 3, 3, 3, 5000000, 1, 1,\n")
+    for compat in ([], ["--scalesim-compat"]):
+        refused(["map", "dp.csv", *compat], capsys, "dp.csv", "5,000,000", "HWGEN_LIMIT_LAYERS")

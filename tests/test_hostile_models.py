@@ -456,6 +456,17 @@ def test_run_refuses_simulated_macs_before_simulating(qdq_chain, monkeypatch):
     assert map_graph(qdq_chain, cfg).macs > 5000  # mapping (analytical) is not limited by simulated_macs
 
 
+def test_run_refuses_long_programs_before_lowering(qdq_chain, monkeypatch):
+    from hwgen.config import AcceleratorConfig
+    from mappings.execute import ExecutionLimitError, run_quantized
+
+    monkeypatch.setenv("HWGEN_LIMIT_INSTRUCTIONS", "10")
+    _no_simulation(monkeypatch)
+    raises_fast(ExecutionLimitError, lambda: run_quantized(qdq_chain, np.zeros((1, 3, 8, 8), np.float32),
+                                                           AcceleratorConfig(name="t4", rows=4, cols=4)),
+                "node 'conv1' (Conv2d)", "instructions of its program", "HWGEN_LIMIT_INSTRUCTIONS")
+
+
 def test_run_refuses_run_bytes_before_simulating(qdq_chain, monkeypatch):
     from hwgen.config import AcceleratorConfig
     from mappings.execute import ExecutionLimitError, check_run_limits, run_quantized
