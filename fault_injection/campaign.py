@@ -62,7 +62,7 @@ from typing import Any, Callable, Sequence
 from hwgen.config import AcceleratorConfig
 from hwgen.errors import HwgenError
 
-from .faults import FAULT_MODELS, OUTCOMES, Fault, InjectionResult, Site
+from .faults import FAULT_MODELS, OUTCOMES, CampaignError, Fault, InjectionResult, Site
 from .store import CampaignInfo, CampaignStore, check_file, is_int, path_exists, quoted
 
 __all__ = ["CampaignError", "CampaignSummary", "INJECTORS", "BUILTIN_BACKENDS", "register_injector",
@@ -70,10 +70,6 @@ __all__ = ["CampaignError", "CampaignSummary", "INJECTORS", "BUILTIN_BACKENDS", 
            "plan_campaign", "check_scheduler_address", "DEFAULT_CONFIDENCE", "SCHEDULER_TIMEOUT", "MAX_JOBS"]
 
 Factory = Callable[[AcceleratorConfig, Any], Any]
-
-
-class CampaignError(HwgenError, ValueError):
-    """A campaign that cannot be started, continued or finished; the message says why."""
 
 
 def _model_factory() -> Factory:

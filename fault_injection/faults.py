@@ -29,7 +29,17 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass
 
-__all__ = ["Site", "Fault", "InjectionResult", "OUTCOMES", "FAULT_MODELS", "STRUCTURES", "structure_of"]
+from hwgen.errors import HwgenError
+
+__all__ = ["Site", "Fault", "InjectionResult", "OUTCOMES", "FAULT_MODELS", "STRUCTURES", "structure_of",
+           "CampaignError"]
+
+
+class CampaignError(HwgenError, ValueError):
+    """A campaign that cannot be started, continued or finished; the message says why.
+
+    Defined with the shared vocabulary so that planning (fault_injection.sampling) and running
+    (fault_injection.campaign, which re-exports it) raise the same class without importing each other."""
 
 OUTCOMES = ("masked", "sdc", "due")
 FAULT_MODELS = ("seu", "mbu", "stuck0", "stuck1")

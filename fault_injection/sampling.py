@@ -22,8 +22,7 @@ import numpy as np
 
 from hwgen.limits import check_limit
 
-from .campaign import CampaignError
-from .faults import FAULT_MODELS, STRUCTURES, Fault, Site
+from .faults import FAULT_MODELS, STRUCTURES, CampaignError, Fault, Site
 from .stats import leveugle_sample_size
 from .store import is_int, quoted
 

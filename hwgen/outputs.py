@@ -215,10 +215,10 @@ class Outputs:
     force: bool = False
     command: str = "hwgen"
     stdout: BinaryIO | None = None
-    _targets: dict[Path, _Target] = field(default_factory=dict)
-    _stdout_data: bytes | None = None
-    _to_stdout: bool = False
-    _made_dirs: list[Path] = field(default_factory=list)
+    _targets: dict[Path, _Target] = field(default_factory=dict, init=False, repr=False)
+    _stdout_data: bytes | None = field(default=None, init=False, repr=False)
+    _to_stdout: bool = field(default=False, init=False, repr=False)
+    _made_dirs: list[Path] = field(default_factory=list, init=False, repr=False)
 
     # ------------------------------------------------------------ declaring
     def file(self, path: str | os.PathLike[str]) -> Path | str:
