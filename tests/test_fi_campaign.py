@@ -179,7 +179,7 @@ def test_resume_after_sigkill(tmp_path):
             "from fault_injection.campaign import register_injector, run_campaign;"
             f"register_injector({FAKE!r}, fi_fake.make); run_campaign(sys.argv[1], AcceleratorConfig(**{CFG.to_dict()!r}), {WL!r}, {n}, seed=11, "
             f"backend={FAKE!r}, jobs=2, progress=False, batch_size=5)")
-    env = dict(os.environ, FI_FAKE_DELAY="0.004")
+    env = dict(os.environ, FI_FAKE_DELAY="0.012")  # slow enough that the poll below (a checked open) sees it early
     proc = subprocess.Popen([sys.executable, "-c", code, str(db)], env=env, start_new_session=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
