@@ -66,7 +66,7 @@ def read_input_file(path: str | os.PathLike[str], *, text: bool = False, what: s
         check_limit("file_bytes", st.st_size, f"{p}: size in bytes")
     try:
         with open(p, "rb") as f:
-            data = f.read(bound + 1)
+            data = _read_capped(f, bound + 1, st.st_size + 1 if stat.S_ISREG(st.st_mode) else 1 << 20)
     except OSError as e:
         raise HwgenError(f"{p}: cannot read ({e.strerror or e})") from None
     check_limit("file_bytes", len(data), f"{p}: size in bytes")
@@ -76,6 +76,19 @@ def read_input_file(path: str | os.PathLike[str], *, text: bool = False, what: s
         return data.decode("utf-8")
     except UnicodeDecodeError as e:
         raise HwgenError(f"{p}: not a text (UTF-8) {what} (byte {e.start} is not UTF-8)") from None
+
+
+def _read_capped(f: IO[bytes], cap: int, chunk: int) -> bytes:
+    """At most ``cap`` bytes of ``f``, read in pieces of ``chunk``: ``f.read(cap)`` would reserve ``cap``
+    bytes up front (gigabytes, for the limit), whatever the file holds."""
+    parts, have = [], 0
+    while have < cap:
+        piece = f.read(min(chunk, cap - have))
+        if not piece:
+            break
+        parts.append(piece)
+        have += len(piece)
+    return b"".join(parts)
 
 
 def parse_json(text: str, source: str) -> object:

@@ -23,10 +23,10 @@ import sqlite3
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
+from bounds import LITTLE, no_hang, peak_allocation
 
 import fault_injection.campaign as campaign
 import fault_injection.store as store_module
@@ -401,11 +401,11 @@ SIZE_CASES = [
 
 @pytest.mark.parametrize("spec,kind,says,limit", SIZE_CASES, ids=[f"case{i}" for i in range(len(SIZE_CASES))])
 def test_workload_sizes_before_allocation(spec, kind, says, limit):
-    t = time.monotonic()
     for call in (lambda: build_workload(spec, CFG, 1), lambda: check_workload(spec, CFG)):
-        text = _refused(call, says, limit, kinds=kind)
+        (text, peak) = peak_allocation(lambda: _refused(call, says, limit, kinds=kind))
+        assert isinstance(text, str), text
+        assert peak < LITTLE, f"{peak:,} bytes allocated before the refusal"
         assert len(text) < 400  # a 4,301-digit field is not pasted whole into the message
-    assert time.monotonic() - t < 2.0
 
 
 def test_workload_limits_follow_the_environment(monkeypatch):
@@ -440,14 +440,13 @@ def test_workload_strings_that_are_not_paths(tmp_path):
 
 # ------------------------------------------------------------------ 4. campaign sizes
 def test_tiny_margin_is_refused_before_planning(tmp_path):
-    t = time.monotonic()
     text = _refused(lambda: run_campaign(tmp_path / "m.db", AcceleratorConfig(), "gemm:16x16x16", margin=1e-9,
                                          confidence=0.99, progress=False),
                     "margin 1e-09 at confidence 0.99", "Leveugle sample size", "HWGEN_LIMIT_INJECTIONS",
                     kinds=LimitError)
     count = int(text.split("Leveugle sample size: ")[1].split(";")[0].replace(",", ""))
     assert count > 10_000_000
-    assert time.monotonic() - t < 10 and not (tmp_path / "m.db").exists()
+    assert not (tmp_path / "m.db").exists()
     sites = model_sites(CFG)
     for call in (lambda: sample_size(sites, 10**9, 1e-9, 0.99), lambda: per_structure_n(sites, 10**9, margin=1e-9,
                                                                                         confidence=0.99),
@@ -457,11 +456,10 @@ def test_tiny_margin_is_refused_before_planning(tmp_path):
 
 
 def test_explicit_injections_against_the_limit(tmp_path):
-    t = time.monotonic()
     _refused(lambda: run_campaign(tmp_path / "n.db", CFG, WL, 10**9, progress=False), "number of injections",
              "1,000,000,000", "HWGEN_LIMIT_INJECTIONS", kinds=LimitError)
     _refused(lambda: plan_faults(model_sites(CFG), 100, 10**9), "HWGEN_LIMIT_INJECTIONS", kinds=LimitError)
-    assert time.monotonic() - t < 2 and not (tmp_path / "n.db").exists()
+    assert not (tmp_path / "n.db").exists()
     for n in (0, -5, 2.5, "10", True):
         _refused(lambda: run_campaign(tmp_path / "n.db", CFG, WL, n, progress=False), "injections",
                  kinds=CampaignError)
@@ -507,13 +505,12 @@ def quick_scheduler_timeout(monkeypatch):
                                      "tcp://127.0.0.1:99999", "foo://x:1", "127.0.0.1:8786", "tcp://a b:1",
                                      "tcp://x:1/../y", 8786, b"tcp://127.0.0.1:8786"])
 def test_scheduler_address_form(partial_db, tmp_path, address):
-    t = time.monotonic()
     _refused(lambda: run_campaign(tmp_path / "s.db", CFG, WL, 10, scheduler=address, progress=False),
              "is not of the form tcp://host:port", kinds=CampaignError)
     db = _copy(partial_db, tmp_path, "r.db")
     before = db.read_bytes()
     _refused(lambda: resume_campaign(db, scheduler=address, progress=False), "tcp://host:port", kinds=CampaignError)
-    assert db.read_bytes() == before and not (tmp_path / "s.db").exists() and time.monotonic() - t < 1
+    assert db.read_bytes() == before and not (tmp_path / "s.db").exists()
 
 
 def _silent_listener() -> tuple[socket.socket, int]:
@@ -563,10 +560,9 @@ def test_unreachable_scheduler_within_a_bounded_time(partial_db, tmp_path, quick
     try:
         for call in (lambda: run_campaign(tmp_path / "n.db", CFG, WL, 10, scheduler=address, progress=False),
                      lambda: resume_campaign(db, scheduler=address, progress=False)):
-            t = time.monotonic()
-            _refused(call, f"cannot reach the Dask scheduler at {address} within 1 s (", "tcp://host:port",
-                     kinds=CampaignError)
-            assert time.monotonic() - t < 6.0  # 1 s to ask, plus opening the file and loading the backend
+            with no_hang(60):  # the probe gives up after SCHEDULER_TIMEOUT; distributed.Client alone would not
+                _refused(call, f"cannot reach the Dask scheduler at {address} within 1 s (", "tcp://host:port",
+                         kinds=CampaignError)
     finally:
         if srv is not None:
             srv.close()
