@@ -380,3 +380,14 @@ def test_demo_model_only(tmp_path, monkeypatch, capsys):
     assert md.startswith("# hwgen demo report") and "| gemm 50x72x40 (ws) |" in md
     assert "4 passed, 0 failed" in capsys.readouterr().out
     assert _listing(tmp_path) == ["demo_out"]
+
+
+def test_python_dash_m_and_version():
+    import subprocess
+    import sys
+    from importlib.metadata import version
+
+    out = subprocess.run([sys.executable, "-m", "hwgen", "--version"], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == f"hwgen {version('hwgen')}"
+    bad = subprocess.run([sys.executable, "-m", "hwgen", "disasm", "/dev/zero"], capture_output=True, text=True)
+    assert bad.returncode == 2 and bad.stderr.startswith("hwgen disasm: error: /dev/zero") and not bad.stdout
