@@ -2,8 +2,9 @@
 
 Each subcommand imports its stage inside its handler, so ``hwgen --help`` and
 the pure-Python commands start without loading Amaranth or cocotb.
-Errors in user input (configuration, program files) print one line naming the
-file and field and exit with status 2; a verification mismatch exits with 1.
+Failures become messages and exit statuses in one place,
+:func:`hwgen.cli_support.run_guarded` (2 bad input, 1 a verification mismatch,
+70 a defect); outputs go through :mod:`hwgen.outputs`.
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from .cli_support import (UserError, add_config_args, add_force_arg, config_from_args, int_at_least, read_input,
-                          run_guarded)
+from .cli_support import UserError, add_config_args, add_force_arg, config_from_args, int_at_least, run_guarded
+from .fileio import read_input_file
 from .outputs import Outputs
 
 __all__ = ["main", "build_parser"]
@@ -35,7 +36,7 @@ def cmd_asm(args: argparse.Namespace) -> int:
 
     outs = Outputs(force=args.force, command="asm")
     key = outs.file(args.output)
-    code = assemble(parse_program_text(read_input(args.source, text=True, what="program text"), source=args.source))
+    code = assemble(parse_program_text(read_input_file(args.source, text=True, what="program text"), source=args.source))
     outs.put(key, code)
     outs.commit()
     print(f"wrote {args.output}: {len(code) // 16} instructions", file=sys.stderr if outs.uses_stdout else sys.stdout)
@@ -45,7 +46,7 @@ def cmd_asm(args: argparse.Namespace) -> int:
 def cmd_disasm(args: argparse.Namespace) -> int:
     from .isa import IsaError, disassemble, format_program_text
 
-    data = read_input(args.binary, what="binary program")
+    data = read_input_file(args.binary, what="binary program")
     try:
         text = format_program_text(disassemble(data, stop_at_halt=False))
     except IsaError as e:

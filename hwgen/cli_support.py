@@ -22,7 +22,7 @@ from .errors import HwgenError
 from .limits import check_limit, env_name
 
 __all__ = ["UserError", "CONFIG_FLAGS", "add_config_args", "config_from_args", "add_force_arg", "int_at_least",
-           "fraction", "positive_float", "read_input", "run_guarded", "EXIT_USER", "EXIT_DEFECT",
+           "fraction", "positive_float", "run_guarded", "EXIT_USER", "EXIT_DEFECT",
            "EXIT_INTERRUPTED", "ISSUES_HINT"]
 
 EXIT_USER = 2
@@ -128,14 +128,6 @@ def positive_float(text: str) -> float:
     if not v > 0:
         raise argparse.ArgumentTypeError(f"must be positive, got {v:g}")
     return v
-
-
-# ------------------------------------------------------------ inputs
-def read_input(path: str | os.PathLike[str], *, text: bool = False, what: str = "file") -> bytes | str:
-    """An input file's contents; refused with one line when it is a folder or device, or over the size limit."""
-    from .fileio import read_input_file
-
-    return read_input_file(path, text=text, what=what)
 
 
 # ------------------------------------------------------------ failures -> messages
