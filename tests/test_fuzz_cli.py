@@ -31,7 +31,7 @@ from hwgen.cli import main
 from hwgen.config import AcceleratorConfig
 from hwgen.isa import LAYOUT, Opcode
 
-FUZZ = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+FUZZ = settings(max_examples=int(os.environ.get("HWGEN_FUZZ_EXAMPLES", "40")), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                           HealthCheck.too_slow])
 SMALL_LIMITS = {"HWGEN_LIMIT_SIMULATED_MACS": "20000", "HWGEN_LIMIT_TENSOR_ELEMENTS": "200000",
                 "HWGEN_LIMIT_RUN_BYTES": "4000000", "HWGEN_LIMIT_INJECTIONS": "50", "HWGEN_LIMIT_RTL_PES": "64"}

@@ -31,8 +31,8 @@ from hwgen.errors import HwgenError
 
 CFG = AcceleratorConfig(name="tiny", rows=2, cols=2, a_spad_depth=32, w_spad_depth=32, acc_depth=16)
 WL = "gemm:4x6x3"
-FUZZ = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-DB_FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(max_examples=int(os.environ.get("HWGEN_FUZZ_EXAMPLES", "100")), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+DB_FUZZ = settings(max_examples=int(os.environ.get("HWGEN_FUZZ_EXAMPLES", "60")), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 #: small limits while fuzzing specs: every valid mutation builds in milliseconds, every larger one is refused
 SMALL_LIMITS = {"HWGEN_LIMIT_SIMULATED_MACS": "4000", "HWGEN_LIMIT_TENSOR_ELEMENTS": "4000",
