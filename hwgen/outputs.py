@@ -4,7 +4,8 @@ Every command that writes files goes through :class:`Outputs`. The rules:
 
 * An output that does not exist yet is created (with any missing parent
   folders, which are removed again if the command fails).
-* An existing regular **file** is replaced only with ``--force``.
+* An existing regular **file** is replaced only if hwgen wrote it and it is unchanged since
+  (:mod:`hwgen.output_registry` records every file hwgen writes), and then only with ``--force``.
 * An existing **folder** is replaced only if hwgen made it: it holds the marker
   file :data:`MARKER` listing what hwgen wrote there, and nothing else; and
   then only with ``--force``. An empty folder is used as if it did not exist.
@@ -31,6 +32,7 @@ from pathlib import Path
 from typing import BinaryIO, Callable, Mapping
 
 from .errors import HwgenError
+from .output_registry import record_outputs, written_by_hwgen
 
 __all__ = ["MARKER", "STDOUT", "OutputError", "Outputs", "check_file_target", "check_folder_target",
            "is_hwgen_folder"]
@@ -98,8 +100,11 @@ def check_file_target(path: Path, *, force: bool = False) -> bool:
     if not stat.S_ISREG(st.st_mode):
         raise OutputError(f"{path}: is {_kind(st.st_mode)}; hwgen replaces only regular files"
                           + (" (use '-' for standard output)" if not stat.S_ISDIR(st.st_mode) else ""))
+    if not written_by_hwgen(path):
+        raise OutputError(f"{path}: exists and is not an output hwgen wrote (or was changed since); hwgen never "
+                          f"replaces it, --force or not: choose another name")
     if not force:
-        raise OutputError(f"{path}: exists; --force replaces it")
+        raise OutputError(f"{path}: exists (an earlier hwgen output); --force replaces it")
     _check_parent(path)
     return True
 
@@ -365,6 +370,7 @@ class Outputs:
         for t in self._targets.values():
             if t.old is not None:
                 _remove(t.old)
+        record_outputs({t.path: t.data for t in self._targets.values() if not t.folder})
         self._targets.clear()
         if self._stdout_data is not None:
             out = self.stdout or sys.stdout.buffer

@@ -83,7 +83,7 @@ def test_dump_layers_into_a_new_folder_then_force_replaces_only_it(home, tiny_mo
     assert main(argv) == 0
     names = sorted(p.name for p in (home / "out" / "layers").iterdir())
     assert MARKER in names and len(names) > 3
-    refused(argv, capsys, "exists; --force replaces it")
+    refused(argv, capsys, "an earlier hwgen output); --force replaces it")
     assert main(argv + ["--force"]) == 0
     (home / "out" / "layers" / "mine.txt").write_text("added later")
     refused(argv + ["--force"], capsys, "did not write")
@@ -308,3 +308,17 @@ def test_scalesim_depthwise_row_expanding_to_millions_of_layers(home, capsys):
                                  "Num Filter, Strides,\nDP1, 3, 3, 3, 3, 5000000, 1, 1,\n")
     for compat in ([], ["--scalesim-compat"]):
         refused(["map", "dp.csv", *compat], capsys, "dp.csv", "5,000,000", "HWGEN_LIMIT_LAYERS")
+
+
+def test_force_replaces_only_files_hwgen_wrote(home, capsys):
+    """--force onto a user's file is refused; onto an earlier output it replaces it; once edited, it is theirs."""
+    before = snapshot(home)
+    for flag in ("--json", "--csv", "--png"):
+        refused(["map", "zoo:mlp", flag, "victim.txt", "--force"], capsys, "victim.txt", "not an output hwgen wrote")
+    assert snapshot(home) == before
+    assert main(["map", "zoo:mlp", "--json", "m.json"]) == 0
+    refused(["map", "zoo:mlp", "--json", "m.json"], capsys, "--force replaces it")
+    assert main(["map", "zoo:mlp", "--rows", "4", "--json", "m.json", "--force"]) == 0
+    assert '"rows": 4' in (home / "m.json").read_text()
+    (home / "m.json").write_text((home / "m.json").read_text() + "\n")  # the user touched it
+    refused(["map", "zoo:mlp", "--json", "m.json", "--force"], capsys, "not an output hwgen wrote")

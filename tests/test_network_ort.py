@@ -274,18 +274,19 @@ def test_hwgen_run_bad_input_exits_2_and_writes_nothing(run_setup, tmp_path, cap
 def test_hwgen_run_failure_keeps_previous_outputs(run_setup, tmp_path, capsys):
     g, qm, x, src = run_setup
     out = tmp_path / "out"
-    out.mkdir()
-    (out / "y.npy").write_bytes(b"old output")
+    assert main(["run", "in/cnn.onnx", "--input", "in/x.npy", "--output", "out/y.npy"]) == 0  # an earlier output
+    old = (out / "y.npy").read_bytes()
     np.save(src / "x_int.npy", np.zeros((1, 3, 16, 16), np.int8))
+    capsys.readouterr()
     assert main(["run", "in/cnn.onnx", "--input", "in/x_int.npy", "--output", "out/y.npy", "--force"]) == 2
     assert "x_int.npy" in capsys.readouterr().err
-    assert (out / "y.npy").read_bytes() == b"old output" and _listing(out) == ["y.npy"]
+    assert (out / "y.npy").read_bytes() == old and _listing(out) == ["y.npy"]
     # an output path that is a folder: named, and neither the report nor the other outputs are written
     (out / "d").mkdir()
     assert main(["run", "in/cnn.onnx", "--input", "in/x.npy", "--output", "out/y.npy", "--report", "out/d",
                  "--dump-layers", "out/layers", "--force"]) == 2
     assert "out/d: is a folder" in capsys.readouterr().err
-    assert (out / "y.npy").read_bytes() == b"old output" and _listing(out) == ["d", "y.npy"]
+    assert (out / "y.npy").read_bytes() == old and _listing(out) == ["d", "y.npy"]
 
 
 # ----------------------------------------------------------------------- RTL

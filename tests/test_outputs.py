@@ -29,15 +29,38 @@ def test_new_file_and_folder_are_created_with_parents(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "c"]  # no temporaries
 
 
-def test_existing_file_needs_force(tmp_path):
+def test_existing_user_file_is_never_replaced(tmp_path):
     f = tmp_path / "x.json"
     f.write_bytes(b"user data")
-    with pytest.raises(OutputError, match="exists; --force replaces it"):
-        _write({}, {f: b"new"})
+    for force in (False, True):
+        with pytest.raises(OutputError, match="not an output hwgen wrote"):
+            _write({"force": force}, {f: b"new"})
     assert f.read_bytes() == b"user data"
-    _write({"force": True}, {f: b"new"})
-    assert f.read_bytes() == b"new"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x.json"]
+
+
+def test_earlier_output_file_replaced_only_with_force_and_only_if_unchanged(tmp_path):
+    f = tmp_path / "x.json"
+    _write({}, {f: b"first"})
+    with pytest.raises(OutputError, match=r"an earlier hwgen output\); --force replaces it"):
+        _write({}, {f: b"second"})
+    _write({"force": True}, {f: b"second"})
+    assert f.read_bytes() == b"second"
+    f.write_bytes(b"second, edited by the user")  # now it is theirs
+    with pytest.raises(OutputError, match="not an output hwgen wrote"):
+        _write({"force": True}, {f: b"third"})
+    assert f.read_bytes() == b"second, edited by the user"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.json"]
+
+
+def test_unreadable_record_means_nothing_is_replaceable(tmp_path, monkeypatch):
+    f = tmp_path / "x.json"
+    _write({}, {f: b"ours"})
+    monkeypatch.setenv("HWGEN_STATE", str(tmp_path / "state-is-a-file"))
+    (tmp_path / "state-is-a-file").write_text("not a folder")
+    with pytest.raises(OutputError, match="not an output hwgen wrote"):
+        _write({"force": True}, {f: b"new"})
+    assert f.read_bytes() == b"ours"
 
 
 @pytest.mark.parametrize("force", [False, True])
@@ -130,7 +153,7 @@ def test_one_stdout_output(tmp_path):
 def test_all_or_nothing_when_a_later_target_fails(tmp_path, monkeypatch):
     """A failure renaming the second output puts the first back as it was and leaves no temporaries."""
     a = tmp_path / "a.json"
-    a.write_bytes(b"old a")
+    _write({}, {a: b"old a"})  # an earlier output, replaceable with --force
     real_replace = os.replace
     calls = []
 
