@@ -1,0 +1,338 @@
+
+// ---------------------------------------------------------------- fault injection (fault_injection/rtl_injector.py)
+//   @EXE@ golden <job> <prefix>   -> <prefix>.txt, .hash (uint64 per cycle), .mem, .state
+//   @EXE@ inject <job> <results>  -> one line per fault: "id outcome_code detail_code end_cycle early"
+// Job file: "key value..." lines: mem_bytes, image, timeout, jobs, check_gap, early_stop, golden,
+// golden_oob, verify, region <lo> <hi>, var <path> <width> <depth>, fault <id> <var> <model> <cycle>
+// <bit> <word> <nbits> <duration>.
+#include "verilated_syms.h"
+#include <algorithm>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+struct Var { std::string path; uint8_t* p = nullptr; uint32_t width = 0, depth = 1, stride = 0; };
+struct FaultSpec { long long id; int var, model; uint64_t cycle; uint32_t bit, word, nbits, duration; };
+struct Slot { int32_t filled, detail, early, pad; uint64_t end; };
+enum { M_SEU = 0, M_MBU = 1, M_STUCK0 = 2, M_STUCK1 = 3 };
+enum { D_CONVERGED = 0, D_SAME, D_MEMORY, D_OUTPUT, D_ERROR, D_TIMEOUT, D_OOB, D_AFTER_END, D_LATE, D_EARLY };
+
+struct Job {
+    uint64_t mem_bytes = 0, timeout = 0, check_gap = 64;
+    int jobs = 1, early_stop = 1, golden_oob = 0, verify = 1;
+    std::string image, golden, dump;
+    std::vector<std::pair<uint64_t, uint64_t>> regions;
+    std::vector<Var> vars;
+    std::vector<FaultSpec> faults;
+};
+
+static Job g_job;
+static std::vector<uint64_t> g_hash;    // golden fingerprint per cycle (inject mode)
+static std::vector<uint8_t> g_mem;      // golden final memory (inject mode)
+static std::vector<uint8_t> g_scratch;  // gathered design state
+
+static bool parse_job(const char* path, Job& job) {
+    std::ifstream in(path);
+    if (!in) return false;
+    std::string line;
+    while (std::getline(in, line)) {
+        std::istringstream ls(line);
+        std::string key;
+        if (!(ls >> key)) continue;
+        if (key == "mem_bytes") ls >> job.mem_bytes;
+        else if (key == "image") ls >> job.image;
+        else if (key == "timeout") ls >> job.timeout;
+        else if (key == "jobs") ls >> job.jobs;
+        else if (key == "check_gap") ls >> job.check_gap;
+        else if (key == "early_stop") ls >> job.early_stop;
+        else if (key == "golden") ls >> job.golden;
+        else if (key == "dump") ls >> job.dump;
+        else if (key == "golden_oob") ls >> job.golden_oob;
+        else if (key == "verify") ls >> job.verify;
+        else if (key == "region") { uint64_t lo, hi; ls >> lo >> hi; job.regions.push_back({lo, hi}); }
+        else if (key == "var") { Var v; ls >> v.path >> v.width >> v.depth; job.vars.push_back(v); }
+        else if (key == "fault") {
+            FaultSpec f;
+            ls >> f.id >> f.var >> f.model >> f.cycle >> f.bit >> f.word >> f.nbits >> f.duration;
+            job.faults.push_back(f);
+        } else { std::fprintf(stderr, "job: unknown key %s\n", key.c_str()); return false; }
+        if (ls.fail()) { std::fprintf(stderr, "job: bad line: %s\n", line.c_str()); return false; }
+    }
+    return true;
+}
+
+template <typename T>
+static bool read_vec(const std::string& path, std::vector<T>& out) {
+    std::ifstream f(path, std::ios::binary | std::ios::ate);
+    if (!f) return false;
+    const size_t n = static_cast<size_t>(f.tellg());
+    out.resize(n / sizeof(T));
+    f.seekg(0);
+    return static_cast<bool>(f.read(reinterpret_cast<char*>(out.data()), n)) || n == 0;
+}
+template <typename T>
+static bool write_vec(const std::string& path, const std::vector<T>& v) {
+    std::ofstream f(path, std::ios::binary);
+    f.write(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(T));
+    return static_cast<bool>(f);
+}
+
+static std::string norm_name(const char* s) {
+    std::string n(s);
+    if (!n.empty() && n[0] == '\\') n.erase(0, 1);
+    while (!n.empty() && n.back() == ' ') n.pop_back();
+    return n;
+}
+
+// Find each state element in Verilator's scope table (public_flat_rw in the .vlt).
+static bool resolve_vars(VerilatedContext* ctx, std::vector<Var>& vars) {
+    for (Var& v : vars) {
+        const auto dot = v.path.rfind('.');
+        const std::string scope = "TOP." + v.path.substr(0, dot), name = v.path.substr(dot + 1);
+        const VerilatedScope* sc = ctx->scopeFind(scope.c_str());
+        if (sc && sc->varsp()) {
+            for (auto& kv : *sc->varsp()) {
+                if (norm_name(kv.first) == name) {
+                    v.p = static_cast<uint8_t*>(kv.second.datap());
+                    v.stride = kv.second.entSize();
+                    break;
+                }
+            }
+        }
+        if (!v.p) {
+            std::fprintf(stderr, "state element %s not found (scope %s)\n", v.path.c_str(), scope.c_str());
+            return false;
+        }
+        if (v.stride * 8 < v.width) {
+            std::fprintf(stderr, "%s: %u bytes per word for %u bits\n", v.path.c_str(), v.stride, v.width);
+            return false;
+        }
+    }
+    return true;
+}
+
+// ---- fingerprint: xxh64-style rounds on 4 lanes, then an avalanche
+static inline uint64_t rotl(uint64_t x, int r) { return (x << r) | (x >> (64 - r)); }
+static inline uint64_t rd64(const uint8_t* p) { uint64_t v; std::memcpy(&v, p, 8); return v; }
+static constexpr uint64_t P1 = 0x9E3779B185EBCA87ull, P2 = 0xC2B2AE3D27D4EB4Full, P3 = 0x165667B19E3779F9ull;
+static inline uint64_t round64(uint64_t acc, uint64_t x) { return rotl(acc + x * P2, 31) * P1; }
+static uint64_t hash_bytes(uint64_t seed, const uint8_t* p, size_t n) {
+    uint64_t a = seed + P1, b = seed ^ P2, c = seed + P3, d = seed - P1;
+    size_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        a = round64(a, rd64(p + i)); b = round64(b, rd64(p + i + 8));
+        c = round64(c, rd64(p + i + 16)); d = round64(d, rd64(p + i + 24));
+    }
+    uint64_t h = rotl(a, 1) + rotl(b, 7) + rotl(c, 12) + rotl(d, 18) + n;
+    for (; i + 8 <= n; i += 8) h = rotl(h ^ round64(0, rd64(p + i)), 27) * P1 + P3;
+    for (; i < n; ++i) h = rotl(h ^ (p[i] * P3), 11) * P1;
+    h ^= h >> 33; h *= P2; h ^= h >> 29; h *= P3; h ^= h >> 32;
+    return h;
+}
+
+static void gather_state(std::vector<uint8_t>& buf) {
+    size_t n = 0;
+    for (const Var& v : g_job.vars) n += size_t(v.stride) * v.depth;
+    buf.resize(n);
+    uint8_t* o = buf.data();
+    for (const Var& v : g_job.vars) {
+        const size_t k = size_t(v.stride) * v.depth;
+        std::memcpy(o, v.p, k);
+        o += k;
+    }
+}
+
+static uint64_t state_hash(Sim& s) {
+    gather_state(g_scratch);
+    uint64_t h = hash_bytes(0x6877676e, g_scratch.data(), g_scratch.size());
+    h = hash_bytes(h, s.mem.bytes.data(), s.mem.bytes.size());
+    uint8_t tail[PORT_BYTES + 1];
+    std::memcpy(tail, s.rdata, PORT_BYTES);
+    tail[PORT_BYTES] = s.mem.oob ? 1 : 0;
+    return hash_bytes(h, tail, sizeof tail);
+}
+
+// ---- faults
+static inline void bit_op(const Var& v, uint32_t word, uint32_t bit, int op) {   // 0 flip, 1 clear, 2 set
+    uint8_t* w = v.p + size_t(word) * v.stride + (bit >> 3);
+    const uint8_t m = uint8_t(1u << (bit & 7));
+    if (op == 0) *w ^= m; else if (op == 1) *w &= uint8_t(~m); else *w |= m;
+}
+static void apply_fault(const FaultSpec& f) {
+    const Var& v = g_job.vars[f.var];
+    const int op = f.model == M_STUCK0 ? 1 : f.model == M_STUCK1 ? 2 : 0;
+    const uint32_t n = f.nbits ? f.nbits : 1;
+    for (uint32_t k = 0; k < n && f.bit + k < v.width; ++k) bit_op(v, f.word, f.bit + k, op);
+}
+
+static bool regions_differ(const std::vector<uint8_t>& a, const std::vector<uint8_t>& b) {
+    for (auto& r : g_job.regions)
+        if (std::memcmp(a.data() + r.first, b.data() + r.first, r.second - r.first)) return true;
+    return false;
+}
+
+// The child: apply the fault at cycle n and run on; early stop on a golden fingerprint.
+static void run_child(Sim& s, const FaultSpec& f, uint64_t n, Slot& out) {
+    const bool stuck = f.model == M_STUCK0 || f.model == M_STUCK1;
+    const uint64_t win_end = n + (stuck ? std::max<uint32_t>(1, f.duration) : 1);
+    const uint64_t last = g_hash.size() - 1;   // golden halt cycle
+    uint64_t next_check = win_end, gap = 1;
+    bool timed_out = false;
+    for (;;) {
+        if (n < win_end) { apply_fault(f); s.top->eval(); }
+        if (s.top->done || s.top->error) break;
+        if (n >= g_job.timeout) { timed_out = true; break; }
+        if (g_job.early_stop && n == next_check) {
+            if (n <= last && state_hash(s) == g_hash[n]) {
+                out.detail = D_CONVERGED; out.early = 1; out.end = n; out.filled = 1;
+                return;
+            }
+            gap = std::min<uint64_t>(gap * 2, g_job.check_gap);
+            next_check = n + gap;
+        }
+        s.tick();
+        ++n;
+    }
+    out.end = n;
+    if (!g_job.dump.empty()) write_vec(g_job.dump + "/fault_" + std::to_string(f.id) + ".mem", s.mem.bytes);
+    if (s.top->error) out.detail = D_ERROR;
+    else if (timed_out) out.detail = D_TIMEOUT;
+    else if (s.mem.oob && !g_job.golden_oob) out.detail = D_OOB;
+    else if (regions_differ(s.mem.bytes, g_mem)) out.detail = D_OUTPUT;
+    else if (s.mem.bytes != g_mem) out.detail = D_MEMORY;
+    else if (n > last) out.detail = D_LATE;
+    else if (n < last) out.detail = D_EARLY;
+    else out.detail = D_SAME;
+    out.filled = 1;
+}
+
+static bool load_image(Sim& s) {
+    std::ifstream f(g_job.image, std::ios::binary | std::ios::ate);
+    if (!f) return false;
+    const uint64_t n = static_cast<uint64_t>(f.tellg());
+    if (n > g_job.mem_bytes) return false;
+    f.seekg(0);
+    return static_cast<bool>(f.read(reinterpret_cast<char*>(s.mem.bytes.data()), n)) || n == 0;
+}
+
+static void start_run(Sim& s) {
+    s.reset();
+    s.set_inputs(false, true);
+    s.tick();   // the edge that samples start: the state of cycle 0 follows
+    s.set_inputs(false, false);
+}
+
+static int golden_mode(Sim& s, const std::string& prefix) {
+    std::vector<uint64_t> hashes;
+    const auto t0 = std::chrono::steady_clock::now();
+    start_run(s);
+    uint64_t n = 0;
+    double hash_s = 0;
+    for (;;) {
+        const auto h0 = std::chrono::steady_clock::now();
+        hashes.push_back(state_hash(s));
+        hash_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - h0).count();
+        if (s.top->done || s.top->error || n >= g_job.timeout) break;
+        s.tick();
+        ++n;
+    }
+    const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const bool timed_out = !(s.top->done || s.top->error);
+    gather_state(g_scratch);
+    if (!write_vec(prefix + ".hash", hashes) || !write_vec(prefix + ".mem", s.mem.bytes) ||
+        !write_vec(prefix + ".state", g_scratch)) {
+        std::fprintf(stderr, "cannot write %s.*\n", prefix.c_str());
+        return 3;
+    }
+    FILE* t = std::fopen((prefix + ".txt").c_str(), "w");
+    if (!t) return 3;
+    std::fprintf(t, "%" PRIu64 " %" PRIu64 " %d %d %d %" PRIu64 " %.9f %.9f\n",
+                 static_cast<uint64_t>(s.top->cycles), static_cast<uint64_t>(s.top->busy_pe), s.top->error ? 1 : 0,
+                 timed_out ? 1 : 0, s.mem.oob ? 1 : 0, n, wall, hash_s);
+    std::fclose(t);
+    return 0;
+}
+
+static int inject_mode(Sim& s, const std::string& results_path) {
+    if (!read_vec(g_job.golden + ".hash", g_hash) || g_hash.empty() || !read_vec(g_job.golden + ".mem", g_mem) ||
+        g_mem.size() != g_job.mem_bytes) {
+        std::fprintf(stderr, "cannot read the golden run %s.*\n", g_job.golden.c_str());
+        return 3;
+    }
+    const uint64_t last = g_hash.size() - 1;
+    const size_t nf = g_job.faults.size();
+    std::vector<size_t> order(nf);
+    for (size_t i = 0; i < nf; ++i) order[i] = i;
+    std::stable_sort(order.begin(), order.end(),
+                     [](size_t a, size_t b) { return g_job.faults[a].cycle < g_job.faults[b].cycle; });
+    Slot* slots = static_cast<Slot*>(mmap(nullptr, sizeof(Slot) * std::max<size_t>(nf, 1), PROT_READ | PROT_WRITE,
+                                          MAP_SHARED | MAP_ANONYMOUS, -1, 0));
+    if (slots == MAP_FAILED) { std::perror("mmap"); return 3; }
+    std::memset(slots, 0, sizeof(Slot) * std::max<size_t>(nf, 1));
+    std::fflush(nullptr);
+    start_run(s);
+    uint64_t n = 0, verified = UINT64_MAX;
+    int running = 0;
+    for (size_t k = 0; k < nf; ++k) {
+        const FaultSpec& f = g_job.faults[order[k]];
+        Slot& slot = slots[order[k]];
+        if (f.cycle >= last) {   // the design has halted (or halts in this very cycle): nothing to corrupt
+            slot.detail = D_AFTER_END; slot.early = 1; slot.end = last; slot.filled = 1;
+            continue;
+        }
+        while (n < f.cycle) { s.tick(); ++n; }
+        if (g_job.verify && verified != n) {
+            if (state_hash(s) != g_hash[n]) {
+                std::fprintf(stderr, "replay diverged from the golden run at cycle %" PRIu64 "\n", n);
+                return 4;
+            }
+            verified = n;
+        }
+        if (running >= g_job.jobs) { int st; if (wait(&st) > 0) --running; }
+        const pid_t pid = fork();
+        if (pid < 0) { std::perror("fork"); return 3; }
+        if (pid == 0) {
+            run_child(s, f, n, slot);
+            _exit(0);
+        }
+        ++running;
+    }
+    while (running > 0) { int st; if (wait(&st) <= 0) break; --running; }
+    FILE* r = std::fopen(results_path.c_str(), "w");
+    if (!r) return 3;
+    for (size_t i = 0; i < nf; ++i)
+        std::fprintf(r, "%lld %d %d %" PRIu64 " %d\n", g_job.faults[i].id, slots[i].filled, slots[i].detail,
+                     slots[i].end, slots[i].early);
+    std::fclose(r);
+    return 0;
+}
+
+int main(int argc, char** argv) {
+    if (argc != 4) {
+        std::fprintf(stderr, "usage: %s golden|inject <job file> <output>\n", argv[0]);
+        return 2;
+    }
+    if (!parse_job(argv[2], g_job) || g_job.mem_bytes < PORT_BYTES || (g_job.mem_bytes & (g_job.mem_bytes - 1))) {
+        std::fprintf(stderr, "job %s: bad job\n", argv[2]);
+        return 2;
+    }
+    Sim sim;
+    sim.mem.resize(g_job.mem_bytes);
+    if (!load_image(sim)) { std::fprintf(stderr, "cannot read image %s\n", g_job.image.c_str()); return 3; }
+    if (!resolve_vars(sim.ctx.get(), g_job.vars)) return 3;
+    for (const FaultSpec& f : g_job.faults) {
+        if (f.var < 0 || size_t(f.var) >= g_job.vars.size() || f.word >= g_job.vars[f.var].depth ||
+            f.bit >= g_job.vars[f.var].width || f.model < 0 || f.model > 3) {
+            std::fprintf(stderr, "fault %lld: bad site, word, bit or model\n", f.id);
+            return 2;
+        }
+    }
+    const std::string mode = argv[1];
+    int rc = 2;
+    if (mode == "golden") rc = golden_mode(sim, argv[3]);
+    else if (mode == "inject") rc = inject_mode(sim, argv[3]);
+    else std::fprintf(stderr, "unknown mode %s\n", mode.c_str());
+    // no destructors: Verilator's scope teardown is not needed and a forked process must not run it
+    std::fflush(nullptr);
+    _exit(rc);
+}
