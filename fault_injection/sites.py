@@ -27,6 +27,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from hwgen.config import INSTR_BITS, AcceleratorConfig
+from hwgen.hw_facts import CONTROLLER_STATES, COUNTER_WIDTH
 
 from .faults import STRUCTURES, Site
 
@@ -39,11 +40,6 @@ MEMORIES = ("a_spad", "w_spad", "acc_buf")
 FSM_STATE_SITE = "ctrl_state_state"
 #: suffix of the read-data register of a memory's synchronous read port
 READ_PORT_SUFFIX = ".rd_data"
-
-# Constants of hwgen/top.py restated for the formula (hwgen.top imports Amaranth, so the pure
-# model cannot import them). The parity test catches any drift.
-_COUNTER_WIDTH = 48       # hwgen.top.COUNTER_WIDTH
-_FSM_STATES = ("IDLE", "FETCH", "DECODE", "LOAD", "COMPUTE", "STORE", "HALTED")
 
 
 class RtlStateError(RuntimeError):
@@ -68,12 +64,12 @@ def model_sites(cfg: AcceleratorConfig, *, read_ports: bool = True) -> list[Site
 
     regs: dict[str, int] = {
         # controller
-        FSM_STATE_SITE: _bits(len(_FSM_STATES)),
+        FSM_STATE_SITE: _bits(len(CONTROLLER_STATES)),
         "pc": 32, "instr_reg": INSTR_BITS, "fetch_cnt": _bits(beats + 1),
         "exec_cnt": 26, "exec_last": 26, "error_flag": 1,
         "feed_a_valid": 1, "feed_b_valid": 1, "cp_phase": 26, "busy_inc": 26,
         # performance counters
-        "cycle_counter": _COUNTER_WIDTH, "busy_pe_counter": _COUNTER_WIDTH,
+        "cycle_counter": COUNTER_WIDTH, "busy_pe_counter": COUNTER_WIDTH,
         # requantization parameters
         "q_multiplier": 32, "q_shift": 6, "q_zero_point": 16, "q_clamp_lo": 16, "q_clamp_hi": 16,
         # load unit

@@ -19,11 +19,11 @@ from amaranth.lib.wiring import In, Out
 from .array import SystolicArray
 from .config import INSTR_BITS, AcceleratorConfig
 from .isa import OPCODE_BITS, QTABLE_BYTES, Opcode, field_offsets
+from .hw_facts import CONTROLLER_STATES, COUNTER_WIDTH
 from .limits import LimitError, check_limit
 
 __all__ = ["Accelerator", "COUNTER_WIDTH"]
 
-COUNTER_WIDTH = 48
 
 
 def _bits(n: int) -> int:
@@ -162,7 +162,7 @@ class Accelerator(wiring.Component):
         in_load = Signal()
         in_store = Signal()
 
-        with m.FSM(init="IDLE", name="ctrl_state") as fsm:
+        with m.FSM(init=CONTROLLER_STATES[0], name="ctrl_state") as fsm:
             with m.State("IDLE"):
                 with m.If(self.start):
                     m.d.sync += [pc.eq(0), cycles.eq(0), busy.eq(0), err.eq(0), fetch_cnt.eq(0)]
@@ -232,6 +232,8 @@ class Accelerator(wiring.Component):
                 with m.If(self.start):
                     m.d.sync += [pc.eq(0), cycles.eq(0), busy.eq(0), err.eq(0), fetch_cnt.eq(0)]
                     m.next = "FETCH"
+        if set(fsm.encoding) != set(CONTROLLER_STATES):  # hw_facts is what pure-Python code reads of this FSM
+            raise AssertionError(f"controller states {sorted(fsm.encoding)} != hwgen.hw_facts {CONTROLLER_STATES}")
         self.fsm_state = fsm.state
 
         # ------------------------------------------------------------ load datapath
