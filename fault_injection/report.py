@@ -29,7 +29,6 @@ import json
 import math
 import os
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 
 from hwgen.errors import HwgenError

@@ -15,7 +15,6 @@ import json
 import math
 import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from .errors import HwgenError
 
