@@ -91,11 +91,18 @@ def _contains_cwd(path: Path) -> bool:
     return target == here or target in here.parents
 
 
-def check_file_target(path: Path, *, force: bool = False) -> bool:
-    """Raise OutputError unless ``path`` may be written as a file; return whether it exists (will be replaced)."""
+def _existing(path: Path) -> os.stat_result | None:
+    """``path``'s lstat, or None when it does not exist yet (then its nearest existing parent must be writable)."""
     st = _lstat(path)
     if st is None:
         _check_parent(path)
+    return st
+
+
+def check_file_target(path: Path, *, force: bool = False) -> bool:
+    """Raise OutputError unless ``path`` may be written as a file; return whether it exists (will be replaced)."""
+    st = _existing(path)
+    if st is None:
         return False
     if not stat.S_ISREG(st.st_mode):
         raise OutputError(f"{path}: is {_kind(st.st_mode)}; hwgen replaces only regular files"
@@ -141,9 +148,8 @@ def is_hwgen_folder(folder: Path) -> bool:
 
 def check_folder_target(path: Path, *, force: bool = False) -> bool:
     """Raise OutputError unless ``path`` may be written as a folder; return whether a previous output is replaced."""
-    st = _lstat(path)
+    st = _existing(path)
     if st is None:
-        _check_parent(path)
         return False
     if not stat.S_ISDIR(st.st_mode):
         raise OutputError(f"{path}: exists and is {_kind(st.st_mode)}, not a folder")
