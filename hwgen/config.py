@@ -16,11 +16,13 @@ import math
 import os
 from dataclasses import dataclass
 from typing import Any
+from .dataflow import Dataflow
 from .errors import HwgenError
 
-__all__ = ["AcceleratorConfig", "ConfigError", "DATAFLOWS", "INSTR_BITS"]
+__all__ = ["AcceleratorConfig", "ConfigError", "DATAFLOWS", "Dataflow", "INSTR_BITS"]
 
-DATAFLOWS = ("os", "ws", "both")
+#: the array choices, in the order the CLI lists them
+DATAFLOWS = tuple(Dataflow)
 
 #: Every instruction is 128 bits (see hwgen.isa); the host port must fetch it in whole beats.
 INSTR_BITS = 128
@@ -48,7 +50,7 @@ class AcceleratorConfig:
     name: str = "default"
     rows: int = 8
     cols: int = 8
-    dataflow: str = "both"
+    dataflow: Dataflow = Dataflow.BOTH
     input_width: int = 8
     weight_width: int = 8
     acc_width: int = 32
@@ -62,6 +64,11 @@ class AcceleratorConfig:
     host_port_width: int = 64
 
     def __post_init__(self) -> None:
+        if isinstance(self.dataflow, str) and not isinstance(self.dataflow, Dataflow):
+            try:  # JSON and the CLI give strings
+                object.__setattr__(self, "dataflow", Dataflow(self.dataflow))
+            except ValueError:
+                pass  # validate() names the field
         self.validate()
 
     # ------------------------------------------------------------------ checks
@@ -82,7 +89,7 @@ class AcceleratorConfig:
                      "(it names the output folder)")
         need(1 <= self.rows <= _MAX_LANES, "rows", f"must be between 1 and {_MAX_LANES}")
         need(1 <= self.cols <= _MAX_LANES, "cols", f"must be between 1 and {_MAX_LANES}")
-        need(self.dataflow in DATAFLOWS, "dataflow", f"must be one of {', '.join(DATAFLOWS)}")
+        need(isinstance(self.dataflow, Dataflow), "dataflow", f"must be one of {', '.join(DATAFLOWS)}")
         need(2 <= self.input_width <= 8, "input_width", "must be between 2 and 8 (one host byte per element)")
         need(2 <= self.weight_width <= 8, "weight_width", "must be between 2 and 8 (one host byte per element)")
         need(2 <= self.output_width <= 8, "output_width", "must be between 2 and 8 (one host byte per element)")
@@ -109,11 +116,11 @@ class AcceleratorConfig:
     # --------------------------------------------------------------- derived
     @property
     def supports_os(self) -> bool:
-        return self.dataflow in ("os", "both")
+        return Dataflow.OS in self.dataflow.modes
 
     @property
     def supports_ws(self) -> bool:
-        return self.dataflow in ("ws", "both")
+        return Dataflow.WS in self.dataflow.modes
 
     @property
     def host_port_bytes(self) -> int:
