@@ -1,0 +1,183 @@
+"""Generation-2 timing: load, compute and store units in parallel, ordered by a scoreboard.
+
+This is the specification the decoupled controller is built to (docs/ARCHITECTURE.md, "Generation 2"):
+pure Python, one pass over the instructions, exact by construction once the RTL follows the same
+rules. It is used today to measure what decoupling gives on the mapper's programs before the RTL
+exists (``benchmarks/overlap.py``), and by the cycle model once generation 2 is built.
+
+Rules (cycle numbers count from the first fetch cycle, 0):
+
+* **Dispatch** is sequential: fetch ``F = fetch_cycles(cfg)`` cycles, decode one cycle, then push the
+  instruction into its unit's queue (``queue_depth`` entries) in the next cycle, or later while the
+  queue is full; the next fetch starts the cycle after the push. A slot freed by a unit's pop in cycle
+  t takes a push from cycle t + 1.
+* **Units.** load runs ``load``; compute runs ``compute``; store runs ``store`` and ``config`` (so a
+  config changes the requantizer only for the stores after it). A unit executes its queue in order,
+  one instruction at a time: start ``s = max(push + 1, previous end in the unit + 1, end of each
+  dependency + 1)``, end ``e = s + duration - 1`` with the duration of :func:`sim.timing.exec_cycles`
+  (at least one cycle).
+* **Dependencies** (sequential semantics kept by hardware, no tokens in the ISA): when instruction i
+  is decoded, the dispatcher compares its :func:`footprint` with every instruction still in flight in
+  the *other* units (queued or executing); i waits for each one that conflicts (both touch the same
+  structure in overlapping ranges and one of them writes). In-flight instructions of one unit finish
+  in order, so only the youngest conflicting one per unit matters; a completed one no longer binds,
+  so comparing against all older instructions gives the same times (this module does that, on the
+  window of instructions that can still be in flight).
+* **fence** is pushed once every unit has finished everything before it; **halt** likewise, and the
+  run's cycle count is the halt's push cycle + 1.
+
+Host ranges are the bounding interval of an instruction's strided pattern, so two accesses that
+interleave without touching the same byte still count as a conflict: it costs time, never results.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from hwgen.config import AcceleratorConfig
+from hwgen.isa import Instruction, Opcode
+
+from .timing import DECODE_CYCLES, exec_cycles, fetch_cycles
+
+__all__ = ["Unit", "Access", "footprint", "conflict", "Schedule", "schedule", "UNIT_OF", "DEFAULT_QUEUE_DEPTH"]
+
+#: Entries of each unit's instruction queue.
+DEFAULT_QUEUE_DEPTH = 4
+
+
+class Unit(enum.Enum):
+    LOAD = "load"
+    COMPUTE = "compute"
+    STORE = "store"
+
+
+#: The unit that executes each opcode; opcodes not listed (halt, fence) are the dispatcher's.
+UNIT_OF: dict[Opcode, Unit] = {Opcode.LOAD: Unit.LOAD, Opcode.COMPUTE: Unit.COMPUTE,
+                               Opcode.STORE: Unit.STORE, Opcode.CONFIG: Unit.STORE}
+
+#: The load instruction's ``target`` field value -> the structure it writes.
+_LOAD_TARGETS = ("a", "w", "q")
+
+
+@dataclass(frozen=True)
+class Access:
+    """One range of one structure an instruction reads or writes: ``[lo, hi)`` in words (bytes for host)."""
+
+    structure: str      #: a, w, q (scratchpads, quantization table), acc, host
+    lo: int
+    hi: int
+    write: bool
+
+
+def _span(base: int, terms: Sequence[tuple[int, int]]) -> tuple[int, int]:
+    """Bounding byte interval ``[lo, hi)`` of ``base + sum(i_k * stride_k)`` for ``0 <= i_k < n_k``."""
+    lo = hi = base
+    for n, stride in terms:
+        reach = (n - 1) * stride
+        lo += min(0, reach)
+        hi += max(0, reach)
+    return lo, hi + 1
+
+
+def footprint(cfg: AcceleratorConfig, ins: Instruction) -> tuple[Access, ...]:
+    """What ``ins`` reads and writes, as ranges of the accelerator's structures and of host memory."""
+    a = ins.args
+    if ins.op == Opcode.LOAD:
+        out = [Access(_LOAD_TARGETS[a["target"]], a["spad_addr"], a["spad_addr"] + a["count"], True)]
+        if not a["zero"]:
+            lo, hi = _span(a["base"], ((a["count"], a["word_stride"]), (a["lanes"], a["lane_stride"])))
+            out.append(Access("host", lo, hi, False))
+        return tuple(out)
+    if ins.op == Opcode.COMPUTE:
+        os_mode = a["dataflow"] == 0
+        a_words = a["depth"] if os_mode else a["rows"]
+        return (Access("a", a["a_addr"], a["a_addr"] + a_words, False),
+                Access("w", a["w_addr"], a["w_addr"] + a["depth"], False),
+                Access("acc", a["o_addr"], a["o_addr"] + a["rows"], True))
+    if ins.op == Opcode.STORE:
+        lo, hi = _span(a["base"], ((a["rows"], a["row_stride"]), (a["cols"], a["col_stride"])))
+        out = [Access("acc", a["o_addr"], a["o_addr"] + a["rows"], False), Access("host", lo, hi, True)]
+        if a["qtable"]:
+            out.append(Access("q", 0, a["cols"], False))
+        return tuple(out)
+    return ()
+
+
+def conflict(x: Sequence[Access], y: Sequence[Access]) -> bool:
+    """True if the two footprints touch one structure in overlapping ranges and one of them writes there."""
+    return any(p.structure == q.structure and (p.write or q.write) and p.lo < q.hi and q.lo < p.hi
+               for p in x for q in y)
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """When each instruction was pushed, started and ended (-1 for the dispatcher's own halt/fence)."""
+
+    push: tuple[int, ...]
+    start: tuple[int, ...]
+    end: tuple[int, ...]
+    cycles: int
+
+    def busy(self, units: Sequence[Unit | None]) -> dict[Unit, int]:
+        """Cycles each unit spent executing (``units[i]`` is instruction i's unit)."""
+        out = {u: 0 for u in Unit}
+        for u, s, e in zip(units, self.start, self.end):
+            if u is not None:
+                out[u] += e - s + 1
+        return out
+
+
+def schedule(cfg: AcceleratorConfig, program: Sequence[Instruction], *,
+             queue_depth: int = DEFAULT_QUEUE_DEPTH) -> Schedule:
+    """The generation-2 timing of ``program`` (which ends with halt) on ``cfg``; see the module docstring."""
+    if queue_depth < 1:
+        raise ValueError(f"queue_depth must be at least 1, got {queue_depth}")
+    F = fetch_cycles(cfg) + DECODE_CYCLES
+    push, start, end = [], [], []
+    # per unit: (end, footprint) of its instructions that may still be in flight, newest last, and the
+    # start cycles of its last queue_depth instructions (the pops that free queue slots)
+    window: dict[Unit, deque] = {u: deque() for u in Unit}
+    pops: dict[Unit, deque] = {u: deque(maxlen=queue_depth) for u in Unit}
+    last_end = {u: -1 for u in Unit}
+    t = 0                      # the dispatcher's next fetch cycle
+    all_done = -1              # the latest end of any unit instruction so far
+    for ins in program:
+        decoded = t + F        # cycle after decode
+        unit = UNIT_OF.get(ins.op)
+        if unit is None:       # halt or fence: wait for every unit, then "push" (retire) it
+            p = max(decoded, all_done + 1)
+            push.append(p)
+            start.append(-1)
+            end.append(-1)
+            t = p + 1
+            if ins.op == Opcode.HALT:
+                return Schedule(tuple(push), tuple(start), tuple(end), p + 1)
+            continue
+        q = pops[unit]
+        p = decoded if len(q) < queue_depth else max(decoded, q[0] + 1)
+        fp = footprint(cfg, ins)
+        s = max(p + 1, last_end[unit] + 1)
+        for other, win in window.items():
+            if other is unit:
+                continue
+            while win and win[0][0] < p:  # finished before the push: cannot bind any later instruction
+                win.popleft()
+            for e_other, fp_other in reversed(win):
+                if e_other + 1 <= s:
+                    break  # older ones of that unit end earlier still
+                if conflict(fp, fp_other):
+                    s = e_other + 1
+                    break
+        e = s + max(1, exec_cycles(cfg, ins)) - 1
+        push.append(p)
+        start.append(s)
+        end.append(e)
+        q.append(s)
+        window[unit].append((e, fp))
+        last_end[unit] = e
+        all_done = max(all_done, e)
+        t = p + 1
+    raise ValueError("program has no halt")

@@ -1,0 +1,151 @@
+"""The generation-2 timing recurrence (sim.schedule) against a cycle-stepped machine built from the rules.
+
+The machine below is written the way the decoupled controller will be: a dispatcher that fetches,
+decodes and pushes, one queue and one execution slot per unit, and dependencies recorded at push time
+against the instructions then in flight. It shares nothing with the recurrence but the footprints and
+durations, so agreement on random programs (with many conflicts, full queues and fences) checks the
+recurrence's shortcuts: only the youngest conflicting instruction per unit, the pruned window, the
+closed-form queue-slot rule.
+"""
+
+import random
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hwgen.config import AcceleratorConfig
+from hwgen.isa import compute, config, fence, halt, load, store
+from sim.schedule import Access, UNIT_OF, conflict, footprint, schedule
+from sim.timing import DECODE_CYCLES, exec_cycles, fetch_cycles
+
+CFG = AcceleratorConfig(rows=4, cols=4, dataflow="both", a_spad_depth=32, w_spad_depth=32, acc_depth=16,
+                        host_port_width=32)
+
+
+def stepped(cfg, program, queue_depth):
+    """Cycle-by-cycle: returns (push, start, end, cycles) like sim.schedule.schedule."""
+    F = fetch_cycles(cfg) + DECODE_CYCLES
+    n = len(program)
+    push, start, end = [None] * n, [None] * n, [None] * n
+    deps = [()] * n
+    queues = {u: [] for u in set(UNIT_OF.values())}
+    running = {u: None for u in queues}          # index executing in the unit
+    popped_at = {u: [] for u in queues}          # pop cycles, to know when a slot is free again
+    pc, fetch_start = 0, 0
+    t = 0
+    while True:
+        # ---- units: finish, then start the head if it may (sees pushes of earlier cycles only)
+        for u in queues:
+            r = running[u]
+            if r is not None and end[r] < t:
+                running[u] = None
+            if running[u] is None and queues[u]:
+                i = queues[u][0]
+                if push[i] < t and all(end[d] is not None and end[d] < t for d in deps[i]):
+                    queues[u].pop(0)
+                    start[i] = t
+                    end[i] = t + max(1, exec_cycles(cfg, program[i])) - 1
+                    running[u] = i
+                    popped_at[u].append(t)
+        # ---- dispatcher: push the decoded instruction if its unit's queue has room
+        if t >= fetch_start + F:
+            ins = program[pc]
+            u = UNIT_OF.get(ins.op)
+            if u is None:
+                idle = all(end[j] is not None and end[j] < t for j in range(pc) if UNIT_OF.get(program[j].op))
+                if idle:
+                    push[pc] = t
+                    if ins.op.name == "HALT":
+                        return push, start, end, t + 1
+                    pc, fetch_start = pc + 1, t + 1
+            else:
+                occupied = len(queues[u]) + sum(1 for s in popped_at[u] if s >= t)  # a pop frees from the next cycle
+                if occupied < queue_depth:
+                    fp = footprint(cfg, ins)
+                    found = []
+                    for v in queues:
+                        if v is u:
+                            continue
+                        in_flight = [j for j in range(pc) if UNIT_OF.get(program[j].op) is v
+                                     and (end[j] is None or end[j] >= t)]
+                        hits = [j for j in in_flight if conflict(fp, footprint(cfg, program[j]))]
+                        if hits:
+                            found.append(max(hits))
+                    deps[pc] = tuple(found)
+                    push[pc] = t
+                    queues[u].append(pc)
+                    pc, fetch_start = pc + 1, t + 1
+        t += 1
+        assert t < 10**6, "stepped machine did not finish"
+
+
+def random_program(rnd: random.Random, n: int):
+    """Instructions over tiny ranges so that they conflict often."""
+    out = []
+    for _ in range(n):
+        kind = rnd.choice("LLLCCSSf" + "c")
+        if kind == "L":
+            out.append(load(target=rnd.randrange(3) if rnd.random() < 0.2 else rnd.randrange(2),
+                            zero=int(rnd.random() < 0.2), spad_addr=rnd.randrange(4), count=rnd.randrange(1, 4),
+                            lane_off=0, lanes=rnd.randrange(1, 5), base=rnd.randrange(0, 64),
+                            word_stride=rnd.randrange(-4, 9), lane_stride=rnd.randrange(-1, 3)))
+        elif kind == "C":
+            df = rnd.randrange(2)
+            out.append(compute(dataflow=df, accumulate=rnd.randrange(2), a_addr=rnd.randrange(8),
+                               w_addr=rnd.randrange(8), o_addr=rnd.randrange(8), rows=rnd.randrange(1, 5),
+                               depth=rnd.randrange(1, 5)))
+        elif kind == "S":
+            out.append(store(relu=0, qtable=rnd.randrange(2), o_addr=rnd.randrange(8), rows=rnd.randrange(1, 4),
+                             cols=rnd.randrange(1, 5), base=rnd.randrange(0, 64), row_stride=rnd.randrange(-8, 9),
+                             col_stride=rnd.randrange(-1, 3)))
+        elif kind == "c":
+            out.append(config(multiplier=1, shift=0, zero_point=0, clamp_lo=-128, clamp_hi=127))
+        else:
+            out.append(fence())
+    return out + [halt()]
+
+
+@settings(max_examples=120, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 40), queue_depth=st.integers(1, 5))
+def test_recurrence_equals_stepped_machine(seed, n, queue_depth):
+    prog = random_program(random.Random(seed), n)
+    want_push, want_start, want_end, want_cycles = stepped(CFG, prog, queue_depth)
+    got = schedule(CFG, prog, queue_depth=queue_depth)
+    assert got.cycles == want_cycles
+    for i, ins in enumerate(prog):
+        if UNIT_OF.get(ins.op) is None:
+            assert got.push[i] == want_push[i], (i, ins)
+        else:
+            assert (got.push[i], got.start[i], got.end[i]) == (want_push[i], want_start[i], want_end[i]), (i, ins)
+
+
+def test_independent_units_overlap_and_conflicts_serialise():
+    """A store of rows a compute is not writing runs beside it; a store of the rows it writes waits."""
+    comp = compute(dataflow=0, accumulate=0, a_addr=0, w_addr=0, o_addr=0, rows=4, depth=30)
+    free = store(relu=0, qtable=0, o_addr=8, rows=4, cols=4, base=1000, row_stride=4, col_stride=1)
+    busy = store(relu=0, qtable=0, o_addr=2, rows=4, cols=4, base=1000, row_stride=4, col_stride=1)
+    for st_ins, overlaps in ((free, True), (busy, False)):
+        s = schedule(CFG, [comp, st_ins, halt()])
+        assert (s.start[1] <= s.end[0]) == overlaps
+        if not overlaps:
+            assert s.start[1] == s.end[0] + 1
+
+
+def test_footprints():
+    ld = load(target=0, zero=0, spad_addr=3, count=2, lane_off=0, lanes=4, base=100, word_stride=-10, lane_stride=2)
+    assert footprint(CFG, ld) == (Access("a", 3, 5, True), Access("host", 90, 107, False))
+    zero = load(target=1, zero=1, spad_addr=0, count=4, lane_off=0, lanes=4, base=0, word_stride=0, lane_stride=0)
+    assert footprint(CFG, zero) == (Access("w", 0, 4, True),)
+    sto = store(relu=0, qtable=1, o_addr=1, rows=2, cols=3, base=50, row_stride=8, col_stride=1)
+    assert footprint(CFG, sto) == (Access("acc", 1, 3, False), Access("host", 50, 61, True), Access("q", 0, 3, False))
+    # read/read never conflicts; a write against any overlapping access does
+    assert not conflict([Access("a", 0, 4, False)], [Access("a", 2, 6, False)])
+    assert conflict([Access("a", 0, 4, True)], [Access("a", 3, 6, False)])
+    assert not conflict([Access("a", 0, 4, True)], [Access("a", 4, 6, True)])
+    assert not conflict([Access("a", 0, 4, True)], [Access("w", 0, 4, True)])
+
+
+def test_queue_depth_must_be_positive():
+    with pytest.raises(ValueError, match="queue_depth"):
+        schedule(CFG, [halt()], queue_depth=0)
