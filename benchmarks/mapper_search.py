@@ -26,6 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from hwgen.config import AcceleratorConfig  # noqa: E402
+from hwgen.dataflow import Dataflow  # noqa: E402
 from mappings.ilp import brute_force_memory_split, memory_split, sram_bytes  # noqa: E402
 from mappings.mapper import best_plan  # noqa: E402
 from perf_vs_cycle import DATA, read_topology  # noqa: E402
@@ -51,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
 
     layers = read_topology(DATA / f"{args.net}.csv")
     a, w, acc = _ints(args.depths)
-    cfg = AcceleratorConfig(name=f"b{args.size}", rows=args.size, cols=args.size, dataflow="both", a_spad_depth=a,
+    cfg = AcceleratorConfig(name=f"b{args.size}", rows=args.size, cols=args.size, dataflow=Dataflow.BOTH, a_spad_depth=a,
                             w_spad_depth=w, acc_depth=acc, max_reduction=8192)
     t0 = time.perf_counter()
     results = [best_plan(cfg, shape) for _, shape in layers]

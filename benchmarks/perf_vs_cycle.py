@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from hwgen.config import AcceleratorConfig
+from hwgen.dataflow import Dataflow
 from mappings.lowering import lower_conv2d, plan_tiles
 from sim.cycle import CycleModel
 from sim.perf import ConvShape, clear_cache, conv_perf
@@ -55,7 +56,7 @@ def read_topology(path: Path) -> list[tuple[str, ConvShape]]:
 
 
 def config(size: int, a: int, w: int, acc: int) -> AcceleratorConfig:
-    return AcceleratorConfig(name=f"b{size}", rows=size, cols=size, dataflow="both", a_spad_depth=a,
+    return AcceleratorConfig(name=f"b{size}", rows=size, cols=size, dataflow=Dataflow.BOTH, a_spad_depth=a,
                              w_spad_depth=w, acc_depth=acc, max_reduction=8192)
 
 

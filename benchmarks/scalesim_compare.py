@@ -47,6 +47,7 @@ if str(REPO) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(REPO))
 
 from mappings.scalesim_compat_report import CompatReport, scalesim_compat_report  # noqa: E402
+from sim.scalesim_compat import DATAFLOWS  # noqa: E402
 from mappings.scalesim_csv import read_topology  # noqa: E402
 
 DATA = Path(os.environ.get("HWGEN_SHARED", REPO.parent / "shared")) / "data" / "scalesim"
@@ -58,10 +59,10 @@ _STAMP = VENV / "hwgen-requirements.txt"
 
 #: (topology, "ROWSxCOLS:DATAFLOW") runs by default: about 18 minutes on a 2-core machine
 #: (SCALE-Sim needs ~65-140 us per simulated cycle; ResNet-50 at 32x32 would take ~25 minutes more)
-DEFAULT_PLAN = tuple([("mobilenet", f"32x32:{df}") for df in ("os", "ws", "is")]
-                     + [("resnet50", f"64x64:{df}") for df in ("os", "ws", "is")])
+DEFAULT_PLAN = tuple([("mobilenet", f"32x32:{df}") for df in DATAFLOWS]
+                     + [("resnet50", f"64x64:{df}") for df in DATAFLOWS])
 #: --quick: about 4 minutes
-QUICK_PLAN = tuple(("mobilenet", f"64x64:{df}") for df in ("os", "ws", "is"))
+QUICK_PLAN = tuple(("mobilenet", f"64x64:{df}") for df in DATAFLOWS)
 
 #: relative tolerance on the utilizations: SCALE-Sim averages per-fold floats, we divide once
 REL_TOL = 1e-9
@@ -238,7 +239,7 @@ def _time_ours(path: Path, rows: int, cols: int, df: str, repeats: int = 5) -> t
 def _parse_config(text: str) -> tuple[int, int, str]:
     size, _, df = text.partition(":")
     r, _, c = size.lower().partition("x")
-    return int(r), int(c or r), (df or "os").lower()
+    return int(r), int(c or r), (df or DATAFLOWS[0]).lower()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -27,6 +27,7 @@ from rich.console import Console
 from rich.table import Table
 
 from hwgen.config import AcceleratorConfig
+from hwgen.dataflow import STATIONARY, Dataflow
 from hwgen.native import build_native, run_programs_native
 from hwgen.rtlsim import build_rtl, harness_mem_bytes, run_programs_rtl
 from mappings.lowering import lower_gemm
@@ -71,14 +72,14 @@ def main(argv=None) -> None:
 
     all_ok = True
     for n in (int(s) for s in args.sizes.split(",")):
-        cfg = AcceleratorConfig(name=f"speed{n}x{n}", rows=n, cols=n, dataflow="both")
+        cfg = AcceleratorConfig(name=f"speed{n}x{n}", rows=n, cols=n, dataflow=Dataflow.BOTH)
         M, K, N = gemm.get(n, DEFAULT_GEMM[8])
         rng = np.random.default_rng(args.seed)
         A = rng.integers(-128, 128, (M, K)).astype(np.int8)
         W = rng.integers(-128, 128, (K, N)).astype(np.int8)
         q = Quant(multiplier=3 << 12, shift=24, zero_point=-3, clamp_lo=-128, clamp_hi=127, relu=False)
         want = gemm_ref(A, W, q)
-        progs = [lower_gemm(cfg, A, W, q, dataflow=df) for df in ("os", "ws")]
+        progs = [lower_gemm(cfg, A, W, q, dataflow=df) for df in STATIONARY]
 
         con.print(f"[bold]{n}x{n}[/]: building (cached builds report the time they took when made) ...")
         t0 = time.perf_counter()
@@ -100,7 +101,7 @@ def main(argv=None) -> None:
         builds.add_row(f"{n}x{n}", btxt(nat, t_nat), btxt(rtl, t_rtl), f"{nres[0].process_seconds:.2f}",
                        f"{cres[0].process_seconds:.2f}")
 
-        for df, prog, (mres, mrate), nr, cr in zip(("os", "ws"), progs, model_runs, nres, cres):
+        for df, prog, (mres, mrate), nr, cr in zip(STATIONARY, progs, model_runs, nres, cres):
             out = next(iter(prog.outputs.values()))
             ok = (np.array_equal(mres.memory, nr.memory) and np.array_equal(mres.memory, cr.memory)
                   and mres.cycles == nr.cycles == cr.cycles == nr.host_cycles == cr.sim_cycles

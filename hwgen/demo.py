@@ -35,7 +35,7 @@ def demo_workloads(cfg: AcceleratorConfig, seed: int = 2026):
     q_conv = Quant(1 << 24, 40, -3, -128, 127, True)   # ReLU
     q_gemm = Quant(3 << 22, 38, 5, -128, 127, False)
     out = []
-    for df in [d for d in ("os", "ws") if (cfg.supports_os if d == "os" else cfg.supports_ws)]:
+    for df in cfg.dataflow.modes:
         p = lower_conv2d(cfg, X, Wc, 1, 1, q_conv, dataflow=df)
         p.meta["name"] = f"conv 14x14x16 3x3->24 s1 p1 relu ({df})"
         out.append((p.meta["name"], p, conv2d_ref(X, Wc, 1, 1, q_conv)))

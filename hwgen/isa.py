@@ -47,6 +47,7 @@ from dataclasses import dataclass, field
 from typing import Iterable, Mapping
 
 from .config import INSTR_BITS, AcceleratorConfig
+from .dataflow import STATIONARY, Dataflow
 from .errors import HwgenError
 
 __all__ = [
@@ -107,7 +108,7 @@ LAYOUT: dict[Opcode, tuple[Field, ...]] = {
         Field("lane_stride", 20, signed=True),
     ),
     Opcode.COMPUTE: (
-        Field("dataflow", 1, names=("os", "ws")),
+        Field("dataflow", 1, names=tuple(d.value for d in STATIONARY)),
         Field("accumulate", 1),
         Field("a_addr", 16),
         Field("w_addr", 16),
@@ -315,11 +316,11 @@ def check_instruction(instr: Instruction, cfg: AcceleratorConfig, where: str = "
         need(a["lanes"] >= 1, "lanes", "must be at least 1")
         need(a["lane_off"] + a["lanes"] <= lanes, "lanes", f"lane_off {a['lane_off']} + lanes exceeds the {lanes} lanes")
     elif instr.op == Opcode.COMPUTE:
-        df = "os" if a["dataflow"] == 0 else "ws"
-        need(cfg.supports_os if df == "os" else cfg.supports_ws, "dataflow",
+        df = Dataflow.from_code(a["dataflow"])
+        need(df in cfg.dataflow.modes, "dataflow",
              f"this array's dataflow is '{cfg.dataflow}'")
         need(a["rows"] >= 1 and a["depth"] >= 1, "rows" if a["rows"] < 1 else "depth", "must be at least 1")
-        if df == "os":
+        if df is Dataflow.OS:
             need(a["rows"] <= cfg.rows, "rows", f"an output-stationary tile has at most {cfg.rows} rows")
             need(a["a_addr"] + a["depth"] <= cfg.a_spad_depth, "depth", f"A words exceed the {cfg.a_spad_depth}-word scratchpad")
             need(a["w_addr"] + a["depth"] <= cfg.w_spad_depth, "depth", f"W words exceed the {cfg.w_spad_depth}-word scratchpad")

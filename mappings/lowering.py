@@ -56,6 +56,7 @@ from typing import Sequence
 import numpy as np
 
 from hwgen.config import AcceleratorConfig
+from hwgen.dataflow import STATIONARY, Dataflow
 from hwgen.isa import INSTR_BYTES, Instruction, compute, config, halt, load, qtable_entry, store
 from hwgen.program import Program, Region
 from sim.reference import ChannelQuant, Quant, range_quant, output_dtype, pads4, pair
@@ -119,11 +120,11 @@ def _plan_os(cfg: AcceleratorConfig, M: int, K: int, N: int) -> Plan:
             mt_b, nt_b = _cdiv(Mt, nMB), _cdiv(Nt, nNB)  # balanced blocks
             a_pass = M * K + Mt * nk * (ov + 1)
             w_pass = K * N + Nt * nk * (ov + 1)
-            comp = Mt * Nt * (K + nk * (compute_overhead(cfg, "os") + ov))
+            comp = Mt * Nt * (K + nk * (compute_overhead(cfg, Dataflow.OS) + ov))
             stores = Mt * Nt * (ov + STORE_LATENCY)
             for order, cost in _order_costs(nk, nMB, nNB, a_pass, w_pass, comp + stores):
                 if best is None or cost < best.cost:
-                    best = Plan("os", kc, mt_b, mt_b * R, nt_b, order, cost)
+                    best = Plan(Dataflow.OS, kc, mt_b, mt_b * R, nt_b, order, cost)
     assert best is not None
     return best
 
@@ -152,11 +153,11 @@ def _plan_ws(cfg: AcceleratorConfig, M: int, K: int, N: int) -> Plan:
             mb_b, nt_b = _cdiv(M, nMB), _cdiv(Nt, nNB)
             a_pass = M * K + nMB * Kt * (ov + 1)
             w_pass = K * N + Nt * nk * (ov + 1)
-            comp = Nt * Kt * (M + nMB * (compute_overhead(cfg, "ws") + ov))
+            comp = Nt * Kt * (M + nMB * (compute_overhead(cfg, Dataflow.WS) + ov))
             stores = Nt * nMB * (ov + STORE_LATENCY)
             for order, cost in _order_costs(nk, nMB, nNB, a_pass, w_pass, comp + stores):
                 if best is None or cost < best.cost:
-                    best = Plan("ws", min(K, kt * R), 1, mb_b, nt_b, order, cost)
+                    best = Plan(Dataflow.WS, min(K, kt * R), 1, mb_b, nt_b, order, cost)
     assert best is not None
     return best
 
@@ -169,11 +170,11 @@ def plan_tiles(cfg: AcceleratorConfig, M: int, K: int, N: int, dataflow: str | N
         plans = ([_plan_os(cfg, M, K, N)] if cfg.supports_os else []) + \
                 ([_plan_ws(cfg, M, K, N)] if cfg.supports_ws else [])
         return min(plans, key=lambda p: p.cost)
-    if dataflow not in ("os", "ws"):
+    if dataflow not in STATIONARY:
         raise LoweringError(f"dataflow must be 'os' or 'ws', not {dataflow!r}")
-    if not (cfg.supports_os if dataflow == "os" else cfg.supports_ws):
+    if dataflow not in cfg.dataflow.modes:
         raise LoweringError(f"config '{cfg.name}' (dataflow '{cfg.dataflow}') does not support '{dataflow}'")
-    return _plan_os(cfg, M, K, N) if dataflow == "os" else _plan_ws(cfg, M, K, N)
+    return _plan_os(cfg, M, K, N) if dataflow == Dataflow.OS else _plan_ws(cfg, M, K, N)
 
 
 def plan_needs(cfg: AcceleratorConfig, M: int, K: int, N: int, plan: Plan) -> tuple[int, int, int]:
@@ -192,7 +193,7 @@ def plan_needs(cfg: AcceleratorConfig, M: int, K: int, N: int, plan: Plan) -> tu
     b = min(plan.mb, M)  # rows of the first m block
     k = min(plan.kc, K)  # length of the first chunk
     n = min(plan.nt, Nt)  # column tiles of the first n block
-    if plan.dataflow == "os":
+    if plan.dataflow == Dataflow.OS:
         T = _cdiv(b, R)
         return ((T - 1) * plan.kc + k, (n - 1) * plan.kc + k, ((T - 1) * plan.nt + n - 1) * R + b - (T - 1) * R)
     t = _cdiv(k, R)
@@ -207,11 +208,11 @@ def check_plan(cfg: AcceleratorConfig, M: int, K: int, N: int, plan: Plan, dataf
         raise LoweringError(f"plan must be a Plan, not {type(plan).__name__}")
     if min(M, K, N) < 1:
         raise LoweringError(f"empty GEMM {M}x{K}x{N}")
-    if plan.dataflow not in ("os", "ws"):
+    if plan.dataflow not in STATIONARY:
         raise LoweringError(f"plan dataflow must be 'os' or 'ws', not {plan.dataflow!r}")
     if dataflow is not None and plan.dataflow != dataflow:
         raise LoweringError(f"plan dataflow '{plan.dataflow}' differs from the requested dataflow '{dataflow}'")
-    if not (cfg.supports_os if plan.dataflow == "os" else cfg.supports_ws):
+    if plan.dataflow not in cfg.dataflow.modes:
         raise LoweringError(f"config '{cfg.name}' (dataflow '{cfg.dataflow}') does not support '{plan.dataflow}'")
     for fld in ("kc", "mt", "mb", "nt"):
         v = getattr(plan, fld)
@@ -219,9 +220,9 @@ def check_plan(cfg: AcceleratorConfig, M: int, K: int, N: int, plan: Plan, dataf
             raise LoweringError(f"plan field '{fld}' = {v!r} must be a positive integer")
     if plan.order not in ("m", "n"):
         raise LoweringError(f"plan order must be 'm' or 'n', not {plan.order!r}")
-    if plan.dataflow == "os" and plan.mb != plan.mt * cfg.rows:
+    if plan.dataflow == Dataflow.OS and plan.mb != plan.mt * cfg.rows:
         raise LoweringError(f"os plan: mb = {plan.mb} must be mt * rows = {plan.mt} * {cfg.rows}")
-    if plan.dataflow == "ws" and plan.mt != 1:
+    if plan.dataflow == Dataflow.WS and plan.mt != 1:
         raise LoweringError(f"ws plan: mt = {plan.mt} must be 1")
     needs = plan_needs(cfg, M, K, N, plan)
     for need, fld in zip(needs, ("a_spad_depth", "w_spad_depth", "acc_depth")):
@@ -264,7 +265,7 @@ def _emit(cfg: AcceleratorConfig, plan: Plan, aview, M: int, K: int, N: int, ops
     else:
         order = [(mi, ni) for mi in range(len(m_blocks)) for ni in range(len(n_blocks))]
     a_res = w_res = q_res = None
-    os_ = plan.dataflow == "os"
+    os_ = plan.dataflow == Dataflow.OS
     for mi, ni in order:
         m0, m1 = m_blocks[mi]
         tiles = n_tiles[n_blocks[ni][0]:n_blocks[ni][1]]
@@ -280,13 +281,13 @@ def _emit(cfg: AcceleratorConfig, plan: Plan, aview, M: int, K: int, N: int, ops
             if os_:
                 for i, (ta, tb) in enumerate(m_tiles):
                     for j in range(len(tiles)):
-                        prog.append(compute(dataflow=0, accumulate=int(ci > 0), a_addr=i * plan.kc, w_addr=j * plan.kc,
+                        prog.append(compute(dataflow=Dataflow.OS.code, accumulate=int(ci > 0), a_addr=i * plan.kc, w_addr=j * plan.kc,
                                             o_addr=(i * plan.nt + j) * R, rows=tb - ta, depth=k1 - k0))
             else:
                 kt = _cdiv(plan.kc, R)
                 for j in range(len(tiles)):
                     for t, (ka, kb) in enumerate(k_tiles):
-                        prog.append(compute(dataflow=1, accumulate=int(ci > 0 or t > 0), a_addr=t * plan.mb,
+                        prog.append(compute(dataflow=Dataflow.WS.code, accumulate=int(ci > 0 or t > 0), a_addr=t * plan.mb,
                                             w_addr=(j * kt + t) * R, o_addr=j * plan.mb, rows=m1 - m0, depth=kb - ka))
         for j, (na, nb) in enumerate(tiles):
             if qtable and q_res != ops.out_off + na:
@@ -378,7 +379,7 @@ def _prepare_quant(quant, N: int) -> tuple[object, dict[str, np.ndarray]]:
 def _choose_plan(cfg: AcceleratorConfig, M: int, K: int, N: int, dataflow: str | None, plan: Plan | None) -> Plan:
     if plan is None:
         return plan_tiles(cfg, M, K, N, dataflow)
-    if dataflow is not None and dataflow not in ("os", "ws"):
+    if dataflow is not None and dataflow not in STATIONARY:
         raise LoweringError(f"dataflow must be 'os' or 'ws', not {dataflow!r}")
     check_plan(cfg, M, K, N, plan, dataflow)
     return plan

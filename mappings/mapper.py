@@ -32,6 +32,7 @@ from functools import lru_cache
 from typing import Iterator
 
 from hwgen.config import AcceleratorConfig
+from hwgen.dataflow import STATIONARY, Dataflow
 
 from sim.perf import ConvShape, GemmShape, LayerPerf, layer_perf
 from sim.tiling import LoweringError, Plan, cdiv
@@ -49,14 +50,14 @@ DEFAULT_PROXY_KEEP = 24
 _MAX_DEPTH = 1 << 16
 
 
-def _dataflows(cfg: AcceleratorConfig, dataflow: str | None) -> list[str]:
+def _dataflows(cfg: AcceleratorConfig, dataflow: str | None) -> list[Dataflow]:
     if dataflow is None:
-        return [d for d, ok in (("os", cfg.supports_os), ("ws", cfg.supports_ws)) if ok]
-    if dataflow not in ("os", "ws"):
+        return list(cfg.dataflow.modes)
+    if dataflow not in STATIONARY:
         raise LoweringError(f"dataflow must be 'os' or 'ws', not {dataflow!r}")
-    if not (cfg.supports_os if dataflow == "os" else cfg.supports_ws):
+    if dataflow not in cfg.dataflow.modes:
         raise LoweringError(f"config '{cfg.name}' (dataflow '{cfg.dataflow}') does not support '{dataflow}'")
-    return [dataflow]
+    return [Dataflow(dataflow)]
 
 
 def _counts(n: int) -> list[int]:
@@ -97,14 +98,14 @@ def legal_plans(cfg: AcceleratorConfig, M: int, K: int, N: int, dataflow: str | 
     R, C = cfg.rows, cfg.cols
     Mt, Nt = cdiv(M, R), cdiv(N, C)
     for df in _dataflows(cfg, dataflow):
-        kcs = _os_kcs(K) if df == "os" else _ws_kcs(K, R)
+        kcs = _os_kcs(K) if df == Dataflow.OS else _ws_kcs(K, R)
         for kc in kcs:
-            if df == "os":
+            if df == Dataflow.OS:
                 for mt in range(1, Mt + 1):
                     if mt * kc > cfg.a_spad_depth:
                         break
                     for nt in range(1, Nt + 1):
-                        p = Plan("os", kc, mt, mt * R, nt, "m", 0)
+                        p = Plan(Dataflow.OS, kc, mt, mt * R, nt, "m", 0)
                         if not _fits(cfg, plan_needs(cfg, M, K, N, p)):
                             break
                         for order in _orders(cdiv(Mt, mt), cdiv(Nt, nt)):
@@ -112,7 +113,7 @@ def legal_plans(cfg: AcceleratorConfig, M: int, K: int, N: int, dataflow: str | 
             else:
                 for nt in range(1, Nt + 1):
                     for mb in range(1, M + 1):
-                        p = Plan("ws", kc, 1, mb, nt, "m", 0)
+                        p = Plan(Dataflow.WS, kc, 1, mb, nt, "m", 0)
                         if not _fits(cfg, plan_needs(cfg, M, K, N, p)):
                             break
                         for order in _orders(cdiv(M, mb), cdiv(Nt, nt)):
@@ -182,40 +183,40 @@ def _seeds(cfg: AcceleratorConfig, M: int, K: int, N: int, df: str, kc_cap: int 
     def fits(p: Plan) -> bool:
         return _fits(cfg, plan_needs(cfg, M, K, N, p))
 
-    kcs = _os_kcs(K) if df == "os" else _ws_kcs(K, R)
-    if df == "os":
-        kcs = [kc for kc in kcs if fits(Plan("os", kc, 1, R, 1, "m", 0))]
+    kcs = _os_kcs(K) if df == Dataflow.OS else _ws_kcs(K, R)
+    if df == Dataflow.OS:
+        kcs = [kc for kc in kcs if fits(Plan(Dataflow.OS, kc, 1, R, 1, "m", 0))]
     else:
-        kcs = [kc for kc in kcs if fits(Plan("ws", kc, 1, 1, 1, "m", 0))]
+        kcs = [kc for kc in kcs if fits(Plan(Dataflow.WS, kc, 1, 1, 1, "m", 0))]
     for kc in _thin(kcs, 8, kc_cap):  # longest chunks (fewest chunks) first
-        if df == "os":
-            mt_max = _largest(1, Mt, lambda v: fits(Plan("os", kc, v, v * R, 1, "m", 0)))
+        if df == Dataflow.OS:
+            mt_max = _largest(1, Mt, lambda v: fits(Plan(Dataflow.OS, kc, v, v * R, 1, "m", 0)))
             for nmb in _thin([c for c in _counts(Mt) if _balanced(Mt, c) <= mt_max], blk_cap // 2, blk_cap):
                 mt = _balanced(Mt, nmb)
-                nt_max = _largest(1, Nt, lambda v: fits(Plan("os", kc, mt, mt * R, v, "m", 0)))
+                nt_max = _largest(1, Nt, lambda v: fits(Plan(Dataflow.OS, kc, mt, mt * R, v, "m", 0)))
                 if nt_max < 1:
                     continue
                 nt = _balanced(Nt, cdiv(Nt, nt_max))
-                out.append(Plan("os", kc, mt, mt * R, nt, "m", 0))
-            nt_max = _largest(1, Nt, lambda v: fits(Plan("os", kc, 1, R, v, "m", 0)))
+                out.append(Plan(Dataflow.OS, kc, mt, mt * R, nt, "m", 0))
+            nt_max = _largest(1, Nt, lambda v: fits(Plan(Dataflow.OS, kc, 1, R, v, "m", 0)))
             for nnb in _thin([c for c in _counts(Nt) if _balanced(Nt, c) <= nt_max], blk_cap // 2, blk_cap):
                 nt = _balanced(Nt, nnb)
-                mt_max = _largest(1, Mt, lambda v: fits(Plan("os", kc, v, v * R, nt, "m", 0)))
+                mt_max = _largest(1, Mt, lambda v: fits(Plan(Dataflow.OS, kc, v, v * R, nt, "m", 0)))
                 if mt_max < 1:
                     continue
                 mt = _balanced(Mt, cdiv(Mt, mt_max))
-                out.append(Plan("os", kc, mt, mt * R, nt, "m", 0))
+                out.append(Plan(Dataflow.OS, kc, mt, mt * R, nt, "m", 0))
         else:
-            nt_max = _largest(1, Nt, lambda v: fits(Plan("ws", kc, 1, 1, v, "m", 0)))
+            nt_max = _largest(1, Nt, lambda v: fits(Plan(Dataflow.WS, kc, 1, 1, v, "m", 0)))
             for nnb in _thin([c for c in _counts(Nt) if _balanced(Nt, c) <= nt_max], blk_cap // 2, blk_cap):
                 nt = _balanced(Nt, nnb)
-                mb_max = _largest(1, M, lambda v: fits(Plan("ws", kc, 1, v, nt, "m", 0)))
+                mb_max = _largest(1, M, lambda v: fits(Plan(Dataflow.WS, kc, 1, v, nt, "m", 0)))
                 if mb_max < 1:
                     continue
                 n_mb = cdiv(M, mb_max)
                 for c in (n_mb, n_mb + 1):  # the balanced fit and one more block
                     if c <= M:
-                        out.append(Plan("ws", kc, 1, _balanced(M, c), nt, "m", 0))
+                        out.append(Plan(Dataflow.WS, kc, 1, _balanced(M, c), nt, "m", 0))
     return out
 
 
@@ -235,7 +236,7 @@ def _neighbours(cfg: AcceleratorConfig, M: int, K: int, N: int, p: Plan) -> list
     R, C = cfg.rows, cfg.cols
     Mt, Nt = cdiv(M, R), cdiv(N, C)
     out = []
-    if p.dataflow == "os":
+    if p.dataflow == Dataflow.OS:
         n_k = cdiv(K, p.kc)
         for c in (n_k - 1, n_k + 1):
             if 1 <= c <= K:

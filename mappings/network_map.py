@@ -18,6 +18,7 @@ from typing import Callable
 import numpy as np
 
 from hwgen.config import AcceleratorConfig
+from hwgen.dataflow import Dataflow
 from sim.perf import ConvShape, GemmShape, LayerPerf
 
 from .graph import Conv2d, Gemm, LayerGraph, MatMul
@@ -174,7 +175,7 @@ def chart_png(nmap: NetworkMap) -> bytes:
     acc = [r for r in nmap.rows if r.where == "accelerator"]
     fig, ax = plt.subplots(figsize=(max(6.0, 0.18 * len(acc) + 2), 4))
     ax.bar(range(len(acc)), [100 * r.utilization for r in acc],
-           color=["tab:blue" if r.dataflow == "os" else "tab:orange" for r in acc])
+           color=["tab:blue" if r.dataflow == Dataflow.OS else "tab:orange" for r in acc])
     ax.set_xticks(range(len(acc)))
     ax.set_xticklabels([r.layer for r in acc], rotation=90, fontsize=6)
     ax.set_ylabel("PE utilization (%)")

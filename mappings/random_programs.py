@@ -188,7 +188,7 @@ def random_programs(cfg: AcceleratorConfig, n: int, seed: int = 0, max_cycles: i
                     kinds: tuple[str, ...] = KINDS) -> list[tuple[Program, np.ndarray]]:
     """``n`` random programs for ``cfg`` with their expected outputs (see the module docstring)."""
     rng = np.random.default_rng(seed)
-    dataflows = [d for d in ("os", "ws") if (cfg.supports_os if d == "os" else cfg.supports_ws)]
+    dataflows = cfg.dataflow.modes
     out: list[tuple[Program, np.ndarray]] = []
     for i in range(n):
         kind = kinds[i % len(kinds)]

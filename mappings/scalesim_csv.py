@@ -63,6 +63,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .graph import Conv2d, Gemm, GraphError, Input, LayerGraph, check_shape
+from hwgen.dataflow import Dataflow
 from hwgen.errors import HwgenError, LimitError
 from hwgen.fileio import read_input_file
 from hwgen.limits import check_limit
@@ -165,9 +166,9 @@ class ScaleSimLayer:
     def spatiotemporal(self, dataflow: str) -> tuple[int, int, int]:
         """(S_r, S_c, T) of SCALE-Sim's ``calc_spatio_temporal_params`` for dataflow os/ws/is."""
         df = dataflow.lower()
-        if df == "os":
+        if df == Dataflow.OS:
             return (self.ofmap_px, self.num_filter, self.window)
-        if df == "ws":
+        if df == Dataflow.WS:
             return (self.window, self.num_filter, self.ofmap_px)
         if df == "is":
             return (self.window, self.ofmap_px, self.num_filter)

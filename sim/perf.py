@@ -47,6 +47,7 @@ from functools import lru_cache
 from math import gcd
 
 from hwgen.config import AcceleratorConfig
+from hwgen.dataflow import STATIONARY, Dataflow
 from hwgen.isa import INSTR_BYTES
 
 from .reference import conv_out_size, pads4, pair
@@ -282,8 +283,8 @@ def _group(cfg: AcceleratorConfig, plan: Plan, aview, M: int, K: int, N: int, w_
     offsets and of the quantization-table entries (its first output channel). ``aview`` is group 0's."""
     R, C = cfg.rows, cfg.cols
     pb = cfg.host_port_bytes
-    os_ = plan.dataflow == "os"
-    if plan.dataflow not in ("os", "ws"):
+    os_ = plan.dataflow == Dataflow.OS
+    if plan.dataflow not in STATIONARY:
         raise LoweringError(f"plan dataflow must be 'os' or 'ws', not {plan.dataflow!r}")
     G = sum(ga.values())
     t = _Tally()
@@ -298,13 +299,13 @@ def _group(cfg: AcceleratorConfig, plan: Plan, aview, M: int, K: int, N: int, w_
     if os_:
         m_tiles = (M // plan.mb) * cdiv(plan.mb, R) + cdiv(M % plan.mb, R)  # R-row tiles over all m blocks
         t.computes = m_tiles * Nt * nk
-        t.compute_exec = m_tiles * Nt * (K + nk * compute_overhead(cfg, "os"))
+        t.compute_exec = m_tiles * Nt * (K + nk * compute_overhead(cfg, Dataflow.OS))
         t.acc_rows = M * Nt * nk
         t.stores = m_tiles * Nt
     else:
         k_tiles = sum(cdiv(k1 - k0, R) for k0, k1 in k_chunks)  # R-deep k tiles over all chunks
         t.computes = nMB * Nt * k_tiles
-        t.compute_exec = Nt * k_tiles * (M + nMB * compute_overhead(cfg, "ws"))
+        t.compute_exec = Nt * k_tiles * (M + nMB * compute_overhead(cfg, Dataflow.WS))
         t.acc_rows = M * Nt * k_tiles
         t.stores = nMB * Nt
     t.busy = M * K * C * Nt
@@ -404,8 +405,7 @@ def _finish(cfg: AcceleratorConfig, t: _Tally, groups: int, macs: int) -> LayerP
 
 
 def _check_plan(cfg: AcceleratorConfig, plan: Plan) -> None:
-    ok = cfg.supports_os if plan.dataflow == "os" else cfg.supports_ws if plan.dataflow == "ws" else False
-    if not ok:
+    if plan.dataflow not in cfg.dataflow.modes:
         raise LoweringError(f"config '{cfg.name}' (dataflow '{cfg.dataflow}') does not support '{plan.dataflow}'")
 
 

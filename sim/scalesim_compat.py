@@ -83,10 +83,12 @@ from __future__ import annotations
 import math
 from typing import NamedTuple
 
+from hwgen.dataflow import Dataflow
+
 __all__ = ["DATAFLOWS", "ComputeCycles", "compute_cycles", "fold_lines", "util_fold_cycles"]
 
 #: SCALE-Sim's dataflows (``scale_config.valid_df_list``)
-DATAFLOWS = ("os", "ws", "is")
+DATAFLOWS = (Dataflow.OS.value, Dataflow.WS.value, "is")  # hwgen's two, and input-stationary
 
 
 class ComputeCycles(NamedTuple):
@@ -128,7 +130,7 @@ def _check_pos(**kw: int) -> None:
 def fold_lines(rows: int, cols: int, dataflow: str, T: int) -> int:
     """Cycles of one fold (demand-matrix lines): OS ``T + R + C - 2``; WS/IS ``2R + C + T - 2``."""
     df = _check_df(dataflow)
-    if df == "os":
+    if df == Dataflow.OS:
         return T + rows + cols - 2
     return 2 * rows + cols + T - 2
 
@@ -137,7 +139,7 @@ def util_fold_cycles(rows: int, cols: int, dataflow: str, T: int) -> int:
     """The per-fold denominator of SCALE-Sim's compute utilization: OS ``T + R + C - 2``;
     WS/IS ``2R + 2C + T - 3`` (see the module docstring)."""
     df = _check_df(dataflow)
-    if df == "os":
+    if df == Dataflow.OS:
         return T + rows + cols - 2
     return 2 * rows + 2 * cols + T - 3
 

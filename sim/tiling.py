@@ -26,6 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable, NamedTuple
 
+from hwgen.dataflow import STATIONARY, Dataflow
 from hwgen.isa import LAYOUT, QTABLE_BYTES, Opcode
 
 from .reference import conv_out_size
@@ -60,15 +61,27 @@ class Plan:
     ws: ``kc`` reduction chunk (a multiple of R, except when K is shorter),
     ``mb`` output rows per block, ``nt`` column tiles per block.
     ``order`` is 'm' (m blocks outer) or 'n' (n blocks outer); ``cost`` the
-    planner's estimated cycle count (:mod:`sim.perf` gives the exact one)."""
+    planner's estimated cycle count (:mod:`sim.perf` gives the exact one).
 
-    dataflow: str
+    ``dataflow`` is held as a :class:`~hwgen.dataflow.Dataflow` member when it names a stationary
+    dataflow (``"os"`` / ``"ws"`` are accepted and converted); anything else is kept as given for
+    :func:`mappings.lowering.check_plan` to reject with a message."""
+
+    dataflow: Dataflow
     kc: int
     mt: int
     mb: int
     nt: int
     order: str
     cost: int
+
+    def __post_init__(self) -> None:
+        if type(self.dataflow) is not Dataflow and isinstance(self.dataflow, str) and self.dataflow in STATIONARY:
+            object.__setattr__(self, "dataflow", Dataflow(self.dataflow))
+
+    def __repr__(self) -> str:  # the dataflow by its value, as before it was an enum
+        return (f"Plan(dataflow={str(self.dataflow)!r}, kc={self.kc!r}, mt={self.mt!r}, mb={self.mb!r}, "
+                f"nt={self.nt!r}, order={self.order!r}, cost={self.cost!r})")
 
 
 # --------------------------------------------------------------- operand views
@@ -381,7 +394,7 @@ def a_block_loads(R: int, plan: Plan, aview, m0: int, m1: int, k0: int, k1: int)
     ws: the chunk is cut into R-wide k tiles; A word ``t*mb + m`` holds row m0+m, k tile t."""
     pieces = []
     tensor = aview.tensor
-    if plan.dataflow == "os":  # words along k, lanes along m
+    if plan.dataflow == Dataflow.OS:  # words along k, lanes along m
         for i, ta in enumerate(range(m0, m1, R)):
             tb = min(m1, ta + R)
             w0 = i * plan.kc - k0
@@ -406,7 +419,7 @@ def w_block_loads(R: int, plan: Plan, tiles: list[tuple[int, int]], k0: int, k1:
     os: W word ``j*kc + k`` holds W[k0+k, tile j]; ws: words ``(j*kt + t)*R + i`` hold W[k0 + t*R + i, tile j]."""
     pieces = []
     for j, (na, nb) in enumerate(tiles):
-        if plan.dataflow == "os":
+        if plan.dataflow == Dataflow.OS:
             pieces.append(piece(1, j * plan.kc, k1 - k0, 0, nb - na, "W", k0 * w_stride + w_off + na, w_stride, 1))
         else:
             kt = cdiv(plan.kc, R)
