@@ -42,10 +42,12 @@ from typing import Sequence
 import numpy as np
 
 from hwgen.config import AcceleratorConfig
+from hwgen.dataflow import Dataflow
+from hwgen.hw_facts import EXEC_COUNTER_WIDTH, HOST_READ_LATENCY, compute_schedule
 from hwgen.isa import INSTR_BYTES, QTABLE_BYTES, Instruction, Opcode, decode, requantize
 from hwgen.program import Program
 from sim.cycle import CycleModel, wrap
-from sim.timing import DECODE_CYCLES, exec_cycles, fetch_cycles, instruction_cycles
+from sim.timing import DECODE_CYCLES, exec_cycles, fetch_cycles, instruction_cycles, load_beats
 
 from .faults import Fault, InjectionResult
 
@@ -109,7 +111,9 @@ def simulate_compute(cfg: AcceleratorConfig, ins: Instruction, st: _State, fault
     R, C = cfg.rows, cfg.cols
     accw = cfg.acc_width
     a = ins.args
-    os_ = a["dataflow"] == 0
+    sched = compute_schedule(R, C, Dataflow.from_code(a["dataflow"]))
+    os_ = sched.os
+    ecnt_mask = (1 << EXEC_COUNTER_WIDTH) - 1
     m = st.model
     z = lambda *shape: np.zeros(shape, dtype=np.int64)  # noqa: E731
     a_reg, b_reg, acc = z(R, C), z(R, C), z(R, C)
@@ -117,10 +121,7 @@ def simulate_compute(cfg: AcceleratorConfig, ins: Instruction, st: _State, fault
     skew_b = [z(j) for j in range(C)] if cfg.supports_os else [z(0) for _ in range(C)]
     deskew = [z(C - 1 - j) for j in range(C)] if cfg.supports_ws else [z(0) for _ in range(C)]
     ctrl = {"exec_cnt": 0, "feed_a_valid": 0, "feed_b_valid": 0, "wb_valid": 0, "wb_addr": 0}
-    if os_:
-        ctrl["cp_phase"] = a["depth"] + R + C
-    else:
-        ctrl["cp_phase"] = 2 * R + C + 2
+    ctrl["cp_phase"] = sched.readout(a[sched.streamed_field])
     ctrl["exec_last"] = exec_cycles(cfg, ins) - 1
     wb_data = z(C)
     a_rd, w_rd = z(R), z(C)  # read-port data registers
@@ -140,14 +141,14 @@ def simulate_compute(cfg: AcceleratorConfig, ins: Instruction, st: _State, fault
         t1 = ctrl["cp_phase"]
         # ---- combinational: requests, feeds, controls, outputs
         if os_:
-            k = (e - 1) & ((1 << 26) - 1)
-            a_req = b_req = e >= 1 and k < a["depth"]
+            k = (e - sched.stream_start) & ecnt_mask
+            a_req = b_req = e >= sched.stream_start and k < a["depth"]
             a_addr, w_addr = a["a_addr"] + k, a["w_addr"] + k
         else:
-            b_req = 1 <= e <= R and (R - e) < a["depth"]
-            w_addr = a["w_addr"] + (R - e)
-            mm = (e - (R + 2)) & ((1 << 26) - 1)
-            a_req = e >= R + 2 and mm < a["rows"]
+            b_req = sched.preload_start <= e <= sched.preload_last and (sched.preload_last - e) < a["depth"]
+            w_addr = a["w_addr"] + (sched.preload_last - e)
+            mm = (e - sched.stream_start) & ecnt_mask
+            a_req = e >= sched.stream_start and mm < a["rows"]
             a_addr = a["a_addr"] + mm
         a_feed = a_rd if ctrl["feed_a_valid"] else z(R)
         b_feed = w_rd if ctrl["feed_b_valid"] else z(C)
@@ -156,8 +157,8 @@ def simulate_compute(cfg: AcceleratorConfig, ins: Instruction, st: _State, fault
             b_shift, b_skew, use_b_reg, deskew_on = 1, 1, 0, 0
             acc_self = mul_en = int(e < t1)
         else:
-            b_shift, b_skew, use_b_reg, deskew_on = int(e <= R + 1), 0, 1, 1
-            acc_self, mul_en = 0, int(e >= R + 2)
+            b_shift, b_skew, use_b_reg, deskew_on = int(e < sched.stream_start), 0, 1, 1
+            acc_self, mul_en = 0, int(e >= sched.stream_start)
         a_in0 = np.array([a_feed[i] if i == 0 else skew_a[i][-1] for i in range(R)], dtype=np.int64)
         if cfg.supports_os and (b_skew or not cfg.supports_ws):
             top = np.array([b_feed[j] if j == 0 else skew_b[j][-1] for j in range(C)], dtype=np.int64)
@@ -209,7 +210,7 @@ def simulate_compute(cfg: AcceleratorConfig, ins: Instruction, st: _State, fault
         wb_data = out.copy()
         ctrl["feed_a_valid"], ctrl["feed_b_valid"] = int(a_req), int(b_req)
         a_rd, w_rd = new_a_rd, new_w_rd
-        ctrl["exec_cnt"] = (e + 1) & ((1 << 26) - 1)
+        ctrl["exec_cnt"] = (e + 1) & ecnt_mask
         if finish:
             return True, n + 1
     return False, timeout
@@ -280,13 +281,11 @@ def _load_write_cycle(cfg: AcceleratorConfig, a: dict, word: int, lane: int) -> 
     if a["zero"]:
         return w
     if a["lane_stride"] != 1:
-        return w * a["lanes"] + l + 1
+        return w * a["lanes"] + l + HOST_READ_LATENCY
     pb = cfg.host_port_bytes
-    beats = 0
-    for ww in range(w):
-        beats += ((a["base"] + ww * a["word_stride"]) % pb + a["lanes"] - 1) // pb + 1
+    beats = load_beats(pb, a["base"], w, a["word_stride"], a["lanes"])
     o = (a["base"] + w * a["word_stride"]) % pb
-    return beats + (o + l) // pb + 1
+    return beats + (o + l) // pb + HOST_READ_LATENCY
 
 
 def _store(cfg: AcceleratorConfig, ins: Instruction, st: _State, f: Fault | None, fault_exec_cycle: int) -> None:

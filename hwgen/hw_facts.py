@@ -1,14 +1,356 @@
 """Facts of the accelerator RTL that pure-Python code needs without elaborating it.
 
-``hwgen.top`` builds the hardware from these (it imports Amaranth); the fault-site formula
-(``fault_injection.sites.model_sites``) and other pure-Python code read them here, so nothing restates
-them. The RTL-vs-formula site parity test still compares the two derivations.
+``hwgen.top`` and its units (``hwgen.units``) build the hardware from these (they import Amaranth);
+the fault-site formula (``fault_injection.sites.model_sites``), the timing closed forms
+(``sim.timing``), the model fault injector and other pure-Python code read them here, so nothing
+restates them. The RTL-vs-formula site parity test (tests/test_fi_sites.py) still elaborates the RTL
+and compares it with this table, and the RTL-vs-model tests compare the schedules cycle for cycle.
+
+Two tables:
+
+* :data:`REGISTERS`: every state register of the design outside the systolic array and the memories:
+  the unit (submodule) that drives it, its ``Signal`` name, its width as a function of the
+  configuration, its signedness and the fault-report structure it belongs to. A unit creates its
+  ``Signal`` objects from it (:func:`hwgen.units.common.unit_registers`); the site formula iterates it.
+* the execute schedule of every instruction kind: named constants and closed forms
+  (:class:`ComputeSchedule`, :func:`load_last`, :func:`store_last`...). The RTL evaluates the closed
+  forms on Amaranth values (the decode cycle latches them), ``sim.timing`` and the model injector on
+  integers; every form is written so that both work.
+
+Pure Python: no Amaranth import.
 """
 
-__all__ = ["COUNTER_WIDTH", "CONTROLLER_STATES"]
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from .config import INSTR_BITS, AcceleratorConfig
+from .dataflow import Dataflow
+from .isa import QTABLE_BYTES
+
+__all__ = ["COUNTER_WIDTH", "CONTROLLER_STATES", "FSM_NAME", "EXEC_COUNTER_WIDTH", "Register", "REGISTERS",
+           "UNITS", "registers_of", "register_structure", "bits_for", "byte_bits",
+           "FETCH_LATENCY", "DECODE_CYCLES", "HOST_READ_LATENCY", "LOAD_LATENCY", "STORE_PIPELINE",
+           "CLEAR_CYCLES", "SPAD_READ_LATENCY", "WRITE_BACK_CYCLES", "ComputeSchedule", "compute_schedule",
+           "load_last", "store_last", "store_issuing"]
 
 #: Width of the ``cycles`` and ``busy_pe`` performance counters (output ports, valid after ``done``).
 COUNTER_WIDTH = 48
 
 #: The controller FSM's states (the first is the reset state); their number sets the state register's width.
 CONTROLLER_STATES = ("IDLE", "FETCH", "DECODE", "LOAD", "COMPUTE", "STORE", "HALTED")
+#: The controller FSM's name; Amaranth names its state register ``<name>_state``.
+FSM_NAME = "fsm"
+
+#: Width of the execute-cycle counter and of everything compared with it (exec_cnt, exec_last, cp_phase).
+EXEC_COUNTER_WIDTH = 26
+
+
+def bits_for(n: int) -> int:
+    """Bits to hold values 0..n-1 (at least 1)."""
+    return max(1, (n - 1).bit_length())
+
+
+def byte_bits(port_bytes: int) -> int:
+    """Bits of the byte offset inside one host-port word (0 for a one-byte port)."""
+    return bits_for(port_bytes) if port_bytes > 1 else 0
+
+
+# ============================================================================ registers
+#: The units of the design, as submodule names of the top (``""``: the top itself). A register's site
+#: name is ``<unit>.<name>`` (``<name>`` for the top).
+UNITS = ("ctrl", "load", "compute", "store", "")
+
+Width = Callable[[AcceleratorConfig], int]
+
+
+def _const(n: int) -> Width:
+    return lambda cfg: n
+
+
+@dataclass(frozen=True)
+class Register:
+    """One state register (or, with ``count``, a family ``name.format(j)`` for j < count(cfg))."""
+
+    unit: str
+    name: str
+    width: Width
+    structure: str
+    signed: bool = False
+    #: whether the configuration has this register at all (e.g. a byte offset only on a multi-byte port)
+    present: Callable[[AcceleratorConfig], bool] = lambda cfg: True
+    #: a family: how many (``name`` is then a format string with one ``{}``)
+    count: Callable[[AcceleratorConfig], int] | None = None
+    #: "ff": a Signal the unit creates; "fsm": the state register Amaranth creates for the FSM
+    kind: str = "ff"
+
+    def names(self, cfg: AcceleratorConfig) -> list[str]:
+        """The Signal names of this entry in ``cfg`` (empty when absent)."""
+        if not self.present(cfg):
+            return []
+        if self.count is None:
+            return [self.name]
+        return [self.name.format(j) for j in range(self.count(cfg))]
+
+    def site(self, name: str) -> str:
+        """The dotted site name of one of :meth:`names`."""
+        return f"{self.unit}.{name}" if self.unit else name
+
+
+def _reg(unit: str, structure: str, name: str, width: int | Width, **kw: Any) -> Register:
+    return Register(unit, name, width if callable(width) else _const(width), structure, **kw)
+
+
+def _ctrl(name, width, structure="controller", **kw):
+    return _reg("ctrl", structure, name, width, **kw)
+
+
+def _load(name, width, **kw):
+    return _reg("load", "load_unit", name, width, **kw)
+
+
+def _compute(name, width, structure, **kw):
+    return _reg("compute", structure, name, width, **kw)
+
+
+def _store(name, width, structure="store_unit", **kw):
+    return _reg("store", structure, name, width, **kw)
+
+
+def _multi_byte_port(cfg: AcceleratorConfig) -> bool:
+    return byte_bits(cfg.host_port_bytes) > 0
+
+
+_E = EXEC_COUNTER_WIDTH
+
+#: Every state register outside the systolic array (``hwgen.array``) and the memories, by unit.
+REGISTERS: tuple[Register, ...] = (
+    # ---- controller: fetch, decode, the execute counter, performance counters
+    _ctrl(f"{FSM_NAME}_state", lambda cfg: bits_for(len(CONTROLLER_STATES)), kind="fsm"),
+    _ctrl("pc", 32),
+    _ctrl("instr_reg", INSTR_BITS, "instruction_reg"),
+    _ctrl("fetch_cnt", lambda cfg: bits_for(cfg.fetch_beats + 1)),
+    _ctrl("exec_cnt", _E),
+    _ctrl("exec_last", _E),
+    _ctrl("error_flag", 1),
+    _ctrl("cycle_counter", COUNTER_WIDTH, "perf_counters"),
+    _ctrl("busy_pe_counter", COUNTER_WIDTH, "perf_counters"),
+    # ---- load unit: address generation and the one-cycle read pipeline
+    _load("ld_word", 16),
+    _load("ld_lane", 9),
+    _load("ld_row_ptr", 32),
+    _load("ld_ptr", 32),
+    _load("ld_p_valid", 1),
+    _load("ld_p_byte", lambda cfg: byte_bits(cfg.host_port_bytes), present=_multi_byte_port),
+    _load("ld_p_spad_addr", 16),
+    _load("ld_p_lane", 9),
+    _load("ld_p_wide", 1),
+    _load("ld_p_rot", lambda cfg: byte_bits(cfg.host_port_bytes), present=_multi_byte_port),
+    _load("ld_p_lo", 10),
+    _load("ld_p_hi", 10),
+    # ---- compute: array feed (sequencing state, reported with the controller) and write-back
+    _compute("feed_a_valid", 1, "controller"),
+    _compute("feed_b_valid", 1, "controller"),
+    _compute("cp_phase", _E, "controller"),
+    _compute("busy_inc", _E, "controller"),
+    _compute("wb_valid", 1, "write_back"),
+    _compute("wb_addr", 16, "write_back"),
+    _compute("wb_data", lambda cfg: cfg.cols * cfg.acc_width, "write_back"),
+    # ---- store unit: requantization parameters (config instruction), address generation, pipeline
+    _store("q_multiplier", 32, "quant_config", signed=True),
+    _store("q_shift", 6, "quant_config"),
+    _store("q_zero_point", 16, "quant_config", signed=True),
+    _store("q_clamp_lo", 16, "quant_config", signed=True),
+    _store("q_clamp_hi", 16, "quant_config", signed=True),
+    _store("st_row", 16),
+    _store("st_col", 9),
+    _store("st_row_ptr", 32),
+    _store("st_ptr", 32),
+    _store("rq1_valid", 1),
+    _store("rq1_lane", 9),
+    _store("rq1_ptr", 32),
+    _store("rq2_valid", 1),
+    _store("rq2_product", lambda cfg: cfg.acc_width + 32, signed=True),
+    _store("rq2_shift", 6),
+    _store("rq2_ptr", 32),
+    _store("rq3_valid", 1),
+    _store("rq3_byte", 8),
+    _store("rq3_ptr", 32),
+    # ---- top: the per-column quantization table (written by loads, read by stores, like a memory)
+    _reg("", "qtable", "qtable_c{}", 8 * QTABLE_BYTES, count=lambda cfg: cfg.cols),
+)
+
+
+def registers_of(unit: str) -> tuple[Register, ...]:
+    """The entries of :data:`REGISTERS` one unit drives."""
+    if unit not in UNITS:
+        raise ValueError(f"no unit {unit!r} (units: {', '.join(repr(u) for u in UNITS)})")
+    return tuple(r for r in REGISTERS if r.unit == unit)
+
+
+def _structure_patterns() -> list[tuple[re.Pattern, str]]:
+    out = []
+    for r in REGISTERS:
+        name = re.escape(r.name).replace(r"\{\}", r"\d+") if r.count else re.escape(r.name)
+        out.append((re.compile(re.escape(r.site("")) + name + "$" if r.unit else name + "$"), r.structure))
+    return out
+
+
+_STRUCTURE_PATTERNS = _structure_patterns()
+
+
+def register_structure(site: str) -> str | None:
+    """The structure of a site that is a register of :data:`REGISTERS`, else None."""
+    for pattern, structure in _STRUCTURE_PATTERNS:
+        if pattern.match(site):
+            return structure
+    return None
+
+
+# ============================================================================ schedule
+# Execute cycles are counted from 0 (the first cycle after decode) by the controller's exec_cnt; an
+# instruction's execute phase ends at exec_last (latched at decode from the closed forms below).
+
+#: Fetch: ``fetch_beats`` host-port reads plus this many cycles for the last beat's data.
+FETCH_LATENCY = 1
+#: Decode (halt, fence and config end here).
+DECODE_CYCLES = 1
+#: Host port: read data one cycle after the address.
+HOST_READ_LATENCY = 1
+#: A gathering load ends this many cycles after its last host read (the data coming back).
+LOAD_LATENCY = HOST_READ_LATENCY
+#: Store: one element per cycle through lane select + multiply; round, shift, zero point, clamp; write.
+STORE_PIPELINE = 3
+#: Every compute starts with this many cycles clearing every array register.
+CLEAR_CYCLES = 1
+#: Scratchpad read data one cycle after the address (synchronous read ports).
+SPAD_READ_LATENCY = 1
+#: Accumulator-buffer write-back: the read-modify-write one cycle after a row leaves the array.
+WRITE_BACK_CYCLES = 1
+
+
+def load_last(count):
+    """exec_last of a zero-fill load of ``count`` words (one word per cycle); an int or an Amaranth value.
+    A gathering load ends when its last word is issued and its data is back, not at a count."""
+    return count - 1
+
+
+def store_last(elements):
+    """exec_last of a store of ``elements`` (rows x cols) elements: one issued per cycle, then the
+    pipeline drains."""
+    return elements + (STORE_PIPELINE - 1)
+
+
+def store_issuing(e, last):
+    """Whether a store issues an element at exec cycle ``e`` (its last issue is ``STORE_PIPELINE``
+    cycles before the end)."""
+    return e < last - (STORE_PIPELINE - 1)
+
+
+@dataclass(frozen=True)
+class ComputeSchedule:
+    """The execute phases of one compute instruction on an R x C array (``e`` = exec cycle).
+
+    Output-stationary (``n`` = depth, the streamed A/W words):
+
+    * e = 0: clear; A and W word k are read at e = ``stream_start`` + k (k < depth), one read latency;
+    * ``R + C - 2`` cycles of skew until PE(R-1, C-1) has its last product; then at e = ``readout(n)``
+      the accumulators shift out of the bottom row for R cycles (row R-1-r at readout + r), each
+      written back one cycle later; ``last(n) = readout(n) + R``.
+
+    Weight-stationary (``n`` = rows, the streamed A words):
+
+    * e = 0: clear; weight rows R-1 .. 0 are read at e = ``preload_start`` .. ``preload_last`` (row
+      ``preload_last - e``) and shift down while e < ``stream_start`` (R + 1 cycles);
+    * A word m is read at e = ``stream_start`` + m (m < rows), multiplies from ``stream_start`` on;
+      ``R + C - 1`` cycles through the array and the de-skew registers, so output row m leaves at
+      ``readout + m`` and is written one cycle later; ``last(n) = readout + n``.
+
+    Every form takes an int or an Amaranth value for ``n`` and keeps the RTL's expression shape.
+    """
+
+    dataflow: Dataflow
+    rows: int
+    cols: int
+
+    @property
+    def os(self) -> bool:
+        return self.dataflow is Dataflow.OS
+
+    @property
+    def streamed_field(self) -> str:
+        """The compute field whose value is the number of streamed words (``n``)."""
+        return "depth" if self.os else "rows"
+
+    @property
+    def busy_field(self) -> str:
+        """The compute field that, times C, is the PEs each streamed word keeps busy."""
+        return "rows" if self.os else "depth"
+
+    @property
+    def skew(self) -> int:
+        """Cycles after the last streamed word's data enters until its result reaches the readout."""
+        R, C = self.rows, self.cols
+        return R + C - 2 if self.os else R + C - 1
+
+    @property
+    def preload_start(self) -> int:
+        """ws: exec cycle of the first weight-row read."""
+        return CLEAR_CYCLES
+
+    @property
+    def preload_last(self) -> int:
+        """ws: exec cycle of the last weight-row read (row 0); row ``preload_last - e`` is read at e."""
+        return CLEAR_CYCLES + self.rows - 1
+
+    @property
+    def stream_start(self) -> int:
+        """Exec cycle of the first streamed word's read (os: A and W; ws: A, after the weight preload)."""
+        return CLEAR_CYCLES if self.os else CLEAR_CYCLES + self.rows + 1
+
+    def readout(self, n):
+        """os: exec cycle of the first readout shift (multiplies stop); ws: the first aligned output row."""
+        if self.os:
+            return n + self.rows + self.cols
+        return self.stream_start + SPAD_READ_LATENCY + self.skew
+
+    def last(self, n):
+        """exec_last: the last execute cycle (the last write-back)."""
+        R, C = self.rows, self.cols
+        if self.os:
+            return n + 2 * R + C
+        return n + 2 * R + C + 2
+
+    def exec_cycles(self, n):
+        """Execute cycles: ``last(n) + 1``."""
+        return self.last(n) + 1
+
+    @property
+    def overhead(self) -> int:
+        """Execute cycles beyond the ``n`` streamed words."""
+        return self.exec_cycles(0)
+
+
+def compute_schedule(rows: int, cols: int, dataflow: Dataflow | str | int) -> ComputeSchedule:
+    """The schedule of a compute in ``dataflow`` (a Dataflow, its string, or its ISA code)."""
+    df = Dataflow.from_code(dataflow) if isinstance(dataflow, int) else Dataflow(dataflow)
+    if df is Dataflow.BOTH:
+        raise ValueError("a compute runs one stationary dataflow, not 'both'")
+    return ComputeSchedule(df, rows, cols)
+
+
+def _check_schedule() -> None:
+    """The closed forms decompose into the phases the docstrings state (import-time self-check)."""
+    for R, C in ((1, 1), (2, 3), (8, 8)):
+        os_ = compute_schedule(R, C, Dataflow.OS)
+        ws = compute_schedule(R, C, Dataflow.WS)
+        for n in (0, 5):
+            assert os_.readout(n) == os_.stream_start + SPAD_READ_LATENCY + n + os_.skew
+            assert os_.last(n) == os_.readout(n) + R + WRITE_BACK_CYCLES - 1
+            assert ws.last(n) == ws.readout(n) + n + WRITE_BACK_CYCLES - 1
+        assert ws.stream_start == ws.preload_last + 2  # R + 1 preload cycles: R reads, one latency
+
+
+_check_schedule()

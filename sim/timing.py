@@ -28,6 +28,9 @@ Phases of one instruction:
     cycles through the array and the de-skew registers, one write cycle;
   - store: ``rows * cols + 3`` (one element per cycle through a three-stage
     requantization pipeline).
+
+The constants and closed forms live in :mod:`hwgen.hw_facts` (the schedule table the RTL is built
+from); this module sums them per instruction.
 """
 
 from __future__ import annotations
@@ -35,23 +38,26 @@ from __future__ import annotations
 import math
 
 from hwgen.config import AcceleratorConfig
+from hwgen.dataflow import Dataflow
+from hwgen.hw_facts import (DECODE_CYCLES, FETCH_LATENCY, LOAD_LATENCY, STORE_PIPELINE, compute_schedule,
+                            load_last, store_last)
 from hwgen.isa import Instruction, Opcode
 
-__all__ = ["fetch_cycles", "exec_cycles", "instruction_cycles", "macs", "load_beats", "compute_overhead"]
+__all__ = ["fetch_cycles", "exec_cycles", "instruction_cycles", "macs", "load_beats", "compute_overhead",
+           "DECODE_CYCLES", "LOAD_LATENCY", "STORE_LATENCY"]
 
-DECODE_CYCLES = 1
-LOAD_LATENCY = 1
-STORE_LATENCY = 3
+#: Cycles a store adds to its rows x cols elements (the requantization pipeline's depth).
+STORE_LATENCY = STORE_PIPELINE
 
 
 def fetch_cycles(cfg: AcceleratorConfig) -> int:
-    return cfg.fetch_beats + 1
+    return cfg.fetch_beats + FETCH_LATENCY
 
 
-def compute_overhead(cfg: AcceleratorConfig, dataflow: str) -> int:
-    """A compute's execute cycles beyond the words it streams (``depth`` for os, ``rows`` for ws)."""
-    R, C = cfg.rows, cfg.cols
-    return 2 * R + C + 1 if dataflow == "os" else 2 * R + C + 3
+def compute_overhead(cfg: AcceleratorConfig, dataflow: Dataflow | str) -> int:
+    """A compute's execute cycles beyond the words it streams (``depth`` for os, ``rows`` for ws).
+    ``dataflow``: a :class:`Dataflow` (OS or WS; its string value works too)."""
+    return compute_schedule(cfg.rows, cfg.cols, Dataflow(dataflow)).overhead
 
 
 def load_beats(port_bytes: int, base: int, count: int, word_stride: int, lanes: int) -> int:
@@ -74,16 +80,15 @@ def exec_cycles(cfg: AcceleratorConfig, ins: Instruction) -> int:
     a = ins.args
     if ins.op == Opcode.LOAD:
         if a["zero"]:
-            return a["count"]
+            return load_last(a["count"]) + 1
         if a["lane_stride"] == 1:
             return load_beats(cfg.host_port_bytes, a["base"], a["count"], a["word_stride"], a["lanes"]) + LOAD_LATENCY
         return a["count"] * a["lanes"] + LOAD_LATENCY
     if ins.op == Opcode.COMPUTE:
-        if a["dataflow"] == 0:
-            return a["depth"] + compute_overhead(cfg, "os")
-        return a["rows"] + compute_overhead(cfg, "ws")
+        sched = compute_schedule(cfg.rows, cfg.cols, Dataflow.from_code(a["dataflow"]))
+        return sched.exec_cycles(a[sched.streamed_field])
     if ins.op == Opcode.STORE:
-        return a["rows"] * a["cols"] + STORE_LATENCY
+        return store_last(a["rows"] * a["cols"]) + 1
     return 0
 
 
@@ -99,6 +104,5 @@ def macs(cfg: AcceleratorConfig, ins: Instruction) -> int:
     if ins.op != Opcode.COMPUTE:
         return 0
     a = ins.args
-    if a["dataflow"] == 0:
-        return a["depth"] * a["rows"] * cfg.cols
-    return a["rows"] * a["depth"] * cfg.cols
+    sched = compute_schedule(cfg.rows, cfg.cols, Dataflow.from_code(a["dataflow"]))
+    return a[sched.streamed_field] * a[sched.busy_field] * cfg.cols
