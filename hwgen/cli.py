@@ -277,7 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("model", help="int8 QDQ ONNX file (as onnxruntime's quantize_static writes it)")
     r.add_argument("--input", required=True, metavar="X.npy", help="float32 input in the model's input shape")
     r.add_argument("--output", required=True, metavar="Y.npy", help="dequantized float32 output ('-': stdout)")
-    add_config_args(r, flags=False)
+    add_config_args(r)
     r.add_argument("--backend", choices=("model", "rtl"), default="model", help="cycle model or Verilator RTL")
     r.add_argument("--report", metavar="R.json", help="total and per-layer cycles ('-': stdout)")
     r.add_argument("--dump-layers", metavar="DIR", help="write every layer's integer output as DIR/<node>.npy "

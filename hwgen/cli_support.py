@@ -55,11 +55,13 @@ class UserError(HwgenError):
     """Bad input found by the command line itself: printed as one line, exit status 2."""
 
 
-def add_config_args(p: argparse.ArgumentParser, flags: bool = True) -> None:
+def add_config_args(p: argparse.ArgumentParser) -> None:
+    """``--config FILE.json`` and every flag of :data:`CONFIG_FLAGS` (read back by :func:`config_from_args`):
+    the same array options for every command that builds or runs a configuration (generate, verify, map, run,
+    fi sites, fi run)."""
     p.add_argument("--config", metavar="FILE.json", help="configuration file (flags override its fields)")
-    if flags:
-        for flag, fld, typ, hlp in CONFIG_FLAGS:
-            p.add_argument(flag, dest=fld, type=typ, default=None, help=hlp)
+    for flag, fld, typ, hlp in CONFIG_FLAGS:
+        p.add_argument(flag, dest=fld, type=typ, default=None, help=hlp)
 
 
 def config_from_args(args: argparse.Namespace) -> AcceleratorConfig:

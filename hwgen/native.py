@@ -24,7 +24,11 @@ What the C++ main does (see :data:`MAIN_TEMPLATE`):
   (flushed per image, so a crash keeps the finished images):
   ``index cycles busy_pe error timed_out mem_oob host_cycles wall_seconds``.
   ``host_cycles`` counts clock edges from the edge that samples ``start`` to the
-  first one after which ``done`` is high, as ``sim_cycles`` in the cocotb bench.
+  first one after which ``done`` is high, as ``sim_cycles`` in the cocotb bench
+  (both become :attr:`hwgen.program.RunResult.clock_cycles`).
+
+Results are :class:`hwgen.program.RunResult`; :class:`NativeExecutor` is the
+``"native"`` :class:`hwgen.program.Executor`.
 
 Ports wider than 64 bits (``mem_rdata``/``mem_wdata`` at host_port_width=128)
 are ``VlWide<N>`` arrays of 32-bit words in Verilator; overloaded helpers in the
@@ -53,11 +57,11 @@ from typing import Sequence
 import numpy as np
 
 from .config import AcceleratorConfig
-from .program import Program
+from .program import Program, RunResult, run_programs, timeouts_for
 from .rtlsim import DEFAULT_TIMEOUT_CYCLES, RtlSimError, _tail, cached_build, default_cache_dir, harness_mem_bytes
 from .toolchain import verilator_env
 
-__all__ = ["NativeDesign", "NativeResult", "build_native", "build_native_variant", "run_images_native",
+__all__ = ["NativeDesign", "NativeExecutor", "build_native", "build_native_variant", "run_images_native",
            "run_programs_native", "MAIN_TEMPLATE", "SIM_CORE", "main_cpp", "fill_template", "NATIVE_FLAGS",
            "EXE_NAME", "RESET_EDGES", "TOP"]
 
@@ -122,33 +126,6 @@ class NativeDesign:
     @property
     def executable(self) -> Path:
         return self.build_dir / "obj_dir" / EXE_NAME
-
-
-@dataclass
-class NativeResult:
-    """What the RTL did with one image (or program) in the native harness."""
-
-    #: Final host memory: uint8[mem_bytes] for raw images, uint8[program.mem_size] for programs.
-    memory: np.ndarray
-    cycles: int
-    busy_pe: int
-    error: bool
-    #: No done/error within the timeout (memory and counters are a snapshot).
-    timed_out: bool
-    #: The design accessed a word outside the memory (sticky since reset).
-    mem_oob: bool
-    #: Clock edges from the start edge to done, as the harness counted them (cross-check of ``cycles``).
-    host_cycles: int
-    #: Wall seconds of the run (start to done), excluding image load and write-back.
-    wall_seconds: float
-    #: Wall seconds of the whole process of the batch (shared by its results).
-    process_seconds: float = 0.0
-    #: Non-zero bytes past ``program.mem_size`` (programs only).
-    outside_bytes: int = 0
-
-    @property
-    def cycles_per_second(self) -> float:
-        return self.host_cycles / self.wall_seconds if self.wall_seconds > 0 else 0.0
 
 
 def _tool_versions() -> str:
@@ -250,86 +227,102 @@ def build_native_variant(cfg: AcceleratorConfig, variant: str, cpp: str | None =
     return built
 
 
+class NativeExecutor:
+    """The ``"native"`` :class:`hwgen.program.Executor`: ``cfg``'s accelerator in the native Verilator harness.
+
+    Each :meth:`run_all` is one simulator process (the design is reset before each image; its scratchpads
+    keep their contents within the batch). ``mem_bytes``: the harness memory (default: the next power of two
+    of the batch's largest image); ``timeout_cycles``: the default timeout per image; ``cache_dir``: the build
+    cache (default :func:`hwgen.rtlsim.default_cache_dir`); ``work_dir`` keeps the job files (default: a
+    temporary folder, deleted). Results carry the whole harness memory (see :func:`hwgen.program.run_programs`).
+    """
+
+    name = "native"
+
+    def __init__(self, cfg: AcceleratorConfig, *, mem_bytes: int | None = None,
+                 timeout_cycles: int = DEFAULT_TIMEOUT_CYCLES, cache_dir: str | os.PathLike[str] | None = None,
+                 work_dir: str | os.PathLike[str] | None = None):
+        self.cfg = cfg
+        self.mem_bytes = mem_bytes
+        self.timeout_cycles = timeout_cycles
+        self.cache_dir = cache_dir
+        self.work_dir = work_dir
+
+    def run(self, image: np.ndarray) -> RunResult:
+        return self.run_all([image])[0]
+
+    def run_all(self, images: Sequence[np.ndarray],
+                timeout_cycles: int | Sequence[int] | None = None) -> list[RunResult]:
+        """Run raw host-memory images (uint8 arrays) through one native simulator process, in order.
+
+        Each image is zero-padded to the memory and each result carries the whole memory.
+        Raises :class:`hwgen.rtlsim.RtlSimError` if the simulator fails.
+        """
+        from .harness import check_mem_bytes
+
+        cfg = self.cfg
+        imgs = [np.ascontiguousarray(im, dtype=np.uint8).reshape(-1) for im in images]
+        if not imgs:
+            return []
+        mb = self.mem_bytes if self.mem_bytes is not None else harness_mem_bytes(cfg, [im.size for im in imgs])
+        check_mem_bytes(cfg, mb)
+        for n, im in enumerate(imgs):
+            if im.size > mb:
+                raise ValueError(f"image {n} has {im.size} bytes, more than the {mb}-byte memory")
+        timeouts = timeouts_for(len(imgs), timeout_cycles, self.timeout_cycles)
+
+        built = build_native(cfg, cache_dir=self.cache_dir)
+        tmp = None
+        if self.work_dir is None:
+            tmp = tempfile.TemporaryDirectory(prefix="hwgen_native_")
+            wd = Path(tmp.name)
+        else:
+            wd = Path(self.work_dir).resolve()
+            wd.mkdir(parents=True, exist_ok=True)
+        try:
+            lines = [str(mb)]
+            finals = []
+            for n, (im, to) in enumerate(zip(imgs, timeouts)):
+                ip, fp = wd / f"image_{n:05d}.bin", wd / f"final_{n:05d}.bin"
+                im.tofile(ip)
+                fp.unlink(missing_ok=True)
+                finals.append(fp)
+                lines.append(f"{to} {ip} {fp}")
+            job, res_file, log = wd / "job.txt", wd / "results.txt", wd / "sim.log"
+            job.write_text("\n".join(lines) + "\n")
+            t0 = time.perf_counter()
+            with open(log, "w") as lf:
+                proc = subprocess.run([str(built.executable), str(job), str(res_file)], stdout=lf,
+                                      stderr=subprocess.STDOUT, check=False)
+            secs = time.perf_counter() - t0
+            rows = [ln.split() for ln in res_file.read_text().splitlines()] if res_file.is_file() else []
+            if proc.returncode != 0 or len(rows) != len(imgs):
+                raise RtlSimError(f"native simulation of '{cfg.name}' failed (exit {proc.returncode}) after "
+                                  f"{len(rows)} of {len(imgs)} images; log {log}:\n{_tail(log)}")
+            results = []
+            for row, fp in zip(rows, finals):
+                _idx, cyc, busy, err, to, oob, hc = (int(v) for v in row[:7])
+                results.append(RunResult(memory=np.fromfile(fp, dtype=np.uint8), cycles=cyc, busy_pe=busy,
+                                         error=bool(err), timed_out=bool(to), mem_oob=bool(oob), clock_cycles=hc,
+                                         run_seconds=float(row[7]), process_seconds=secs, executor=self.name))
+            return results
+        finally:
+            if tmp is not None:
+                tmp.cleanup()
+
+
 def run_images_native(cfg: AcceleratorConfig, images: Sequence[np.ndarray], *,
                       timeout_cycles: int | Sequence[int] | None = None, mem_bytes: int | None = None,
                       cache_dir: str | os.PathLike[str] | None = None,
-                      work_dir: str | os.PathLike[str] | None = None) -> list[NativeResult]:
-    """Run raw host-memory images (uint8 arrays) through one native simulator process, in order.
-
-    The memory is ``mem_bytes`` (default: the next power of two of the largest
-    image, as :func:`hwgen.rtlsim.run_images_rtl`); each image is zero-padded to
-    it and each result carries the whole memory. The design is reset before
-    each image; its scratchpads keep their contents (as in the cocotb bench).
-    ``work_dir`` keeps the job files (default: a temporary folder, deleted).
-    Raises :class:`hwgen.rtlsim.RtlSimError` if the simulator fails.
-    """
-    from .harness import check_mem_bytes
-
-    imgs = [np.ascontiguousarray(im, dtype=np.uint8).reshape(-1) for im in images]
-    if not imgs:
-        return []
-    mb = mem_bytes if mem_bytes is not None else harness_mem_bytes(cfg, [im.size for im in imgs])
-    check_mem_bytes(cfg, mb)
-    for n, im in enumerate(imgs):
-        if im.size > mb:
-            raise ValueError(f"image {n} has {im.size} bytes, more than the {mb}-byte memory")
-    if timeout_cycles is None:
-        timeouts = [DEFAULT_TIMEOUT_CYCLES] * len(imgs)
-    elif isinstance(timeout_cycles, (int, np.integer)):
-        timeouts = [int(timeout_cycles)] * len(imgs)
-    else:
-        timeouts = [int(t) for t in timeout_cycles]
-        if len(timeouts) != len(imgs):
-            raise ValueError(f"{len(timeouts)} timeouts for {len(imgs)} images")
-
-    built = build_native(cfg, cache_dir=cache_dir)
-    tmp = None
-    if work_dir is None:
-        tmp = tempfile.TemporaryDirectory(prefix="hwgen_native_")
-        wd = Path(tmp.name)
-    else:
-        wd = Path(work_dir).resolve()
-        wd.mkdir(parents=True, exist_ok=True)
-    try:
-        lines = [str(mb)]
-        finals = []
-        for n, (im, to) in enumerate(zip(imgs, timeouts)):
-            ip, fp = wd / f"image_{n:05d}.bin", wd / f"final_{n:05d}.bin"
-            im.tofile(ip)
-            fp.unlink(missing_ok=True)
-            finals.append(fp)
-            lines.append(f"{to} {ip} {fp}")
-        job, res_file, log = wd / "job.txt", wd / "results.txt", wd / "sim.log"
-        job.write_text("\n".join(lines) + "\n")
-        t0 = time.perf_counter()
-        with open(log, "w") as lf:
-            proc = subprocess.run([str(built.executable), str(job), str(res_file)], stdout=lf,
-                                  stderr=subprocess.STDOUT, check=False)
-        secs = time.perf_counter() - t0
-        rows = [ln.split() for ln in res_file.read_text().splitlines()] if res_file.is_file() else []
-        if proc.returncode != 0 or len(rows) != len(imgs):
-            raise RtlSimError(f"native simulation of '{cfg.name}' failed (exit {proc.returncode}) after "
-                              f"{len(rows)} of {len(imgs)} images; log {log}:\n{_tail(log)}")
-        results = []
-        for row, fp in zip(rows, finals):
-            _idx, cyc, busy, err, to, oob, hc = (int(v) for v in row[:7])
-            results.append(NativeResult(memory=np.fromfile(fp, dtype=np.uint8), cycles=cyc, busy_pe=busy,
-                                        error=bool(err), timed_out=bool(to), mem_oob=bool(oob), host_cycles=hc,
-                                        wall_seconds=float(row[7]), process_seconds=secs))
-        return results
-    finally:
-        if tmp is not None:
-            tmp.cleanup()
+                      work_dir: str | os.PathLike[str] | None = None) -> list[RunResult]:
+    """Run raw host-memory images through one native simulator process (:meth:`NativeExecutor.run_all`)."""
+    ex = NativeExecutor(cfg, mem_bytes=mem_bytes, cache_dir=cache_dir, work_dir=work_dir)
+    return ex.run_all(images, timeout_cycles=timeout_cycles)
 
 
-def run_programs_native(cfg: AcceleratorConfig, programs: Sequence[Program], **kwargs) -> list[NativeResult]:
-    """Run Programs natively; each result's memory is cut back to the program's ``mem_size``.
-
-    ``outside_bytes`` counts non-zero bytes the design left past ``mem_size``.
-    Keyword arguments go to :func:`run_images_native`.
-    """
-    results = run_images_native(cfg, [p.image() for p in programs], **kwargs)
-    for prog, res in zip(programs, results):
-        res.outside_bytes = int(np.count_nonzero(res.memory[prog.mem_size:]))
-        res.memory = res.memory[:prog.mem_size].copy()
-    return results
+def run_programs_native(cfg: AcceleratorConfig, programs: Sequence[Program], *,
+                        timeout_cycles: int | Sequence[int] | None = None, **kwargs) -> list[RunResult]:
+    """Run Programs natively (:func:`hwgen.program.run_programs` on a :class:`NativeExecutor`); each result's
+    memory is cut back to the program's ``mem_size``, ``outside_bytes`` counts non-zero bytes the design left
+    past it. Other keyword arguments go to :class:`NativeExecutor`."""
+    return run_programs(NativeExecutor(cfg, **kwargs), programs, timeout_cycles=timeout_cycles)

@@ -2,61 +2,90 @@
 
 Slow (a Python event loop per cycle) but needs no C++ toolchain: the fast unit
 tests use it on tiny arrays to check the RTL against the cycle model before the
-Verilator regression runs.
+Verilator regression runs. :class:`PySimExecutor` is the ``"pysim"``
+:class:`hwgen.program.Executor`; results are :class:`hwgen.program.RunResult`.
 """
 
-from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 from amaranth.sim import Simulator
 
 from .config import AcceleratorConfig
+from .program import RunResult, timeouts_for
 from .top import Accelerator
 
-__all__ = ["PySimResult", "run_program_pysim"]
+__all__ = ["PySimExecutor", "run_program_pysim", "DEFAULT_MAX_CYCLES"]
+
+#: Cycles after start without done before a run counts as timed out.
+DEFAULT_MAX_CYCLES = 200_000
 
 
-@dataclass
-class PySimResult:
-    memory: np.ndarray
-    cycles: int
-    busy_pe: int
-    error: bool
+class PySimExecutor:
+    """The ``"pysim"`` :class:`hwgen.program.Executor`: ``cfg``'s accelerator under amaranth.sim.
+
+    Each image runs in a fresh simulation of the design (nothing carries over between images). The memory
+    comes back with the image's size; a run without done within ``timeout_cycles`` (default
+    ``max_cycles``) has ``timed_out`` set, with the memory and counters at that point.
+    """
+
+    name = "pysim"
+
+    def __init__(self, cfg: AcceleratorConfig, *, max_cycles: int = DEFAULT_MAX_CYCLES):
+        self.cfg = cfg
+        self.max_cycles = max_cycles
+
+    def run(self, image: np.ndarray) -> RunResult:
+        return self._run(image, self.max_cycles)
+
+    def run_all(self, images: Sequence[np.ndarray],
+                timeout_cycles: int | Sequence[int] | None = None) -> list[RunResult]:
+        return [self._run(im, to) for im, to in zip(images, timeouts_for(len(images), timeout_cycles,
+                                                                        self.max_cycles))]
+
+    def _run(self, image: np.ndarray, max_cycles: int) -> RunResult:
+        cfg = self.cfg
+        dut = Accelerator(cfg)
+        pb = cfg.host_port_bytes
+        mem = np.array(image, dtype=np.uint8, copy=True).reshape(-1)
+        size = mem.size
+        if mem.size % pb:
+            mem = np.concatenate([mem, np.zeros(pb - mem.size % pb, np.uint8)])
+        words = mem.reshape(-1, pb)
+        out: dict = {"timed_out": True}
+
+        async def bench(ctx):
+            ctx.set(dut.start, 1)
+            await ctx.tick()
+            ctx.set(dut.start, 0)
+            for _ in range(max_cycles):
+                *_, re, we, addr, strb, wdata, done = await ctx.tick().sample(
+                    dut.mem_re, dut.mem_we, dut.mem_addr, dut.mem_wstrb, dut.mem_wdata, dut.done)
+                if done:
+                    out["timed_out"] = False
+                    break
+                if we:
+                    for b in range(pb):
+                        if (strb >> b) & 1:
+                            words[addr, b] = (wdata >> (8 * b)) & 0xFF
+                if re:
+                    ctx.set(dut.mem_rdata, int.from_bytes(words[addr].tobytes(), "little"))
+            out["cycles"] = ctx.get(dut.cycles)
+            out["busy"] = ctx.get(dut.busy_pe)
+            out["error"] = bool(ctx.get(dut.error))
+
+        sim = Simulator(dut)
+        sim.add_clock(1e-6)
+        sim.add_testbench(bench)
+        sim.run()
+        return RunResult(words.reshape(-1)[:size].copy(), out["cycles"], out["busy"], error=out["error"],
+                         timed_out=out["timed_out"], executor=self.name)
 
 
-def run_program_pysim(cfg: AcceleratorConfig, image: np.ndarray, max_cycles: int = 200_000) -> PySimResult:
-    """Execute ``image`` (uint8 host memory with the program at 0) until done."""
-    dut = Accelerator(cfg)
-    pb = cfg.host_port_bytes
-    mem = np.array(image, dtype=np.uint8, copy=True)
-    if mem.size % pb:
-        mem = np.concatenate([mem, np.zeros(pb - mem.size % pb, np.uint8)])
-    words = mem.reshape(-1, pb)
-    out: dict = {}
-
-    async def bench(ctx):
-        ctx.set(dut.start, 1)
-        await ctx.tick()
-        ctx.set(dut.start, 0)
-        for _ in range(max_cycles):
-            *_, re, we, addr, strb, wdata, done = await ctx.tick().sample(
-                dut.mem_re, dut.mem_we, dut.mem_addr, dut.mem_wstrb, dut.mem_wdata, dut.done)
-            if done:
-                break
-            if we:
-                for b in range(pb):
-                    if (strb >> b) & 1:
-                        words[addr, b] = (wdata >> (8 * b)) & 0xFF
-            if re:
-                ctx.set(dut.mem_rdata, int.from_bytes(words[addr].tobytes(), "little"))
-        else:
-            raise TimeoutError(f"no done within {max_cycles} cycles")
-        out["cycles"] = ctx.get(dut.cycles)
-        out["busy"] = ctx.get(dut.busy_pe)
-        out["error"] = bool(ctx.get(dut.error))
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
-    return PySimResult(words.reshape(-1)[:image.size].copy(), out["cycles"], out["busy"], out["error"])
+def run_program_pysim(cfg: AcceleratorConfig, image: np.ndarray, max_cycles: int = DEFAULT_MAX_CYCLES) -> RunResult:
+    """Execute ``image`` (uint8 host memory with the program at 0) until done; TimeoutError without done
+    within ``max_cycles`` (:class:`PySimExecutor` reports that as ``timed_out`` instead)."""
+    res = PySimExecutor(cfg, max_cycles=max_cycles).run(image)
+    if res.timed_out:
+        raise TimeoutError(f"no done within {max_cycles} cycles")
+    return res

@@ -11,12 +11,14 @@ Why this module exists:
   visible to VPI: 7-8x slower simulation, 4x more C++). :class:`LeanVerilator`
   drops it; the harness's ``.vlt`` file grants visibility to the ports and the
   host memory only.
-* Starting a simulator costs seconds, so :func:`run_images_rtl` runs a whole
+* Starting a simulator costs seconds, so :class:`CocotbExecutor` (the ``"cocotb"``
+  :class:`hwgen.program.Executor`) runs a whole
   batch in one process (see :mod:`hwgen.cocotb_bench`); images go in and
   results come back through files in a temporary folder.
 
-Cache location: ``$HWGEN_CACHE`` if set, else ``.hwgen_cache/`` in the project
-root (git-ignored), else ``~/.cache/hwgen`` when hwgen is not a source checkout.
+Cache location (:func:`default_cache_dir`): ``$HWGEN_CACHE`` if set, else the
+user cache folder ``$XDG_CACHE_HOME/hwgen`` (default ``~/.cache/hwgen``); never
+the checkout or the installed package.
 
 This module imports Amaranth and cocotb_tools lazily so that importing it stays
 cheap; it never imports ``sim`` (imports point down the flow).
@@ -38,12 +40,12 @@ from typing import Callable, Iterator, Sequence
 import numpy as np
 
 from .config import AcceleratorConfig
-from .program import Program
+from .program import Program, RunResult, run_programs, timeouts_for
 from .toolchain import ensure_verilator_env
 from .errors import HwgenError
 
 __all__ = [
-    "BuiltDesign", "RtlResult", "RtlSimError", "build_rtl", "run_images_rtl", "run_programs_rtl",
+    "BuiltDesign", "CocotbExecutor", "RtlSimError", "build_rtl", "run_images_rtl", "run_programs_rtl",
     "default_cache_dir", "harness_mem_bytes", "LeanVerilator", "BENCH_MODULE", "DEFAULT_TIMEOUT_CYCLES",
 ]
 
@@ -82,39 +84,6 @@ class BuiltDesign:
         return self.build_dir / TOP_NAME
 
 
-@dataclass
-class RtlResult:
-    """What the RTL did with one image (or program)."""
-
-    #: Final host memory: uint8[program.mem_size] for programs, uint8[mem_bytes] for raw images.
-    memory: np.ndarray
-    cycles: int
-    busy_pe: int
-    error: bool
-    #: No done/error within the timeout (memory and counters are a snapshot).
-    timed_out: bool
-    #: The design accessed a word outside the harness memory (sticky since reset).
-    mem_oob: bool
-    #: Non-zero bytes past ``program.mem_size`` (the zero padding): writes outside the program's memory.
-    outside_bytes: int = 0
-    #: Clock cycles from the start edge to done, as the bench counted them (cross-check of ``cycles``).
-    sim_cycles: int = 0
-    words_loaded: int = 0
-    load_seconds: float = 0.0
-    run_seconds: float = 0.0
-    readback_seconds: float = 0.0
-    #: Wall seconds of the whole simulator process of the batch (shared by its results).
-    process_seconds: float = 0.0
-
-    def utilization(self, cfg: AcceleratorConfig) -> float:
-        return self.busy_pe / (self.cycles * cfg.pes) if self.cycles else 0.0
-
-    @property
-    def cycles_per_second(self) -> float:
-        """Simulation speed of this run (sim cycles per wall second of the run phase)."""
-        return self.sim_cycles / self.run_seconds if self.run_seconds > 0 else 0.0
-
-
 def _lean_verilator_class() -> type:
     from cocotb_tools.runner import Verilator
 
@@ -137,20 +106,24 @@ def LeanVerilator():  # noqa: N802 - a factory that reads like the class it retu
     return _lean_verilator_class()()
 
 
-def _project_root() -> Path | None:
-    root = Path(__file__).resolve().parent.parent
-    return root if (root / "pyproject.toml").is_file() and (root / "hwgen").is_dir() else None
-
-
 def default_cache_dir() -> Path:
-    """``$HWGEN_CACHE``, else ``<project root>/.hwgen_cache``, else ``~/.cache/hwgen``."""
+    """The build cache: ``$HWGEN_CACHE`` if set, else ``$XDG_CACHE_HOME/hwgen`` (an absolute
+    ``XDG_CACHE_HOME``, as the XDG base-directory rules say), else ``~/.cache/hwgen``.
+
+    Never a folder of the checkout or of the installed package: one cache per user serves every checkout,
+    virtualenv and process (pytest-xdist workers of one run wait for one build under the cache's file lock).
+    """
     env = os.environ.get("HWGEN_CACHE")
     if env:
         return Path(env).expanduser().resolve()
-    root = _project_root()
-    if root is not None:
-        return root / ".hwgen_cache"
-    return Path.home() / ".cache" / "hwgen"
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    if xdg and Path(xdg).expanduser().is_absolute():
+        return Path(xdg).expanduser() / "hwgen"
+    home = Path(os.path.expanduser("~"))
+    if not home.is_absolute():
+        raise RtlSimError("no home folder for the build cache (~/.cache/hwgen): set HWGEN_CACHE or "
+                          "XDG_CACHE_HOME")
+    return home / ".cache" / "hwgen"
 
 
 def harness_mem_bytes(cfg: AcceleratorConfig, sizes: Sequence[int]) -> int:
@@ -317,116 +290,131 @@ def build_rtl(cfg: AcceleratorConfig, mem_bytes: int, accel_factory=None, *,
     return built
 
 
-def run_images_rtl(cfg: AcceleratorConfig, images: Sequence[np.ndarray], *, mem_bytes: int | None = None,
-                   accel_factory=None, timeout_cycles: int | Sequence[int] | None = None,
-                   cache_dir: str | os.PathLike[str] | None = None, work_dir: str | os.PathLike[str] | None = None,
-                   clock_impl: str = "gpi", reset_cycles: int = 2, diff_load: bool = True,
-                   verbose: bool = False) -> list[RtlResult]:
-    """Run raw host-memory images (uint8 arrays) through one simulator process, in order.
+class CocotbExecutor:
+    """The ``"cocotb"`` :class:`hwgen.program.Executor`: ``cfg``'s harness on Verilator under cocotb.
 
-    Each image is zero-padded to the harness memory (``mem_bytes``, default the
-    next power of two of the largest image); results come back in the same
-    order with the whole harness memory. Between images the design is reset;
-    memory is reloaded (only changed words when ``diff_load``). ``work_dir``
-    keeps the job files and the simulator log (default: a temporary folder,
-    deleted afterwards). Raises :class:`RtlSimError` if the simulator fails.
+    Each :meth:`run_all` is one simulator process. ``mem_bytes``: the harness memory (default: the next power
+    of two of the batch's largest image); ``accel_factory(cfg)`` the accelerator component (default
+    ``hwgen.top.Accelerator``); ``timeout_cycles`` the default timeout per image; between images the design
+    is reset and the memory reloaded (only changed words when ``diff_load``); ``work_dir`` keeps the job files
+    and the simulator log (default: a temporary folder, deleted). Results carry the whole harness memory and,
+    in ``stats``, words_loaded, load_seconds and readback_seconds.
     """
-    imgs = [np.asarray(im, dtype=np.uint8).reshape(-1) for im in images]
-    if not imgs:
-        return []
-    mb = mem_bytes if mem_bytes is not None else harness_mem_bytes(cfg, [im.size for im in imgs])
-    for n, im in enumerate(imgs):
-        if im.size > mb:
-            raise ValueError(f"image {n} has {im.size} bytes, more than the {mb}-byte harness memory")
-    if timeout_cycles is None:
-        timeouts = [DEFAULT_TIMEOUT_CYCLES] * len(imgs)
-    elif isinstance(timeout_cycles, int):
-        timeouts = [timeout_cycles] * len(imgs)
-    else:
-        timeouts = [int(t) for t in timeout_cycles]
-        if len(timeouts) != len(imgs):
-            raise ValueError(f"{len(timeouts)} timeouts for {len(imgs)} images")
 
-    built = build_rtl(cfg, mb, accel_factory, cache_dir=cache_dir, verbose=verbose)
-    from .cocotb_bench import JOB_ENV
-    from .harness import MEM_INSTANCE, MEM_VAR, TOP_NAME
+    name = "cocotb"
 
-    ensure_verilator_env()
-    tmp = None
-    if work_dir is None:
-        tmp = tempfile.TemporaryDirectory(prefix="hwgen_rtl_")
-        wd = Path(tmp.name)
-    else:
-        wd = Path(work_dir).resolve()
-        wd.mkdir(parents=True, exist_ok=True)
-    try:
-        items = []
-        for n, (im, to) in enumerate(zip(imgs, timeouts)):
-            full = np.zeros(mb, dtype=np.uint8)
-            full[:im.size] = im
-            p = wd / f"image_{n:05d}.npy"
-            np.save(p, full)
-            res = wd / f"result_{n:05d}.npz"
-            res.unlink(missing_ok=True)
-            items.append({"path": str(p), "timeout_cycles": int(to), "result": str(res)})
-        job = {"mem_bytes": mb, "port_bytes": cfg.host_port_bytes, "mem_path": [MEM_INSTANCE, MEM_VAR], "period_ns": 10, "reset_cycles": reset_cycles,
-               "clock_impl": clock_impl, "diff_load": diff_load, "images": items}
-        job_file = wd / "job.json"
-        job_file.write_text(json.dumps(job, indent=1))
-        log = wd / "sim.log"
-        t0 = time.perf_counter()
-        failure = None
+    def __init__(self, cfg: AcceleratorConfig, *, mem_bytes: int | None = None, accel_factory=None,
+                 timeout_cycles: int = DEFAULT_TIMEOUT_CYCLES, cache_dir: str | os.PathLike[str] | None = None,
+                 work_dir: str | os.PathLike[str] | None = None, clock_impl: str = "gpi", reset_cycles: int = 2,
+                 diff_load: bool = True, verbose: bool = False):
+        self.cfg = cfg
+        self.mem_bytes = mem_bytes
+        self.accel_factory = accel_factory
+        self.timeout_cycles = timeout_cycles
+        self.cache_dir = cache_dir
+        self.work_dir = work_dir
+        self.clock_impl = clock_impl
+        self.reset_cycles = reset_cycles
+        self.diff_load = diff_load
+        self.verbose = verbose
+
+    def run(self, image: np.ndarray) -> RunResult:
+        return self.run_all([image])[0]
+
+    def run_all(self, images: Sequence[np.ndarray],
+                timeout_cycles: int | Sequence[int] | None = None) -> list[RunResult]:
+        """Run raw host-memory images (uint8 arrays) through one simulator process, in order.
+
+        Each image is zero-padded to the harness memory; results come back in the same order with the whole
+        harness memory. Raises :class:`RtlSimError` if the simulator fails.
+        """
+        cfg = self.cfg
+        imgs = [np.asarray(im, dtype=np.uint8).reshape(-1) for im in images]
+        if not imgs:
+            return []
+        mb = self.mem_bytes if self.mem_bytes is not None else harness_mem_bytes(cfg, [im.size for im in imgs])
+        for n, im in enumerate(imgs):
+            if im.size > mb:
+                raise ValueError(f"image {n} has {im.size} bytes, more than the {mb}-byte harness memory")
+        timeouts = timeouts_for(len(imgs), timeout_cycles, self.timeout_cycles)
+
+        built = build_rtl(cfg, mb, self.accel_factory, cache_dir=self.cache_dir, verbose=self.verbose)
+        from .cocotb_bench import JOB_ENV
+        from .harness import MEM_INSTANCE, MEM_VAR, TOP_NAME
+
+        ensure_verilator_env()
+        tmp = None
+        if self.work_dir is None:
+            tmp = tempfile.TemporaryDirectory(prefix="hwgen_rtl_")
+            wd = Path(tmp.name)
+        else:
+            wd = Path(self.work_dir).resolve()
+            wd.mkdir(parents=True, exist_ok=True)
         try:
-            LeanVerilator().test(
-                test_module=BENCH_MODULE, hdl_toplevel=TOP_NAME, hdl_toplevel_lang="verilog",
-                build_dir=built.build_dir, test_dir=wd, results_xml=str(wd / "results.xml"),
-                extra_env={JOB_ENV: str(job_file), "COCOTB_LOG_LEVEL": os.environ.get("COCOTB_LOG_LEVEL", "WARNING")},
-                log_file=None if verbose else log)
-        except (RuntimeError, SystemExit) as e:
-            failure = e
-        secs = time.perf_counter() - t0
-        results = []
-        for n, item in enumerate(items):
-            rp = Path(item["result"])
-            if not rp.is_file():
-                raise RtlSimError(f"simulation of '{cfg.name}' stopped before image {n} finished "
-                                  f"({failure or 'no result file'}); log {log}:\n{_tail(log)}")
-            with np.load(rp, allow_pickle=False) as z:
-                results.append(RtlResult(
-                    memory=z["memory"], cycles=int(z["cycles"]), busy_pe=int(z["busy_pe"]), error=bool(z["error"]),
-                    timed_out=bool(z["timed_out"]), mem_oob=bool(z["mem_oob"]), sim_cycles=int(z["sim_cycles"]),
-                    words_loaded=int(z["words_loaded"]), load_seconds=float(z["load_seconds"]),
-                    run_seconds=float(z["run_seconds"]), readback_seconds=float(z["readback_seconds"]),
-                    process_seconds=secs))
-        if failure is not None:
-            raise RtlSimError(f"simulation of '{cfg.name}' failed after all images ({failure}); log {log}:\n"
-                              f"{_tail(log)}")
-        return results
-    finally:
-        if tmp is not None:
-            tmp.cleanup()
+            items = []
+            for n, (im, to) in enumerate(zip(imgs, timeouts)):
+                full = np.zeros(mb, dtype=np.uint8)
+                full[:im.size] = im
+                p = wd / f"image_{n:05d}.npy"
+                np.save(p, full)
+                res = wd / f"result_{n:05d}.npz"
+                res.unlink(missing_ok=True)
+                items.append({"path": str(p), "timeout_cycles": int(to), "result": str(res)})
+            job = {"mem_bytes": mb, "port_bytes": cfg.host_port_bytes, "mem_path": [MEM_INSTANCE, MEM_VAR],
+                   "period_ns": 10, "reset_cycles": self.reset_cycles, "clock_impl": self.clock_impl,
+                   "diff_load": self.diff_load, "images": items}
+            job_file = wd / "job.json"
+            job_file.write_text(json.dumps(job, indent=1))
+            log = wd / "sim.log"
+            t0 = time.perf_counter()
+            failure = None
+            try:
+                LeanVerilator().test(
+                    test_module=BENCH_MODULE, hdl_toplevel=TOP_NAME, hdl_toplevel_lang="verilog",
+                    build_dir=built.build_dir, test_dir=wd, results_xml=str(wd / "results.xml"),
+                    extra_env={JOB_ENV: str(job_file),
+                               "COCOTB_LOG_LEVEL": os.environ.get("COCOTB_LOG_LEVEL", "WARNING")},
+                    log_file=None if self.verbose else log)
+            except (RuntimeError, SystemExit) as e:
+                failure = e
+            secs = time.perf_counter() - t0
+            results = []
+            for n, item in enumerate(items):
+                rp = Path(item["result"])
+                if not rp.is_file():
+                    raise RtlSimError(f"simulation of '{cfg.name}' stopped before image {n} finished "
+                                      f"({failure or 'no result file'}); log {log}:\n{_tail(log)}")
+                with np.load(rp, allow_pickle=False) as z:
+                    results.append(RunResult(
+                        memory=z["memory"], cycles=int(z["cycles"]), busy_pe=int(z["busy_pe"]),
+                        error=bool(z["error"]), timed_out=bool(z["timed_out"]), mem_oob=bool(z["mem_oob"]),
+                        clock_cycles=int(z["sim_cycles"]), run_seconds=float(z["run_seconds"]),
+                        process_seconds=secs, executor=self.name,
+                        stats={"words_loaded": int(z["words_loaded"]), "load_seconds": float(z["load_seconds"]),
+                               "readback_seconds": float(z["readback_seconds"])}))
+            if failure is not None:
+                raise RtlSimError(f"simulation of '{cfg.name}' failed after all images ({failure}); log {log}:\n"
+                                  f"{_tail(log)}")
+            return results
+        finally:
+            if tmp is not None:
+                tmp.cleanup()
 
 
-def run_programs_rtl(cfg: AcceleratorConfig, programs: Sequence[Program], *, mem_bytes: int | None = None,
-                     accel_factory=None, timeout_cycles: int | Sequence[int] | None = None,
-                     cache_dir: str | os.PathLike[str] | None = None,
-                     work_dir: str | os.PathLike[str] | None = None, verbose: bool = False,
-                     **kwargs) -> list[RtlResult]:
-    """Run Programs on the RTL, all in one simulator process; results in program order.
+def run_images_rtl(cfg: AcceleratorConfig, images: Sequence[np.ndarray], *, timeout_cycles: int | Sequence[int] | None = None,
+                   **kwargs) -> list[RunResult]:
+    """Run raw host-memory images through one cocotb simulator process (:meth:`CocotbExecutor.run_all`);
+    other keyword arguments go to :class:`CocotbExecutor`."""
+    return CocotbExecutor(cfg, **kwargs).run_all(images, timeout_cycles=timeout_cycles)
 
-    The harness memory is the next power of two of the largest ``mem_size``
-    (or ``mem_bytes``); each program's :meth:`Program.image` is zero-padded to
-    it, and its result's ``memory`` is cut back to ``mem_size`` bytes (same
-    shape as the cycle model's), with ``outside_bytes`` counting non-zero bytes
-    the design left in the padding. Other keyword arguments go to
-    :func:`run_images_rtl`.
+
+def run_programs_rtl(cfg: AcceleratorConfig, programs: Sequence[Program], *,
+                     timeout_cycles: int | Sequence[int] | None = None, **kwargs) -> list[RunResult]:
+    """Run Programs on the RTL under cocotb, all in one simulator process; results in program order.
+
+    :func:`hwgen.program.run_programs` on a :class:`CocotbExecutor`: the harness memory is the next power of
+    two of the largest ``mem_size`` (or ``mem_bytes``); each result's ``memory`` is cut back to ``mem_size``
+    bytes (same shape as the cycle model's), with ``outside_bytes`` counting non-zero bytes the design left in
+    the padding. Other keyword arguments go to :class:`CocotbExecutor`.
     """
-    images = [p.image() for p in programs]
-    results = run_images_rtl(cfg, images, mem_bytes=mem_bytes, accel_factory=accel_factory,
-                             timeout_cycles=timeout_cycles, cache_dir=cache_dir, work_dir=work_dir,
-                             verbose=verbose, **kwargs)
-    for prog, res in zip(programs, results):
-        full = res.memory
-        res.outside_bytes = int(np.count_nonzero(full[prog.mem_size:]))
-        res.memory = full[:prog.mem_size].copy()
-    return results
+    return run_programs(CocotbExecutor(cfg, **kwargs), programs, timeout_cycles=timeout_cycles)

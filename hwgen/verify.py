@@ -4,6 +4,8 @@ Used by ``hwgen verify`` and by the cocotb regression in tests/, so that a
 user's own configuration gets exactly the checks the project's CI runs:
 output bytes equal the reference, the whole final host memory of the RTL
 equals the model's, and the RTL's cycle and busy-PE counters equal the model's.
+Both sides are :class:`hwgen.program.Executor` runs (:class:`hwgen.program.RunResult`):
+the cycle model against cocotb on Verilator by default, or any other RTL executor.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from .config import AcceleratorConfig
-from .program import Program
+from .program import Executor, Program, RunResult, run_programs
 
 __all__ = ["ProgramCheck", "VerifyResult", "compare_run", "verify_programs", "verify_config"]
 
@@ -54,7 +56,8 @@ def _first_diff(a: np.ndarray, b: np.ndarray) -> str:
     return f"{idx.size} differ, first at flat index {i}: {a.reshape(-1)[i]} vs {b.reshape(-1)[i]}"
 
 
-def compare_run(cfg: AcceleratorConfig, prog: Program, expected: np.ndarray | None, model, rtl) -> list[str]:
+def compare_run(cfg: AcceleratorConfig, prog: Program, expected: np.ndarray | None, model: RunResult,
+                rtl: RunResult | None) -> list[str]:
     """Mismatches between reference, model result and RTL result (empty when all agree)."""
     problems: list[str] = []
     out = prog.outputs["out"]
@@ -63,11 +66,11 @@ def compare_run(cfg: AcceleratorConfig, prog: Program, expected: np.ndarray | No
         problems.append(f"model output != numpy reference ({_first_diff(model_out, expected)})")
     if rtl is None:
         return problems
-    if getattr(rtl, "timed_out", False):
+    if rtl.timed_out:
         problems.append("RTL did not halt within the timeout")
     if rtl.error:
         problems.append("RTL raised its illegal-instruction error")
-    if getattr(rtl, "mem_oob", False) or getattr(rtl, "outside_bytes", 0):
+    if rtl.mem_oob or rtl.outside_bytes:
         problems.append("RTL wrote outside the program's memory")
     if rtl.memory.shape != model.memory.shape or not np.array_equal(rtl.memory, model.memory):
         if rtl.memory.shape != model.memory.shape:
@@ -83,18 +86,26 @@ def compare_run(cfg: AcceleratorConfig, prog: Program, expected: np.ndarray | No
     return problems
 
 
-def verify_programs(cfg: AcceleratorConfig, cases: Sequence[tuple[Program, np.ndarray | None]], rtl: bool = True,
-                    echo: Callable[[str], None] | None = None) -> VerifyResult:
-    """Run every program on the model and (in one simulator process) on the RTL, and compare."""
+def verify_programs(cfg: AcceleratorConfig, cases: Sequence[tuple[Program, np.ndarray | None]],
+                    rtl: bool | Executor = True, echo: Callable[[str], None] | None = None) -> VerifyResult:
+    """Run every program on the model and (in one batch) on the RTL, and compare.
+
+    ``rtl``: True for cocotb on Verilator (:class:`hwgen.rtlsim.CocotbExecutor`), False for the model and
+    the reference only, or the RTL :class:`hwgen.program.Executor` to use. Each program runs on a fresh
+    model; the RTL's timeout is twice the model's cycles plus 1000.
+    """
     from sim.cycle import CycleModel
 
     models = [CycleModel(cfg).run(p.image()) for p, _ in cases]
-    rtl_results: list = [None] * len(cases)
-    if rtl:
-        from .rtlsim import run_programs_rtl
+    rtl_results: list[RunResult | None] = [None] * len(cases)
+    executor = rtl if not isinstance(rtl, (bool, int)) else None
+    if executor is None and rtl:
+        from .rtlsim import CocotbExecutor
 
+        executor = CocotbExecutor(cfg)
+    if executor is not None:
         timeouts = [2 * m.cycles + 1000 for m in models]
-        rtl_results = run_programs_rtl(cfg, [p for p, _ in cases], timeout_cycles=timeouts)
+        rtl_results = list(run_programs(executor, [p for p, _ in cases], timeout_cycles=timeouts))
     result = VerifyResult()
     for (prog, exp), mres, rres in zip(cases, models, rtl_results):
         name = prog.meta.get("name", f"program{len(result.checks)}")
@@ -107,7 +118,7 @@ def verify_programs(cfg: AcceleratorConfig, cases: Sequence[tuple[Program, np.nd
     return result
 
 
-def verify_config(cfg: AcceleratorConfig, n_programs: int, seed: int, rtl: bool = True,
+def verify_config(cfg: AcceleratorConfig, n_programs: int, seed: int, rtl: bool | Executor = True,
                   echo: Callable[[str], None] | None = None) -> VerifyResult:
     """``n_programs`` random GEMM and convolution programs for ``cfg`` (see mappings.random_programs)."""
     from mappings.random_programs import random_programs

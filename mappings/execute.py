@@ -34,7 +34,7 @@ from .quantize import dequantize_linear, from_int8_domain, quantize_linear, quan
 from hwgen.errors import HwgenError, LimitError
 from hwgen.isa import INSTR_BYTES
 from hwgen.limits import check_limit
-from hwgen.program import HOST_BYTES_PER_INSTRUCTION
+from hwgen.program import HOST_BYTES_PER_INSTRUCTION, Executor, RunResult, run_programs
 
 __all__ = ["ExecutionError", "ExecutionLimitError", "LayerRun", "NetworkRun", "run_quantized", "layer_program",
            "QTensor", "check_run_limits"]
@@ -219,24 +219,28 @@ def _layer_program(cfg: AcceleratorConfig, graph: LayerGraph, node: str, x: QTen
     raise ExecutionError(f"node '{node}' ({layer.kind}) does not run on the accelerator")
 
 
-def _run_model(cfg: AcceleratorConfig, prog):
+def _model_executor(cfg: AcceleratorConfig) -> Executor:
     from sim.cycle import CycleModel
 
-    res = CycleModel(cfg).run(prog.image())
-    return res.memory, res.cycles, res.busy_pe
+    return CycleModel(cfg)
 
 
-def _run_rtl(cfg: AcceleratorConfig, prog):
-    from hwgen.native import run_programs_native
+def _rtl_executor(cfg: AcceleratorConfig) -> Executor:
+    from hwgen.native import NativeExecutor
 
-    (res,) = run_programs_native(cfg, [prog])
-    if res.error or res.timed_out or res.mem_oob or res.outside_bytes:
+    return NativeExecutor(cfg)
+
+
+#: Backend name -> the :class:`hwgen.program.Executor` factory; each accelerator layer runs on a new executor.
+BACKENDS: dict[str, Callable[[AcceleratorConfig], Executor]] = {"model": _model_executor, "rtl": _rtl_executor}
+
+
+def _run_layer(executor: Executor, prog) -> RunResult:
+    (res,) = run_programs(executor, [prog])
+    if not res.ok:
         raise ExecutionError(f"RTL run failed (error={res.error}, timed_out={res.timed_out}, "
                              f"mem_oob={res.mem_oob}, bytes written past the image={res.outside_bytes})")
-    return res.memory, res.cycles, res.busy_pe
-
-
-BACKENDS: dict[str, Callable] = {"model": _run_model, "rtl": _run_rtl}
+    return res
 
 
 # ------------------------------------------------------------ host layers
@@ -399,7 +403,7 @@ def run_quantized(graph: LayerGraph, inputs: Mapping[str, np.ndarray] | np.ndarr
         inputs = {graph_inputs[0]: inputs}
     values: dict[str, QTensor] = {}
     run = NetworkRun({}, values)
-    runner = BACKENDS[backend]
+    make_executor = BACKENDS[backend]
     feed = dict(feed or {})
     unknown = [n for n in feed if n not in graph.shapes]
     if unknown:
@@ -424,9 +428,10 @@ def run_quantized(graph: LayerGraph, inputs: Mapping[str, np.ndarray] | np.ndarr
             if isinstance(layer, (Conv2d, Gemm)):
                 prog, out_shape, s, z, dt = layer_program(cfg, graph, node, ins[0], dataflow)
                 try:
-                    memory, cycles, busy = runner(cfg, prog)
+                    res = _run_layer(make_executor(cfg), prog)
                 except ExecutionError as e:
                     raise ExecutionError(f"node '{node}': {e}") from None
+                memory, cycles, busy = res.memory, res.cycles, res.busy_pe
                 out = prog.outputs["out"].read(memory).astype(np.int8)
                 q = np.transpose(out, (2, 0, 1))[None] if isinstance(layer, Conv2d) else out.reshape(out_shape)
                 values[node] = QTensor(q, s, z, dt)

@@ -3,19 +3,22 @@
 Executes the Program bytes from a host-memory image exactly as the RTL
 controller does (fetch from address 0, in order, until halt) and returns the
 memory afterwards, the cycle count, the busy-PE count and each instruction's
-start and end cycle. Data movement and arithmetic are vectorised with numpy at
+start and end cycle, as a :class:`hwgen.program.RunResult` (the result type of
+every executor; :class:`CycleModel` is the ``"model"`` :class:`hwgen.program.Executor`).
+Data movement and arithmetic are vectorised with numpy at
 tile granularity; timing comes from :mod:`sim.timing`, the closed forms of the
 controller's phases. Arithmetic wraps at the accumulator width like the RTL.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from typing import Sequence
 
 import numpy as np
 
 from hwgen.config import AcceleratorConfig
 from hwgen.isa import INSTR_BYTES, QTABLE_BYTES, Instruction, IsaError, Opcode, check_instruction, decode, requantize
+from hwgen.program import RunResult, TraceEntry
 
 from .timing import instruction_cycles, macs
 from hwgen.errors import HwgenError
@@ -25,25 +28,6 @@ __all__ = ["CycleModel", "RunResult", "TraceEntry", "ModelError", "wrap"]
 
 class ModelError(HwgenError, RuntimeError):
     """The program did something the hardware cannot (bad address, no halt)."""
-
-
-@dataclass(frozen=True)
-class TraceEntry:
-    pc: int
-    instruction: Instruction
-    start: int
-    end: int  # exclusive
-
-
-@dataclass
-class RunResult:
-    memory: np.ndarray
-    cycles: int
-    busy_pe: int
-    trace: list[TraceEntry] = field(default_factory=list)
-
-    def utilization(self, cfg: AcceleratorConfig) -> float:
-        return self.busy_pe / (self.cycles * cfg.pes) if self.cycles else 0.0
 
 
 def wrap(x: np.ndarray, bits: int) -> np.ndarray:
@@ -58,7 +42,12 @@ def _sign_extend_bytes(raw: np.ndarray, bits: int) -> np.ndarray:
 
 
 class CycleModel:
-    """The model of one configuration; state persists across ``run`` calls like the RTL's."""
+    """The model of one configuration; state persists across ``run`` calls like the RTL's.
+
+    An :class:`hwgen.program.Executor` named ``"model"``.
+    """
+
+    name = "model"
 
     def __init__(self, cfg: AcceleratorConfig):
         self.cfg = cfg
@@ -100,10 +89,17 @@ class CycleModel:
             cycle += dur
             busy += macs(self.cfg, ins)
             if ins.op == Opcode.HALT:
-                return RunResult(mem, cycle, busy, trace)
+                return RunResult(mem, cycle, busy, instructions=len(trace), trace=trace, executor=self.name)
             self._execute(ins, mem, where)
             pc += INSTR_BYTES
         raise ModelError(f"no halt within {max_instructions} instructions")
+
+    def run_all(self, images: Sequence[np.ndarray], timeout_cycles: int | Sequence[int] | None = None
+                ) -> list[RunResult]:
+        """:meth:`run` on each image in order (state carries over, as on the RTL). ``timeout_cycles`` is
+        accepted for the :class:`hwgen.program.Executor` protocol and ignored: the model has no clock to time
+        out, a program without halt raises :class:`ModelError`."""
+        return [self.run(im) for im in images]
 
     # ------------------------------------------------------------ semantics
     def _addresses(self, base: int, n0: int, s0: int, n1: int, s1: int, mem: np.ndarray, where: str) -> np.ndarray:

@@ -391,3 +391,111 @@ def test_python_dash_m_and_version():
     assert out.stdout.strip() == f"hwgen {version('hwgen')}"
     bad = subprocess.run([sys.executable, "-m", "hwgen", "disasm", "/dev/zero"], capture_output=True, text=True)
     assert bad.returncode == 2 and bad.stderr.startswith("hwgen disasm: error: /dev/zero") and not bad.stdout
+
+
+# ------------------------------------------------------------------ run and fi run take the array flags
+#: A small array for the run and fi run tests (the defaults are 8x8).
+RUN_SMALL = ["--rows", "2", "--cols", "2", "--a-spad-depth", "64", "--w-spad-depth", "64", "--acc-depth", "32"]
+
+
+@pytest.fixture(scope="module")
+def qdq_mlp(tmp_path_factory):
+    """A quantized MLP and a matching input, in a folder of their own."""
+    import numpy as np
+
+    from mappings.onnx_models import mlp, quantize_qdq, random_inputs, save
+
+    d = tmp_path_factory.mktemp("qdq_mlp")
+    fm = mlp(seed=5, features=(8, 6, 5, 4))
+    save(fm, d / "f.onnx")
+    quantize_qdq(d / "f.onnx", d / "m.onnx", "int8", True, seed=5)
+    np.save(d / "x.npy", next(iter(random_inputs(fm, seed=1)[0].values())))
+    return d / "m.onnx", d / "x.npy"
+
+
+def _run_report(qdq_mlp, tmp_path, name, *flags) -> dict:
+    model, x = qdq_mlp
+    report = tmp_path / f"{name}.json"
+    assert main(["run", str(model), "--input", str(x), "--output", str(tmp_path / f"{name}.npy"),
+                 "--report", str(report), *flags]) == 0
+    return json.loads(report.read_text())
+
+
+def test_run_takes_the_array_flags(qdq_mlp, tmp_path, capsys):
+    default = _run_report(qdq_mlp, tmp_path, "default")
+    small = _run_report(qdq_mlp, tmp_path, "small", *RUN_SMALL, "--dataflow", "ws")
+    assert (default["config"]["rows"], default["config"]["cols"]) == (8, 8)
+    assert (small["config"]["rows"], small["config"]["cols"], small["config"]["dataflow"]) == (2, 2, "ws")
+    assert small["config"]["acc_depth"] == 32
+    assert small["total_cycles"] != default["total_cycles"]
+    assert "on 2x2 (model)" in capsys.readouterr().out
+
+
+def test_run_flags_override_the_config_file(qdq_mlp, tmp_path):
+    cfg_file = tmp_path / "c.json"
+    AcceleratorConfig(name="fromfile", rows=4, cols=4, dataflow="os", a_spad_depth=64, w_spad_depth=64,
+                      acc_depth=32).save(cfg_file)
+    from_file = _run_report(qdq_mlp, tmp_path, "file", "--config", str(cfg_file))
+    assert (from_file["config"]["name"], from_file["config"]["rows"], from_file["config"]["cols"]) == ("fromfile", 4, 4)
+    over = _run_report(qdq_mlp, tmp_path, "over", "--config", str(cfg_file), "--cols", "2")
+    assert (over["config"]["name"], over["config"]["rows"], over["config"]["cols"]) == ("fromfile", 4, 2)
+    assert over["config"]["dataflow"] == "os"
+    assert over["total_cycles"] != from_file["total_cycles"]
+
+
+@pytest.mark.parametrize("flags, needle", [
+    (["--rows", "0"], "'rows' = 0"),
+    (["--dataflow", "diagonal"], "'dataflow' = 'diagonal'"),
+    (["--host-port-width", "12"], "host_port_width"),
+])
+def test_run_bad_array_flags(qdq_mlp, tmp_path, capsys, flags, needle):
+    model, x = qdq_mlp
+    out = tmp_path / "y.npy"
+    assert main(["run", str(model), "--input", str(x), "--output", str(out), *flags]) == 2
+    line = _error_line(capsys)
+    assert line.startswith("hwgen run: error:") and needle in line
+    assert not out.exists()
+
+
+def test_run_bad_array_flag_type_is_a_usage_error(qdq_mlp, tmp_path, capsys):
+    model, x = qdq_mlp
+    with pytest.raises(SystemExit) as e:
+        main(["run", str(model), "--input", str(x), "--output", str(tmp_path / "y.npy"), "--rows", "two"])
+    assert e.value.code == 2
+    assert "argument --rows: invalid int value: 'two'" in capsys.readouterr().err
+
+
+FI_BASE = ["--workload", "gemm:4x6x3", "--injections", "20", "--seed", "2", "--backend", "model", "--no-progress"]
+
+
+def _fi_config(db: Path) -> dict:
+    from fault_injection.store import CampaignStore
+
+    with CampaignStore.open(db, readonly=True) as store:
+        return store.info.config
+
+
+def test_fi_run_takes_the_array_flags(tmp_path, capsys):
+    small = tmp_path / "small.sqlite"
+    assert main(["fi", "run", *RUN_SMALL, "--dataflow", "os", *FI_BASE, "--db", str(small)]) == 0
+    cfg = _fi_config(small)
+    assert (cfg["rows"], cfg["cols"], cfg["dataflow"], cfg["acc_depth"]) == (2, 2, "os", 32)
+    cfg_file = tmp_path / "c.json"
+    AcceleratorConfig(name="fifile", rows=3, cols=3, a_spad_depth=64, w_spad_depth=64, acc_depth=32).save(cfg_file)
+    over = tmp_path / "over.sqlite"
+    assert main(["fi", "run", "--config", str(cfg_file), "--rows", "2", *FI_BASE, "--db", str(over)]) == 0
+    cfg = _fi_config(over)
+    assert (cfg["name"], cfg["rows"], cfg["cols"]) == ("fifile", 2, 3)
+    capsys.readouterr()
+
+
+@pytest.mark.parametrize("flags, needle", [
+    (["--rows", "0"], "'rows' = 0"),
+    (["--dataflow", "diagonal"], "'dataflow' = 'diagonal'"),
+])
+def test_fi_run_bad_array_flags(tmp_path, capsys, flags, needle):
+    db = tmp_path / "bad.sqlite"
+    assert main(["fi", "run", *flags, *FI_BASE, "--db", str(db)]) == 2
+    line = _error_line(capsys)
+    assert line.startswith("hwgen fi run: error:") and needle in line
+    assert not db.exists()

@@ -58,7 +58,7 @@ def test_harness_amaranth_sim_matches_stub_contract():
     from amaranth.sim import Simulator
 
     from hwgen.harness import Harness
-    from hwgen.rtlsim import RtlResult  # noqa: F401  (import check: no Verilator needed)
+    from hwgen.rtlsim import CocotbExecutor  # noqa: F401  (import check: no Verilator needed)
 
     mem_bytes = 512
     rng = np.random.default_rng(3)
@@ -138,10 +138,10 @@ def test_batch_of_images_in_one_process(built, cache_dir):
         want_mem, want_cycles, want_busy, want_err = expected(CFG, img)
         assert not res.timed_out and not res.mem_oob, n
         assert (res.cycles, res.busy_pe, res.error) == (want_cycles, want_busy, want_err), n
-        assert res.sim_cycles == res.cycles, n
+        assert res.clock_cycles == res.cycles and res.executor == "cocotb", n
         np.testing.assert_array_equal(res.memory, want_mem, err_msg=f"image {n}")
-    assert results[0].words_loaded == MEM // 8                 # first image: the whole memory
-    assert results[4].words_loaded < 200                       # later: only the words that differ
+    assert results[0].stats["words_loaded"] == MEM // 8        # first image: the whole memory
+    assert results[4].stats["words_loaded"] < 200              # later: only the words that differ
 
 
 @pytest.mark.rtl
@@ -156,7 +156,7 @@ def test_timeout_then_recovers_and_programs_are_padded(built, cache_dir):
     results = run_programs_rtl(CFG, progs, mem_bytes=MEM, accel_factory=StubAccelerator, cache_dir=cache_dir,
                                timeout_cycles=[100, 1000, 1000])
     r_hang, r_small, r_oob = results
-    assert r_hang.timed_out and r_hang.sim_cycles == 100 and r_hang.memory.size == 4096
+    assert r_hang.timed_out and r_hang.clock_cycles == 100 and r_hang.memory.size == 4096
     assert not r_small.timed_out and r_small.memory.size == 1024
     np.testing.assert_array_equal(r_small.memory, small)       # the hung program's data was cleared
     assert 0 < r_small.outside_bytes <= 4 and not r_small.mem_oob  # only its sum, at word 1800 (past 1 KiB)

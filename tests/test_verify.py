@@ -2,13 +2,13 @@
 reference, the cycle model and an (here fabricated) RTL result; verify_programs
 passes the problems through to its result and its echo."""
 
-from types import SimpleNamespace
+import dataclasses
 
 import numpy as np
 import pytest
 
-import hwgen.rtlsim
 from hwgen.config import AcceleratorConfig
+from hwgen.program import Executor, RunResult
 from hwgen.verify import compare_run, verify_config, verify_programs
 from mappings.random_programs import random_programs
 from sim.cycle import CycleModel
@@ -27,11 +27,8 @@ def case():
 
 def _rtl(model, **changes):
     """An RTL result that agrees with ``model`` except for ``changes``."""
-    r = SimpleNamespace(memory=model.memory.copy(), cycles=model.cycles, busy_pe=model.busy_pe, error=False,
-                        timed_out=False, mem_oob=False, outside_bytes=0)
-    for k, v in changes.items():
-        setattr(r, k, v)
-    return r
+    return dataclasses.replace(RunResult(memory=model.memory.copy(), cycles=model.cycles, busy_pe=model.busy_pe,
+                                         executor="fake"), **changes)
 
 
 def test_agreement_has_no_problems(case):
@@ -39,8 +36,8 @@ def test_agreement_has_no_problems(case):
     assert compare_run(CFG, prog, expected, model, _rtl(model)) == []
     assert compare_run(CFG, prog, None, model, _rtl(model)) == []
     assert compare_run(CFG, prog, expected, model, None) == []  # model only
-    # a minimal RTL object (no timed_out/mem_oob/outside_bytes attributes) is accepted too
-    minimal = SimpleNamespace(memory=model.memory.copy(), cycles=model.cycles, busy_pe=model.busy_pe, error=False)
+    # a result that states only what every executor knows (the flags default to a clean run) agrees too
+    minimal = RunResult(memory=model.memory.copy(), cycles=model.cycles, busy_pe=model.busy_pe)
     assert compare_run(CFG, prog, expected, model, minimal) == []
 
 
@@ -140,28 +137,50 @@ def test_verify_programs_model_only_and_wrong_reference():
     assert len(lines) == 1 and lines[0].startswith(f"MISMATCH v2x2 {cases[1][0].meta['name']}: model output")
 
 
-def test_verify_programs_with_a_fake_rtl(monkeypatch):
-    """The RTL path: timeouts from the model's cycles, results matched to programs in order."""
-    cases = random_programs(CFG, 2, seed=11, max_cycles=2000)
-    seen = {}
+class FakeRtl:
+    """An RTL executor that returns the model's results (the second one with a wrong busy-PE count) in
+    harness-sized memories, and records the timeouts it was given."""
 
-    def fake_run(cfg, programs, timeout_cycles=None, **kw):
-        seen["timeouts"] = list(timeout_cycles)
+    name = "fake"
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+        self.timeouts = None
+
+    def run(self, image):
+        return self.run_all([image])[0]
+
+    def run_all(self, images, timeout_cycles=None):
+        self.timeouts = list(timeout_cycles)
         out = []
-        for p in programs:
-            m = CycleModel(cfg).run(p.image())
-            out.append(_rtl(m))
+        for im in images:
+            m = CycleModel(self.cfg).run(im)
+            out.append(_rtl(m, memory=np.concatenate([m.memory, np.zeros(64, np.uint8)])))
         out[1].busy_pe += 1
         return out
 
-    monkeypatch.setattr(hwgen.rtlsim, "run_programs_rtl", fake_run)
+
+def test_verify_programs_with_a_fake_rtl():
+    """The RTL path: timeouts from the model's cycles, memories cut to the program, results matched in order."""
+    cases = random_programs(CFG, 2, seed=11, max_cycles=2000)
+    fake = FakeRtl(CFG)
+    assert isinstance(fake, Executor)
     lines: list[str] = []
-    res = verify_programs(CFG, cases, rtl=True, echo=lines.append)
+    res = verify_programs(CFG, cases, rtl=fake, echo=lines.append)
     models = [CycleModel(CFG).run(p.image()) for p, _ in cases]
-    assert seen["timeouts"] == [2 * m.cycles + 1000 for m in models]
+    assert fake.timeouts == [2 * m.cycles + 1000 for m in models]
     assert [c.ok for c in res.checks] == [True, False]
     assert [c.rtl_cycles for c in res.checks] == [m.cycles for m in models]
     assert len(lines) == 1 and "busy PE-cycles" in lines[0]
+
+
+def test_verify_programs_rtl_true_means_cocotb(monkeypatch):
+    """rtl=True runs the programs on cocotb on Verilator (here replaced by the fake)."""
+    import hwgen.rtlsim
+
+    monkeypatch.setattr(hwgen.rtlsim, "CocotbExecutor", FakeRtl)
+    res = verify_programs(CFG, random_programs(CFG, 2, seed=11, max_cycles=2000), rtl=True)
+    assert [c.ok for c in res.checks] == [True, False]
 
 
 def test_verify_config_needs_a_program():
