@@ -4,6 +4,14 @@
 ``map_graph`` plans every compute layer (Conv2d, Gemm, MatMul) and costs it
 with the exact analytical model (:mod:`sim.perf`, equal to the cycle model),
 listing the other layers as host steps. Used by ``hwgen map`` and the demo.
+
+By default a layer is planned and costed exactly as ``hwgen run``
+(:func:`mappings.execute.run_quantized`) executes it: with per-channel
+requantization, i.e. quantization-table loads (``load target=q``) and
+``store qtable=1``, which the executor uses for every layer whether the model's
+weights are quantized per tensor or per channel (the bias, with the input zero
+point folded in, is per channel either way). ``per_channel=False`` costs the
+per-tensor form (one ``config`` instruction per layer) that no network run emits.
 """
 
 from __future__ import annotations
@@ -24,7 +32,8 @@ from sim.perf import ConvShape, GemmShape, LayerPerf
 from .graph import Conv2d, Gemm, LayerGraph, MatMul
 from hwgen.errors import HwgenError
 
-__all__ = ["ModelSpecError", "MapRow", "NetworkMap", "load_model", "map_graph", "default_planner", "chart_png", "layer_shape"]
+__all__ = ["ModelSpecError", "MapRow", "NetworkMap", "load_model", "map_graph", "default_planner", "chart_png", "layer_shape",
+           "EXECUTED_PER_CHANNEL"]
 
 
 class ModelSpecError(HwgenError, ValueError):
@@ -114,7 +123,11 @@ class NetworkMap:
 Planner = Callable[[AcceleratorConfig, "GemmShape | ConvShape", bool], tuple[object, LayerPerf]]
 
 
-def default_planner(cfg: AcceleratorConfig, shape, per_channel: bool = False):
+#: ``map_graph``'s default: every layer requantizes through the quantization table, as the executor runs it
+EXECUTED_PER_CHANNEL = True
+
+
+def default_planner(cfg: AcceleratorConfig, shape, per_channel: bool = EXECUTED_PER_CHANNEL):
     """The mapper's search (mappings.mapper.best_plan): the plan the executor also runs."""
     from .mapper import best_plan
 
@@ -139,7 +152,9 @@ def layer_shape(graph: LayerGraph, node: str) -> tuple[GemmShape | ConvShape, in
 
 
 def map_graph(graph: LayerGraph, cfg: AcceleratorConfig, planner: Planner = default_planner,
-              per_channel: bool = False) -> NetworkMap:
+              per_channel: bool = EXECUTED_PER_CHANNEL) -> NetworkMap:
+    """Plan and cost every compute layer of ``graph`` on ``cfg`` (``per_channel``: see the module docstring;
+    the default gives the cycles ``hwgen run`` measures, layer by layer)."""
     if not graph.shapes:
         graph.validate()
     rows: list[MapRow] = []

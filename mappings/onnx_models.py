@@ -146,6 +146,10 @@ def mlp(seed: int = 0, features: Sequence[int] = (32, 24, 16, 10)) -> onnx.Model
     return b.model("mlp", [("input", (1, f[0]))], [("output", (1, f[-1]))])
 
 
+#: every builder above by name (tests that must cover each built model iterate this)
+BUILDERS = {"small_cnn": small_cnn, "conv_chain": conv_chain, "mlp": mlp}
+
+
 def save(model: onnx.ModelProto, path: str | os.PathLike) -> Path:
     path = Path(path)
     onnx.save(model, str(path))
