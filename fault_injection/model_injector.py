@@ -6,8 +6,8 @@ level of detail the fault needs, following the RTL's schedule exactly:
 
 * a fault in the array (PE operand registers and accumulators, skew and
   de-skew registers), in the write-back pipeline (wb_valid, wb_addr,
-  wb_data), in the feed-valid flags, the compute phase registers
-  (exec_cnt, exec_last, cp_phase) or in a scratchpad or the accumulator
+  wb_data, in unit ``compute``), in the feed-valid flags, the compute phase registers
+  (ctrl.exec_cnt, ctrl.exec_last, compute.cp_phase) or in a scratchpad or the accumulator
   buffer during a compute: the compute is simulated cycle by cycle
   (:func:`simulate_compute`), with scratchpad reads at their issue cycles;
 * a scratchpad / accumulator-buffer / quantization-table fault during a load:
@@ -43,7 +43,7 @@ import numpy as np
 
 from hwgen.config import AcceleratorConfig
 from hwgen.dataflow import Dataflow
-from hwgen.hw_facts import EXEC_COUNTER_WIDTH, HOST_READ_LATENCY, compute_schedule
+from hwgen.hw_facts import EXEC_COUNTER_WIDTH, HOST_READ_LATENCY, REGISTERS, compute_schedule
 from hwgen.isa import INSTR_BYTES, QTABLE_BYTES, Instruction, Opcode, decode, requantize
 from hwgen.program import Program
 from sim.cycle import CycleModel, wrap
@@ -55,8 +55,18 @@ __all__ = ["ModelInjector", "MODELED_STRUCTURES", "simulate_compute", "ModelGold
 
 MODELED_STRUCTURES = ("pe_operands", "pe_accumulators", "skew_regs", "a_spad", "w_spad", "acc_buf", "qtable",
                       "quant_config", "write_back", "perf_counters")
+#: site name -> register-table entry, for the registers named below (hwgen.hw_facts.REGISTERS)
+_REG = {r.site(r.name): r for r in REGISTERS if r.count is None}
+#: the site name of a register of the table, by its Signal name ("exec_cnt" -> "ctrl.exec_cnt")
+_S = {r.name: site for site, r in _REG.items()}
 #: controller registers the compute simulation holds (the rest of 'controller' is not modeled)
-_COMPUTE_CTRL = ("exec_cnt", "exec_last", "cp_phase", "feed_a_valid", "feed_b_valid", "busy_inc")
+_COMPUTE_CTRL = tuple(_S[n] for n in ("exec_cnt", "exec_last", "cp_phase", "feed_a_valid", "feed_b_valid",
+                                      "busy_inc"))
+#: the registers simulate_compute holds, by Signal name
+_SIM_REGS = ("exec_cnt", "exec_last", "cp_phase", "feed_a_valid", "feed_b_valid", "wb_valid", "wb_addr")
+#: quantization registers (sites) -> (CycleModel.quant key, signed)
+_QUANT = {_S["q_" + k]: (k, _REG[_S["q_" + k]].signed)
+          for k in ("multiplier", "shift", "zero_point", "clamp_lo", "clamp_hi")}
 
 
 def _flip_signed(v: int, bits: int, mask: int) -> int:
@@ -125,8 +135,7 @@ def simulate_compute(cfg: AcceleratorConfig, ins: Instruction, st: _State, fault
     ctrl["exec_last"] = exec_cycles(cfg, ins) - 1
     wb_data = z(C)
     a_rd, w_rd = z(R), z(C)  # read-port data registers
-    widths = {"exec_cnt": 26, "exec_last": 26, "cp_phase": 26, "feed_a_valid": 1, "feed_b_valid": 1,
-              "wb_valid": 1, "wb_addr": 16}
+    widths = {n: _REG[_S[n]].width(cfg) for n in _SIM_REGS}
     st_old = z(C)  # accumulator-buffer word read for the pending write-back
     for n in range(timeout):
         if fault is not None and n == fault_exec_cycle:
@@ -234,14 +243,15 @@ def _apply_compute_fault(cfg, f: Fault, st: _State, a_reg, b_reg, acc, skew_a, s
     elif name.startswith("array.deskew_c"):
         j, k = (int(v) for v in name[len("array.deskew_c"):].split("_"))
         deskew[j][k] = _flip_signed(deskew[j][k], accw, _bitmask(f, accw))
-    elif name == "wb_data":
+    elif name == _S["wb_data"]:
         lane = f.bit // accw
         wb_data[lane] = _flip_signed(wb_data[lane], accw, _bitmask(Fault(name, f.model, f.cycle, f.bit % accw,
                                                                          nbits=f.nbits), accw))
-    elif name in ctrl:
-        w = widths[name]
-        ctrl[name] = (ctrl[name] ^ _bitmask(f, w)) & ((1 << w) - 1)
-    elif name == "busy_inc":
+    elif _REG.get(name) is not None and _REG[name].name in ctrl:
+        local = _REG[name].name
+        w = widths[local]
+        ctrl[local] = (ctrl[local] ^ _bitmask(f, w)) & ((1 << w) - 1)
+    elif name == _S["busy_inc"]:
         pass  # only the busy-PE counter reads it
     else:
         _flip_memory(cfg, st, f)
@@ -261,10 +271,9 @@ def _flip_memory(cfg: AcceleratorConfig, st: _State, f: Fault) -> None:
         for b in range(f.bit, f.bit + f.nbits):
             if b < 8 * QTABLE_BYTES:
                 m.qtable[j, b // 8] ^= np.uint8(1 << (b % 8))
-    elif f.site.startswith("q_"):
-        key, width, signed = {"q_multiplier": ("multiplier", 32, True), "q_shift": ("shift", 6, False),
-                              "q_zero_point": ("zero_point", 16, True), "q_clamp_lo": ("clamp_lo", 16, True),
-                              "q_clamp_hi": ("clamp_hi", 16, True)}[f.site]
+    elif f.site in _QUANT:
+        key, signed = _QUANT[f.site]
+        width = _REG[f.site].width(cfg)
         v = m.quant[key]
         m.quant[key] = _flip_signed(v, width, _bitmask(f, width)) if signed else (v ^ _bitmask(f, width))
     else:
@@ -406,14 +415,14 @@ class ModelInjector:
         ins = g.instructions[i]
         exec_start = g.starts[i] + fetch_cycles(cfg) + DECODE_CYCLES
         ec = f.cycle - exec_start  # exec cycle of the fault (negative: during fetch/decode)
-        if f.structure == "perf_counters" or f.site == "busy_inc":
+        if f.structure == "perf_counters" or f.site == _S["busy_inc"]:
             return InjectionResult("masked", g.cycles, True, "performance counter")
         array_like = f.structure in ("pe_operands", "pe_accumulators", "skew_regs", "write_back") \
             or f.site in _COMPUTE_CTRL
         ended = True
         if ins.op == Opcode.COMPUTE and ec >= 0:
             ended, _ = simulate_compute(cfg, ins, st, f, ec, timeout=self.timeout_factor * g.cycles + 1000)
-        elif f.site in ("exec_cnt", "exec_last") and ec >= 0 and ins.op in (Opcode.LOAD, Opcode.STORE):
+        elif f.site in (_S["exec_cnt"], _S["exec_last"]) and ec >= 0 and ins.op in (Opcode.LOAD, Opcode.STORE):
             raise ValueError(f"fault in '{f.site}' during a {ins.op.name.lower()} is not modeled")
         elif array_like:  # cleared or reloaded before it is next used
             return InjectionResult("masked", g.cycles, True, "array/compute state outside a compute")

@@ -193,7 +193,8 @@ def parse_verilog_state(vtext: str, top: str) -> RtlState:
     decl_re = re.compile(rf"^\s*reg\s+(?:\[(\d+):(\d+)\]\s+)?({_ID})\s*(?:\[(\d+):(\d+)\])?", re.M)
     blk_re = re.compile(r"always @\(posedge clk\)(.*?)(?=\n  (?:always|assign|end\b|reg\b|wire\b|initial|\\|\w+ )|\Z)",
                         re.S)
-    lhs_re = re.compile(rf"({_ID})\s*(?:\[[^\]]*\]\s*)*<=\s*([^;]*);")
+    # an lvalue's indices may hold one level of nested slices (``mem[\addr$1 [5:0]][7:0]``)
+    lhs_re = re.compile(rf"({_ID})\s*(?:\[(?:[^\[\]]|\[[^\]]*\])*\]\s*)*<=\s*([^;]*);")
     alias_re = re.compile(rf"^\s*assign\s+({_ID})\s*=\s*({_ID})\s*;", re.M)
     out: list[StateVar] = []
     for mname, body in bodies.items():

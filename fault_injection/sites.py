@@ -5,13 +5,15 @@ Two derivations that must agree (contract 4, fault-site parity; tests/test_fi_si
 * :func:`rtl_sites` elaborates :class:`hwgen.top.Accelerator` with Amaranth and
   lists every signal some fragment drives in the ``sync`` domain (the
   flip-flops, including the controller FSM's state register, which Amaranth
-  names ``<fsm name>_state``: ``ctrl_state_state``), every memory, and the
+  names ``<fsm name>_state``: ``ctrl.fsm_state``), every memory, and the
   data register of every synchronous memory read port. Names are dotted paths
-  in the elaboration hierarchy: ``pc``, ``array.skew_a_r1_0``,
-  ``array.pe_r0_c1.acc``, ``a_spad``, ``a_spad.rd_data``.
-* :func:`model_sites` computes the same list from the configuration alone,
-  by formula (pure Python, no Amaranth import), so the cycle model and the
-  campaign planner never need to elaborate the hardware.
+  in the elaboration hierarchy: ``ctrl.pc``, ``load.ld_word``, ``array.skew_a_r1_0``,
+  ``array.pe_r0_c1.acc``, ``qtable_c0``, ``a_spad``, ``a_spad.rd_data``.
+* :func:`model_sites` computes the same list from the configuration alone
+  (pure Python, no Amaranth import): the register table
+  :data:`hwgen.hw_facts.REGISTERS` (unit-prefixed names, widths), the array's
+  registers by formula and the memories, so the cycle model and the campaign
+  planner never need to elaborate the hardware.
 
 Memory read ports: ``read_port()`` in Amaranth 0.5 is synchronous and not
 transparent, so each memory has a read-data register (R x input_width bits for
@@ -26,8 +28,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from hwgen.config import INSTR_BITS, AcceleratorConfig
-from hwgen.hw_facts import CONTROLLER_STATES, COUNTER_WIDTH
+from hwgen.config import AcceleratorConfig
+from hwgen.hw_facts import REGISTERS
 
 from .faults import STRUCTURES, Site
 
@@ -36,8 +38,8 @@ __all__ = ["rtl_sites", "design_sites", "model_sites", "inventory", "inventory_r
 
 #: the memories of the accelerator (site names)
 MEMORIES = ("a_spad", "w_spad", "acc_buf")
-#: the controller FSM's state register (Amaranth names it after the FSM: ``ctrl_state`` + ``_state``)
-FSM_STATE_SITE = "ctrl_state_state"
+#: the controller FSM's state register (Amaranth names it after the FSM: ``fsm`` + ``_state``, in ``ctrl``)
+FSM_STATE_SITE = next(r.site(r.name) for r in REGISTERS if r.kind == "fsm")
 #: suffix of the read-data register of a memory's synchronous read port
 READ_PORT_SUFFIX = ".rd_data"
 
@@ -46,48 +48,17 @@ class RtlStateError(RuntimeError):
     """The elaborated design holds state that cannot be named as a fault site."""
 
 
-def _bits(n: int) -> int:
-    """Bits to hold 0..n-1 (at least 1), as hwgen.top._bits."""
-    return max(1, (n - 1).bit_length())
-
-
 # ----------------------------------------------------------------------------- model (formula)
 def model_sites(cfg: AcceleratorConfig, *, read_ports: bool = True) -> list[Site]:
-    """The fault sites of ``cfg`` by formula (no Amaranth), sorted by name."""
-    from hwgen.isa import QTABLE_BYTES
-
+    """The fault sites of ``cfg`` by formula (no Amaranth), sorted by name: the register table
+    (:data:`hwgen.hw_facts.REGISTERS`), the systolic array's registers and the memories."""
     R, C = cfg.rows, cfg.cols
     iw, ww, accw = cfg.input_width, cfg.weight_width, cfg.acc_width
-    pb = cfg.host_port_bytes
-    bb = _bits(pb) if pb > 1 else 0          # byte-offset bits of a host address
-    beats = cfg.fetch_beats
 
-    regs: dict[str, int] = {
-        # controller
-        FSM_STATE_SITE: _bits(len(CONTROLLER_STATES)),
-        "pc": 32, "instr_reg": INSTR_BITS, "fetch_cnt": _bits(beats + 1),
-        "exec_cnt": 26, "exec_last": 26, "error_flag": 1,
-        "feed_a_valid": 1, "feed_b_valid": 1, "cp_phase": 26, "busy_inc": 26,
-        # performance counters
-        "cycle_counter": COUNTER_WIDTH, "busy_pe_counter": COUNTER_WIDTH,
-        # requantization parameters
-        "q_multiplier": 32, "q_shift": 6, "q_zero_point": 16, "q_clamp_lo": 16, "q_clamp_hi": 16,
-        # load unit
-        "ld_word": 16, "ld_lane": 9, "ld_row_ptr": 32, "ld_ptr": 32, "ld_p_valid": 1,
-        "ld_p_spad_addr": 16, "ld_p_lane": 9, "ld_p_wide": 1, "ld_p_lo": 10, "ld_p_hi": 10,
-        # write-back
-        "wb_valid": 1, "wb_addr": 16, "wb_data": C * accw,
-        # store unit and requantization pipeline
-        "st_row": 16, "st_col": 9, "st_row_ptr": 32, "st_ptr": 32,
-        "rq1_valid": 1, "rq1_lane": 9, "rq1_ptr": 32,
-        "rq2_valid": 1, "rq2_product": accw + 32, "rq2_shift": 6, "rq2_ptr": 32,
-        "rq3_valid": 1, "rq3_byte": 8, "rq3_ptr": 32,
-    }
-    if bb:  # byte offset / rotation of a host word: only when a port word holds several bytes
-        regs["ld_p_byte"] = bb
-        regs["ld_p_rot"] = bb
-    for j in range(C):
-        regs[f"qtable_c{j}"] = 8 * QTABLE_BYTES
+    regs: dict[str, int] = {}
+    for reg in REGISTERS:
+        for name in reg.names(cfg):
+            regs[reg.site(name)] = reg.width(cfg)
     # the systolic array
     for i in range(R):
         for k in range(i):

@@ -28,7 +28,20 @@ class SystolicArray(wiring.Component):
         self.rows, self.cols = rows, cols
         self.a_width, self.b_width, self.acc_width = a_width, b_width, acc_width
         self.os, self.ws = os, ws
-        super().__init__({
+        super().__init__(self.signature_for(rows, cols, a_width, b_width, acc_width))
+        self.pes = [[ProcessingElement(a_width, b_width, acc_width, os=os, ws=ws) for _ in range(cols)]
+                    for _ in range(rows)]
+        # skew_a[i] has i registers, skew_b[j] has j (os only), deskew[j] has C-1-j (ws only)
+        self.skew_a = [[Signal(signed(a_width), name=f"skew_a_r{i}_{k}") for k in range(i)] for i in range(rows)]
+        self.skew_b = [[Signal(signed(b_width), name=f"skew_b_c{j}_{k}") for k in range(j)] if os else []
+                       for j in range(cols)]
+        self.deskew_regs = [[Signal(signed(acc_width), name=f"deskew_c{j}_{k}") for k in range(cols - 1 - j)]
+                            if ws else [] for j in range(cols)]
+
+    @staticmethod
+    def signature_for(rows: int, cols: int, a_width: int, b_width: int, acc_width: int) -> wiring.Signature:
+        """The array's signature (its driver, the compute unit, has the flipped one) without building it."""
+        return wiring.Signature({
             "a_feed": In(unsigned(rows * a_width)),
             "b_feed": In(unsigned(cols * b_width)),
             "out": Out(unsigned(cols * acc_width)),
@@ -40,14 +53,6 @@ class SystolicArray(wiring.Component):
             "mul_en": In(1),
             "deskew": In(1),     # ws: take the bottom row through the de-skew registers
         })
-        self.pes = [[ProcessingElement(a_width, b_width, acc_width, os=os, ws=ws) for _ in range(cols)]
-                    for _ in range(rows)]
-        # skew_a[i] has i registers, skew_b[j] has j (os only), deskew[j] has C-1-j (ws only)
-        self.skew_a = [[Signal(signed(a_width), name=f"skew_a_r{i}_{k}") for k in range(i)] for i in range(rows)]
-        self.skew_b = [[Signal(signed(b_width), name=f"skew_b_c{j}_{k}") for k in range(j)] if os else []
-                       for j in range(cols)]
-        self.deskew_regs = [[Signal(signed(acc_width), name=f"deskew_c{j}_{k}") for k in range(cols - 1 - j)]
-                            if ws else [] for j in range(cols)]
 
     @staticmethod
     def _chain(m: Module, clear, head, regs: list) -> "Signal":

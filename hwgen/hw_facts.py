@@ -81,8 +81,9 @@ class Register:
     signed: bool = False
     #: whether the configuration has this register at all (e.g. a byte offset only on a multi-byte port)
     present: Callable[[AcceleratorConfig], bool] = lambda cfg: True
-    #: a family: how many (``name`` is then a format string with one ``{}``)
+    #: a family: how many (``name`` is then a format string with one ``{}``), and the family's name
     count: Callable[[AcceleratorConfig], int] | None = None
+    group: str = ""
     #: "ff": a Signal the unit creates; "fsm": the state register Amaranth creates for the FSM
     kind: str = "ff"
 
@@ -179,7 +180,7 @@ REGISTERS: tuple[Register, ...] = (
     _store("rq3_byte", 8),
     _store("rq3_ptr", 32),
     # ---- top: the per-column quantization table (written by loads, read by stores, like a memory)
-    _reg("", "qtable", "qtable_c{}", 8 * QTABLE_BYTES, count=lambda cfg: cfg.cols),
+    _reg("", "qtable", "qtable_c{}", 8 * QTABLE_BYTES, count=lambda cfg: cfg.cols, group="qtable"),
 )
 
 

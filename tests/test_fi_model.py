@@ -59,10 +59,10 @@ def test_outcomes_follow_the_schedule(gemm):
     last_store = max(i for i, ins in enumerate(g.instructions) if ins.op == Opcode.STORE)
     after = g.starts[last_store + 1]
     res = inj.inject([
-        Fault("cycle_counter", "seu", g.cycles // 2, 3),                 # counters never reach memory
+        Fault("ctrl.cycle_counter", "seu", g.cycles // 2, 3),                 # counters never reach memory
         Fault("array.pe_r0_c0.acc", "seu", after, 30),                  # array state after the last compute
         Fault("a_spad", "seu", after, 1, word=0),                       # scratchpads after the last use
-        Fault("q_multiplier", "seu", g.starts[1] + 5, 29),              # used by every store later
+        Fault("store.q_multiplier", "seu", g.starts[1] + 5, 29),              # used by every store later
     ])
     assert [r.outcome for r in res] == ["masked", "masked", "masked", "sdc"]
     assert res[0].early_stop

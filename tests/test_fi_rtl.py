@@ -73,9 +73,9 @@ def test_overwritten_register_masked_early(inj, trace):
     assert trace[0].instruction.op == Opcode.CONFIG
     decode = fetch_cycles(CFG)            # the config's decode cycle writes the q_* registers
     first_compute = next(t for t in trace if t.instruction.op == Opcode.COMPUTE).start
-    faults = [Fault("q_multiplier", "seu", decode - 1, 7), Fault("q_shift", "seu", 0, 2),
+    faults = [Fault("store.q_multiplier", "seu", decode - 1, 7), Fault("store.q_shift", "seu", 0, 2),
               Fault("array.pe_r1_c2.acc", "seu", first_compute - 1, 20),   # cleared when the compute starts
-              Fault("q_multiplier", "stuck1", 1, 3, duration=decode - 1)]
+              Fault("store.q_multiplier", "stuck1", 1, 3, duration=decode - 1)]
     for f, r in zip(faults, inj.inject(faults)):
         assert r.outcome == "masked" and r.early_stop and r.detail == "state re-converged", (f, r)
         assert r.cycles < g.cycles
@@ -110,9 +110,9 @@ def test_control_faults_due(inj, trace):
     """A corrupted opcode raises the error flag; a corrupted FSM state or pc hangs the controller."""
     g = inj.golden()
     decode = fetch_cycles(CFG)
-    faults = [Fault("instr_reg", "seu", decode, 3),        # config (4) -> 12: not an opcode
-              Fault("ctrl_state_state", "seu", 100, 2),
-              Fault("pc", "seu", trace[2].start, 30)]        # fetch from far outside the memory
+    faults = [Fault("ctrl.instr_reg", "seu", decode, 3),        # config (4) -> 12: not an opcode
+              Fault("ctrl.fsm_state", "seu", 100, 2),
+              Fault("ctrl.pc", "seu", trace[2].start, 30)]        # fetch from far outside the memory
     res = inj.inject(faults)
     assert (res[0].outcome, res[0].detail) == ("due", "error") and res[0].cycles == decode + 1
     assert res[1].outcome == "due" and res[1].detail in ("timeout", "error", "mem_oob")
@@ -126,11 +126,11 @@ def test_stuck_at_windows(inj, trace):
     comp = next(t for t in trace if t.instruction.op == Opcode.COMPUTE)
     faults = [
         # a-feed valid forced low through a whole compute: the operands never enter the array
-        Fault("feed_a_valid", "stuck0", comp.start, 0, duration=comp.end - comp.start),
+        Fault("compute.feed_a_valid", "stuck0", comp.start, 0, duration=comp.end - comp.start),
         # the same for one cycle in the middle of the compute's feed phase
-        Fault("feed_a_valid", "stuck0", comp.start + fetch_cycles(CFG) + 3, 0, duration=1),
+        Fault("compute.feed_a_valid", "stuck0", comp.start + fetch_cycles(CFG) + 3, 0, duration=1),
         # forcing a bit to the value it already has changes nothing: masked at once
-        Fault("error_flag", "stuck0", 10, 0, duration=50),
+        Fault("ctrl.error_flag", "stuck0", 10, 0, duration=50),
         # a spad word stuck over a long window spanning loads and computes
         Fault("w_spad", "stuck1", comp.start - 5, 0, word=comp.instruction.args["w_addr"], duration=g.cycles),
     ]
@@ -140,7 +140,7 @@ def test_stuck_at_windows(inj, trace):
     assert res[2] == type(res[2])("masked", 60, True, "state re-converged")
     assert res[3].outcome == "sdc", res[3]
     # windows: a stuck-at never re-converges inside its window
-    long = inj.inject([Fault("q_multiplier", "stuck1", 0, 3, duration=fetch_cycles(CFG) + 5)])[0]
+    long = inj.inject([Fault("store.q_multiplier", "stuck1", 0, 3, duration=fetch_cycles(CFG) + 5)])[0]
     assert long.outcome in ("sdc", "masked") and (not long.early_stop or long.cycles >= fetch_cycles(CFG) + 5)
 
 
@@ -185,7 +185,7 @@ def test_bad_faults_rejected(inj):
     with pytest.raises(KeyError):
         inj.inject([Fault("no_such_reg", "seu", 1, 0)])
     with pytest.raises(ValueError):
-        inj.inject([Fault("pc", "seu", 1, 32)])
+        inj.inject([Fault("ctrl.pc", "seu", 1, 32)])
     with pytest.raises(ValueError):
         inj.inject([Fault("a_spad", "seu", 1, 0, word=CFG.a_spad_depth)])
 
@@ -194,13 +194,13 @@ def test_cocotb_crosscheck(inj, prog, trace):
     """Same fault, same outcome: the native injector against cocotb deposits on the Verilog harness."""
     comp = next(t for t in trace if t.instruction.op == Opcode.COMPUTE)
     store = next(t for t in trace if t.instruction.op == Opcode.STORE)
-    faults = [Fault("pc", "seu", 10, 5), Fault("array.pe_r0_c1.acc", "seu", comp.start + 9, 3),
-              Fault("a_spad", "seu", 50, 2, word=3), Fault("ctrl_state_state", "seu", 100, 2),
-              Fault("instr_reg", "seu", fetch_cycles(CFG), 3), Fault("array.skew_a_r2_1", "seu", comp.start + 8, 7),
+    faults = [Fault("ctrl.pc", "seu", 10, 5), Fault("array.pe_r0_c1.acc", "seu", comp.start + 9, 3),
+              Fault("a_spad", "seu", 50, 2, word=3), Fault("ctrl.fsm_state", "seu", 100, 2),
+              Fault("ctrl.instr_reg", "seu", fetch_cycles(CFG), 3), Fault("array.skew_a_r2_1", "seu", comp.start + 8, 7),
               Fault("a_spad.rd_data", "mbu", comp.start + 7, 3, nbits=4),
               Fault("acc_buf", "seu", store.start, 30, word=store.instruction.args["o_addr"]),
-              Fault("q_multiplier", "stuck1", 0, 3, duration=fetch_cycles(CFG) + 2),
-              Fault("feed_b_valid", "stuck0", comp.start, 0, duration=6)]
+              Fault("store.q_multiplier", "stuck1", 0, 3, duration=fetch_cycles(CFG) + 2),
+              Fault("compute.feed_b_valid", "stuck0", comp.start, 0, duration=6)]
     native, cocotb = cocotb_crosscheck(CFG, prog, faults, injector=inj)
     for f, a, b in zip(faults, native, cocotb):
         assert a.outcome == b.outcome, (f, a, b)

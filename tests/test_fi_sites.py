@@ -56,7 +56,7 @@ def test_default_inventory_counts():
     assert sites[FSM_STATE_SITE].width == 3  # 7 states
     assert sites["array.pe_r7_c7.acc"].width == 32
     assert sites["qtable_c7"].width == 72
-    assert sites["fetch_cnt"].width == 2 and sites["ld_p_byte"].width == 3
+    assert sites["ctrl.fetch_cnt"].width == 2 and sites["load.ld_p_byte"].width == 3
     inv = inventory(cfg)
     assert list(inv) == [s for s in STRUCTURES if s in inv]
     assert set(inv) == set(STRUCTURES)
@@ -81,17 +81,18 @@ def test_structures_of_every_site():
             assert s.name in MEMORIES and s.structure == s.name
     controller = sorted(s.name for s in sites if s.structure == "controller")
     # what falls into the catch-all rule is exactly the controller's own state
-    assert controller == sorted([FSM_STATE_SITE, "pc", "fetch_cnt", "exec_cnt", "exec_last", "error_flag",
-                                 "feed_a_valid", "feed_b_valid", "cp_phase", "busy_inc"])
+    assert controller == sorted([FSM_STATE_SITE, "ctrl.pc", "ctrl.fetch_cnt", "ctrl.exec_cnt", "ctrl.exec_last",
+                                 "ctrl.error_flag", "compute.feed_a_valid", "compute.feed_b_valid", "compute.cp_phase",
+                                 "compute.busy_inc"])
     for m in MEMORIES:
         assert Site(m + READ_PORT_SUFFIX, 1).structure == m
 
 
 def test_port_width_dependent_registers():
     narrow = {s.name for s in model_sites(CONFIGS["3x5-both-p8"])}
-    assert "ld_p_byte" not in narrow and "ld_p_rot" not in narrow  # one byte per port word
+    assert "load.ld_p_byte" not in narrow and "load.ld_p_rot" not in narrow  # one byte per port word
     wide = {s.name: s.width for s in model_sites(CONFIGS["3x5-both-p128"])}
-    assert wide["ld_p_byte"] == 4 and wide["fetch_cnt"] == 1
+    assert wide["load.ld_p_byte"] == 4 and wide["ctrl.fetch_cnt"] == 1
 
 
 def test_dataflow_dependent_registers():
