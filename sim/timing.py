@@ -2,8 +2,9 @@
 
 The controller is in-order and never stalls on data, so every instruction's
 duration is a closed form of the configuration and its fields. The RTL
-(hwgen/units: the controller and the load, compute and store units) implements these phases; tests/test_rtl_timing.py and the cocotb
-regression check the sum against the hardware cycle counter.
+(hwgen/units: the controller and the load, compute and store units)
+implements these phases; tests/test_rtl_timing.py and the cocotb regression
+check the sum against the hardware cycle counter.
 
 Phases of one instruction:
 
