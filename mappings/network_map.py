@@ -27,7 +27,7 @@ import numpy as np
 
 from hwgen.config import AcceleratorConfig
 from hwgen.dataflow import Dataflow
-from sim.perf import ConvShape, GemmShape, LayerPerf
+from sim.perf import ConvShape, GemmShape, LayerPerf, Roofline, roofline
 
 from .graph import Conv2d, Gemm, LayerGraph, MatMul
 from hwgen.errors import HwgenError
@@ -84,6 +84,28 @@ class MapRow:
     host_read_bytes: int = 0
     host_write_bytes: int = 0
     spad_bytes: int = 0
+    host_fetch_bytes: int = 0
+    #: the layer's roofline bound (:meth:`sim.perf.LayerPerf.roofline`): max(MACs / PEs, host bytes / port
+    #: bytes per cycle) in cycles, the resource that sets it ("compute" or "host"; None for a host step),
+    #: and bound / cycles (1.0: the layer runs at its bound)
+    roofline_cycles: int = 0
+    roofline_bound: str | None = None
+    roofline_ratio: float = 0.0
+
+    @property
+    def host_bytes(self) -> int:
+        """Host-port bytes: operands read, outputs written, instructions fetched."""
+        return self.host_read_bytes + self.host_write_bytes + self.host_fetch_bytes
+
+    @property
+    def bound_text(self) -> str:
+        """The bound for a table: cycles and the binding resource ("-" for a host step)."""
+        return f"{self.roofline_cycles:,} {self.roofline_bound}" if self.roofline_bound else "-"
+
+    @property
+    def of_bound_text(self) -> str:
+        """bound / cycles as a percentage ("-" for a host step)."""
+        return f"{100 * self.roofline_ratio:.1f}%" if self.roofline_bound else "-"
 
 
 @dataclass
@@ -105,9 +127,23 @@ class NetworkMap:
         busy = sum(r.utilization * r.cycles for r in self.rows)
         return busy / self.cycles if self.cycles else 0.0
 
+    @property
+    def roofline(self) -> Roofline:
+        """The network's roofline bound: :func:`sim.perf.roofline` of its total MACs and host bytes."""
+        return roofline(self.config, self.macs, sum(r.host_bytes for r in self.rows))
+
+    @property
+    def roofline_text(self) -> str:
+        """The totals line's roofline clause."""
+        rl = self.roofline
+        return f"bound {rl.cycles:,} cycles ({rl.bound}), {100 * rl.ratio(self.cycles):.1f}% of bound"
+
     def to_json(self) -> str:
+        rl = self.roofline
         return json.dumps({"model": self.name, "config": self.config.to_dict(), "total_cycles": self.cycles,
                            "total_macs": self.macs, "utilization": self.busy_utilization,
+                           "roofline_cycles": rl.cycles, "roofline_bound": rl.bound,
+                           "roofline_ratio": rl.ratio(self.cycles),
                            "layers": [asdict(r) for r in self.rows]}, indent=2) + "\n"
 
     def to_csv(self) -> str:
@@ -172,9 +208,12 @@ def map_graph(graph: LayerGraph, cfg: AcceleratorConfig, planner: Planner = defa
         tiles = (f"kc={plan.kc} mb={plan.mb} nt={plan.nt} order={plan.order}"
                  + (f" groups={groups}" if groups > 1 else "") + (f" x{repeat}" if repeat > 1 else ""))
         spad = perf_total.a_spad_elems + perf_total.w_spad_elems + perf_total.q_spad_bytes
+        rl = perf_total.roofline(cfg)
         rows.append(MapRow(node, layer.kind, shape_s, "accelerator", plan.dataflow, tiles, shape.gemm,
                            perf_total.macs, perf_total.cycles, perf_total.utilization, perf_total.instructions,
-                           perf_total.host_read_bytes, perf_total.host_write_bytes, spad))
+                           perf_total.host_read_bytes, perf_total.host_write_bytes, spad,
+                           host_fetch_bytes=perf_total.host_fetch_bytes, roofline_cycles=rl.cycles,
+                           roofline_bound=rl.bound, roofline_ratio=rl.ratio(perf_total.cycles)))
     return NetworkMap(graph.name, cfg, rows)
 
 

@@ -45,6 +45,7 @@ from collections import Counter
 from dataclasses import dataclass, fields
 from functools import lru_cache
 from math import gcd
+from typing import NamedTuple
 
 from hwgen.config import AcceleratorConfig
 from hwgen.dataflow import STATIONARY, Dataflow
@@ -55,7 +56,8 @@ from .timing import DECODE_CYCLES, LOAD_LATENCY, STORE_LATENCY, compute_overhead
 from .tiling import (ConvA, GemmA, LoweringError, Plan, a_block_loads, a_visits, blocks, cdiv, q_tile_load,
                      q_visits, w_block_loads, w_visits)
 
-__all__ = ["GemmShape", "ConvShape", "LayerPerf", "gemm_perf", "conv_perf", "layer_perf", "clear_cache", "Plan"]
+__all__ = ["GemmShape", "ConvShape", "LayerPerf", "Roofline", "roofline", "gemm_perf", "conv_perf", "layer_perf",
+           "clear_cache", "Plan"]
 
 
 # ------------------------------------------------------------------ shapes
@@ -129,6 +131,30 @@ class ConvShape:
 
 
 # ------------------------------------------------------------------ result
+class Roofline(NamedTuple):
+    """The roofline lower bound of a layer (or a network) on a config, in whole cycles.
+
+    No program doing ``macs`` multiply-accumulates and moving ``host_bytes`` over the host port
+    can take fewer than ``compute_cycles = ceil(macs / PEs)`` cycles (every PE does at most one MAC
+    a cycle) nor fewer than ``host_cycles = ceil(host_bytes / port bytes)`` (the port moves at most
+    one word a cycle); ``cycles`` is the larger, ``bound`` says which ("compute" on a tie)."""
+
+    cycles: int
+    bound: str              #: "compute" or "host"
+    compute_cycles: int
+    host_cycles: int
+
+    def ratio(self, cycles: int) -> float:
+        """How close ``cycles`` comes to the bound: bound / cycles (1.0 = on the roofline; 0 if no cycles)."""
+        return self.cycles / cycles if cycles else 0.0
+
+
+def roofline(cfg: AcceleratorConfig, macs: int, host_bytes: int) -> Roofline:
+    """:class:`Roofline` of ``macs`` MACs and ``host_bytes`` host-port bytes (read, written and fetched) on ``cfg``."""
+    comp, host = cdiv(macs, cfg.pes), cdiv(host_bytes, cfg.host_port_bytes)
+    return Roofline(max(comp, host), "compute" if comp >= host else "host", comp, host)
+
+
 @dataclass(frozen=True)
 class LayerPerf:
     """Cycles, counters and traffic of one lowered layer (one program: config, the layer, halt)."""
@@ -169,6 +195,13 @@ class LayerPerf:
     @property
     def host_bytes(self) -> int:
         return self.host_read_bytes + self.host_fetch_bytes + self.host_write_bytes
+
+    def roofline(self, cfg: AcceleratorConfig) -> Roofline:
+        """The layer's roofline bound on ``cfg`` (its array and host port): :func:`roofline` of its useful
+        MACs and its host bytes (operands read, outputs written, instructions fetched)."""
+        if cfg.pes != self.pes:
+            raise ValueError(f"LayerPerf of a {self.pes}-PE array, config '{cfg.name}' has {cfg.pes} PEs")
+        return roofline(cfg, self.macs, self.host_bytes)
 
     def __add__(self, other: "LayerPerf") -> "LayerPerf":
         if self.pes != other.pes:
