@@ -104,7 +104,7 @@ def main(argv=None) -> None:
         for df, prog, (mres, mrate), nr, cr in zip(STATIONARY, progs, model_runs, nres, cres):
             out = next(iter(prog.outputs.values()))
             ok = (np.array_equal(mres.memory, nr.memory) and np.array_equal(mres.memory, cr.memory)
-                  and mres.cycles == nr.cycles == cr.cycles == nr.host_cycles == cr.sim_cycles
+                  and mres.cycles == nr.cycles == cr.cycles == nr.clock_cycles == cr.clock_cycles
                   and mres.busy_pe == nr.busy_pe == cr.busy_pe
                   and not (nr.error or nr.timed_out or cr.error or cr.timed_out)
                   and np.array_equal(out.read(mres.memory), want))

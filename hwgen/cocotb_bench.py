@@ -21,6 +21,10 @@ Job protocol (all files in one folder that the parent owns):
 * for each image, in order, the bench writes its ``result`` npz (see
   :func:`run_images` for the fields) as soon as that image is done, so a crash
   leaves the results of the images before it.
+
+The parent (:class:`hwgen.rtlsim.CocotbExecutor`) turns each npz into a
+:class:`hwgen.program.RunResult` (``sim_cycles`` becomes ``clock_cycles``,
+``words_loaded`` and the load and read-back seconds go to ``stats``).
 """
 
 import json

@@ -401,8 +401,8 @@ class CocotbExecutor:
                 tmp.cleanup()
 
 
-def run_images_rtl(cfg: AcceleratorConfig, images: Sequence[np.ndarray], *, timeout_cycles: int | Sequence[int] | None = None,
-                   **kwargs) -> list[RunResult]:
+def run_images_rtl(cfg: AcceleratorConfig, images: Sequence[np.ndarray], *,
+                   timeout_cycles: int | Sequence[int] | None = None, **kwargs) -> list[RunResult]:
     """Run raw host-memory images through one cocotb simulator process (:meth:`CocotbExecutor.run_all`);
     other keyword arguments go to :class:`CocotbExecutor`."""
     return CocotbExecutor(cfg, **kwargs).run_all(images, timeout_cycles=timeout_cycles)

@@ -1,9 +1,22 @@
-"""Test-wide settings: hwgen's record of the files it wrote (hwgen.output_registry) lives in a folder of
-the test run, not in the user's ~/.local/state."""
+"""Test-wide settings.
+
+* hwgen's record of the files it wrote (hwgen.output_registry) lives in a folder of the test run, not in the
+  user's ~/.local/state.
+* The Verilator build cache is where hwgen puts it for the user (``$HWGEN_CACHE``, else
+  ``$XDG_CACHE_HOME/hwgen``, else ``~/.cache/hwgen``: never the checkout), pinned in ``HWGEN_CACHE`` when the
+  session starts. Every pytest-xdist worker starts from the same environment, so all of them use one folder
+  and each configuration is built once per run (the cache's file lock makes the other workers wait for that
+  build), and a test that changes HOME or XDG_CACHE_HOME does not move the cache of the builds after it. Tests
+  that need a cache of their own pass ``cache_dir`` or set ``HWGEN_CACHE`` themselves.
+"""
 
 import os
 
 import pytest
+
+from hwgen.rtlsim import default_cache_dir
+
+os.environ["HWGEN_CACHE"] = str(default_cache_dir())
 
 
 @pytest.fixture(autouse=True, scope="session")
