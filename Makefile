@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed-stamp
 # worker (xdist_group) so each configuration is built once per run.
 PYTEST_ARGS ?= -n 2 --dist loadgroup
 
-.PHONY: setup demo test test-fast clean
+.PHONY: setup demo test test-fast wheel-demo clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,10 @@ test: $(STAMP)
 
 test-fast: $(STAMP)
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS) -m 'not rtl and not synth and not scalesim'
+
+# The wheel in a fresh venv outside the checkout runs `hwgen demo` (needs only python3, not .venv).
+wheel-demo:
+	PYTHON=$(PYTHON) .ci/wheel_demo
 
 clean:
 	rm -rf .hwgen_cache rtl_out/*/ .pytest_cache
