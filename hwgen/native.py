@@ -78,8 +78,14 @@ NATIVE_FLAGS = ("--cc", "--exe", "--build", "-O3", "--x-assign", "fast", "--x-in
                 "-Wno-fatal", "-Wno-lint", "-Wno-style", "-MAKEFLAGS", "OPT_FAST=-O2 OPT_GLOBAL=-O2")
 def cpp_source(name: str, package: str = "hwgen") -> str:
     """A C++ source shipped as package data (``<package>/cpp/<name>``): C++ kept in C++ files, where editors,
-    compilers' diagnostics and reviewers read it, rather than in Python strings."""
-    return (resources.files(package) / "cpp" / name).read_text()
+    compilers' diagnostics and reviewers read it, rather than in Python strings. A missing file is a
+    packaging defect, not the user's input: it is raised as such (the CLI's exit 70)."""
+    path = resources.files(package) / "cpp" / name
+    try:
+        return path.read_text()
+    except FileNotFoundError:
+        raise RuntimeError(f"hwgen is installed without its package data: {path} is missing "
+                           "(a packaging defect; reinstall hwgen)") from None
 
 
 #: Bump when the build recipe changes so old cache entries are not reused.
