@@ -137,7 +137,10 @@ class AcceleratorConfig:
 
     # ---------------------------------------------------------- serialisation
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """Plain JSON types (the dataflow as its string), so the dict round-trips through ``repr`` too."""
+        d = dataclasses.asdict(self)
+        d["dataflow"] = self.dataflow.value
+        return d
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
