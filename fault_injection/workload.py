@@ -11,7 +11,7 @@
     random operands and a random per-channel requantization (a
     :class:`~sim.reference.ChannelQuant`, like
     :func:`mappings.random_programs.random_channel_quant`), lowered with the mapper's best
-    plan (:func:`mappings.mapper.best_plan`, per-channel), as the network executor does.
+    plan (:func:`mappings.mapper.executed_plan`), as the network executor does.
 ``onnx:PATH[:LAYER]`` (or just ``PATH.onnx[:LAYER]``)
     one compute layer (default: the first) of an int8 QDQ ONNX model, exactly as
     ``hwgen run`` executes it: the model runs (:func:`mappings.execute.run_quantized`,
@@ -317,13 +317,13 @@ def _check_size(spec: str, cfg: AcceleratorConfig, graph, node: str, what: str):
     """(shape, plan) of the mapper's best per-channel plan; the layer's sizes checked like a gemm/conv
     workload's (LimitError), WorkloadError if over MAX_CYCLES."""
     from mappings.lowering import LoweringError
-    from mappings.mapper import best_plan
+    from mappings.mapper import executed_plan
     from mappings.network_map import layer_shape
 
     shape, _ = layer_shape(graph, node)
     _check_shape(spec, shape)
     try:
-        plan, perf, _ = best_plan(cfg, shape, per_channel=True)
+        plan, perf = executed_plan(cfg, shape)
     except (LoweringError, IsaError, ProgramError, ValueError) as e:
         raise WorkloadError(f"{_where(spec, cfg)}: layer '{node}' does not fit: {_why(e)}") from None
     _check_host_bytes(spec, shape, perf)

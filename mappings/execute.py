@@ -29,7 +29,7 @@ from sim.reference import ChannelQuant
 from .graph import (Add, AveragePool, Clip, Concat, Constant, Conv2d, Flatten, Gemm, GlobalAveragePool, Input, LayerGraph,
                     MatMul, MaxPool, QuantParams, Relu, Reshape)
 from .lowering import LoweringError, lower_conv2d, lower_gemm
-from .mapper import best_plan
+from .mapper import executed_plan
 from .quantize import dequantize_linear, from_int8_domain, quantize_linear, quantize_multiplier, to_int8_domain
 from hwgen.errors import HwgenError, LimitError
 from hwgen.isa import INSTR_BYTES
@@ -175,14 +175,13 @@ def layer_program(cfg: AcceleratorConfig, graph: LayerGraph, node: str, x: QTens
 
 
 def _plan(cfg: AcceleratorConfig, shape, dataflow: str | None):
-    """The mapper's best plan for the layer (per-channel quantization: the executor always uses the table),
-    the same plan ``hwgen map`` reports, so mapped and executed cycles agree."""
-    return best_plan(cfg, shape, per_channel=True, dataflow=dataflow)[0]
+    """The plan the layer runs with (:func:`mappings.mapper.executed_plan`, the one ``hwgen map`` reports)."""
+    return executed_plan(cfg, shape, dataflow)[0]
 
 
 def _planned_perf(cfg: AcceleratorConfig, shape, dataflow: str | None):
     """The analytical model's counts for :func:`_plan`'s plan (the same memoised search)."""
-    return best_plan(cfg, shape, per_channel=True, dataflow=dataflow)[1]
+    return executed_plan(cfg, shape, dataflow)[1]
 
 
 def _layer_program(cfg: AcceleratorConfig, graph: LayerGraph, node: str, x: QTensor, dataflow: str | None):

@@ -39,7 +39,7 @@ from sim.tiling import LoweringError, Plan, cdiv
 
 from .lowering import check_plan, plan_needs, plan_tiles
 
-__all__ = ["legal_plans", "count_legal_plans", "best_plan", "plan_cycles", "network_plans", "DEFAULT_EXHAUSTIVE_LIMIT",
+__all__ = ["executed_plan", "EXECUTED_PER_CHANNEL", "legal_plans", "count_legal_plans", "best_plan", "plan_cycles", "network_plans", "DEFAULT_EXHAUSTIVE_LIMIT",
            "DEFAULT_PROXY_KEEP"]
 
 #: best_plan enumerates every legal plan up to this many (an evaluation costs ~0.3-20 ms).
@@ -333,6 +333,21 @@ def _shape_gemm(shape) -> tuple[int, int, int]:
     if isinstance(shape, (GemmShape, ConvShape)):
         return shape.gemm
     raise TypeError(f"shape must be a GemmShape or a ConvShape, not {type(shape).__name__}")
+
+
+#: Networks run with every layer requantized through the quantization table (``load target=q``, ``store
+#: qtable=1``): the per-channel rule serves per-tensor weights too. The executor lowers layers so, and
+#: ``hwgen map`` and fault-injection network workloads plan them so (:func:`executed_plan`).
+EXECUTED_PER_CHANNEL = True
+
+
+def executed_plan(cfg: AcceleratorConfig, shape: GemmShape | ConvShape,
+                  dataflow: str | None = None) -> tuple[Plan, LayerPerf]:
+    """The plan (and its exact counts) a network layer of ``shape`` runs with: :func:`best_plan` with the
+    quantization table. The one planner of the executor, the network map and network workloads, so that
+    mapped, executed and injected cycles agree."""
+    plan, perf, _ = best_plan(cfg, shape, per_channel=EXECUTED_PER_CHANNEL, dataflow=dataflow)
+    return plan, perf
 
 
 def best_plan(cfg: AcceleratorConfig, shape: GemmShape | ConvShape, per_channel: bool = False,

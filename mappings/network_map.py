@@ -30,10 +30,10 @@ from hwgen.dataflow import Dataflow
 from sim.perf import ConvShape, GemmShape, LayerPerf, Roofline, roofline
 
 from .graph import Conv2d, Gemm, LayerGraph, MatMul
+from .mapper import EXECUTED_PER_CHANNEL
 from hwgen.errors import HwgenError
 
-__all__ = ["ModelSpecError", "MapRow", "NetworkMap", "load_model", "map_graph", "default_planner", "chart_png", "layer_shape",
-           "EXECUTED_PER_CHANNEL"]
+__all__ = ["ModelSpecError", "MapRow", "NetworkMap", "load_model", "map_graph", "default_planner", "chart_png", "layer_shape"]
 
 
 class ModelSpecError(HwgenError, ValueError):
@@ -159,12 +159,9 @@ class NetworkMap:
 Planner = Callable[[AcceleratorConfig, "GemmShape | ConvShape", bool], tuple[object, LayerPerf]]
 
 
-#: ``map_graph``'s default: every layer requantizes through the quantization table, as the executor runs it
-EXECUTED_PER_CHANNEL = True
-
-
 def default_planner(cfg: AcceleratorConfig, shape, per_channel: bool = EXECUTED_PER_CHANNEL):
-    """The mapper's search (mappings.mapper.best_plan): the plan the executor also runs."""
+    """The mapper's search (mappings.mapper.best_plan); the default is the plan the executor runs
+    (:func:`mappings.mapper.executed_plan`)."""
     from .mapper import best_plan
 
     plan, perf, _ = best_plan(cfg, shape, per_channel=per_channel)
