@@ -34,7 +34,7 @@ __all__ = ["COUNTER_WIDTH", "CONTROLLER_STATES", "FSM_NAME", "EXEC_COUNTER_WIDTH
            "UNITS", "registers_of", "register_structure", "bits_for", "byte_bits",
            "FETCH_LATENCY", "DECODE_CYCLES", "HOST_READ_LATENCY", "LOAD_LATENCY", "STORE_PIPELINE",
            "CLEAR_CYCLES", "SPAD_READ_LATENCY", "WRITE_BACK_CYCLES", "ComputeSchedule", "compute_schedule",
-           "load_last", "store_last", "store_issuing"]
+           "load_last", "store_last", "store_issuing", "store_wide", "store_lanes", "store_beats", "store_issues"]
 
 #: Width of the ``cycles`` and ``busy_pe`` performance counters (output ports, valid after ``done``).
 COUNTER_WIDTH = 48
@@ -124,6 +124,24 @@ def _multi_byte_port(cfg: AcceleratorConfig) -> bool:
     return byte_bits(cfg.host_port_bytes) > 0
 
 
+def store_lanes(cfg: AcceleratorConfig) -> int:
+    """Requantizer lanes of the store unit: ``min(port bytes, C)``, the most elements one beat (the
+    bytes of one accumulator row inside one host-port word) can hold."""
+    return min(cfg.host_port_bytes, cfg.cols)
+
+
+def _lanes(cfg: AcceleratorConfig) -> int:
+    return store_lanes(cfg)
+
+
+def _multi_lane(cfg: AcceleratorConfig) -> bool:
+    return store_lanes(cfg) > 1
+
+
+def _lane_count_bits(cfg: AcceleratorConfig) -> int:
+    return bits_for(store_lanes(cfg) + 1)
+
+
 _E = EXEC_COUNTER_WIDTH
 
 #: Every state register outside the systolic array (``hwgen.array``) and the memories, by unit.
@@ -169,16 +187,21 @@ REGISTERS: tuple[Register, ...] = (
     _store("st_col", 9),
     _store("st_row_ptr", 32),
     _store("st_ptr", 32),
+    # the requantizer pipeline: per beat its first column, first byte address and byte count; per lane
+    # (store_lanes: one element of the beat each) the product, the shift and the result byte
     _store("rq1_valid", 1),
     _store("rq1_lane", 9),
     _store("rq1_ptr", 32),
+    _store("rq1_bytes", _lane_count_bits, present=_multi_lane),
     _store("rq2_valid", 1),
-    _store("rq2_product", lambda cfg: cfg.acc_width + 32, signed=True),
-    _store("rq2_shift", 6),
+    _store("rq2_product_l{}", lambda cfg: cfg.acc_width + 32, signed=True, count=_lanes, group="rq2_product"),
+    _store("rq2_shift_l{}", 6, count=_lanes, group="rq2_shift"),
     _store("rq2_ptr", 32),
+    _store("rq2_bytes", _lane_count_bits, present=_multi_lane),
     _store("rq3_valid", 1),
-    _store("rq3_byte", 8),
+    _store("rq3_byte_l{}", 8, count=_lanes, group="rq3_byte"),
     _store("rq3_ptr", 32),
+    _store("rq3_bytes", _lane_count_bits, present=_multi_lane),
     # ---- top: the per-column quantization table (written by loads, read by stores, like a memory)
     _reg("", "qtable", "qtable_c{}", 8 * QTABLE_BYTES, count=lambda cfg: cfg.cols, group="qtable"),
 )
@@ -222,7 +245,8 @@ DECODE_CYCLES = 1
 HOST_READ_LATENCY = 1
 #: A gathering load ends this many cycles after its last host read (the data coming back).
 LOAD_LATENCY = HOST_READ_LATENCY
-#: Store: one element per cycle through lane select + multiply; round, shift, zero point, clamp; write.
+#: Store: one beat per cycle (narrow: one element) through lane select, bias + multiply; round, shift,
+#: zero point, clamp; write.
 STORE_PIPELINE = 3
 #: Every compute starts with this many cycles clearing every array register.
 CLEAR_CYCLES = 1
@@ -238,16 +262,56 @@ def load_last(count):
     return count - 1
 
 
-def store_last(elements):
-    """exec_last of a store of ``elements`` (rows x cols) elements: one issued per cycle, then the
-    pipeline drains."""
-    return elements + (STORE_PIPELINE - 1)
+def store_last(issues):
+    """exec_last of a store that issues ``issues`` beats (:func:`store_issues`): one issued per cycle,
+    then the pipeline drains."""
+    return issues + (STORE_PIPELINE - 1)
 
 
 def store_issuing(e, last):
-    """Whether a store issues an element at exec cycle ``e`` (its last issue is ``STORE_PIPELINE``
+    """Whether a store issues a beat at exec cycle ``e`` (its last issue is ``STORE_PIPELINE``
     cycles before the end)."""
     return e < last - (STORE_PIPELINE - 1)
+
+
+def store_wide(col_stride):
+    """Whether a store runs wide (a row's bytes contiguous in host memory: one host-port word per beat)."""
+    return col_stride == 1
+
+
+def _low(x, bits: int):
+    """``x mod 2**bits``: an int's low bits, or an Amaranth value's low ``bits`` bits."""
+    if isinstance(x, int):
+        return x & ((1 << bits) - 1)
+    return x[:bits]
+
+
+def store_beats(port_bytes: int, base, rows, row_stride, cols):
+    """Beats of a wide store (:func:`store_wide`): row r starts at byte offset ``o_r = (base +
+    r*row_stride) mod PB`` of a port word and takes ``(o_r + cols - 1) // PB + 1`` beats (the port
+    words its ``cols`` bytes touch), so the sum over the rows is (with ``cols - 1 = q*PB + s``)
+    ``rows*(q + 1)`` plus the number of rows with ``o_r + s >= PB``. ``o_r`` is periodic in r with a
+    period dividing PB (a power of two), so that count is ``(rows // PB)`` times the count over
+    r < PB plus the count over r < ``rows mod PB``: a fixed expression of PB terms, exact for any
+    alignment and any signed ``row_stride``, on ints or Amaranth values (the RTL evaluates it at
+    decode). Equals :func:`sim.timing.load_beats` of the same rows."""
+    if port_bytes == 1:
+        return rows * cols
+    bb = byte_bits(port_bytes)
+    assert 1 << bb == port_bytes, "the host port is a power of two bytes wide"
+    c = cols + (port_bytes - 1)
+    per_row, s = c >> bb, _low(c, bb)  # q + 1 and s
+    rem = _low(rows, bb)
+    extra = [(_low(base + row_stride * r, bb) + s) >> bb for r in range(port_bytes)]  # row r has q + 2 beats
+    full = sum(extra)
+    part = sum(x & (rem > r) for r, x in enumerate(extra))
+    return rows * per_row + (rows >> bb) * full + part
+
+
+def store_issues(port_bytes: int, base, rows, row_stride, cols, col_stride: int):
+    """Beats a store issues (ints): :func:`store_beats` when wide, else ``rows * cols`` (one element per
+    beat). The RTL selects between the two forms with a Mux on :func:`store_wide`."""
+    return store_beats(port_bytes, base, rows, row_stride, cols) if store_wide(col_stride) else rows * cols
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,7 @@ from typing import NamedTuple
 
 from hwgen.config import AcceleratorConfig
 from hwgen.dataflow import STATIONARY, Dataflow
+from hwgen.hw_facts import store_beats
 from hwgen.isa import INSTR_BYTES
 
 from .reference import conv_out_size, pads4, pair
@@ -307,13 +308,61 @@ def _shift_sum(a: Counter, b: Counter, pb: int) -> Counter:
 _ONE = Counter({0: 1})
 
 
+def _block_residues(n: int, size: int, stride: int, pb: int) -> Counter:
+    """(start * stride mod ``pb``, length) -> how many, over the ranges of ``blocks(n, size)``."""
+    out: Counter = Counter()
+    full, rest = divmod(n, size)
+    for r, k in _residues(size * stride, full, pb).items():
+        if k:
+            out[(r, size)] += k
+    if rest:
+        out[((full * size * stride) % pb, rest)] += 1
+    return out
+
+
+def _store_exec(cfg: AcceleratorConfig, plan: Plan, M: int, N: int, out_stride: int, go: Counter) -> int:
+    """Beats of the stores of one GEMM, summed over the groups (``go``: the groups by the residue modulo
+    the port bytes of their output shift, the first output channel). The lowering stores every (m tile,
+    n tile) once, wide (col_stride 1): out[m, n] at m*out_stride + n + group shift, so a store's beats
+    (:func:`hwgen.hw_facts.store_beats`) depend on its rows, columns and start residue only."""
+    pb, R, C = cfg.host_port_bytes, cfg.rows, cfg.cols
+    G = sum(go.values())
+    if pb == 1:
+        return M * N * G
+    m_blocks = _block_residues(M, plan.mb, out_stride, pb)
+    if plan.dataflow == Dataflow.OS:  # R-row tiles inside each m block
+        m_tiles: Counter = Counter()
+        for (r0, size), k in m_blocks.items():
+            for (r1, rows), j in _block_residues(size, R, out_stride, pb).items():
+                m_tiles[((r0 + r1) % pb, rows)] += k * j
+    else:
+        m_tiles = m_blocks
+    by_rows: dict[int, Counter] = {}
+    for (r, rows), k in m_tiles.items():
+        by_rows.setdefault(rows, Counter())[r] += k
+    by_cols: dict[int, Counter] = {}
+    for (r, cols), k in _block_residues(N, C, 1, pb).items():
+        by_cols.setdefault(cols, Counter())[r] += k
+    total = 0
+    for rows, rm in by_rows.items():
+        rmg = _shift_sum(rm, go, pb)
+        for cols, rn in by_cols.items():
+            for r, k in _shift_sum(rmg, rn, pb).items():
+                total += k * _store_beats(pb, r, rows, out_stride % pb, cols)
+    return total
+
+
+_store_beats = lru_cache(maxsize=1 << 16)(store_beats)
+
+
 def _group(cfg: AcceleratorConfig, plan: Plan, aview, M: int, K: int, N: int, w_stride: int, qtable: bool,
            ga: Counter = _ONE, gw: Counter = _ONE, gq: Counter = _ONE) -> _Tally:
     """Execute-phase sums of the instructions ``mappings.lowering._emit`` produces for one GEMM
     (W[k, n] at k*w_stride + n: N for a GEMM, Cout for one group of a convolution), summed over
     the groups of a grouped convolution: ``ga``, ``gw``, ``gq`` count the groups by the residue,
     modulo the port bytes, of the group's shift of the A offsets (its first channel), of the W
-    offsets and of the quantization-table entries (its first output channel). ``aview`` is group 0's."""
+    offsets and of the quantization-table entries and outputs (its first output channel; the output
+    rows are w_stride apart too). ``aview`` is group 0's."""
     R, C = cfg.rows, cfg.cols
     pb = cfg.host_port_bytes
     os_ = plan.dataflow == Dataflow.OS
@@ -342,10 +391,10 @@ def _group(cfg: AcceleratorConfig, plan: Plan, aview, M: int, K: int, N: int, w_
         t.acc_rows = M * Nt * k_tiles
         t.stores = nMB * Nt
     t.busy = M * K * C * Nt
-    t.store_exec = M * N + STORE_LATENCY * t.stores
     t.write_bytes = M * N
-    for f in ("computes", "compute_exec", "acc_rows", "stores", "busy", "store_exec", "write_bytes"):
+    for f in ("computes", "compute_exec", "acc_rows", "stores", "busy", "write_bytes"):
         setattr(t, f, getattr(t, f) * G)
+    t.store_exec = _store_exec(cfg, plan, M, N, w_stride, gq) + STORE_LATENCY * t.stores
 
     # ---- A fills: once per equivalence class of m blocks and chunk, and residue of the shift
     # (block origin + chunk origin + group shift) relative to the class representative

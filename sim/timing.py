@@ -27,8 +27,12 @@ Phases of one instruction:
   - compute, weight-stationary: ``rows + 2*R + C + 3``: clear, R+1 cycles of
     weight preload, one read-latency cycle, ``rows`` words streamed, R + C - 1
     cycles through the array and the de-skew registers, one write cycle;
-  - store: ``rows * cols + 3`` (one element per cycle through a three-stage
-    requantization pipeline).
+  - store: ``beats + 3``: one beat per cycle through a three-stage requantization
+    pipeline. With ``col_stride == 1`` (a row's bytes contiguous in host memory) a beat is the
+    bytes of one row inside one port word, requantized by parallel lanes: row r costs
+    ``((base + r*row_stride) % PB + cols - 1) // PB + 1`` beats, the same count as a
+    contiguous-lane load of those rows (:func:`hwgen.hw_facts.store_beats`, the closed form the
+    RTL latches at decode). Otherwise one element per beat: ``rows * cols``.
 
 The constants and closed forms live in :mod:`hwgen.hw_facts` (the schedule table the RTL is built
 from); this module sums them per instruction.
@@ -41,13 +45,13 @@ import math
 from hwgen.config import AcceleratorConfig
 from hwgen.dataflow import Dataflow
 from hwgen.hw_facts import (DECODE_CYCLES, FETCH_LATENCY, LOAD_LATENCY, STORE_PIPELINE, compute_schedule,
-                            load_last, store_last)
+                            load_last, store_issues, store_last)
 from hwgen.isa import Instruction, Opcode
 
 __all__ = ["fetch_cycles", "exec_cycles", "instruction_cycles", "macs", "load_beats", "compute_overhead",
            "DECODE_CYCLES", "LOAD_LATENCY", "STORE_LATENCY"]
 
-#: Cycles a store adds to its rows x cols elements (the requantization pipeline's depth).
+#: Cycles a store adds to its beats (the requantization pipeline's depth).
 STORE_LATENCY = STORE_PIPELINE
 
 
@@ -89,7 +93,8 @@ def exec_cycles(cfg: AcceleratorConfig, ins: Instruction) -> int:
         sched = compute_schedule(cfg.rows, cfg.cols, Dataflow.from_code(a["dataflow"]))
         return sched.exec_cycles(a[sched.streamed_field])
     if ins.op == Opcode.STORE:
-        return store_last(a["rows"] * a["cols"]) + 1
+        return store_last(store_issues(cfg.host_port_bytes, a["base"], a["rows"], a["row_stride"], a["cols"],
+                                       a["col_stride"])) + 1
     return 0
 
 

@@ -69,7 +69,11 @@ def test_default_inventory_counts():
     assert inv["qtable"] == {"sites": 8, "bits": 8 * 72}
     assert inv["perf_counters"] == {"sites": 2, "bits": 96}
     assert inv["instruction_reg"] == {"sites": 1, "bits": 128}
-    assert sum(v["bits"] for v in inv.values()) == 104_824
+    # the store's requantizer: min(8 port bytes, 8 columns) = 8 lanes of (product 64 + shift 6 + byte 8)
+    # bits, and a 4-bit beat byte count per stage
+    assert sites["store.rq2_product_l7"].width == 64 and "store.rq2_product_l8" not in sites
+    assert sites["store.rq3_bytes"].width == 4
+    assert sum(v["bits"] for v in inv.values()) == 104_824 + 7 * (64 + 6 + 8) + 3 * 4
 
 
 def test_structures_of_every_site():
