@@ -15,14 +15,27 @@ import json
 import math
 import os
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 from .dataflow import Dataflow
 from .errors import HwgenError
 
-__all__ = ["AcceleratorConfig", "ConfigError", "DATAFLOWS", "Dataflow", "INSTR_BITS"]
+__all__ = ["AcceleratorConfig", "ConfigError", "DATAFLOWS", "Dataflow", "Controller", "INSTR_BITS"]
 
 #: the array choices, in the order the CLI lists them
 DATAFLOWS = tuple(Dataflow)
+
+class Controller(StrEnum):
+    """How instructions are sequenced (docs/ARCHITECTURE.md, "Generation 2").
+
+    ``in-order``: fetch, decode and execute one instruction at a time (generation 1, the timing of
+    :mod:`sim.timing`). ``decoupled``: load, compute and store units with their own queues run in
+    parallel, ordered by the dispatcher's scoreboard (the timing of :mod:`sim.schedule`); a program
+    computes the same results either way."""
+
+    IN_ORDER = "in-order"
+    DECOUPLED = "decoupled"
+
 
 #: Every instruction is 128 bits (see hwgen.isa); the host port must fetch it in whole beats.
 INSTR_BITS = 128
@@ -30,6 +43,8 @@ INSTR_BITS = 128
 #: Limits that the ISA encoding imposes (field widths in hwgen.isa).
 _MAX_SPAD_DEPTH = 1 << 16
 _MAX_LANES = 256
+#: Deepest unit instruction queue (each entry is an instruction and its footprint in registers).
+_MAX_QUEUE_DEPTH = 64
 
 
 class ConfigError(HwgenError, ValueError):
@@ -62,13 +77,19 @@ class AcceleratorConfig:
     acc_depth: int = 256
     #: Host-memory port width in bits (one beat per cycle).
     host_port_width: int = 64
+    #: Instruction sequencing (:class:`Controller`).
+    controller: Controller = Controller.IN_ORDER
+    #: Entries of each unit's instruction queue (decoupled controller).
+    queue_depth: int = 4
 
     def __post_init__(self) -> None:
-        if isinstance(self.dataflow, str) and not isinstance(self.dataflow, Dataflow):
-            try:  # JSON and the CLI give strings
-                object.__setattr__(self, "dataflow", Dataflow(self.dataflow))
-            except ValueError:
-                pass  # validate() names the field
+        for fld, kind in (("dataflow", Dataflow), ("controller", Controller)):
+            v = getattr(self, fld)
+            if isinstance(v, str) and not isinstance(v, kind):
+                try:  # JSON and the CLI give strings
+                    object.__setattr__(self, fld, kind(v))
+                except ValueError:
+                    pass  # validate() names the field
         self.validate()
 
     # ------------------------------------------------------------------ checks
@@ -80,7 +101,7 @@ class AcceleratorConfig:
                 raise ConfigError(f"config '{self.name}': field '{fld}' = {getattr(self, fld)!r}: {msg}")
 
         for fld in ("rows", "cols", "input_width", "weight_width", "acc_width", "output_width",
-                    "max_reduction", "a_spad_depth", "w_spad_depth", "acc_depth", "host_port_width"):
+                    "max_reduction", "a_spad_depth", "w_spad_depth", "acc_depth", "host_port_width", "queue_depth"):
             v = getattr(self, fld)
             need(isinstance(v, int) and not isinstance(v, bool), fld, "must be an integer")
         need(isinstance(self.name, str) and 0 < len(self.name) <= 64 and not self.name.startswith(".")
@@ -90,6 +111,8 @@ class AcceleratorConfig:
         need(1 <= self.rows <= _MAX_LANES, "rows", f"must be between 1 and {_MAX_LANES}")
         need(1 <= self.cols <= _MAX_LANES, "cols", f"must be between 1 and {_MAX_LANES}")
         need(isinstance(self.dataflow, Dataflow), "dataflow", f"must be one of {', '.join(DATAFLOWS)}")
+        need(isinstance(self.controller, Controller), "controller", f"must be one of {', '.join(Controller)}")
+        need(1 <= self.queue_depth <= _MAX_QUEUE_DEPTH, "queue_depth", f"must be between 1 and {_MAX_QUEUE_DEPTH}")
         need(2 <= self.input_width <= 8, "input_width", "must be between 2 and 8 (one host byte per element)")
         need(2 <= self.weight_width <= 8, "weight_width", "must be between 2 and 8 (one host byte per element)")
         need(2 <= self.output_width <= 8, "output_width", "must be between 2 and 8 (one host byte per element)")
@@ -112,6 +135,13 @@ class AcceleratorConfig:
                  f"must hold at least {minimum} words ({why}) and at most {_MAX_SPAD_DEPTH}")
         need(self.host_port_width in (8, 16, 32, 64, 128), "host_port_width",
              "must be 8, 16, 32, 64 or 128 bits (a whole number of beats per 128-bit instruction)")
+
+    def require_in_order(self, what: str) -> None:
+        """Raise ConfigError if this configuration's controller is not the in-order one: ``what`` (a part of
+        hwgen) does not model the decoupled controller yet, and must not answer with in-order timing."""
+        if self.controller is not Controller.IN_ORDER:
+            raise ConfigError(f"config '{self.name}': field 'controller' = '{self.controller}': {what} does not "
+                              f"support the decoupled controller yet (docs/ARCHITECTURE.md, 'Generation 2')")
 
     # --------------------------------------------------------------- derived
     @property
@@ -140,6 +170,7 @@ class AcceleratorConfig:
         """Plain JSON types (the dataflow as its string), so the dict round-trips through ``repr`` too."""
         d = dataclasses.asdict(self)
         d["dataflow"] = self.dataflow.value
+        d["controller"] = self.controller.value
         return d
 
     def to_json(self) -> str:

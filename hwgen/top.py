@@ -24,7 +24,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from .array import SystolicArray
-from .config import AcceleratorConfig
+from .config import AcceleratorConfig, ConfigError
 from .hw_facts import COUNTER_WIDTH, byte_bits
 from .isa import QTABLE_BYTES
 from .limits import LimitError, check_limit
@@ -43,9 +43,10 @@ class Accelerator(wiring.Component):
     def __init__(self, cfg: AcceleratorConfig):
         # Elaboration time and memory grow with the PE count: refuse an array no run can finish with.
         try:
+            cfg.require_in_order("the RTL generator (hwgen.top)")
             check_limit("rtl_pes", cfg.pes, f"config '{cfg.name}': a {cfg.rows}x{cfg.cols} array to elaborate "
                                             f"into RTL, processing elements")
-        except LimitError:
+        except (LimitError, ConfigError):
             self._MustUse__silence = True  # never built: no "created but never used" warning
             raise
         self.cfg = cfg
