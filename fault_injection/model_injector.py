@@ -14,7 +14,8 @@ level of detail the fault needs, following the RTL's schedule exactly:
   the flip happens before or after the element that the load writes, by the
   load's write schedule;
 * an accumulator-buffer, quantization-table or quantization-register fault
-  during a store: every element uses the values it reads at its own cycle;
+  during a store: every element uses the values it reads at its own cycles (those of its
+  beat: a wide store requantizes a port word's bytes of one row together);
 * any of these outside an instruction that touches the state: applied at the
   instruction boundary (the array registers are cleared by the next compute,
   so faults there between computes are masked); performance counters never
@@ -43,7 +44,7 @@ import numpy as np
 
 from hwgen.config import AcceleratorConfig
 from hwgen.dataflow import Dataflow
-from hwgen.hw_facts import EXEC_COUNTER_WIDTH, HOST_READ_LATENCY, REGISTERS, compute_schedule
+from hwgen.hw_facts import EXEC_COUNTER_WIDTH, HOST_READ_LATENCY, REGISTERS, compute_schedule, store_wide
 from hwgen.isa import INSTR_BYTES, QTABLE_BYTES, Instruction, Opcode, decode, requantize
 from hwgen.program import Program
 from sim.cycle import CycleModel, wrap
@@ -297,12 +298,28 @@ def _load_write_cycle(cfg: AcceleratorConfig, a: dict, word: int, lane: int) -> 
     return beats + (o + l) // pb + HOST_READ_LATENCY
 
 
+def _store_issue_cycles(cfg: AcceleratorConfig, a: dict) -> np.ndarray:
+    """Exec cycle at which a store issues each element (row-major): narrow, one element per cycle; wide
+    (:func:`hwgen.hw_facts.store_wide`), element (r, c) goes in beat ``(o_r + c) // PB`` of row r
+    (``o_r`` the row's start offset in its port word) after the beats of the rows before it."""
+    rows, cols = a["rows"], a["cols"]
+    if not store_wide(a["col_stride"]):
+        return np.arange(rows * cols)
+    pb = cfg.host_port_bytes
+    o = (a["base"] + np.arange(rows, dtype=np.int64) * a["row_stride"]) % pb
+    beats = (o + cols - 1) // pb + 1
+    first = np.concatenate([[0], np.cumsum(beats)[:-1]])
+    return (first[:, None] + (o[:, None] + np.arange(cols)[None, :]) // pb).reshape(-1)
+
+
 def _store(cfg: AcceleratorConfig, ins: Instruction, st: _State, f: Fault | None, fault_exec_cycle: int) -> None:
-    """A store where each element uses the accumulator, table and quantization values of its own cycles."""
+    """A store where each element uses the accumulator, table and quantization values of its beat's cycles:
+    the accumulator row is read at the beat's issue cycle t (the read port's data register holds it at
+    t + 1), the lane select, table and multiplier/shift at t + 1, zero point and clamps at t + 2."""
     a = ins.args
     rows, cols = a["rows"], a["cols"]
     r_idx, c_idx = np.divmod(np.arange(rows * cols), cols)
-    t = np.arange(rows * cols)  # issue cycle of each element
+    t = _store_issue_cycles(cfg, a)  # issue cycle of each element: the cycle of its beat
     before = st.copy()
     if f is not None:
         _flip_memory(cfg, st, f)
@@ -379,7 +396,7 @@ class ModelInjector:
                 cycle += instruction_cycles(self.cfg, ins)
                 if ins.op == Opcode.HALT:
                     break
-                st.model._execute(ins, st.mem, "golden")
+                st.model.execute(ins, st.mem, "golden")
                 pc += INSTR_BYTES
             digests.append(st.digest())
             self._golden = ModelGolden(cycle, instrs, starts, digests, self.out.read(st.mem))
@@ -388,7 +405,7 @@ class ModelInjector:
     def _state_before(self, index: int) -> _State:
         st = self._fresh()
         for ins in self.golden().instructions[:index]:
-            st.model._execute(ins, st.mem, "replay")
+            st.model.execute(ins, st.mem, "replay")
         return st
 
     def inject(self, faults: Sequence[Fault]) -> list[InjectionResult]:
@@ -405,7 +422,7 @@ class ModelInjector:
                 raise ValueError(f"fault model '{f.model}' is not supported by the cycle-model injector")
             i = max(0, int(np.searchsorted(g.starts, f.cycle, side="right")) - 1)
             while idx < i:  # advance the golden state to the boundary before instruction i
-                st.model._execute(g.instructions[idx], st.mem, "golden")
+                st.model.execute(g.instructions[idx], st.mem, "golden")
                 idx += 1
             results[fi] = self._one(f, i, st.copy())
         return results  # type: ignore[return-value]
@@ -433,9 +450,9 @@ class ModelInjector:
                                              if f.site == "w_spad" else 8))
             if wc is not None and wc >= ec:  # the load writes the bit after the flip: flip first
                 _flip_memory(cfg, st, f)
-                st.model._execute(ins, st.mem, "faulty")
+                st.model.execute(ins, st.mem, "faulty")
             else:
-                st.model._execute(ins, st.mem, "faulty")
+                st.model.execute(ins, st.mem, "faulty")
                 _flip_memory(cfg, st, f)
         elif ins.op == Opcode.STORE and ec >= 0:
             _store(cfg, ins, st, f, ec)
@@ -444,9 +461,9 @@ class ModelInjector:
                 return InjectionResult("masked", g.cycles, True, "after the last instruction")
             if ec < 0:  # during fetch/decode: the flip is there before the instruction executes
                 _flip_memory(cfg, st, f)
-                st.model._execute(ins, st.mem, "faulty")
+                st.model.execute(ins, st.mem, "faulty")
             else:
-                st.model._execute(ins, st.mem, "faulty")
+                st.model.execute(ins, st.mem, "faulty")
                 _flip_memory(cfg, st, f)
         if not ended:
             return InjectionResult("due", self.timeout_factor * g.cycles, False, "compute did not end")
@@ -458,7 +475,7 @@ class ModelInjector:
                 next_check = i + 2 * (j - i)
             if g.instructions[j].op == Opcode.HALT:
                 break
-            st.model._execute(g.instructions[j], st.mem, "faulty")
+            st.model.execute(g.instructions[j], st.mem, "faulty")
         outcome = "sdc" if not np.array_equal(self.out.read(st.mem), g.output) else "masked"
         return InjectionResult(outcome, g.cycles, False, "")
 

@@ -50,6 +50,7 @@ class CycleModel:
     name = "model"
 
     def __init__(self, cfg: AcceleratorConfig):
+        cfg.require_in_order("the cycle model (sim.cycle)")
         self.cfg = cfg
         self.reset()
 
@@ -90,7 +91,7 @@ class CycleModel:
             busy += macs(self.cfg, ins)
             if ins.op == Opcode.HALT:
                 return RunResult(mem, cycle, busy, instructions=len(trace), trace=trace, executor=self.name)
-            self._execute(ins, mem, where)
+            self.execute(ins, mem, where)
             pc += INSTR_BYTES
         raise ModelError(f"no halt within {max_instructions} instructions")
 
@@ -109,7 +110,11 @@ class CycleModel:
                              f"{mem.size}-byte memory")
         return addr
 
-    def _execute(self, ins: Instruction, mem: np.ndarray, where: str) -> None:
+    def execute(self, ins: Instruction, mem: np.ndarray, where: str = "instruction") -> None:
+        """Execute one decoded instruction on this model's state and ``mem`` (host memory, uint8, changed in
+        place by stores), without fetch, checks or timing: what :meth:`run` does per instruction after
+        decoding it (the fault injector replays and re-executes instructions with it). ``where`` names the
+        instruction in error messages. Halt is not an instruction to execute here."""
         c = self.cfg
         a = ins.args
         if ins.op == Opcode.LOAD:
@@ -155,3 +160,6 @@ class CycleModel:
             pass
         else:  # pragma: no cover - decode only yields known opcodes
             raise IsaError(f"{where}: cannot execute {ins.op.name}")
+
+    #: the former private name, kept while tests/test_fi_rtl.py still calls it: use :meth:`execute`
+    _execute = execute

@@ -34,12 +34,12 @@ def test_cycle_level_compute_equals_tile_model(cfg):
             if ins.op == Opcode.COMPUTE:
                 other = st.copy()
                 ended, cycles = simulate_compute(cfg, ins, other)
-                st.model._execute(ins, st.mem, "tile")
+                st.model.execute(ins, st.mem, "tile")
                 assert ended and cycles == exec_cycles(cfg, ins)
                 np.testing.assert_array_equal(other.model.acc_buf, st.model.acc_buf)
                 n += 1
             else:
-                st.model._execute(ins, st.mem, "tile")
+                st.model.execute(ins, st.mem, "tile")
     assert n > 20
 
 
