@@ -12,6 +12,7 @@ is the model.
 
 from __future__ import annotations
 
+import operator
 from enum import StrEnum
 
 __all__ = ["Dataflow", "STATIONARY"]
@@ -33,8 +34,16 @@ class Dataflow(StrEnum):
 
     @classmethod
     def from_code(cls, code: int) -> "Dataflow":
-        """The stationary dataflow a compute instruction's ``dataflow`` field encodes."""
-        return STATIONARY[int(code)]
+        """The stationary dataflow a compute instruction's ``dataflow`` field encodes (ValueError for any
+        other value: the field has one code per stationary dataflow, nothing else)."""
+        try:
+            index = operator.index(code)  # ints and numpy integers, not floats or strings
+        except TypeError:
+            index = -1
+        if isinstance(code, bool) or not 0 <= index < len(STATIONARY):
+            raise ValueError(f"dataflow code {code!r}: must be one of "
+                             + ", ".join(f"{i} ({d})" for i, d in enumerate(STATIONARY)))
+        return STATIONARY[index]
 
     @property
     def modes(self) -> tuple["Dataflow", ...]:

@@ -51,7 +51,7 @@ from .dataflow import STATIONARY, Dataflow
 from .errors import HwgenError
 
 __all__ = [
-    "Opcode", "Field", "LAYOUT", "OPCODE_BITS", "INSTR_BYTES", "Instruction", "IsaError",
+    "Opcode", "LoadTarget", "Field", "LAYOUT", "OPCODE_BITS", "INSTR_BYTES", "Instruction", "IsaError",
     "encode", "decode", "assemble", "disassemble", "format_instruction", "parse_instruction",
     "parse_program_text", "format_program_text", "check_instruction", "field_offsets", "requantize",
     "halt", "load", "compute", "store", "config", "fence", "QTABLE_BYTES", "qtable_entry",
@@ -65,6 +65,15 @@ QTABLE_BYTES = 9
 
 class IsaError(HwgenError, ValueError):
     """An instruction that cannot be encoded or executed; the message names it and the field."""
+
+
+class LoadTarget(enum.IntEnum):
+    """What a load writes (its ``target`` field): the A scratchpad, the W scratchpad, or the per-column
+    quantization table. The text form's names are the members' names in lower case."""
+
+    A = 0
+    W = 1
+    Q = 2
 
 
 class Opcode(enum.IntEnum):
@@ -97,7 +106,7 @@ class Field:
 LAYOUT: dict[Opcode, tuple[Field, ...]] = {
     Opcode.HALT: (),
     Opcode.LOAD: (
-        Field("target", 2, names=("a", "w", "q")),
+        Field("target", 2, names=tuple(t.name.lower() for t in LoadTarget)),
         Field("zero", 1),
         Field("spad_addr", 16),
         Field("count", 16),
@@ -307,7 +316,7 @@ def check_instruction(instr: Instruction, cfg: AcceleratorConfig, where: str = "
             raise IsaError(f"{where} ({name}): field '{fld}' = {a[fld]}: {msg}")
 
     if instr.op == Opcode.LOAD:
-        need(a["target"] <= 2, "target", "must be a, w or q")
+        need(a["target"] in set(LoadTarget), "target", f"must be one of {', '.join(t.name.lower() for t in LoadTarget)}")
         lanes = (cfg.rows, cfg.cols, QTABLE_BYTES)[a["target"]]
         depth = (cfg.a_spad_depth, cfg.w_spad_depth, cfg.cols)[a["target"]]
         need(a["count"] >= 1, "count", "must be at least 1")
@@ -316,7 +325,10 @@ def check_instruction(instr: Instruction, cfg: AcceleratorConfig, where: str = "
         need(a["lanes"] >= 1, "lanes", "must be at least 1")
         need(a["lane_off"] + a["lanes"] <= lanes, "lanes", f"lane_off {a['lane_off']} + lanes exceeds the {lanes} lanes")
     elif instr.op == Opcode.COMPUTE:
-        df = Dataflow.from_code(a["dataflow"])
+        try:
+            df = Dataflow.from_code(a["dataflow"])
+        except ValueError as e:
+            raise IsaError(f"{where} ({name}): field 'dataflow' = {a['dataflow']!r}: {e}") from None
         need(df in cfg.dataflow.modes, "dataflow",
              f"this array's dataflow is '{cfg.dataflow}'")
         need(a["rows"] >= 1 and a["depth"] >= 1, "rows" if a["rows"] < 1 else "depth", "must be at least 1")

@@ -1,9 +1,9 @@
 """Generation-2 timing: load, compute and store units in parallel, ordered by a scoreboard.
 
-This is the specification the decoupled controller is built to (docs/ARCHITECTURE.md, "Generation 2"):
-pure Python, one pass over the instructions, exact by construction once the RTL follows the same
-rules. It is used today to measure what decoupling gives on the mapper's programs before the RTL
-exists (``benchmarks/overlap.py``), and by the cycle model once generation 2 is built.
+This is the specification the decoupled controller (``controller = "decoupled"``) is built to
+(docs/ARCHITECTURE.md, "Generation 2: the plan, and why"): pure Python, one pass over the
+instructions, exact by construction once the RTL follows the same rules. The cycle model and the
+mapper's cost of decoupled programs use it.
 
 Rules (cycle numbers count from the first fetch cycle, 0):
 
@@ -38,11 +38,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from hwgen.config import AcceleratorConfig
-from hwgen.isa import Instruction, Opcode
+from hwgen.dataflow import Dataflow
+from hwgen.isa import Instruction, LoadTarget, Opcode
 
 from .timing import DECODE_CYCLES, exec_cycles, fetch_cycles
 
-__all__ = ["Unit", "Access", "footprint", "conflict", "Schedule", "schedule", "UNIT_OF", "DEFAULT_QUEUE_DEPTH"]
+__all__ = ["Unit", "Structure", "Access", "footprint", "conflict", "Schedule", "schedule", "UNIT_OF", "DEFAULT_QUEUE_DEPTH"]
 
 #: Entries of each unit's instruction queue.
 DEFAULT_QUEUE_DEPTH = 4
@@ -58,15 +59,25 @@ class Unit(enum.Enum):
 UNIT_OF: dict[Opcode, Unit] = {Opcode.LOAD: Unit.LOAD, Opcode.COMPUTE: Unit.COMPUTE,
                                Opcode.STORE: Unit.STORE, Opcode.CONFIG: Unit.STORE}
 
-#: The load instruction's ``target`` field value -> the structure it writes.
-_LOAD_TARGETS = ("a", "w", "q")
+class Structure(enum.Enum):
+    """What an instruction's footprint ranges are ranges of."""
+
+    A = "a"          #: A scratchpad words
+    W = "w"          #: W scratchpad words
+    Q = "q"          #: quantization-table entries
+    ACC = "acc"      #: accumulator-buffer rows
+    HOST = "host"    #: host-memory bytes
+
+
+#: The structure each load target writes.
+_LOADED = {LoadTarget.A: Structure.A, LoadTarget.W: Structure.W, LoadTarget.Q: Structure.Q}
 
 
 @dataclass(frozen=True)
 class Access:
     """One range of one structure an instruction reads or writes: ``[lo, hi)`` in words (bytes for host)."""
 
-    structure: str      #: a, w, q (scratchpads, quantization table), acc, host
+    structure: Structure
     lo: int
     hi: int
     write: bool
@@ -86,22 +97,23 @@ def footprint(cfg: AcceleratorConfig, ins: Instruction) -> tuple[Access, ...]:
     """What ``ins`` reads and writes, as ranges of the accelerator's structures and of host memory."""
     a = ins.args
     if ins.op == Opcode.LOAD:
-        out = [Access(_LOAD_TARGETS[a["target"]], a["spad_addr"], a["spad_addr"] + a["count"], True)]
+        out = [Access(_LOADED[LoadTarget(a["target"])], a["spad_addr"], a["spad_addr"] + a["count"], True)]
         if not a["zero"]:
             lo, hi = _span(a["base"], ((a["count"], a["word_stride"]), (a["lanes"], a["lane_stride"])))
-            out.append(Access("host", lo, hi, False))
+            out.append(Access(Structure.HOST, lo, hi, False))
         return tuple(out)
     if ins.op == Opcode.COMPUTE:
-        os_mode = a["dataflow"] == 0
-        a_words = a["depth"] if os_mode else a["rows"]
-        return (Access("a", a["a_addr"], a["a_addr"] + a_words, False),
-                Access("w", a["w_addr"], a["w_addr"] + a["depth"], False),
-                Access("acc", a["o_addr"], a["o_addr"] + a["rows"], True))
+        # os streams `depth` A and W words; ws preloads `depth` weight rows and streams `rows` A words
+        a_words = a["depth"] if Dataflow.from_code(a["dataflow"]) is Dataflow.OS else a["rows"]
+        return (Access(Structure.A, a["a_addr"], a["a_addr"] + a_words, False),
+                Access(Structure.W, a["w_addr"], a["w_addr"] + a["depth"], False),
+                Access(Structure.ACC, a["o_addr"], a["o_addr"] + a["rows"], True))
     if ins.op == Opcode.STORE:
         lo, hi = _span(a["base"], ((a["rows"], a["row_stride"]), (a["cols"], a["col_stride"])))
-        out = [Access("acc", a["o_addr"], a["o_addr"] + a["rows"], False), Access("host", lo, hi, True)]
+        out = [Access(Structure.ACC, a["o_addr"], a["o_addr"] + a["rows"], False),
+               Access(Structure.HOST, lo, hi, True)]
         if a["qtable"]:
-            out.append(Access("q", 0, a["cols"], False))
+            out.append(Access(Structure.Q, 0, a["cols"], False))
         return tuple(out)
     return ()
 

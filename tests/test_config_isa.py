@@ -253,3 +253,20 @@ def test_program_save_load_and_checks(tmp_path):
     (tmp_path / "junk.npz").write_bytes(b"junk")
     with pytest.raises(ProgramError, match="not a hwgen program"):
         Program.load(tmp_path / "junk.npz")
+
+
+def test_dataflow_codes_are_checked():
+    """The compute field has one code per stationary dataflow; anything else is refused by name."""
+    from hwgen.dataflow import STATIONARY, Dataflow
+    from hwgen.isa import Instruction, IsaError, Opcode, check_instruction
+
+    assert [Dataflow.from_code(i) for i in range(2)] == [Dataflow.OS, Dataflow.WS] == list(STATIONARY)
+    assert [d.code for d in STATIONARY] == [0, 1]
+    for bad in (2, -1, True, 1.0, "0"):
+        with pytest.raises(ValueError, match="dataflow code"):
+            Dataflow.from_code(bad)
+    with pytest.raises(ValueError):
+        Dataflow.BOTH.code
+    ins = Instruction(Opcode.COMPUTE, dict(dataflow=2, accumulate=0, a_addr=0, w_addr=0, o_addr=0, rows=1, depth=1))
+    with pytest.raises(IsaError, match="field 'dataflow' = 2"):
+        check_instruction(ins, AcceleratorConfig())

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from hwgen.config import AcceleratorConfig
 from hwgen.isa import compute, config, fence, halt, load, store
-from sim.schedule import Access, UNIT_OF, conflict, footprint, schedule
+from sim.schedule import Access, Structure as S, UNIT_OF, conflict, footprint, schedule
 from sim.timing import DECODE_CYCLES, exec_cycles, fetch_cycles
 
 CFG = AcceleratorConfig(rows=4, cols=4, dataflow="both", a_spad_depth=32, w_spad_depth=32, acc_depth=16,
@@ -133,17 +133,28 @@ def test_independent_units_overlap_and_conflicts_serialise():
 
 
 def test_footprints():
+    """Worked by hand from the ISA's semantics (hwgen/isa.py docstring)."""
+    # words 3, 4; bytes 100 + w*(-10) + l*2 for w < 2, l < 4: 90 .. 106
     ld = load(target=0, zero=0, spad_addr=3, count=2, lane_off=0, lanes=4, base=100, word_stride=-10, lane_stride=2)
-    assert footprint(CFG, ld) == (Access("a", 3, 5, True), Access("host", 90, 107, False))
+    assert footprint(CFG, ld) == (Access(S.A, 3, 5, True), Access(S.HOST, 90, 107, False))
     zero = load(target=1, zero=1, spad_addr=0, count=4, lane_off=0, lanes=4, base=0, word_stride=0, lane_stride=0)
-    assert footprint(CFG, zero) == (Access("w", 0, 4, True),)
+    assert footprint(CFG, zero) == (Access(S.W, 0, 4, True),)
+    q = load(target=2, zero=0, spad_addr=1, count=3, lane_off=0, lanes=9, base=0, word_stride=9, lane_stride=1)
+    assert footprint(CFG, q) == (Access(S.Q, 1, 4, True), Access(S.HOST, 0, 27, False))
+    # rows 1, 2; bytes 50 + r*8 + c for r < 2, c < 3: 50 .. 60
     sto = store(relu=0, qtable=1, o_addr=1, rows=2, cols=3, base=50, row_stride=8, col_stride=1)
-    assert footprint(CFG, sto) == (Access("acc", 1, 3, False), Access("host", 50, 61, True), Access("q", 0, 3, False))
+    assert footprint(CFG, sto) == (Access(S.ACC, 1, 3, False), Access(S.HOST, 50, 61, True), Access(S.Q, 0, 3, False))
+    # os: depth A words and depth W words streamed, rows output rows written
+    os_c = compute(dataflow=0, accumulate=1, a_addr=2, w_addr=5, o_addr=7, rows=3, depth=6)
+    assert footprint(CFG, os_c) == (Access(S.A, 2, 8, False), Access(S.W, 5, 11, False), Access(S.ACC, 7, 10, True))
+    # ws: depth weight rows preloaded, rows A words streamed, rows output rows written
+    ws_c = compute(dataflow=1, accumulate=0, a_addr=2, w_addr=5, o_addr=7, rows=9, depth=3)
+    assert footprint(CFG, ws_c) == (Access(S.A, 2, 11, False), Access(S.W, 5, 8, False), Access(S.ACC, 7, 16, True))
     # read/read never conflicts; a write against any overlapping access does
-    assert not conflict([Access("a", 0, 4, False)], [Access("a", 2, 6, False)])
-    assert conflict([Access("a", 0, 4, True)], [Access("a", 3, 6, False)])
-    assert not conflict([Access("a", 0, 4, True)], [Access("a", 4, 6, True)])
-    assert not conflict([Access("a", 0, 4, True)], [Access("w", 0, 4, True)])
+    assert not conflict([Access(S.A, 0, 4, False)], [Access(S.A, 2, 6, False)])
+    assert conflict([Access(S.A, 0, 4, True)], [Access(S.A, 3, 6, False)])
+    assert not conflict([Access(S.A, 0, 4, True)], [Access(S.A, 4, 6, True)])
+    assert not conflict([Access(S.A, 0, 4, True)], [Access(S.W, 0, 4, True)])
 
 
 def test_queue_depth_must_be_positive():
