@@ -34,4 +34,4 @@ wheel-demo:
 	PYTHON=$(PYTHON) .ci/wheel_demo
 
 clean:
-	rm -rf .hwgen_cache rtl_out/*/ .pytest_cache
+	rm -rf .hwgen_cache rtl_out/*/ .pytest_cache  # .hwgen_cache: the SCALE-Sim venv of benchmarks/scalesim_compare.py

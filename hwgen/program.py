@@ -213,8 +213,11 @@ class RunResult:
 class Executor(Protocol):
     """Runs host-memory images (the program at address 0) of one configuration.
 
-    State that the hardware keeps across runs (the scratchpads) is kept across
-    calls; each image starts from reset otherwise. ``run_all`` runs a batch in
+    Each image starts from reset (program counter, counters, controller). What
+    scratchpads hold from an earlier image is not part of the contract: the cycle
+    model keeps it across calls, the Verilator executors within one ``run_all``
+    batch, amaranth.sim never; programs load what they read (every program the
+    mapper, the random generator and the workloads emit does). ``run_all`` runs a batch in
     order (the Verilator executors in one simulator process); ``timeout_cycles``
     (one for all, or one per image; default: the executor's) bounds the RTL
     executors, a run past it has ``timed_out`` set; the cycle model has no clock

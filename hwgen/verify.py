@@ -96,6 +96,9 @@ def verify_programs(cfg: AcceleratorConfig, cases: Sequence[tuple[Program, np.nd
     """
     from sim.cycle import CycleModel
 
+    if not isinstance(rtl, bool) and rtl.cfg != cfg:
+        raise ValueError(f"verify_programs: the {rtl.name} executor is built for config '{rtl.cfg.name}', "
+                         f"not for '{cfg.name}' ({rtl.cfg.key()} != {cfg.key()})")
     models = [CycleModel(cfg).run(p.image()) for p, _ in cases]
     rtl_results: list[RunResult | None] = [None] * len(cases)
     executor = rtl if not isinstance(rtl, (bool, int)) else None

@@ -237,7 +237,7 @@ BACKENDS: dict[str, Callable[[AcceleratorConfig], Executor]] = {"model": _model_
 def _run_layer(executor: Executor, prog) -> RunResult:
     (res,) = run_programs(executor, [prog])
     if not res.ok:
-        raise ExecutionError(f"RTL run failed (error={res.error}, timed_out={res.timed_out}, "
+        raise ExecutionError(f"{res.executor or 'the'} run failed (error={res.error}, timed_out={res.timed_out}, "
                              f"mem_oob={res.mem_oob}, bytes written past the image={res.outside_bytes})")
     return res
 

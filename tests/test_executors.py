@@ -119,7 +119,6 @@ def test_hwgen_cache_wins(tmp_path, monkeypatch):
 
 
 def test_cache_defaults_to_the_home_cache_never_the_checkout(tmp_path, monkeypatch):
-    import hwgen
     from hwgen.rtlsim import default_cache_dir
 
     monkeypatch.delenv("HWGEN_CACHE", raising=False)
@@ -128,9 +127,6 @@ def test_cache_defaults_to_the_home_cache_never_the_checkout(tmp_path, monkeypat
     assert default_cache_dir() == tmp_path / "home" / ".cache" / "hwgen"
     monkeypatch.setenv("XDG_CACHE_HOME", "relative/cache")   # not absolute: ignored, as the XDG rules say
     assert default_cache_dir() == tmp_path / "home" / ".cache" / "hwgen"
-    package = Path(hwgen.__file__).resolve().parent
-    for d in (default_cache_dir(),):
-        assert not d.is_relative_to(ROOT) and not d.is_relative_to(package)
 
 
 def test_cache_without_a_home_is_a_clear_error(monkeypatch):

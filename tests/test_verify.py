@@ -188,3 +188,11 @@ def test_verify_config_needs_a_program():
         verify_config(CFG, n_programs=0, seed=1, rtl=False)
     res = verify_config(CFG, n_programs=4, seed=1, rtl=False)
     assert (res.passed, res.failed) == (4, 0)
+
+
+def test_verify_programs_refuses_an_executor_of_another_config():
+    """An executor built for other parameters would compare two different designs: refused by name."""
+    cases = random_programs(CFG, 1, seed=12, max_cycles=2000)
+    other = dataclasses.replace(CFG, name="other", acc_depth=CFG.acc_depth * 2)
+    with pytest.raises(ValueError, match="built for config 'other'"):
+        verify_programs(CFG, cases, rtl=FakeRtl(other))
