@@ -66,7 +66,7 @@ def speed(cfg: AcceleratorConfig, seed: int = 0) -> tuple[int, float, float]:
     if native.cycles != model.cycles or not np.array_equal(native.memory[:image.size], model.memory[:image.size]):
         raise SystemExit(f"{cfg.name}: native Verilator and the cycle model disagree "
                          f"({native.cycles} vs {model.cycles} cycles)")
-    return model.cycles, model.cycles / model_s, native.cycles / native.run_seconds
+    return model.cycles, model.cycles / model_s, native.cycles_per_second
 
 
 def main(argv: list[str] | None = None) -> int:
