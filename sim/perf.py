@@ -487,6 +487,7 @@ def _finish(cfg: AcceleratorConfig, t: _Tally, groups: int, macs: int) -> LayerP
 
 
 def _check_plan(cfg: AcceleratorConfig, plan: Plan) -> None:
+    cfg.require_in_order("the analytical model (sim.perf)")
     if plan.dataflow not in cfg.dataflow.modes:
         raise LoweringError(f"config '{cfg.name}' (dataflow '{cfg.dataflow}') does not support '{plan.dataflow}'")
 
