@@ -362,6 +362,7 @@ class ModelInjector:
     """Inject faults into the cycle model running ``program`` (see the module docstring)."""
 
     def __init__(self, cfg: AcceleratorConfig, program: Program, timeout_factor: int = 2, early_stop: bool = True):
+        cfg.require_in_order("the model fault injector")  # it re-times instructions by the in-order schedule
         self.cfg, self.program = cfg, program
         self.early_stop = early_stop
         self.image = program.image()

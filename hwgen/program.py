@@ -25,9 +25,10 @@ from typing import Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
-from .config import AcceleratorConfig
+from .config import AcceleratorConfig, Controller
+from .footprint import host_writes
 from .fileio import atomic_write
-from .isa import Instruction, IsaError, Opcode, assemble, check_instruction, disassemble
+from .isa import INSTR_BYTES, Instruction, IsaError, Opcode, assemble, check_instruction, disassemble
 from .errors import HwgenError
 
 __all__ = ["Region", "Program", "ProgramError", "HOST_BYTES_PER_INSTRUCTION", "RunResult", "TraceEntry", "Executor",
@@ -94,8 +95,14 @@ class Program:
         """Raise IsaError/ProgramError if any instruction cannot run on ``cfg``."""
         if not self.instructions or self.instructions[-1].op != Opcode.HALT:
             raise ProgramError("program must end with halt")
+        code_end = len(self.instructions) * INSTR_BYTES
         for n, ins in enumerate(self.instructions):
             check_instruction(ins, cfg, where=f"instruction {n}")
+            span = host_writes(cfg, ins) if cfg.controller is Controller.DECOUPLED else None
+            if span is not None and span[0] < code_end:
+                raise ProgramError(f"instruction {n} ({ins.op.name.lower()}): writes host bytes {span[0]}.."
+                                   f"{span[1] - 1}, inside the program's instructions (0..{code_end - 1}); the "
+                                   f"decoupled controller fetches ahead of stores")
         if self.mem_size % cfg.host_port_bytes:
             raise ProgramError(f"mem_size {self.mem_size} is not a multiple of the {cfg.host_port_bytes}-byte port")
 

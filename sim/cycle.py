@@ -7,7 +7,14 @@ start and end cycle, as a :class:`hwgen.program.RunResult` (the result type of
 every executor; :class:`CycleModel` is the ``"model"`` :class:`hwgen.program.Executor`).
 Data movement and arithmetic are vectorised with numpy at
 tile granularity; timing comes from :mod:`sim.timing`, the closed forms of the
-controller's phases. Arithmetic wraps at the accumulator width like the RTL.
+controller's phases, summed in order for the in-order controller and scheduled
+by :mod:`sim.schedule` for the decoupled one. Arithmetic wraps at the
+accumulator width like the RTL.
+
+A program computes the same on both controllers (the decoupled one's
+scoreboard keeps sequential semantics) with one exception the model refuses
+for the decoupled controller: a store into the program's own instructions,
+which a fetch that runs ahead of the stores would not see.
 """
 
 from __future__ import annotations
@@ -16,10 +23,13 @@ from typing import Sequence
 
 import numpy as np
 
-from hwgen.config import AcceleratorConfig
+from hwgen.config import AcceleratorConfig, Controller
 from hwgen.isa import INSTR_BYTES, QTABLE_BYTES, Instruction, IsaError, Opcode, check_instruction, decode, requantize
 from hwgen.program import RunResult, TraceEntry
 
+from hwgen.footprint import host_writes
+
+from .schedule import schedule
 from .timing import instruction_cycles, macs
 from hwgen.errors import HwgenError
 
@@ -50,7 +60,6 @@ class CycleModel:
     name = "model"
 
     def __init__(self, cfg: AcceleratorConfig):
-        cfg.require_in_order("the cycle model (sim.cycle)")
         self.cfg = cfg
         self.reset()
 
@@ -73,6 +82,8 @@ class CycleModel:
 
     # ------------------------------------------------------------------ run
     def run(self, image: np.ndarray, max_instructions: int = 10_000_000) -> RunResult:
+        if self.cfg.controller is Controller.DECOUPLED:
+            return self._run_decoupled(image, max_instructions)
         mem = np.array(image, dtype=np.uint8, copy=True)
         cycle = 0
         busy = 0
@@ -94,6 +105,38 @@ class CycleModel:
             self.execute(ins, mem, where)
             pc += INSTR_BYTES
         raise ModelError(f"no halt within {max_instructions} instructions")
+
+    def _run_decoupled(self, image: np.ndarray, max_instructions: int) -> RunResult:
+        """Sequential semantics, :func:`sim.schedule.schedule` timing. The program is decoded up to its
+        halt from the image as loaded (the dispatcher may fetch any instruction before earlier stores run)."""
+        mem = np.array(image, dtype=np.uint8, copy=True)
+        program: list[Instruction] = []
+        for n in range(max_instructions):
+            pc = n * INSTR_BYTES
+            if pc + INSTR_BYTES > mem.size:
+                raise ModelError(f"fetch at {pc} runs past the {mem.size}-byte memory (no halt)")
+            where = f"instruction at address {pc}"
+            ins = decode(int.from_bytes(mem[pc:pc + INSTR_BYTES].tobytes(), "little"), where=where)
+            check_instruction(ins, self.cfg, where=where)
+            program.append(ins)
+            if ins.op == Opcode.HALT:
+                break
+        else:
+            raise ModelError(f"no halt within {max_instructions} instructions")
+        code_end = len(program) * INSTR_BYTES
+        for n, ins in enumerate(program[:-1]):
+            where = f"instruction at address {n * INSTR_BYTES}"
+            span = host_writes(self.cfg, ins)
+            if span is not None and span[0] < code_end:
+                raise ModelError(f"{where} (store): writes host bytes {span[0]}..{span[1] - 1}, inside the "
+                                 f"program's own instructions (0..{code_end - 1}): the decoupled controller "
+                                 f"fetches ahead of stores")
+            self.execute(ins, mem, where)
+        sched = schedule(self.cfg, program, queue_depth=self.cfg.queue_depth)
+        trace = [TraceEntry(n * INSTR_BYTES, ins, s if s >= 0 else p, (e if s >= 0 else p) + 1)
+                 for n, (ins, p, s, e) in enumerate(zip(program, sched.push, sched.start, sched.end))]
+        busy = sum(macs(self.cfg, ins) for ins in program)
+        return RunResult(mem, sched.cycles, busy, instructions=len(program), trace=trace, executor=self.name)
 
     def run_all(self, images: Sequence[np.ndarray], timeout_cycles: int | Sequence[int] | None = None
                 ) -> list[RunResult]:

@@ -10,13 +10,16 @@ closed-form queue-slot rule.
 
 import random
 
+import numpy as np
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hwgen.config import AcceleratorConfig
 from hwgen.isa import compute, config, fence, halt, load, store
-from sim.schedule import Access, Structure as S, UNIT_OF, conflict, footprint, schedule
+from hwgen.footprint import Access, Structure as S, conflict, footprint
+from sim.schedule import UNIT_OF, schedule
 from sim.timing import DECODE_CYCLES, exec_cycles, fetch_cycles
 
 CFG = AcceleratorConfig(rows=4, cols=4, dataflow="both", a_spad_depth=32, w_spad_depth=32, acc_depth=16,
@@ -160,3 +163,40 @@ def test_footprints():
 def test_queue_depth_must_be_positive():
     with pytest.raises(ValueError, match="queue_depth"):
         schedule(CFG, [halt()], queue_depth=0)
+
+
+@pytest.mark.parametrize("dataflow, queue_depth", [("both", 1), ("os", 3), ("ws", 4)])
+def test_decoupled_cycle_model(dataflow, queue_depth):
+    """The model on a decoupled config: the in-order model's memory (sequential semantics), the stepped
+    machine's cycles, and each instruction's trace entry at its scheduled start."""
+    import dataclasses
+
+    from mappings.random_programs import random_programs
+    from sim.cycle import CycleModel
+
+    cfg = AcceleratorConfig(rows=4, cols=4, dataflow=dataflow, host_port_width=32)
+    dec = dataclasses.replace(cfg, controller="decoupled", queue_depth=queue_depth)
+    for prog, expected in random_programs(cfg, 6, seed=5, max_cycles=3000):
+        seq, got = CycleModel(cfg).run(prog.image()), CycleModel(dec).run(prog.image())
+        assert np.array_equal(seq.memory, got.memory)
+        assert np.array_equal(prog.outputs["out"].read(got.memory), expected)
+        push, start, end, cycles = stepped(dec, prog.instructions, queue_depth)
+        assert got.cycles == cycles and got.busy_pe == seq.busy_pe
+        assert [t.start for t in got.trace] == [s if s is not None else p for p, s in zip(push, start)]
+
+
+def test_decoupled_model_refuses_a_store_into_the_program():
+    import dataclasses
+
+    from hwgen.program import Program, ProgramError
+    from sim.cycle import CycleModel, ModelError
+
+    dec = dataclasses.replace(CFG, controller="decoupled")
+    prog = Program([store(relu=0, qtable=0, o_addr=0, rows=1, cols=4, base=16, row_stride=0, col_stride=1),
+                    halt()], mem_size=256)
+    with pytest.raises(ModelError, match="inside the program's own instructions"):
+        CycleModel(dec).run(prog.image())
+    with pytest.raises(ProgramError, match="instruction 0 \\(store\\): writes host bytes 16..19"):
+        prog.check(dec)
+    prog.check(CFG)  # in order, it is the program's business
+    CycleModel(CFG).run(prog.image())
