@@ -31,13 +31,14 @@ import time
 from functools import lru_cache
 from typing import Iterator
 
-from hwgen.config import AcceleratorConfig
+from hwgen.config import AcceleratorConfig, Controller
 from hwgen.dataflow import STATIONARY, Dataflow
 
 from sim.perf import ConvShape, GemmShape, LayerPerf, layer_perf
 from sim.tiling import LoweringError, Plan, cdiv
 
 from .lowering import check_plan, plan_needs, plan_tiles
+from .pipelined import decoupled_bound, decoupled_perf, in_order
 
 __all__ = ["executed_plan", "EXECUTED_PER_CHANNEL", "legal_plans", "count_legal_plans", "best_plan", "plan_cycles", "network_plans", "DEFAULT_EXHAUSTIVE_LIMIT",
            "DEFAULT_PROXY_KEEP"]
@@ -46,6 +47,8 @@ __all__ = ["executed_plan", "EXECUTED_PER_CHANNEL", "legal_plans", "count_legal_
 DEFAULT_EXHAUSTIVE_LIMIT = 400
 #: the reduced search of a convolution ranks plans by its GEMM's cycles, then costs this many exactly.
 DEFAULT_PROXY_KEEP = 24
+#: decoupled controller: plans ranked by the bound (then in-order cycles) that are costed exactly.
+DEFAULT_DECOUPLED_KEEP = 6
 
 _MAX_DEPTH = 1 << 16
 
@@ -90,9 +93,17 @@ def _ws_kcs(K: int, R: int) -> list[int]:
     return sorted({min(K, cdiv(Kt, c) * R) for c in _counts(Kt)}, reverse=True)
 
 
-def legal_plans(cfg: AcceleratorConfig, M: int, K: int, N: int, dataflow: str | None = None) -> Iterator[Plan]:
+def legal_plans(cfg: AcceleratorConfig, M: int, K: int, N: int, dataflow: str | None = None,
+                groups: int = 1) -> Iterator[Plan]:
     """Every plan (canonical form, see the module docstring) the lowering accepts for an M x K x N
-    GEMM on ``cfg`` (``dataflow`` None: every supported one). ``cost`` is 0 (not estimated)."""
+    GEMM (``groups`` of them, a grouped convolution: it matters for the decoupled controller's double
+    buffers, :func:`mappings.lowering.plan_needs`) on ``cfg`` (``dataflow`` None: every supported one).
+    ``cost`` is 0 (not estimated).
+
+    The needs grow with the block sizes, except that with the decoupled controller a memory with a
+    single fill needs no second half: the last block size (one n block, one m block) is tried even
+    after a smaller one failed."""
+    db = cfg.controller is Controller.DECOUPLED
     if min(M, K, N) < 1:
         raise LoweringError(f"empty GEMM {M}x{K}x{N}")
     R, C = cfg.rows, cfg.cols
@@ -104,27 +115,39 @@ def legal_plans(cfg: AcceleratorConfig, M: int, K: int, N: int, dataflow: str | 
                 for mt in range(1, Mt + 1):
                     if mt * kc > cfg.a_spad_depth:
                         break
+                    failed = False
                     for nt in range(1, Nt + 1):
+                        if failed and nt < Nt:
+                            continue
                         p = Plan(Dataflow.OS, kc, mt, mt * R, nt, "m", 0)
-                        if not _fits(cfg, plan_needs(cfg, M, K, N, p)):
+                        if not _fits(cfg, plan_needs(cfg, M, K, N, p, groups)):
+                            if db and nt < Nt:
+                                failed = True
+                                continue
                             break
                         for order in _orders(cdiv(Mt, mt), cdiv(Nt, nt)):
                             yield p if order == "m" else dataclasses.replace(p, order=order)
             else:
                 for nt in range(1, Nt + 1):
+                    failed = False
                     for mb in range(1, M + 1):
+                        if failed and mb < M:
+                            continue
                         p = Plan(Dataflow.WS, kc, 1, mb, nt, "m", 0)
-                        if not _fits(cfg, plan_needs(cfg, M, K, N, p)):
+                        if not _fits(cfg, plan_needs(cfg, M, K, N, p, groups)):
+                            if db and mb < M:
+                                failed = True
+                                continue
                             break
                         for order in _orders(cdiv(M, mb), cdiv(Nt, nt)):
                             yield p if order == "m" else dataclasses.replace(p, order=order)
 
 
 def count_legal_plans(cfg: AcceleratorConfig, M: int, K: int, N: int, dataflow: str | None = None,
-                      stop: int | None = None) -> int:
+                      stop: int | None = None, groups: int = 1) -> int:
     """len(list(legal_plans(...))), counting at most ``stop`` + 1."""
     n = 0
-    for _ in legal_plans(cfg, M, K, N, dataflow):
+    for _ in legal_plans(cfg, M, K, N, dataflow, groups):
         n += 1
         if stop is not None and n > stop:
             break
@@ -141,11 +164,14 @@ def _eval_cfg(cfg: AcceleratorConfig) -> AcceleratorConfig:
 
 @lru_cache(maxsize=1 << 18)
 def _perf(ecfg: AcceleratorConfig, shape, plan: Plan, per_channel: bool) -> LayerPerf:
+    if ecfg.controller is Controller.DECOUPLED:  # the schedule of the emitted double-buffered program
+        return decoupled_perf(ecfg, shape, plan, per_channel)
     return layer_perf(ecfg, shape, plan, per_channel)
 
 
 def plan_cycles(cfg: AcceleratorConfig, shape: GemmShape | ConvShape, plan: Plan, per_channel: bool = False) -> int:
-    """The exact cycles of ``shape`` lowered with ``plan`` (capacity not checked; memoised)."""
+    """The exact cycles of ``shape`` lowered with ``plan`` (capacity not checked; memoised): :mod:`sim.perf`'s
+    for the in-order controller, :func:`mappings.pipelined.decoupled_cycles` for the decoupled one."""
     return _perf(_eval_cfg(cfg), shape, dataclasses.replace(plan, cost=0), bool(per_channel)).cycles
 
 
@@ -174,14 +200,15 @@ def _largest(lo: int, hi: int, ok) -> int:
     return lo
 
 
-def _seeds(cfg: AcceleratorConfig, M: int, K: int, N: int, df: str, kc_cap: int = 16, blk_cap: int = 8) -> list[Plan]:
+def _seeds(cfg: AcceleratorConfig, M: int, K: int, N: int, df: str, kc_cap: int = 16, blk_cap: int = 8,
+           groups: int = 1) -> list[Plan]:
     """Candidate plans around the capacity limits (see :func:`_search`)."""
     R, C = cfg.rows, cfg.cols
     Mt, Nt = cdiv(M, R), cdiv(N, C)
     out: list[Plan] = []
 
     def fits(p: Plan) -> bool:
-        return _fits(cfg, plan_needs(cfg, M, K, N, p))
+        return _fits(cfg, plan_needs(cfg, M, K, N, p, groups))
 
     kcs = _os_kcs(K) if df == Dataflow.OS else _ws_kcs(K, R)
     if df == Dataflow.OS:
@@ -230,7 +257,7 @@ def _with_orders(plans, M: int, N: int, cfg: AcceleratorConfig) -> list[Plan]:
     return out
 
 
-def _neighbours(cfg: AcceleratorConfig, M: int, K: int, N: int, p: Plan) -> list[Plan]:
+def _neighbours(cfg: AcceleratorConfig, M: int, K: int, N: int, p: Plan, groups: int = 1) -> list[Plan]:
     """Plans one step away in count space: one chunk, one m block or one n block more or fewer (balanced,
     and the unbalanced block size one tile/row either side), or the other loop order."""
     R, C = cfg.rows, cfg.cols
@@ -260,19 +287,19 @@ def _neighbours(cfg: AcceleratorConfig, M: int, K: int, N: int, p: Plan) -> list
     res = []
     for q in out:
         q = dataclasses.replace(q, cost=0)
-        if q != p and _fits(cfg, plan_needs(cfg, M, K, N, q)) and \
+        if q != p and _fits(cfg, plan_needs(cfg, M, K, N, q, groups)) and \
                 q.order in _orders(cdiv(M, q.mb), cdiv(Nt, q.nt)):
             res.append(q)
     return res
 
 
-def _climb(cfg: AcceleratorConfig, M: int, K: int, N: int, start: Plan, scored: dict, cost) -> None:
+def _climb(cfg: AcceleratorConfig, M: int, K: int, N: int, start: Plan, scored: dict, cost, groups: int = 1) -> None:
     """Hill-climb from ``start``: move to the cheapest neighbour while it is cheaper (records every
     evaluation in ``scored``)."""
     cur, cur_c = start, scored[start]
     while True:
         best, best_c = None, cur_c
-        for q in _neighbours(cfg, M, K, N, cur):
+        for q in _neighbours(cfg, M, K, N, cur, groups):
             c = scored.get(q)
             if c is None:
                 c = scored[q] = cost(q)
@@ -288,7 +315,7 @@ def _ranked(scored: dict) -> list[Plan]:
 
 
 def _search(cfg: AcceleratorConfig, M: int, K: int, N: int, dfs: list[str], seeds: list[Plan], cost,
-            proxy=None, keep: int = DEFAULT_PROXY_KEEP) -> tuple[Plan, int, int, int]:
+            proxy=None, keep: int = DEFAULT_PROXY_KEEP, groups: int = 1) -> tuple[Plan, int, int, int]:
     """The reduced search, for spaces larger than the exhaustive limit.
 
     1. Candidates (per dataflow): up to 8 chunk lengths (the 4 with the fewest chunks that fit, then a
@@ -308,14 +335,14 @@ def _search(cfg: AcceleratorConfig, M: int, K: int, N: int, dfs: list[str], seed
     first = proxy or cost
     cands: list[Plan] = []
     for df in dfs:
-        cands += _with_orders(_seeds(cfg, M, K, N, df), M, N, cfg)
+        cands += _with_orders(_seeds(cfg, M, K, N, df, groups=groups), M, N, cfg)
     cands += seeds
     scored: dict[Plan, int] = {}
     for p in cands:
         if p not in scored:
             scored[p] = first(p)
     for p in _ranked(scored)[:5]:
-        _climb(cfg, M, K, N, p, scored, first)
+        _climb(cfg, M, K, N, p, scored, first, groups)
     if proxy is None:
         best = _ranked(scored)[0]
         return best, scored[best], len(scored), 0
@@ -323,7 +350,7 @@ def _search(cfg: AcceleratorConfig, M: int, K: int, N: int, dfs: list[str], seed
     for p in _ranked(scored)[:keep] + seeds:
         if p not in exact:
             exact[p] = cost(p)
-    _climb(cfg, M, K, N, _ranked(exact)[0], exact, cost)
+    _climb(cfg, M, K, N, _ranked(exact)[0], exact, cost, groups)
     best = _ranked(exact)[0]
     return best, exact[best], len(exact), len(scored)
 
@@ -378,15 +405,20 @@ def _best_plan(cfg: AcceleratorConfig, shape, per_channel: bool, dataflow: str |
     def cost(p: Plan) -> int:
         return _perf(ecfg, shape, p, per_channel).cycles
 
+    G = getattr(shape, "groups", 1)
     seeds = []
     for df in dfs:
         p = dataclasses.replace(plan_tiles(cfg, M, K, N, df), cost=0)
-        check_plan(cfg, M, K, N, p)
+        check_plan(cfg, M, K, N, p, groups=G)
         seeds.append(p)
     base_plan = dataclasses.replace(plan_tiles(cfg, M, K, N, dataflow), cost=0)
     base_cycles = cost(base_plan)
-    space = count_legal_plans(cfg, M, K, N, dataflow, stop=exhaustive_limit)
-    if space <= exhaustive_limit:
+    space = count_legal_plans(cfg, M, K, N, dataflow, stop=exhaustive_limit, groups=G)
+    if cfg.controller is Controller.DECOUPLED:
+        method, best, best_c, n, n_proxy = _decoupled_search(cfg, ecfg, shape, per_channel, dataflow, dfs, seeds,
+                                                             cost, space <= exhaustive_limit)
+        space = space if method == "exhaustive" else None
+    elif space <= exhaustive_limit:
         method = "exhaustive"
         best, best_c, n, n_proxy = None, None, 0, 0
         for p in legal_plans(cfg, M, K, N, dataflow):
@@ -406,11 +438,55 @@ def _best_plan(cfg: AcceleratorConfig, shape, per_channel: bool, dataflow: str |
             proxy = lambda p: _perf(ecfg, gemm, p, per_channel).cycles  # noqa: E731
         best, best_c, n, n_proxy = _search(cfg, M, K, N, dfs, seeds, cost, proxy, proxy_keep)
     plan = dataclasses.replace(best, cost=best_c)
-    perf = layer_perf(cfg, shape, plan, per_channel)
+    perf = decoupled_perf(cfg, shape, plan, per_channel) if cfg.controller is Controller.DECOUPLED else \
+        layer_perf(cfg, shape, plan, per_channel)
     assert perf.cycles == best_c <= base_cycles
     info = dict(method=method, space=space, evaluated=n, proxy_evaluated=n_proxy, seconds=time.perf_counter() - t0,
                 baseline_cycles=base_cycles, baseline_plan=base_plan)
     return plan, perf, info
+
+
+def _decoupled_search(cfg: AcceleratorConfig, ecfg: AcceleratorConfig, shape, per_channel: bool,
+                      dataflow: str | None, dfs: list, seeds: list[Plan], cost, exhaustive: bool,
+                      keep: int = DEFAULT_DECOUPLED_KEEP) -> tuple[str, Plan, int, int, int]:
+    """The plan search for the decoupled controller, whose exact cost (emit the program and schedule it,
+    :mod:`mappings.pipelined`) is 100-1000x dearer than :mod:`sim.perf`'s closed forms.
+
+    Candidates are ranked by (:func:`mappings.pipelined.decoupled_bound`, in-order cycles), both from
+    :mod:`sim.perf` on the in-order copy of the config: every legal plan when there are at most the
+    exhaustive limit of them, else the reduced search of :func:`_search` with that ranking as its
+    cost. The ``keep`` best by rank, the best by in-order cycles and the seeds (plan_tiles' plans) are
+    costed exactly; the cheapest wins. Returns (method, plan, exact cycles, plans costed exactly,
+    plans ranked)."""
+    M, K, N = _shape_gemm(shape)
+    G = getattr(shape, "groups", 1)
+    icfg = in_order(ecfg)
+    ranked: dict[Plan, tuple[int, int]] = {}
+
+    def rank(p: Plan) -> tuple[int, int]:
+        r = ranked.get(p)
+        if r is None:
+            perf = _perf(icfg, shape, p, per_channel)
+            r = ranked[p] = (decoupled_bound(ecfg, perf), perf.cycles)
+        return r
+
+    if exhaustive:
+        method = "exhaustive"
+        for p in legal_plans(cfg, M, K, N, dataflow, G):
+            rank(p)
+    else:
+        method = "search"
+        _search(cfg, M, K, N, dfs, seeds, rank, None, 0, G)
+    for p in seeds:
+        rank(p)
+    order = sorted(ranked, key=lambda p: (ranked[p], str(p)))
+    by_in_order = min(ranked, key=lambda p: (ranked[p][1], str(p)))
+    exact: dict[Plan, int] = {}
+    for p in order[:keep] + [by_in_order] + seeds:
+        if p not in exact:
+            exact[p] = cost(p)
+    best = min(exact, key=lambda p: (exact[p], str(p)))
+    return method, best, exact[best], len(exact), len(ranked)
 
 
 def network_plans(cfg: AcceleratorConfig, shapes, per_channel: bool = False, dataflow: str | None = None,

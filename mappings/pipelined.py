@@ -1,0 +1,121 @@
+"""The exact cost of a layer on the decoupled controller: its software-pipelined program, scheduled.
+
+On the in-order controller a program's cycles are a sum of closed forms (:mod:`sim.perf`). On the
+decoupled controller (load, compute and store units with queues, ordered by a scoreboard,
+:mod:`sim.schedule`) they are a max-plus recurrence over the instruction stream, which has no closed
+form over the block grid; so the cost of a layer is computed the direct way: emit the instruction
+stream :mod:`mappings.lowering` produces for the layer and the plan (no data is needed: the stream
+depends on the plan, the A view and the tensor addresses, which depend on the sizes only), then run
+:func:`sim.schedule.schedule` on it. Results are memoised per (config, shape, plan, per_channel).
+
+Every count but the cycles (busy PEs, instructions, scratchpad and host traffic) is the in-order
+program's: the double-buffered program has the same instructions at other addresses and in another
+order. They come from :mod:`sim.perf` on the in-order copy of the config.
+
+:func:`decoupled_bound` is the cheap lower bound the plan search ranks candidates by: the larger of
+each unit's summed execute cycles and the dispatcher's (fetch, decode and push of every instruction).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from functools import lru_cache
+
+from hwgen.config import AcceleratorConfig, Controller
+from hwgen.isa import QTABLE_BYTES, config, halt
+from sim.perf import ConvShape, GemmShape, LayerPerf, layer_perf
+from sim.schedule import UNIT_OF, Schedule, Unit, schedule
+from sim.tiling import GemmA, LoweringError, Plan
+from sim.timing import DECODE_CYCLES, fetch_cycles
+
+from .lowering import _emit_layer, _layout, _Operands, _relocate
+
+__all__ = ["layer_instructions", "layer_schedule", "decoupled_perf", "decoupled_cycles", "decoupled_bound",
+           "in_order", "clear_cache"]
+
+
+def in_order(cfg: AcceleratorConfig) -> AcceleratorConfig:
+    """``cfg`` with the in-order controller (the same memories and array): the config whose analytical
+    model (:mod:`sim.perf`) and cycle model give the counts and results of a decoupled program."""
+    return cfg if cfg.controller is Controller.IN_ORDER else dataclasses.replace(cfg, controller=Controller.IN_ORDER)
+
+
+def layer_instructions(cfg: AcceleratorConfig, shape: GemmShape | ConvShape, plan: Plan, per_channel: bool = False,
+                       order: str = "interleave") -> list:
+    """The instructions (config, the layer, halt) that ``lower_gemm`` / ``lower_conv2d`` emit for ``shape``
+    with ``plan`` on ``cfg`` (any controller), relocated exactly as they relocate them; the config
+    instruction's fields (quantization parameters) are zeros, which changes no timing. ``order``: the
+    decoupled lowering's step order (:data:`mappings.lowering.PIPELINE_ORDERS`)."""
+    M, K, N = shape.gemm
+    if isinstance(shape, ConvShape):
+        G, Cout = shape.groups, shape.Cout
+        gemms = [(shape.view(g), _Operands(Cout, g * N, Cout, g * N)) for g in range(G)]
+        inputs = {"X": shape.H * shape.W * shape.Cin, "W": shape.KH * shape.KW * (shape.Cin // G) * Cout}
+        out_bytes, total_n = shape.OH * shape.OW * Cout, Cout
+    elif isinstance(shape, GemmShape):
+        gemms = [(GemmA(M, K), _Operands(N, 0, N, 0))]
+        inputs = {"A": M * K, "W": K * N}
+        out_bytes, total_n = M * N, N
+    else:
+        raise TypeError(f"shape must be a GemmShape or a ConvShape, not {type(shape).__name__}")
+    if per_channel:
+        inputs["Q"] = total_n * QTABLE_BYTES
+    prog = [config()] + _emit_layer(cfg, plan, gemms, M, K, N, False, bool(per_channel), order) + [halt()]
+    addrs, out_addr, _ = _layout(cfg, len(prog), inputs, out_bytes)
+    return _relocate(prog, {**addrs, "out": out_addr})
+
+
+def layer_schedule(cfg: AcceleratorConfig, shape: GemmShape | ConvShape, plan: Plan, per_channel: bool = False,
+                   order: str = "interleave") -> tuple[list, Schedule]:
+    """(instructions, :func:`sim.schedule.schedule` of them with ``cfg.queue_depth``) for a decoupled ``cfg``."""
+    _require_decoupled(cfg)
+    instrs = layer_instructions(cfg, shape, plan, per_channel, order)
+    return instrs, schedule(cfg, instrs, queue_depth=cfg.queue_depth)
+
+
+def _require_decoupled(cfg: AcceleratorConfig) -> None:
+    if cfg.controller is not Controller.DECOUPLED:
+        raise LoweringError(f"config '{cfg.name}' has the '{cfg.controller}' controller: its exact cost is "
+                            f"sim.perf's, not the decoupled schedule's")
+
+
+@lru_cache(maxsize=1 << 14)
+def _decoupled(cfg: AcceleratorConfig, shape, plan: Plan, per_channel: bool) -> LayerPerf:
+    base = layer_perf(in_order(cfg), shape, plan, per_channel)
+    instrs, sched = layer_schedule(cfg, shape, plan, per_channel)
+    busy = sched.busy([UNIT_OF.get(i.op) for i in instrs])
+    return dataclasses.replace(base, cycles=sched.cycles, load_cycles=busy[Unit.LOAD],
+                               compute_cycles=busy[Unit.COMPUTE], store_cycles=busy[Unit.STORE], other_cycles=0)
+
+
+def decoupled_perf(cfg: AcceleratorConfig, shape: GemmShape | ConvShape, plan: Plan,
+                   per_channel: bool = False) -> LayerPerf:
+    """The :class:`~sim.perf.LayerPerf` of ``shape`` lowered with ``plan`` on the decoupled ``cfg``:
+    ``cycles`` from the schedule of the emitted program; ``load_cycles`` / ``compute_cycles`` /
+    ``store_cycles`` each unit's execute (busy) cycles, which overlap, so they do not add up to
+    ``cycles`` (``other_cycles`` is 0; config runs on the store unit); every other field is the
+    in-order program's (same instructions). Capacity is not checked (the cycles do not depend on the
+    depths); memoised."""
+    _require_decoupled(cfg)
+    return _decoupled(cfg, shape, dataclasses.replace(plan, cost=0), bool(per_channel))
+
+
+def decoupled_cycles(cfg: AcceleratorConfig, shape: GemmShape | ConvShape, plan: Plan,
+                     per_channel: bool = False) -> int:
+    """The exact cycles of ``shape`` lowered with ``plan`` on the decoupled ``cfg`` (:func:`decoupled_perf`)."""
+    return decoupled_perf(cfg, shape, plan, per_channel).cycles
+
+
+def decoupled_bound(cfg: AcceleratorConfig, perf: LayerPerf) -> int:
+    """A lower bound on the decoupled cycles of a program whose in-order counts are ``perf``
+    (:mod:`sim.perf` on :func:`in_order` of ``cfg``): each unit runs its instructions one at a time
+    (load; compute; store with config), and the dispatcher spends fetch + decode + one push cycle on
+    every instruction."""
+    ov = fetch_cycles(cfg) + DECODE_CYCLES
+    return max(perf.load_cycles - perf.loads * ov, perf.compute_cycles - perf.computes * ov,
+               perf.store_cycles - perf.stores * ov, perf.instructions * (ov + 1))
+
+
+def clear_cache() -> None:
+    """Forget memoised layers."""
+    _decoupled.cache_clear()
