@@ -138,7 +138,7 @@ def candidate_plans(base: AcceleratorConfig, shape, a_depths: list[int], w_depth
         if plan in seen:
             continue
         seen.add(plan)
-        na, nw, nc = plan_needs(cfg, M, K, N, plan)
+        na, nw, nc = plan_needs(cfg, M, K, N, plan, getattr(shape, "groups", 1))
         lv = (_level(a_depths, na), _level(w_depths, nw), _level(acc_depths, nc))
         if lv not in best or perf.cycles < best[lv][1]:
             best[lv] = (plan, perf.cycles)
@@ -171,7 +171,7 @@ def _result(base, layers_of, shapes, A, W, Cc, choice, plans_g, status, t_solve,
     plans = [plans_g[g] for g in layers_of]
     cycles = [p.cost for p in plans]
     for s, p in zip((shapes[g] for g in layers_of), plans):  # the contract: every plan fits the chosen depths
-        need = plan_needs(cfg, *s.gemm, p)
+        need = plan_needs(cfg, *s.gemm, p, getattr(s, "groups", 1))
         assert need[0] <= a and need[1] <= w and need[2] <= acc, (s, p, need, choice)
     return MemorySplit(cfg, plans, cycles, sum(cycles), sram_bytes(base, a, w, acc), status, t_solve, t_cand,
                        n_cands, len(A) * len(W) * len(Cc))

@@ -343,12 +343,13 @@ def _emit(cfg: AcceleratorConfig, plan: Plan, aview, M: int, K: int, N: int, ops
 
 
 def _emit_layer(cfg: AcceleratorConfig, plan: Plan, gemms: Sequence[tuple[object, "_Operands"]], M: int, K: int,
-                N: int, relu: bool, qtable: bool, order: str = "interleave") -> list:
+                N: int, relu: bool, qtable: bool, order: str = "interleave", memo: bool = False) -> list:
     """The instructions of a layer of ``len(gemms)`` identical GEMMs (the groups of a convolution; each
     an (A view, operands) pair), without config and halt: :func:`_emit` per GEMM for the in-order
-    controller, :func:`_emit_pipelined` (all GEMMs one pipeline) for the decoupled one."""
+    controller, :func:`_emit_pipelined` (all GEMMs one pipeline) for the decoupled one (``order``,
+    ``memo``: see there and :func:`_a_fill`)."""
     if cfg.controller is Controller.DECOUPLED:
-        return _emit_pipelined(cfg, plan, gemms, M, K, N, relu, qtable, order)
+        return _emit_pipelined(cfg, plan, gemms, M, K, N, relu, qtable, order, memo)
     prog: list = []
     for aview, ops in gemms:
         prog += _emit(cfg, plan, aview, M, K, N, ops, relu, qtable)
@@ -372,9 +373,28 @@ def _top(base_half: int, single: int, extent: int) -> int:
     return 0 if base_half == 0 else 2 * single - extent
 
 
+def _a_fill(R: int, plan: Plan, aview, m0: int, m1: int, k0: int, k1: int, memo: dict | None) -> list[Load]:
+    """:func:`sim.tiling.a_block_loads`, or with a ``memo`` (dict) the loads of the first block and chunk
+    with the same ``block_key`` and ``chunk_key`` shifted by the difference of their origins (the
+    equivalence :mod:`sim.perf` relies on; the cost path uses it, the lowering does not, and
+    tests/test_pipelined.py checks the two streams are equal)."""
+    if memo is None:
+        return a_block_loads(R, plan, aview, m0, m1, k0, k1)
+    key = (aview.block_key(m0, m1), aview.chunk_key(m0, m1, k0, k1))
+    org = aview.block_origin(m0) + aview.chunk_origin(k0)
+    hit = memo.get(key)
+    if hit is None:
+        memo[key] = (a_block_loads(R, plan, aview, m0, m1, k0, k1), org)
+        return memo[key][0]
+    loads, org0 = hit
+    d = org - org0
+    return [ld if ld.zero else ld._replace(offset=ld.offset + d) for ld in loads] if d else loads
+
+
 def _pipeline_steps(cfg: AcceleratorConfig, plan: Plan, gemms, M: int, K: int, N: int, relu: bool,
-                    qtable: bool) -> list[_Step]:
-    """The steps of the double-buffered lowering (see :func:`_emit_pipelined`), in loop order."""
+                    qtable: bool, memo: bool = False) -> list[_Step]:
+    """The steps of the double-buffered lowering (see :func:`_emit_pipelined`), in loop order
+    (``memo``: A fills through the equivalence-class memo of :func:`_a_fill`)."""
     R = cfg.rows
     relu_i = int(bool(relu))
     Ha, Hw, Hc = _single_needs(cfg, M, K, N, plan)
@@ -392,6 +412,7 @@ def _pipeline_steps(cfg: AcceleratorConfig, plan: Plan, gemms, M: int, K: int, N
     a_base = w_base = 0
     steps: list[_Step] = []
     for aview, ops in gemms:
+        a_memo = {} if memo else None  # per group: the view's offsets include the group's channels
         a_res = w_res = q_res = None  # residency is per GEMM and per half: a new fill always flips the half
         for mi, ni in order:
             m0, m1 = m_blocks[mi]
@@ -409,7 +430,7 @@ def _pipeline_steps(cfg: AcceleratorConfig, plan: Plan, gemms, M: int, K: int, N
                 if a_res != (mi, ci):
                     a_res = (mi, ci)
                     ha ^= 1
-                    fill = a_block_loads(R, plan, aview, m0, m1, k0, k1)
+                    fill = _a_fill(R, plan, aview, m0, m1, k0, k1, a_memo)
                     a_base = _top(ha, Ha, max(ld.spad_addr + ld.count for ld in fill))
                     loads += [ld._replace(spad_addr=ld.spad_addr + a_base) for ld in fill]
                 if w_res != (ni, ci):
@@ -485,7 +506,7 @@ PIPELINE_ORDERS = ("interleave", "blocked")
 
 
 def _emit_pipelined(cfg: AcceleratorConfig, plan: Plan, gemms, M: int, K: int, N: int, relu: bool, qtable: bool,
-                    order: str = "interleave") -> list:
+                    order: str = "interleave", memo: bool = False) -> list:
     """The double-buffered (software-pipelined) instruction stream of a layer for the decoupled controller.
 
     Programs keep sequential semantics (the dispatcher's scoreboard orders conflicting accesses), so
@@ -513,7 +534,7 @@ def _emit_pipelined(cfg: AcceleratorConfig, plan: Plan, gemms, M: int, K: int, N
     """
     if order not in PIPELINE_ORDERS:
         raise LoweringError(f"pipeline order must be one of {', '.join(PIPELINE_ORDERS)}, not {order!r}")
-    steps = _pipeline_steps(cfg, plan, gemms, M, K, N, relu, qtable)
+    steps = _pipeline_steps(cfg, plan, gemms, M, K, N, relu, qtable, memo)
     prog: list = list(steps[0].loads)
     for s, st in enumerate(steps):
         nxt = steps[s + 1].loads if s + 1 < len(steps) else []

@@ -41,11 +41,13 @@ def in_order(cfg: AcceleratorConfig) -> AcceleratorConfig:
 
 
 def layer_instructions(cfg: AcceleratorConfig, shape: GemmShape | ConvShape, plan: Plan, per_channel: bool = False,
-                       order: str = "interleave") -> list:
+                       order: str = "interleave", memo: bool = True, pad_value: int = 0) -> list:
     """The instructions (config, the layer, halt) that ``lower_gemm`` / ``lower_conv2d`` emit for ``shape``
     with ``plan`` on ``cfg`` (any controller), relocated exactly as they relocate them; the config
     instruction's fields (quantization parameters) are zeros, which changes no timing. ``order``: the
-    decoupled lowering's step order (:data:`mappings.lowering.PIPELINE_ORDERS`)."""
+    decoupled lowering's step order (:data:`mappings.lowering.PIPELINE_ORDERS`); ``memo``: A fills
+    computed once per equivalence class of (block, chunk) and shifted (the same instructions, faster);
+    ``pad_value``: a convolution's padding fill byte (the ``base`` field of fill loads; no timing)."""
     M, K, N = shape.gemm
     if isinstance(shape, ConvShape):
         G, Cout = shape.groups, shape.Cout
@@ -60,9 +62,9 @@ def layer_instructions(cfg: AcceleratorConfig, shape: GemmShape | ConvShape, pla
         raise TypeError(f"shape must be a GemmShape or a ConvShape, not {type(shape).__name__}")
     if per_channel:
         inputs["Q"] = total_n * QTABLE_BYTES
-    prog = [config()] + _emit_layer(cfg, plan, gemms, M, K, N, False, bool(per_channel), order) + [halt()]
+    prog = [config()] + _emit_layer(cfg, plan, gemms, M, K, N, False, bool(per_channel), order, memo) + [halt()]
     addrs, out_addr, _ = _layout(cfg, len(prog), inputs, out_bytes)
-    return _relocate(prog, {**addrs, "out": out_addr})
+    return _relocate(prog, {**addrs, "out": out_addr}, pad_value)
 
 
 def layer_schedule(cfg: AcceleratorConfig, shape: GemmShape | ConvShape, plan: Plan, per_channel: bool = False,
