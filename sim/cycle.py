@@ -203,6 +203,3 @@ class CycleModel:
             pass
         else:  # pragma: no cover - decode only yields known opcodes
             raise IsaError(f"{where}: cannot execute {ins.op.name}")
-
-    #: the former private name, kept while tests/test_fi_rtl.py still calls it: use :meth:`execute`
-    _execute = execute

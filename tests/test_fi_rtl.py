@@ -95,12 +95,12 @@ def test_a_spad_flip_read_later_is_sdc(inj, prog, trace):
     model = CycleModel(CFG)
     m = prog.image().copy()
     for t in trace[:load_i + 1]:
-        model._execute(t.instruction, m, "golden")
+        model.execute(t.instruction, m, "golden")
     raw = np.array([model.a_spad[word, lane] & 0xFF], dtype=np.uint8) ^ np.uint8(1 << bit)
     model.a_spad[word, lane] = _sign_extend_bytes(raw, CFG.input_width)[0]
     for t in trace[load_i + 1:]:
         if t.instruction.op != Opcode.HALT:
-            model._execute(t.instruction, m, "faulty")
+            model.execute(t.instruction, m, "faulty")
     out = prog.outputs["out"]
     assert not np.array_equal(out.read(m), inj.golden().output)
     np.testing.assert_array_equal(out.read(mem), out.read(m))
