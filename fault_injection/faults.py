@@ -71,7 +71,7 @@ _RULES: list[tuple[str, str]] = [
     (r"^array\.(skew_a|skew_b|deskew)_", "skew_regs"),
     (r"^a_spad(\.rd_data)?$", "a_spad"),
     (r"^w_spad(\.rd_data)?$", "w_spad"),
-    (r"^acc_buf(\.rd_data)?$", "acc_buf"),
+    (r"^acc_buf(\.rd_data\d*)?$", "acc_buf"),
 ]
 
 

@@ -31,6 +31,8 @@ from cocotb.simtime import get_sim_time
 from cocotb.triggers import ClockCycles, First, ReadOnly, RisingEdge
 
 JOB_ENV = "HWGEN_FI_JOB"
+#: the host memory's read-data registers (hwgen.harness.MEM_RDATA; this module imports nothing of hwgen)
+MEM_RDATA = ("f_rdata", "l_rdata")
 # detail codes (fault_injection.rtl_injector.DETAILS)
 SAME, MEMORY, OUTPUT, ERROR, TIMEOUT, OOB, AFTER_END, LATE, EARLY = 1, 2, 3, 4, 5, 6, 7, 8, 9
 
@@ -113,7 +115,8 @@ async def run_faults(dut: Any) -> None:
         for _h, words, _w in state:
             for w in words:
                 w.value = 0
-        dut.hostmem.rdata.value = 0
+        for rd in MEM_RDATA:
+            getattr(dut.hostmem, rd).value = 0
         for i in range(depth):
             mem_h[i].value = image[i]
         await ClockCycles(dut.clk, 2)

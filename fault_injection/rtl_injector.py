@@ -338,6 +338,9 @@ class RtlInjector:
                  timeout_margin: int = 1000, cache_dir=None, work_dir=None, verify: bool = True):
         from hwgen.rtlsim import harness_mem_bytes
 
+        # the golden run is verified against the in-order cycle model, and the Verilog state parse names
+        # one read register per memory (the decoupled accumulator buffer has two)
+        cfg.require_in_order("the RTL fault injector")
         self.cfg, self.program = cfg, program
         self.image = program.image()
         self.mem_bytes = harness_mem_bytes(cfg, [self.image.size])
@@ -608,14 +611,14 @@ _COCOTB_ACCEL = "accel"
 
 def _build_cocotb(cfg: AcceleratorConfig, mem_bytes: int, *, cache_dir=None, verbose: bool = False) -> Path:
     """The cocotb harness build (hwgen.rtlsim.build_rtl) with the accelerator's state and the host memory's
-    read register also visible."""
-    from hwgen.harness import MEM_MODULE, TOP_NAME
+    read registers also visible."""
+    from hwgen.harness import MEM_MODULE, MEM_RDATA, TOP_NAME
     from hwgen.rtlsim import build_rtl
 
     def extra(vtext: str) -> str:
         state = parse_verilog_state(vtext, f"{TOP_NAME}.{_COCOTB_ACCEL}")
         return ("\n" + state_vlt(state, f"{TOP_NAME}.{_COCOTB_ACCEL}").split("\n", 1)[1]
-                + f'public_flat_rw -module "{MEM_MODULE}" -var "rdata"\n')
+                + "".join(f'public_flat_rw -module "{MEM_MODULE}" -var "{v}"\n' for v in MEM_RDATA))
 
     return build_rtl(cfg, mem_bytes, cache_dir=cache_dir, verbose=verbose, variant="fi-cocotb",
                      vlt_extra=extra).build_dir

@@ -28,13 +28,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from hwgen.config import AcceleratorConfig
+from hwgen.config import AcceleratorConfig, Controller
 from hwgen.hw_facts import REGISTERS
 
 from .faults import STRUCTURES, Site
 
 __all__ = ["rtl_sites", "design_sites", "model_sites", "inventory", "inventory_rows", "inventory_table",
-           "total_bits", "MEMORIES", "FSM_STATE_SITE", "READ_PORT_SUFFIX", "RtlStateError"]
+           "total_bits", "MEMORIES", "FSM_STATE_SITE", "READ_PORT_SUFFIX", "read_port_suffix", "RtlStateError"]
 
 #: the memories of the accelerator (site names)
 MEMORIES = ("a_spad", "w_spad", "acc_buf")
@@ -42,6 +42,12 @@ MEMORIES = ("a_spad", "w_spad", "acc_buf")
 FSM_STATE_SITE = next(r.site(r.name) for r in REGISTERS if r.kind == "fsm")
 #: suffix of the read-data register of a memory's synchronous read port
 READ_PORT_SUFFIX = ".rd_data"
+
+
+def read_port_suffix(k: int) -> str:
+    """The site suffix of a memory's k-th read port's data register: ``.rd_data``, then ``.rd_data1``...
+    (the decoupled design's accumulator buffer has two: the compute unit's and the store unit's)."""
+    return READ_PORT_SUFFIX + (str(k) if k else "")
 
 
 class RtlStateError(RuntimeError):
@@ -84,6 +90,8 @@ def model_sites(cfg: AcceleratorConfig, *, read_ports: bool = True) -> list[Site
         sites.append(Site(name, width, depth, "mem"))
         if read_ports:
             sites.append(Site(name + READ_PORT_SUFFIX, width))
+            if name == "acc_buf" and cfg.controller is Controller.DECOUPLED:
+                sites.append(Site(name + read_port_suffix(1), width))  # the store unit's own read port
     return sorted(sites, key=lambda s: s.name)
 
 
@@ -127,7 +135,7 @@ def design_sites(design, *, read_ports: bool = True) -> list[Site]:
         if isinstance(frag, MemoryInstance):
             name = ".".join(path)
             add(Site(name, Shape.cast(frag._data.shape).width, frag._data.depth, "mem"))
-            for port in frag._read_ports:
+            for k, port in enumerate(frag._read_ports):
                 if port._domain == "comb":
                     problems.append(f"{name}: asynchronous read port (no read register)")
                     continue
@@ -136,7 +144,7 @@ def design_sites(design, *, read_ports: bool = True) -> list[Site]:
                 if port._transparent_for:
                     problems.append(f"{name}: transparent read port (address register not modelled)")
                 if read_ports:
-                    add(Site(name + READ_PORT_SUFFIX, len(port._data)))
+                    add(Site(name + read_port_suffix(k), len(port._data)))
             for port in frag._write_ports:
                 if port._domain != "sync":
                     problems.append(f"{name}: write port in clock domain {port._domain!r}")

@@ -7,10 +7,11 @@ pulses ``start`` and waits for ``done``; the simulator runs the rest without
 calling back into Python.
 
 The host memory holds ``mem_bytes // host_port_bytes`` words of
-``host_port_width`` bits, with a synchronous read port (data for the address
-presented at cycle t appears at t+1, as the accelerator's host-port contract
-says; a read and a write of the same word in one cycle return the old data)
-and a byte-granular write port. It comes in two interchangeable forms:
+``host_port_width`` bits, with two synchronous read ports (the accelerator's
+fetch and load ports: data for the address presented at cycle t appears at
+t+1, as the accelerator's host-port contract says; a read and a write of the
+same word in one cycle return the old data) and a byte-granular write port
+(the store port). It comes in two interchangeable forms:
 
 * ``verilog_memory=False``: an ``amaranth.lib.memory.Memory``, so the whole
   harness runs under ``amaranth.sim``;
@@ -44,7 +45,7 @@ from amaranth.lib.wiring import In, Out
 from .config import AcceleratorConfig
 
 __all__ = ["Harness", "AccelFactory", "default_accelerator", "harness_verilog", "vlt_text",
-           "TOP_NAME", "MEM_MODULE", "MEM_INSTANCE", "MEM_VAR", "TOP_PUBLIC", "MEM_MODULE_VERILOG",
+           "TOP_NAME", "MEM_MODULE", "MEM_INSTANCE", "MEM_VAR", "MEM_RDATA", "TOP_PUBLIC", "MEM_MODULE_VERILOG",
            "check_mem_bytes"]
 
 #: Name of the top Verilog module (and of the cocotb toplevel).
@@ -53,33 +54,41 @@ TOP_NAME = "hwgen_harness"
 MEM_MODULE = "hwgen_hostmem"
 MEM_INSTANCE = "hostmem"
 MEM_VAR = "mem"
+#: The memory module's read-data registers: the fetch port's and the load port's.
+MEM_RDATA = ("f_rdata", "l_rdata")
 #: Top-level ports the testbench reads or writes (granted by :func:`vlt_text`).
 TOP_PUBLIC = ("clk", "rst", "start", "done", "error", "cycles", "busy_pe", "mem_oob")
 
 MEM_MODULE_VERILOG = f"""
 // Host memory of the hwgen simulation harness (see hwgen/harness.py): no
-// initial block, the size is a parameter. Synchronous read (old data on a
-// same-cycle write), byte-enabled write.
+// initial block, the size is a parameter. Two synchronous read ports (fetch and
+// load; old data on a same-cycle write) and one byte-enabled write port (store).
 module {MEM_MODULE} #(
   parameter WIDTH = 64,
   parameter DEPTH = 2048,
   parameter ABITS = 11
 ) (
   input  wire                 clk,
-  input  wire                 re,
-  input  wire [ABITS-1:0]     addr,
-  output reg  [WIDTH-1:0]     rdata,
+  input  wire                 f_re,
+  input  wire [ABITS-1:0]     f_addr,
+  output reg  [WIDTH-1:0]     {MEM_RDATA[0]},
+  input  wire                 l_re,
+  input  wire [ABITS-1:0]     l_addr,
+  output reg  [WIDTH-1:0]     {MEM_RDATA[1]},
+  input  wire [ABITS-1:0]     waddr,
   input  wire [WIDTH/8-1:0]   wen,
   input  wire [WIDTH-1:0]     wdata
 );
   reg [WIDTH-1:0] {MEM_VAR} [0:DEPTH-1];
   integer i;
   always @(posedge clk) begin
-    if (re)
-      rdata <= {MEM_VAR}[addr];
+    if (f_re)
+      {MEM_RDATA[0]} <= {MEM_VAR}[f_addr];
+    if (l_re)
+      {MEM_RDATA[1]} <= {MEM_VAR}[l_addr];
     for (i = 0; i < WIDTH/8; i = i + 1)
       if (wen[i])
-        {MEM_VAR}[addr][8*i +: 8] <= wdata[8*i +: 8];
+        {MEM_VAR}[waddr][8*i +: 8] <= wdata[8*i +: 8];
   end
 endmodule
 """
@@ -137,10 +146,10 @@ class Harness(wiring.Component):
         cfg = self.cfg
         m.submodules.accel = accel = self.accel
         abits = max(1, (self.depth - 1).bit_length())
-        addr = accel.mem_addr[:abits]
-        in_range = accel.mem_addr < self.depth
+        in_range = {p: getattr(accel, f"{p}_addr") < self.depth for p in ("fetch", "ld", "st")}
+        addr = {p: getattr(accel, f"{p}_addr")[:abits] for p in ("fetch", "ld", "st")}
         # An out-of-range write is dropped (not wrapped onto a low word) and flagged below.
-        wen = accel.mem_wstrb & (accel.mem_we & in_range).replicate(cfg.host_port_bytes)
+        wen = accel.st_wstrb & (accel.st_we & in_range["st"]).replicate(cfg.host_port_bytes)
         m.d.comb += [
             accel.start.eq(self.start),
             self.done.eq(accel.done),
@@ -151,16 +160,21 @@ class Harness(wiring.Component):
         if self.verilog_memory:
             m.submodules[MEM_INSTANCE] = Instance(
                 MEM_MODULE, p_WIDTH=cfg.host_port_width, p_DEPTH=self.depth, p_ABITS=abits,
-                i_clk=ClockSignal("sync"), i_re=accel.mem_re, i_addr=addr, o_rdata=accel.mem_rdata,
-                i_wen=wen, i_wdata=accel.mem_wdata)
+                i_clk=ClockSignal("sync"),
+                i_f_re=accel.fetch_re, i_f_addr=addr["fetch"], **{f"o_{MEM_RDATA[0]}": accel.fetch_rdata},
+                i_l_re=accel.ld_re, i_l_addr=addr["ld"], **{f"o_{MEM_RDATA[1]}": accel.ld_rdata},
+                i_waddr=addr["st"], i_wen=wen, i_wdata=accel.st_wdata)
         else:
             m.submodules[MEM_INSTANCE] = mem = self.memory
-            rd = mem.read_port()                    # sync domain: 1-cycle latency, old data on a write
             wr = mem.write_port(granularity=8)
-            m.d.comb += [rd.addr.eq(addr), rd.en.eq(accel.mem_re), accel.mem_rdata.eq(rd.data),
-                         wr.addr.eq(addr), wr.data.eq(accel.mem_wdata), wr.en.eq(wen)]
+            for p in ("fetch", "ld"):            # sync domain: 1-cycle latency, old data on a write
+                rd = mem.read_port()
+                m.d.comb += [rd.addr.eq(addr[p]), rd.en.eq(getattr(accel, f"{p}_re")),
+                             getattr(accel, f"{p}_rdata").eq(rd.data)]
+            m.d.comb += [wr.addr.eq(addr["st"]), wr.data.eq(accel.st_wdata), wr.en.eq(wen)]
         oob = Signal()
-        with m.If((accel.mem_re | accel.mem_we) & ~in_range):
+        with m.If((accel.fetch_re & ~in_range["fetch"]) | (accel.ld_re & ~in_range["ld"])
+                  | (accel.st_we & ~in_range["st"])):
             m.d.sync += oob.eq(1)
         m.d.comb += self.mem_oob.eq(oob)
         return m

@@ -34,6 +34,7 @@ __all__ = ["COUNTER_WIDTH", "CONTROLLER_STATES", "FSM_NAME", "EXEC_COUNTER_WIDTH
            "UNITS", "registers_of", "register_structure", "bits_for", "byte_bits",
            "FETCH_LATENCY", "DECODE_CYCLES", "HOST_READ_LATENCY", "LOAD_LATENCY", "STORE_PIPELINE",
            "CLEAR_CYCLES", "SPAD_READ_LATENCY", "WRITE_BACK_CYCLES", "ComputeSchedule", "compute_schedule",
+           "DECOUPLED_UNITS", "HOST_SPAN_WIDTH", "footprint_fields", "dep_width",
            "load_last", "store_last", "store_issuing", "store_wide", "store_lanes", "store_beats", "store_issues"]
 
 #: Width of the ``cycles`` and ``busy_pe`` performance counters (output ports, valid after ``done``).
@@ -142,6 +143,62 @@ def _lane_count_bits(cfg: AcceleratorConfig) -> int:
     return bits_for(store_lanes(cfg) + 1)
 
 
+def _in_order(cfg: AcceleratorConfig) -> bool:
+    return cfg.controller.value == "in-order"
+
+
+def _decoupled(cfg: AcceleratorConfig) -> bool:
+    return not _in_order(cfg)
+
+
+#: The decoupled controller's units, as register-name prefixes: load, compute, store (queues and
+#: sequencers ``lq_slot0``, ``c_busy``...; hwgen.units.dispatcher).
+DECOUPLED_UNITS = ("l", "c", "s")
+#: Width of a footprint's host byte bounds (signed: a negative stride can reach below the base).
+HOST_SPAN_WIDTH = 41
+
+
+def footprint_fields(unit: str) -> tuple[tuple[str, int, bool], ...]:
+    """(name, width, signed) of the footprint the decoupled dispatcher keeps per queued instruction of
+    ``unit`` (``l``, ``c``, ``s``; sim.schedule.footprint): word ranges [lo, hi) of the structures the
+    unit touches and the bounding host byte interval."""
+    H = HOST_SPAN_WIDTH
+    if unit == "l":   # writes the target (a, w, q) range, reads host bytes unless a fill
+        return (("tgt", 2, False), ("zero", 1, False), ("s_lo", 16, False), ("s_hi", 17, False),
+                ("h_lo", H, True), ("h_hi", H, True))
+    if unit == "c":   # reads a and w ranges, writes an accumulator range
+        return (("a_lo", 16, False), ("a_hi", 17, False), ("w_lo", 16, False), ("w_hi", 17, False),
+                ("o_lo", 16, False), ("o_hi", 17, False))
+    if unit == "s":   # a store (not a config): reads accumulators and q [0, cols) when qtable, writes host bytes
+        return (("st", 1, False), ("qt", 1, False), ("cols", 9, False), ("o_lo", 16, False), ("o_hi", 17, False),
+                ("h_lo", H, True), ("h_hi", H, True))
+    raise ValueError(f"no decoupled unit {unit!r}")
+
+
+def dep_width(cfg: AcceleratorConfig) -> int:
+    """Bits of a queue entry's dependency count: up to queue_depth + 1 instructions of a unit in flight."""
+    return bits_for(cfg.queue_depth + 2)
+
+
+def _fp_bits(unit: str) -> int:
+    return sum(w for _, w, _ in footprint_fields(unit))
+
+
+def _dq_regs(u: str) -> tuple[Register, ...]:
+    """The decoupled controller's queue and sequencer registers of unit ``u``."""
+    dec = dict(present=_decoupled)
+    return (
+        _ctrl(f"{u}q_slot{{}}", lambda cfg: INSTR_BITS + _fp_bits(u) + 2 * dep_width(cfg), "controller",
+              count=lambda cfg: cfg.queue_depth, group=f"{u}q_slot", **dec),
+        _ctrl(f"{u}q_head", lambda cfg: bits_for(cfg.queue_depth), "controller", **dec),
+        _ctrl(f"{u}q_count", lambda cfg: bits_for(cfg.queue_depth + 1), "controller", **dec),
+        _ctrl(f"{u}_busy", 1, **dec),
+        _ctrl(f"{u}_cnt", EXEC_COUNTER_WIDTH, **dec),
+        _ctrl(f"{u}_last", EXEC_COUNTER_WIDTH, **dec),
+        _ctrl(f"{u}_cur", INSTR_BITS + _fp_bits(u), "instruction_reg", **dec),
+    )
+
+
 _E = EXEC_COUNTER_WIDTH
 
 #: Every state register outside the systolic array (``hwgen.array``) and the memories, by unit.
@@ -151,8 +208,8 @@ REGISTERS: tuple[Register, ...] = (
     _ctrl("pc", 32),
     _ctrl("instr_reg", INSTR_BITS, "instruction_reg"),
     _ctrl("fetch_cnt", lambda cfg: bits_for(cfg.fetch_beats + 1)),
-    _ctrl("exec_cnt", _E),
-    _ctrl("exec_last", _E),
+    _ctrl("exec_cnt", _E, present=_in_order),
+    _ctrl("exec_last", _E, present=_in_order),
     _ctrl("error_flag", 1),
     _ctrl("cycle_counter", COUNTER_WIDTH, "perf_counters"),
     _ctrl("busy_pe_counter", COUNTER_WIDTH, "perf_counters"),
@@ -202,6 +259,9 @@ REGISTERS: tuple[Register, ...] = (
     _store("rq3_byte_l{}", 8, count=_lanes, group="rq3_byte"),
     _store("rq3_ptr", 32),
     _store("rq3_bytes", _lane_count_bits, present=_multi_lane),
+    # ---- decoupled controller (ctrl): per unit its queue, dependency counts and execute sequencer
+    *_dq_regs("l"), *_dq_regs("c"), *_dq_regs("s"),
+    _ctrl("s_cfg", 1, present=_decoupled),
     # ---- top: the per-column quantization table (written by loads, read by stores, like a memory)
     _reg("", "qtable", "qtable_c{}", 8 * QTABLE_BYTES, count=lambda cfg: cfg.cols, group="qtable"),
 )

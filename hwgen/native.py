@@ -12,9 +12,9 @@ What the C++ main does (see :data:`MAIN_TEMPLATE`):
 * it instantiates the Verilated ``hwgen_accel`` (the bare :class:`hwgen.top.Accelerator`,
   Verilog from :func:`hwgen.generate.verilog_text`) and implements the host
   memory in C++ (a ``std::vector<uint8_t>``) with exactly the contract of
-  :class:`hwgen.harness.Harness`: word address ``mem_addr``, read data one
-  cycle after ``mem_re`` (old data on a same-cycle write), byte-enabled writes
-  (``mem_wstrb``); accesses past the memory raise a sticky ``mem_oob`` flag,
+  :class:`hwgen.harness.Harness` on the three host ports (fetch, load, store):
+  word addresses, read data one cycle after ``fetch_re`` / ``ld_re`` (old data on
+  a same-cycle write), byte-enabled writes (``st_wstrb``); accesses past the memory raise a sticky ``mem_oob`` flag,
   such writes are dropped and reads wrap (the memory size is a power of two);
 * it reads a job file: the memory size, then one line per image
   ``<timeout_cycles> <image.bin> <final_memory.bin>``; per image it loads the raw
@@ -30,7 +30,7 @@ What the C++ main does (see :data:`MAIN_TEMPLATE`):
 Results are :class:`hwgen.program.RunResult`; :class:`NativeExecutor` is the
 ``"native"`` :class:`hwgen.program.Executor`.
 
-Ports wider than 64 bits (``mem_rdata``/``mem_wdata`` at host_port_width=128)
+Ports wider than 64 bits (``*_rdata``/``st_wdata`` at host_port_width=128)
 are ``VlWide<N>`` arrays of 32-bit words in Verilator; overloaded helpers in the
 template pack and unpack host bytes for both scalar and wide ports.
 

@@ -59,17 +59,23 @@ class PySimExecutor:
             await ctx.tick()
             ctx.set(dut.start, 0)
             for _ in range(max_cycles):
-                *_, re, we, addr, strb, wdata, done = await ctx.tick().sample(
-                    dut.mem_re, dut.mem_we, dut.mem_addr, dut.mem_wstrb, dut.mem_wdata, dut.done)
+                *_, f_re, f_addr, l_re, l_addr, we, addr, strb, wdata, done = await ctx.tick().sample(
+                    dut.fetch_re, dut.fetch_addr, dut.ld_re, dut.ld_addr,
+                    dut.st_we, dut.st_addr, dut.st_wstrb, dut.st_wdata, dut.done)
                 if done:
                     out["timed_out"] = False
                     break
+                # the reads see the memory before this cycle's write (old data)
+                f_word = int.from_bytes(words[f_addr].tobytes(), "little") if f_re else None
+                l_word = int.from_bytes(words[l_addr].tobytes(), "little") if l_re else None
                 if we:
                     for b in range(pb):
                         if (strb >> b) & 1:
                             words[addr, b] = (wdata >> (8 * b)) & 0xFF
-                if re:
-                    ctx.set(dut.mem_rdata, int.from_bytes(words[addr].tobytes(), "little"))
+                if f_re:
+                    ctx.set(dut.fetch_rdata, f_word)
+                if l_re:
+                    ctx.set(dut.ld_rdata, l_word)
             out["cycles"] = ctx.get(dut.cycles)
             out["busy"] = ctx.get(dut.busy_pe)
             out["error"] = bool(ctx.get(dut.error))

@@ -9,13 +9,13 @@ executing unit's closed form (``exec_last``). The schedules are those of :mod:`h
 
 This module only instantiates and wires: submodules ``ctrl``, ``load``, ``compute``, ``store`` and
 ``array`` (each unit's registers are fault sites under its name, ``load.ld_word``), the memories
-``a_spad``, ``w_spad``, ``acc_buf`` and the registers ``qtable_c<j>`` at the top. The units' host-port
-accesses never overlap (fetch, load and store run in different controller states, and an idle unit
-drives zeros), so the host port is their OR; the accumulator buffer's read port takes the compute
-unit's address while a compute executes, else the store unit's.
+``a_spad``, ``w_spad``, ``acc_buf`` and the registers ``qtable_c<j>`` at the top. The accumulator
+buffer's read port takes the compute unit's address while a compute executes, else the store unit's.
 
-Host port: word address ``mem_addr`` (host_port_width bits a word), read data
-one cycle after ``mem_re``; byte-enabled writes.
+Three host ports, one per requester, so nothing arbitrates: instruction fetch (``fetch_addr``,
+``fetch_re``, ``fetch_rdata``), load reads (``ld_addr``, ``ld_re``, ``ld_rdata``) and store writes
+(``st_addr``, ``st_we``, ``st_wstrb``, ``st_wdata``). Each: word address (host_port_width bits a
+word), read data one cycle after the read, byte-enabled writes. All three see one host memory.
 """
 
 from amaranth import Module, Mux, Signal, unsigned
@@ -25,16 +25,37 @@ from amaranth.lib.wiring import In, Out
 
 from .array import SystolicArray
 from .config import AcceleratorConfig, ConfigError
+from .config import Controller as ControllerKind
 from .hw_facts import COUNTER_WIDTH, byte_bits
 from .isa import QTABLE_BYTES
 from .limits import LimitError, check_limit
 from .units.common import unit_registers
 from .units.compute import ComputeUnit
 from .units.controller import Controller
+from .units.dispatcher import Dispatcher
 from .units.load import LoadUnit
 from .units.store import StoreUnit
 
-__all__ = ["Accelerator", "COUNTER_WIDTH"]
+__all__ = ["Accelerator", "COUNTER_WIDTH", "host_ports", "HOST_PORTS"]
+
+#: The host ports: (prefix, reads, writes). Fetch and load read, store writes.
+HOST_PORTS = (("fetch", True, False), ("ld", True, False), ("st", False, True))
+
+
+def host_ports(cfg: AcceleratorConfig) -> dict:
+    """The accelerator's host-port members (the signature of :class:`Accelerator` minus the control ports)."""
+    bb = byte_bits(cfg.host_port_bytes)
+    out = {}
+    for name, reads, writes in HOST_PORTS:
+        out[f"{name}_addr"] = Out(32 - bb)
+        if reads:
+            out[f"{name}_re"] = Out(1)
+            out[f"{name}_rdata"] = In(cfg.host_port_width)
+        if writes:
+            out[f"{name}_we"] = Out(1)
+            out[f"{name}_wstrb"] = Out(cfg.host_port_bytes)
+            out[f"{name}_wdata"] = Out(cfg.host_port_width)
+    return out
 
 
 class Accelerator(wiring.Component):
@@ -43,7 +64,6 @@ class Accelerator(wiring.Component):
     def __init__(self, cfg: AcceleratorConfig):
         # Elaboration time and memory grow with the PE count: refuse an array no run can finish with.
         try:
-            cfg.require_in_order("the RTL generator (hwgen.top)")
             check_limit("rtl_pes", cfg.pes, f"config '{cfg.name}': a {cfg.rows}x{cfg.cols} array to elaborate "
                                             f"into RTL, processing elements")
         except (LimitError, ConfigError):
@@ -58,12 +78,7 @@ class Accelerator(wiring.Component):
             "error": Out(1),
             "cycles": Out(COUNTER_WIDTH),
             "busy_pe": Out(COUNTER_WIDTH),
-            "mem_addr": Out(32 - self.byte_bits),
-            "mem_re": Out(1),
-            "mem_rdata": In(cfg.host_port_width),
-            "mem_we": Out(1),
-            "mem_wstrb": Out(pb),
-            "mem_wdata": Out(cfg.host_port_width),
+            **host_ports(cfg),
         })
         R, C = cfg.rows, cfg.cols
         self.array = SystolicArray(R, C, cfg.input_width, cfg.weight_width, cfg.acc_width,
@@ -73,13 +88,14 @@ class Accelerator(wiring.Component):
         self.acc_buf = Memory(shape=unsigned(C * cfg.acc_width), depth=cfg.acc_depth, init=[])
         #: per-column quantization table: bias[31:0], multiplier[63:32], shift[69:64]
         self.qtable = unit_registers(cfg, "").qtable
-        self.ctrl = Controller(cfg)
+        self.ctrl = Dispatcher(cfg) if cfg.controller is ControllerKind.DECOUPLED else Controller(cfg)
         self.load = LoadUnit(cfg)
         self.compute = ComputeUnit(cfg)
         self.store = StoreUnit(cfg)
         c, s = self.ctrl.regs, self.store.regs
-        self.state_regs = dict(pc=c.pc, instr_reg=c.instr_reg, fetch_cnt=c.fetch_cnt, exec_cnt=c.exec_cnt,
-                               exec_last=c.exec_last)
+        self.state_regs = dict(pc=c.pc, instr_reg=c.instr_reg, fetch_cnt=c.fetch_cnt)
+        if cfg.controller is ControllerKind.IN_ORDER:
+            self.state_regs.update(exec_cnt=c.exec_cnt, exec_last=c.exec_last)
         self.counter_regs = dict(cycles=c.cycle_counter, busy_pe=c.busy_pe_counter)
         self.quant_regs = dict(multiplier=s.q_multiplier, shift=s.q_shift, zero_point=s.q_zero_point,
                                clamp_lo=s.q_clamp_lo, clamp_hi=s.q_clamp_hi)
@@ -106,6 +122,8 @@ class Accelerator(wiring.Component):
         w_rd = self.w_spad.read_port()
         w_wr = self.w_spad.write_port(granularity=cfg.weight_width)
         acc_rd = self.acc_buf.read_port()
+        # decoupled: compute and store run at once, so the store unit has its own accumulator read port
+        acc_rd_st = self.acc_buf.read_port() if cfg.controller is ControllerKind.DECOUPLED else acc_rd
         acc_wr = self.acc_buf.write_port()
 
         # controller <-> units, compute <-> array
@@ -117,20 +135,23 @@ class Accelerator(wiring.Component):
                      self.cycles.eq(ctrl.cycles), self.busy_pe.eq(ctrl.busy_pe),
                      ctrl.busy_en.eq(compute.busy_en), ctrl.busy_inc.eq(compute.busy_inc)]
 
-        # host port: fetch, load reads and store writes never overlap
-        m.d.comb += [self.mem_addr.eq(ctrl.mem_addr | load.mem_addr | store.mem_addr),
-                     self.mem_re.eq(ctrl.mem_re | load.mem_re),
-                     ctrl.mem_rdata.eq(self.mem_rdata), load.mem_rdata.eq(self.mem_rdata),
-                     self.mem_we.eq(store.mem_we), self.mem_wstrb.eq(store.mem_wstrb),
-                     self.mem_wdata.eq(store.mem_wdata)]
+        # host ports: fetch, load reads, store writes
+        m.d.comb += [self.fetch_addr.eq(ctrl.mem_addr), self.fetch_re.eq(ctrl.mem_re),
+                     ctrl.mem_rdata.eq(self.fetch_rdata),
+                     self.ld_addr.eq(load.mem_addr), self.ld_re.eq(load.mem_re), load.mem_rdata.eq(self.ld_rdata),
+                     self.st_addr.eq(store.mem_addr), self.st_we.eq(store.mem_we), self.st_wstrb.eq(store.mem_wstrb),
+                     self.st_wdata.eq(store.mem_wdata)]
 
         # memories
+        if acc_rd_st is acc_rd:
+            m.d.comb += acc_rd.addr.eq(Mux(ctrl.compute.exec.active, compute.acc_rd.addr, store.acc_rd.addr))
+        else:
+            m.d.comb += [acc_rd.addr.eq(compute.acc_rd.addr), acc_rd_st.addr.eq(store.acc_rd.addr)]
         m.d.comb += [a_wr.addr.eq(load.a_wr.addr), a_wr.data.eq(load.a_wr.data), a_wr.en.eq(load.a_wr.en),
                      w_wr.addr.eq(load.w_wr.addr), w_wr.data.eq(load.w_wr.data), w_wr.en.eq(load.w_wr.en),
                      a_rd.addr.eq(compute.a_rd.addr), compute.a_rd.data.eq(a_rd.data),
                      w_rd.addr.eq(compute.w_rd.addr), compute.w_rd.data.eq(w_rd.data),
-                     acc_rd.addr.eq(Mux(ctrl.compute.exec.active, compute.acc_rd.addr, store.acc_rd.addr)),
-                     compute.acc_rd.data.eq(acc_rd.data), store.acc_rd.data.eq(acc_rd.data),
+                     compute.acc_rd.data.eq(acc_rd.data), store.acc_rd.data.eq(acc_rd_st.data),
                      acc_wr.addr.eq(compute.acc_wr.addr), acc_wr.data.eq(compute.acc_wr.data),
                      acc_wr.en.eq(compute.acc_wr.en)]
 

@@ -2,7 +2,8 @@
 
 Why: the harness, the build cache and the cocotb bench must be testable without
 the real accelerator (and stay testable when it changes). The stub exercises
-everything the bench relies on: synchronous reads, byte-enabled writes, the
+everything the bench relies on: synchronous reads (on the fetch port), byte-enabled writes (the
+store port), the
 performance counters, ``done``/``error`` and a way to hang (for the timeout).
 
 Behaviour, on a ``start`` pulse (host port at least 32 bits wide):
@@ -23,6 +24,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from hwgen.config import AcceleratorConfig
+from hwgen.top import host_ports
 
 __all__ = ["StubAccelerator", "expected", "stub_image"]
 
@@ -34,19 +36,13 @@ class StubAccelerator(wiring.Component):
         if cfg.host_port_width < 32:
             raise ValueError("the stub needs a host port of at least 32 bits")
         self.cfg = cfg
-        abits = 32 - (cfg.host_port_bytes.bit_length() - 1)
         super().__init__({
             "start": In(1),
             "done": Out(1),
             "error": Out(1),
             "cycles": Out(48),
             "busy_pe": Out(48),
-            "mem_addr": Out(abits),
-            "mem_re": Out(1),
-            "mem_rdata": In(cfg.host_port_width),
-            "mem_we": Out(1),
-            "mem_wstrb": Out(cfg.host_port_bytes),
-            "mem_wdata": Out(cfg.host_port_width),
+            **host_ports(cfg),
         })
 
     def elaborate(self, platform) -> Module:
@@ -57,26 +53,26 @@ class StubAccelerator(wiring.Component):
         remaining = Signal(16)
         dst = Signal(16)
         acc = Signal(32)
-        byte_sum = sum(self.mem_rdata[8 * i:8 * i + 8] for i in range(nbytes))
+        byte_sum = sum(self.fetch_rdata[8 * i:8 * i + 8] for i in range(nbytes))
 
         with m.FSM():
             with m.State("IDLE"):
-                m.d.comb += [self.mem_addr.eq(0), self.mem_re.eq(self.start)]
+                m.d.comb += [self.fetch_addr.eq(0), self.fetch_re.eq(self.start)]
                 with m.If(self.start):
                     m.d.sync += [self.done.eq(0), self.error.eq(0), self.cycles.eq(0), self.busy_pe.eq(0),
                                  acc.eq(0), ptr.eq(1)]
                     m.next = "HDR"
             with m.State("HDR"):
                 m.d.sync += self.cycles.eq(self.cycles + 1)
-                n = self.mem_rdata[0:16]
-                m.d.sync += dst.eq(self.mem_rdata[16:32])
-                with m.If(self.mem_rdata[w - 1]):
+                n = self.fetch_rdata[0:16]
+                m.d.sync += dst.eq(self.fetch_rdata[16:32])
+                with m.If(self.fetch_rdata[w - 1]):
                     m.d.sync += [self.error.eq(1), self.done.eq(1)]
                     m.next = "IDLE"
                 with m.Elif(n == 0):
                     m.next = "WRITE"
                 with m.Else():
-                    m.d.comb += [self.mem_addr.eq(ptr), self.mem_re.eq(1)]
+                    m.d.comb += [self.fetch_addr.eq(ptr), self.fetch_re.eq(1)]
                     m.d.sync += [ptr.eq(ptr + 1), remaining.eq(n)]
                     m.next = "SUM"
             with m.State("SUM"):
@@ -85,12 +81,12 @@ class StubAccelerator(wiring.Component):
                 with m.If(remaining == 1):
                     m.next = "WRITE"
                 with m.Else():
-                    m.d.comb += [self.mem_addr.eq(ptr), self.mem_re.eq(1)]
+                    m.d.comb += [self.fetch_addr.eq(ptr), self.fetch_re.eq(1)]
                     m.d.sync += ptr.eq(ptr + 1)
             with m.State("WRITE"):
                 m.d.sync += [self.cycles.eq(self.cycles + 1), self.done.eq(1)]
-                m.d.comb += [self.mem_addr.eq(dst), self.mem_we.eq(1), self.mem_wstrb.eq(0b1111),
-                             self.mem_wdata.eq(acc)]
+                m.d.comb += [self.st_addr.eq(dst), self.st_we.eq(1), self.st_wstrb.eq(0b1111),
+                             self.st_wdata.eq(acc)]
                 m.next = "IDLE"
         return m
 

@@ -20,6 +20,10 @@ CONFIGS = {
                                 a_spad_depth=8, w_spad_depth=4, acc_depth=5),
     "1x1-os-p32": AcceleratorConfig(name="f", rows=1, cols=1, dataflow="os", host_port_width=32,
                                     a_spad_depth=1, w_spad_depth=1, acc_depth=1),
+    # the decoupled controller: queues, dependency counts, sequencers, the store's accumulator read port
+    "2x2-os-decoupled-q1": AcceleratorConfig(name="g", rows=2, cols=2, dataflow="os", host_port_width=32,
+                                             controller="decoupled", queue_depth=1),
+    "3x5-both-decoupled-q3": AcceleratorConfig(name="h", rows=3, cols=5, controller="decoupled", queue_depth=3),
 }
 
 

@@ -146,9 +146,10 @@ static uint64_t state_hash(Sim& s) {
     gather_state(g_scratch);
     uint64_t h = hash_bytes(0x6877676e, g_scratch.data(), g_scratch.size());
     h = hash_bytes(h, s.mem.bytes.data(), s.mem.bytes.size());
-    uint8_t tail[PORT_BYTES + 1];
+    uint8_t tail[2 * PORT_BYTES + 1];
     std::memcpy(tail, s.rdata, PORT_BYTES);
-    tail[PORT_BYTES] = s.mem.oob ? 1 : 0;
+    std::memcpy(tail + PORT_BYTES, s.ld_rdata, PORT_BYTES);
+    tail[2 * PORT_BYTES] = s.mem.oob ? 1 : 0;
     return hash_bytes(h, tail, sizeof tail);
 }
 

@@ -48,11 +48,15 @@ INSTRUCTION = data.UnionLayout({
     "config": instruction_layout(Opcode.CONFIG),
 })
 
-#: The controller's execute phase as a unit sees it (from the controller's side).
+#: The controller's execute phase as a unit sees it (from the controller's side): ``payload`` is the
+#: executing instruction (the in-order controller's instruction register, like ``cmd.payload``; the
+#: decoupled one's per-unit copy, while ``cmd.payload`` may already offer the next instruction in the
+#: last execute cycle).
 EXEC = wiring.Signature({
     "active": Out(1),
     "cnt": Out(EXEC_COUNTER_WIDTH),
     "last": Out(EXEC_COUNTER_WIDTH),
+    "payload": Out(INSTRUCTION),
 })
 
 #: The controller's port to one unit (from the controller's side; a unit has ``In(UNIT_PORT)``).

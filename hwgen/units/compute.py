@@ -59,7 +59,8 @@ class ComputeUnit(wiring.Component):
         cfg, r = self.cfg, self.regs
         m = Module()
         R, C, accw = cfg.rows, cfg.cols, cfg.acc_width
-        CP = self.ctl.cmd.payload.compute
+        CP = self.ctl.exec.payload.compute   # the executing compute
+        NEW = self.ctl.cmd.payload.compute   # the offered one (its end count and phase registers)
         in_compute, e, e_last = self.ctl.exec.active, self.ctl.exec.cnt, self.ctl.exec.last
         a_valid, b_valid, cp_t1, busy_inc = r.feed_a_valid, r.feed_b_valid, r.cp_phase, r.busy_inc
         wb_valid, wb_addr, wb_data = r.wb_valid, r.wb_addr, r.wb_data
@@ -70,16 +71,17 @@ class ComputeUnit(wiring.Component):
 
         # decode: the end count, the phase register (os: readout start; ws: first aligned output row)
         # and the busy-PE increment per streamed word
+        new_os = NEW.dataflow == Dataflow.OS.code
         m.d.comb += self.ctl.cmd.ready.eq(1)
-        with m.If(os_mode):
-            m.d.comb += self.ctl.last.eq(OS.last(CP.depth))
+        with m.If(new_os):
+            m.d.comb += self.ctl.last.eq(OS.last(NEW.depth))
         with m.Else():
-            m.d.comb += self.ctl.last.eq(WS.last(CP.rows))
+            m.d.comb += self.ctl.last.eq(WS.last(NEW.rows))
         with m.If(self.ctl.cmd.valid):
-            with m.If(os_mode):
-                m.d.sync += [cp_t1.eq(OS.readout(CP.depth)), busy_inc.eq(CP.rows * C)]
+            with m.If(new_os):
+                m.d.sync += [cp_t1.eq(OS.readout(NEW.depth)), busy_inc.eq(NEW.rows * C)]
             with m.Else():
-                m.d.sync += [cp_t1.eq(WS.readout(CP.rows)), busy_inc.eq(CP.depth * C)]
+                m.d.sync += [cp_t1.eq(WS.readout(NEW.rows)), busy_inc.eq(NEW.depth * C)]
         m.d.comb += self.ctl.done.eq(e == e_last)
 
         # scratchpad read scheduling (data arrives one cycle later, gated by *_valid)

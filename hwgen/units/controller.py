@@ -37,7 +37,7 @@ class Controller(wiring.Component):
             "error": Out(1),
             "cycles": Out(COUNTER_WIDTH),
             "busy_pe": Out(COUNTER_WIDTH),
-            # host port, fetch side (the top ORs the units' ports: their accesses never overlap)
+            # the fetch host port (the load and store units have their own)
             "mem_addr": Out(32 - self.byte_bits),
             "mem_re": Out(1),
             "mem_rdata": In(cfg.host_port_width),
@@ -64,7 +64,8 @@ class Controller(wiring.Component):
 
         m.d.comb += [self.cycles.eq(cycles), self.busy_pe.eq(busy), self.error.eq(err)]
         for port in units.values():
-            m.d.comb += [port.cmd.payload.eq(ir), port.exec.cnt.eq(e), port.exec.last.eq(e_last)]
+            m.d.comb += [port.cmd.payload.eq(ir), port.exec.payload.eq(ir), port.exec.cnt.eq(e),
+                         port.exec.last.eq(e_last)]
 
         next_pc = pc + INSTR_BYTES
         with m.FSM(init=CONTROLLER_STATES[0], name=FSM_NAME) as fsm:

@@ -57,7 +57,8 @@ class LoadUnit(wiring.Component):
         R, C = cfg.rows, cfg.cols
         iw, ww = cfg.input_width, cfg.weight_width
         P, PB, BB = cfg.host_port_width, cfg.host_port_bytes, self.byte_bits
-        LD = self.ctl.cmd.payload.load
+        LD = self.ctl.exec.payload.load   # the executing load
+        NEW = self.ctl.cmd.payload.load   # the offered one (its start state and end count)
         in_load, e, e_last = self.ctl.exec.active, self.ctl.exec.cnt, self.ctl.exec.last
         ld_w, ld_l, ld_row_ptr, ld_ptr = r.ld_word, r.ld_lane, r.ld_row_ptr, r.ld_ptr
         ld_p_valid, ld_p_off, ld_p_addr, ld_p_lane = r.ld_p_valid, r.ld_p_byte, r.ld_p_spad_addr, r.ld_p_lane
@@ -65,9 +66,9 @@ class LoadUnit(wiring.Component):
         rdata = self.mem_rdata
 
         # decode: start state; the end count of a zero-fill load
-        m.d.comb += [self.ctl.cmd.ready.eq(1), self.ctl.last.eq(load_last(LD.count))]
+        m.d.comb += [self.ctl.cmd.ready.eq(1), self.ctl.last.eq(load_last(NEW.count))]
         with m.If(self.ctl.cmd.valid):
-            m.d.sync += [ld_w.eq(0), ld_l.eq(0), ld_row_ptr.eq(LD.base), ld_ptr.eq(LD.base)]
+            m.d.sync += [ld_w.eq(0), ld_l.eq(0), ld_row_ptr.eq(NEW.base), ld_ptr.eq(NEW.base)]
         m.d.comb += self.ctl.done.eq(Mux(LD.zero, e == e_last, ld_w == LD.count))
 
         wide = Signal(name="ld_wide")
