@@ -23,3 +23,19 @@ os.environ["HWGEN_CACHE"] = str(default_cache_dir())
 def hwgen_state(tmp_path_factory):
     os.environ["HWGEN_STATE"] = str(tmp_path_factory.mktemp("hwgen_state"))
     yield os.environ["HWGEN_STATE"]
+
+
+@pytest.fixture(scope="session")
+def qdq_mlp(tmp_path_factory):
+    """A quantized MLP (onnxruntime QDQ, int8, per channel) and a matching input, in a folder of their own:
+    (model.onnx, x.npy)."""
+    import numpy as np
+
+    from mappings.onnx_models import mlp, quantize_qdq, random_inputs, save
+
+    d = tmp_path_factory.mktemp("qdq_mlp")
+    fm = mlp(seed=5, features=(8, 6, 5, 4))
+    save(fm, d / "f.onnx")
+    quantize_qdq(d / "f.onnx", d / "m.onnx", "int8", True, seed=5)
+    np.save(d / "x.npy", next(iter(random_inputs(fm, seed=1)[0].values())))
+    return d / "m.onnx", d / "x.npy"

@@ -398,19 +398,7 @@ def test_python_dash_m_and_version():
 RUN_SMALL = ["--rows", "2", "--cols", "2", "--a-spad-depth", "64", "--w-spad-depth", "64", "--acc-depth", "32"]
 
 
-@pytest.fixture(scope="module")
-def qdq_mlp(tmp_path_factory):
-    """A quantized MLP and a matching input, in a folder of their own."""
-    import numpy as np
-
-    from mappings.onnx_models import mlp, quantize_qdq, random_inputs, save
-
-    d = tmp_path_factory.mktemp("qdq_mlp")
-    fm = mlp(seed=5, features=(8, 6, 5, 4))
-    save(fm, d / "f.onnx")
-    quantize_qdq(d / "f.onnx", d / "m.onnx", "int8", True, seed=5)
-    np.save(d / "x.npy", next(iter(random_inputs(fm, seed=1)[0].values())))
-    return d / "m.onnx", d / "x.npy"
+# qdq_mlp: tests/conftest.py
 
 
 def _run_report(qdq_mlp, tmp_path, name, *flags) -> dict:

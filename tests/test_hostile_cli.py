@@ -54,17 +54,9 @@ def home(tmp_path, monkeypatch):
 
 # ------------------------------------------------------------------ data loss
 @pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory):
-    """A quantized MLP and a matching input, in a folder of their own."""
-    from mappings.onnx_models import mlp, quantize_qdq, random_inputs, save
-
-    d = tmp_path_factory.mktemp("model")
-    fm = mlp(seed=5, features=(8, 6, 5, 4))
-    save(fm, d / "f.onnx")
-    quantize_qdq(d / "f.onnx", d / "m.onnx", "int8", True, seed=5)
-    x = next(iter(random_inputs(fm, seed=1)[0].values()))
-    np.save(d / "x.npy", x)
-    return d / "m.onnx", d / "x.npy"
+def tiny_model(qdq_mlp):
+    """The suite's quantized MLP and its input (tests/conftest.py)."""
+    return qdq_mlp
 
 
 def test_dump_layers_into_the_current_folder_deletes_nothing(home, tiny_model, capsys):
