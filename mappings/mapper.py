@@ -416,7 +416,7 @@ def _best_plan(cfg: AcceleratorConfig, shape, per_channel: bool, dataflow: str |
     space = count_legal_plans(cfg, M, K, N, dataflow, stop=exhaustive_limit, groups=G)
     if cfg.controller is Controller.DECOUPLED:
         method, best, best_c, n, n_proxy = _decoupled_search(cfg, ecfg, shape, per_channel, dataflow, dfs, seeds,
-                                                             cost, space <= exhaustive_limit)
+                                                             cost, space <= exhaustive_limit, proxy_keep)
         space = space if method == "exhaustive" else None
     elif space <= exhaustive_limit:
         method = "exhaustive"
@@ -448,16 +448,17 @@ def _best_plan(cfg: AcceleratorConfig, shape, per_channel: bool, dataflow: str |
 
 def _decoupled_search(cfg: AcceleratorConfig, ecfg: AcceleratorConfig, shape, per_channel: bool,
                       dataflow: str | None, dfs: list, seeds: list[Plan], cost, exhaustive: bool,
-                      keep: int = DEFAULT_DECOUPLED_KEEP) -> tuple[str, Plan, int, int, int]:
+                      proxy_keep: int = DEFAULT_PROXY_KEEP, keep: int = DEFAULT_DECOUPLED_KEEP) -> tuple[str, Plan, int, int, int]:
     """The plan search for the decoupled controller, whose exact cost (emit the program and schedule it,
     :mod:`mappings.pipelined`) is 100-1000x dearer than :mod:`sim.perf`'s closed forms.
 
     Candidates are ranked by (:func:`mappings.pipelined.decoupled_bound`, in-order cycles), both from
     :mod:`sim.perf` on the in-order copy of the config: every legal plan when there are at most the
     exhaustive limit of them, else the reduced search of :func:`_search` with that ranking as its
-    cost. The ``keep`` best by rank, the best by in-order cycles and the seeds (plan_tiles' plans) are
-    costed exactly; the cheapest wins. Returns (method, plan, exact cycles, plans costed exactly,
-    plans ranked)."""
+    cost (for a convolution, with the rank of the GEMM of the same M x K x N as its proxy, as in
+    order). The ``keep`` best by rank, the best by in-order cycles and the seeds (plan_tiles' plans)
+    are costed exactly; the cheapest wins. Returns (method, plan, exact cycles, plans costed exactly,
+    plans ranked by the layer's own counts)."""
     M, K, N = _shape_gemm(shape)
     G = getattr(shape, "groups", 1)
     icfg = in_order(ecfg)
@@ -470,13 +471,18 @@ def _decoupled_search(cfg: AcceleratorConfig, ecfg: AcceleratorConfig, shape, pe
             r = ranked[p] = (decoupled_bound(ecfg, perf), perf.cycles)
         return r
 
+    def gemm_rank(p: Plan) -> tuple[int, int]:
+        perf = _perf(icfg, GemmShape(M, K, N), p, per_channel)
+        return decoupled_bound(ecfg, perf), perf.cycles
+
     if exhaustive:
         method = "exhaustive"
         for p in legal_plans(cfg, M, K, N, dataflow, G):
             rank(p)
     else:
         method = "search"
-        _search(cfg, M, K, N, dfs, seeds, rank, None, 0, G)
+        conv = isinstance(shape, ConvShape) and proxy_keep
+        _search(cfg, M, K, N, dfs, seeds, rank, gemm_rank if conv else None, proxy_keep, G)
     for p in seeds:
         rank(p)
     order = sorted(ranked, key=lambda p: (ranked[p], str(p)))

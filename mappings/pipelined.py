@@ -24,7 +24,7 @@ from functools import lru_cache
 from hwgen.config import AcceleratorConfig, Controller
 from hwgen.isa import QTABLE_BYTES, config, halt
 from sim.perf import ConvShape, GemmShape, LayerPerf, layer_perf
-from sim.schedule import UNIT_OF, Schedule, Unit, schedule
+from sim.schedule import DEFAULT_QUEUE_DEPTH, UNIT_OF, Schedule, Unit, schedule
 from sim.tiling import GemmA, LoweringError, Plan
 from sim.timing import DECODE_CYCLES, fetch_cycles
 
@@ -35,9 +35,13 @@ __all__ = ["layer_instructions", "layer_schedule", "decoupled_perf", "decoupled_
 
 
 def in_order(cfg: AcceleratorConfig) -> AcceleratorConfig:
-    """``cfg`` with the in-order controller (the same memories and array): the config whose analytical
-    model (:mod:`sim.perf`) and cycle model give the counts and results of a decoupled program."""
-    return cfg if cfg.controller is Controller.IN_ORDER else dataclasses.replace(cfg, controller=Controller.IN_ORDER)
+    """``cfg`` with the in-order controller (the same memories and array; the queue depth, which the
+    in-order controller does not have, at its default so that one in-order evaluation serves every
+    queue depth): the config whose analytical model (:mod:`sim.perf`) and cycle model give the counts
+    and results of a decoupled program."""
+    if cfg.controller is Controller.IN_ORDER:
+        return cfg
+    return dataclasses.replace(cfg, controller=Controller.IN_ORDER, queue_depth=DEFAULT_QUEUE_DEPTH)
 
 
 def layer_instructions(cfg: AcceleratorConfig, shape: GemmShape | ConvShape, plan: Plan, per_channel: bool = False,
@@ -46,7 +50,8 @@ def layer_instructions(cfg: AcceleratorConfig, shape: GemmShape | ConvShape, pla
     with ``plan`` on ``cfg`` (any controller), relocated exactly as they relocate them; the config
     instruction's fields (quantization parameters) are zeros, which changes no timing. ``order``: the
     decoupled lowering's step order (:data:`mappings.lowering.PIPELINE_ORDERS`); ``memo``: A fills
-    computed once per equivalence class of (block, chunk) and shifted (the same instructions, faster);
+    computed once per equivalence class of (block, chunk) and shifted, and instructions built without
+    the ISA constructors' field checks (the same instructions, faster; ``memo=False``: the lowering's way);
     ``pad_value``: a convolution's padding fill byte (the ``base`` field of fill loads; no timing)."""
     M, K, N = shape.gemm
     if isinstance(shape, ConvShape):
@@ -64,7 +69,7 @@ def layer_instructions(cfg: AcceleratorConfig, shape: GemmShape | ConvShape, pla
         inputs["Q"] = total_n * QTABLE_BYTES
     prog = [config()] + _emit_layer(cfg, plan, gemms, M, K, N, False, bool(per_channel), order, memo) + [halt()]
     addrs, out_addr, _ = _layout(cfg, len(prog), inputs, out_bytes)
-    return _relocate(prog, {**addrs, "out": out_addr}, pad_value)
+    return _relocate(prog, {**addrs, "out": out_addr}, pad_value, checked=not memo)
 
 
 def layer_schedule(cfg: AcceleratorConfig, shape: GemmShape | ConvShape, plan: Plan, per_channel: bool = False,
