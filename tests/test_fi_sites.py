@@ -147,3 +147,44 @@ def test_design_sites_refuses_unnamed_state():
         with m.State("B"):
             m.next = "A"
     assert design_sites(m) == [Site("f_state", 1)]
+
+
+def _hand_registers(R: int, C: int, port_bytes: int, accw: int = 32) -> dict[str, int]:
+    """The in-order design's registers outside the array and memories, written out by hand from the
+    design (ISA field widths: 16-bit scratchpad addresses and counts, 9-bit lane counts, 32-bit host
+    addresses; 26-bit execute counter; 48-bit performance counters; 7 controller states) — not read from
+    hwgen.hw_facts.REGISTERS, which both the RTL and the formula are built from."""
+    byte_bits = (port_bytes - 1).bit_length() if port_bytes > 1 else 0
+    lanes = min(port_bytes, C)
+    regs = {
+        "ctrl.fsm_state": 3, "ctrl.pc": 32, "ctrl.instr_reg": 128,
+        "ctrl.fetch_cnt": max(1, (128 // (8 * port_bytes)).bit_length()),
+        "ctrl.exec_cnt": 26, "ctrl.exec_last": 26, "ctrl.error_flag": 1,
+        "ctrl.cycle_counter": 48, "ctrl.busy_pe_counter": 48,
+        "load.ld_word": 16, "load.ld_lane": 9, "load.ld_row_ptr": 32, "load.ld_ptr": 32, "load.ld_p_valid": 1,
+        "load.ld_p_spad_addr": 16, "load.ld_p_lane": 9, "load.ld_p_wide": 1, "load.ld_p_lo": 10, "load.ld_p_hi": 10,
+        "compute.feed_a_valid": 1, "compute.feed_b_valid": 1, "compute.cp_phase": 26, "compute.busy_inc": 26,
+        "compute.wb_valid": 1, "compute.wb_addr": 16, "compute.wb_data": C * accw,
+        "store.q_multiplier": 32, "store.q_shift": 6, "store.q_zero_point": 16, "store.q_clamp_lo": 16,
+        "store.q_clamp_hi": 16, "store.st_row": 16, "store.st_col": 9, "store.st_row_ptr": 32, "store.st_ptr": 32,
+        "store.rq1_valid": 1, "store.rq1_lane": 9, "store.rq1_ptr": 32,
+        "store.rq2_valid": 1, "store.rq2_ptr": 32, "store.rq3_valid": 1, "store.rq3_ptr": 32,
+    }
+    if byte_bits:
+        regs.update({"load.ld_p_byte": byte_bits, "load.ld_p_rot": byte_bits})
+    for k in range(lanes):  # one requantizer lane per byte a beat can hold
+        regs.update({f"store.rq2_product_l{k}": accw + 32, f"store.rq2_shift_l{k}": 6, f"store.rq3_byte_l{k}": 8})
+    if lanes > 1:  # the beat's byte count, 0..lanes
+        regs.update({f"store.rq{s}_bytes": lanes.bit_length() for s in (1, 2, 3)})
+    regs.update({f"qtable_c{j}": 72 for j in range(C)})
+    return regs
+
+
+@pytest.mark.parametrize("R, C, port", [(2, 2, 8), (2, 4, 32), (4, 4, 128), (3, 8, 64)])
+def test_register_widths_match_a_hand_written_list(R, C, port):
+    """The register table (and so the RTL and the formula, which both read it) against the design by hand:
+    a wrong width or a lost register in hwgen.hw_facts would pass the RTL-vs-formula parity."""
+    cfg = AcceleratorConfig(rows=R, cols=C, host_port_width=port)
+    got = {s.name: s.width for s in model_sites(cfg)
+           if not s.name.startswith("array.") and s.name.split(".")[0] not in ("a_spad", "w_spad", "acc_buf")}
+    assert got == _hand_registers(R, C, port // 8)
