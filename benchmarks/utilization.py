@@ -1,6 +1,7 @@
 """PE utilization of whole networks against issue 8's goals, with the roofline, and simulator speeds.
 
-For each network (ResNet-50, ResNet-18, MobileNetV2 from the zoo) and array (16x16 with depths
+For each network (ResNet-50, ResNet-18, MobileNetV2 from the zoo), controller (in-order, and decoupled
+with the mapper's software-pipelined programs) and array (16x16 with depths
 8192/8192/1024, 32x32 with 4096/4096/512; int8, 128-bit host port, 'both' dataflow: Gemmini-equal
 resources at 16x16) it runs what ``hwgen map`` runs (the mapper's search and the exact analytical
 model, every layer requantized through the quantization table as ``hwgen run`` executes it) and
@@ -13,7 +14,7 @@ and runs it on the cycle model and on native Verilator (built once per array, ca
 cycles per wall second of the run phase, and checks that both agree on cycles and memory.
 
 Usage: python benchmarks/utilization.py [--networks resnet50,resnet18,mobilenet_v2] [--arrays 16,32]
-[--speed]
+[--controllers in-order,decoupled] [--speed]
 """
 
 from __future__ import annotations
@@ -41,10 +42,10 @@ GOALS = {("resnet50", 16): 0.80, ("resnet50", 32): 0.60, ("mobilenet_v2", 16): 0
 SPEED_LAYER = ConvShape(14, 14, 256, 3, 3, 256, (1, 1), (1, 1, 1, 1), (1, 1), 1)
 
 
-def config(size: int) -> AcceleratorConfig:
+def config(size: int, controller: str = "in-order") -> AcceleratorConfig:
     a, w, acc = ARRAYS[size]
     return AcceleratorConfig(name=f"util{size}", rows=size, cols=size, host_port_width=128,
-                             a_spad_depth=a, w_spad_depth=w, acc_depth=acc)
+                             a_spad_depth=a, w_spad_depth=w, acc_depth=acc, controller=controller)
 
 
 def speed(cfg: AcceleratorConfig, seed: int = 0) -> tuple[int, float, float]:
@@ -73,23 +74,25 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--networks", default="resnet50,resnet18,mobilenet_v2")
     ap.add_argument("--arrays", default="16,32")
+    ap.add_argument("--controllers", default="in-order,decoupled",
+                    help="controllers to map with (the decoupled one with software-pipelined programs)")
     ap.add_argument("--speed", action="store_true", help="also measure model and native Verilator speed")
     args = ap.parse_args(argv)
     sizes = [int(v) for v in args.arrays.split(",")]
     console = Console(width=200)
     table = Table(title="Network PE utilization (hwgen map, exact analytical model)")
-    for col in ("network", "array", "cycles", "PE util", "MAC util", "roofline bound", "of bound", "goal",
+    for col in ("network", "array", "controller", "cycles", "PE util", "MAC util", "roofline bound", "of bound", "goal",
                 "map s"):
-        table.add_column(col, justify="left" if col in ("network", "array") else "right")
+        table.add_column(col, justify="left" if col in ("network", "array", "controller") else "right")
     for net in args.networks.split(","):
-        for size in sizes:
-            cfg = config(size)
+        for size, controller in ((z, c) for z in sizes for c in args.controllers.split(",")):
+            cfg = config(size, controller)
             t0 = time.perf_counter()
             nmap = map_graph(load_model(f"zoo:{net}"), cfg)
             secs = time.perf_counter() - t0
             roof = nmap.roofline
             goal = GOALS.get((net, size))
-            table.add_row(net, f"{size}x{size}", f"{nmap.cycles:,}", f"{nmap.busy_utilization:.1%}",
+            table.add_row(net, f"{size}x{size}", controller, f"{nmap.cycles:,}", f"{nmap.busy_utilization:.1%}",
                           f"{nmap.macs / (nmap.cycles * cfg.pes):.1%}", f"{roof.cycles:,} {roof.bound}",
                           f"{roof.ratio(nmap.cycles):.1%}",
                           "-" if goal is None else f">= {goal:.0%} ({'met' if nmap.busy_utilization >= goal else 'not met'})",
