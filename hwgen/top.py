@@ -29,7 +29,7 @@ from .config import Controller as ControllerKind
 from .hw_facts import COUNTER_WIDTH, byte_bits
 from .isa import QTABLE_BYTES
 from .limits import LimitError, check_limit
-from .units.common import unit_registers
+from .units.common import status_ports, unit_registers
 from .units.compute import ComputeUnit
 from .units.controller import Controller
 from .units.dispatcher import Dispatcher
@@ -72,14 +72,7 @@ class Accelerator(wiring.Component):
         self.cfg = cfg
         pb = cfg.host_port_bytes
         self.byte_bits = byte_bits(pb)
-        super().__init__({
-            "start": In(1),
-            "done": Out(1),
-            "error": Out(1),
-            "cycles": Out(COUNTER_WIDTH),
-            "busy_pe": Out(COUNTER_WIDTH),
-            **host_ports(cfg),
-        })
+        super().__init__({**status_ports(), **host_ports(cfg)})
         R, C = cfg.rows, cfg.cols
         self.array = SystolicArray(R, C, cfg.input_width, cfg.weight_width, cfg.acc_width,
                                    os=cfg.supports_os, ws=cfg.supports_ws)
@@ -92,13 +85,6 @@ class Accelerator(wiring.Component):
         self.load = LoadUnit(cfg)
         self.compute = ComputeUnit(cfg)
         self.store = StoreUnit(cfg)
-        c, s = self.ctrl.regs, self.store.regs
-        self.state_regs = dict(pc=c.pc, instr_reg=c.instr_reg, fetch_cnt=c.fetch_cnt)
-        if cfg.controller is ControllerKind.IN_ORDER:
-            self.state_regs.update(exec_cnt=c.exec_cnt, exec_last=c.exec_last)
-        self.counter_regs = dict(cycles=c.cycle_counter, busy_pe=c.busy_pe_counter)
-        self.quant_regs = dict(multiplier=s.q_multiplier, shift=s.q_shift, zero_point=s.q_zero_point,
-                               clamp_lo=s.q_clamp_lo, clamp_hi=s.q_clamp_hi)
 
     @property
     def fsm_state(self):

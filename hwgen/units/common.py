@@ -25,10 +25,15 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..config import INSTR_BITS, AcceleratorConfig
-from ..hw_facts import EXEC_COUNTER_WIDTH, registers_of
+from ..hw_facts import COUNTER_WIDTH, EXEC_COUNTER_WIDTH, byte_bits, registers_of
 from ..isa import OPCODE_BITS, Opcode, field_offsets
 
-__all__ = ["INSTRUCTION", "EXEC", "UNIT_PORT", "unit_registers", "instruction_layout"]
+__all__ = ["INSTRUCTION", "EXEC", "UNIT_PORT", "ADDR_WIDTH", "unit_registers", "instruction_layout",
+           "status_ports", "host_read_port", "host_write_port", "controller_ports", "fetch_state"]
+
+#: Width of the scratchpad and accumulator-buffer word addresses the units compute (the ISA's 16-bit
+#: spad_addr, a_addr, w_addr and o_addr fields).
+ADDR_WIDTH = 16
 
 
 def instruction_layout(op: Opcode) -> data.FlexibleLayout:
@@ -84,3 +89,47 @@ def unit_registers(cfg: AcceleratorConfig, unit: str) -> SimpleNamespace:
         else:
             out[reg.name] = Signal(shape, name=reg.name) if names else None
     return SimpleNamespace(**out)
+
+
+# ------------------------------------------------------------------ port groups (signature members)
+def status_ports() -> dict:
+    """start / done / error and the performance counters: the accelerator's and each controller's."""
+    return {"start": In(1), "done": Out(1), "error": Out(1),
+            "cycles": Out(COUNTER_WIDTH), "busy_pe": Out(COUNTER_WIDTH)}
+
+
+def host_read_port(cfg: AcceleratorConfig) -> dict:
+    """One host read port, from the reader's side: word address, read enable, data a cycle later."""
+    return {"mem_addr": Out(32 - byte_bits(cfg.host_port_bytes)), "mem_re": Out(1),
+            "mem_rdata": In(cfg.host_port_width)}
+
+
+def host_write_port(cfg: AcceleratorConfig) -> dict:
+    """One host write port, from the writer's side: word address, write enable, byte strobes, data."""
+    return {"mem_addr": Out(32 - byte_bits(cfg.host_port_bytes)), "mem_we": Out(1),
+            "mem_wstrb": Out(cfg.host_port_bytes), "mem_wdata": Out(cfg.host_port_width)}
+
+
+def controller_ports(cfg: AcceleratorConfig) -> dict:
+    """The members both controllers (in-order and decoupled) have: status, the fetch port, one
+    :data:`UNIT_PORT` per unit and the compute unit's busy-PE accounting."""
+    return {**status_ports(), **host_read_port(cfg),
+            "load": Out(UNIT_PORT), "compute": Out(UNIT_PORT), "store": Out(UNIT_PORT),
+            "busy_en": In(1), "busy_inc": In(EXEC_COUNTER_WIDTH)}
+
+
+def fetch_state(m, ctl, cfg: AcceleratorConfig, *, pc, fetch_cnt, ir, cycles) -> None:
+    """The body of both controllers' FETCH state: ``fetch_beats`` reads of the fetch port from ``pc``,
+    each beat's data (one cycle later) into its slice of the instruction register ``ir``, then DECODE
+    (:data:`hwgen.hw_facts.FETCH_LATENCY`: the cycle after the last read)."""
+    P, BB, beats = cfg.host_port_width, byte_bits(cfg.host_port_bytes), cfg.fetch_beats
+    m.d.sync += cycles.eq(cycles + 1)
+    with m.If(fetch_cnt < beats):
+        m.d.comb += [ctl.mem_re.eq(1), ctl.mem_addr.eq((pc >> BB) + fetch_cnt)]
+    with m.If(fetch_cnt > 0):
+        for b in range(beats):
+            with m.If(fetch_cnt == b + 1):
+                m.d.sync += ir[b * P:(b + 1) * P].eq(ctl.mem_rdata)
+    m.d.sync += fetch_cnt.eq(fetch_cnt + 1)
+    with m.If(fetch_cnt == beats):
+        m.next = "DECODE"

@@ -21,12 +21,10 @@ from ..array import SystolicArray
 from ..config import AcceleratorConfig
 from ..dataflow import Dataflow
 from ..hw_facts import CLEAR_CYCLES, EXEC_COUNTER_WIDTH, compute_schedule
-from .common import UNIT_PORT, unit_registers
+from .common import ADDR_WIDTH, UNIT_PORT, unit_registers
 
 __all__ = ["ComputeUnit"]
 
-#: width of the scratchpad / accumulator-buffer word addresses this unit computes (the ISA's fields)
-ADDR_WIDTH = 16
 
 
 def read_port(data_width: int) -> wiring.Signature:

@@ -14,13 +14,11 @@ states from :data:`hwgen.hw_facts.CONTROLLER_STATES`.
 
 from amaranth import Module
 from amaranth.lib import data, wiring
-from amaranth.lib.wiring import In, Out
 
 from ..config import INSTR_BITS, AcceleratorConfig
-from ..hw_facts import (CONTROLLER_STATES, COUNTER_WIDTH, EXEC_COUNTER_WIDTH, FSM_NAME, byte_bits,
-                        registers_of)
+from ..hw_facts import CONTROLLER_STATES, FSM_NAME, byte_bits, registers_of
 from ..isa import INSTR_BYTES, Opcode
-from .common import INSTRUCTION, UNIT_PORT, unit_registers
+from .common import INSTRUCTION, controller_ports, fetch_state, unit_registers
 
 __all__ = ["Controller"]
 
@@ -31,31 +29,13 @@ class Controller(wiring.Component):
     def __init__(self, cfg: AcceleratorConfig):
         self.cfg = cfg
         self.byte_bits = byte_bits(cfg.host_port_bytes)
-        super().__init__({
-            "start": In(1),
-            "done": Out(1),
-            "error": Out(1),
-            "cycles": Out(COUNTER_WIDTH),
-            "busy_pe": Out(COUNTER_WIDTH),
-            # the fetch host port (the load and store units have their own)
-            "mem_addr": Out(32 - self.byte_bits),
-            "mem_re": Out(1),
-            "mem_rdata": In(cfg.host_port_width),
-            # one port per unit
-            "load": Out(UNIT_PORT),
-            "compute": Out(UNIT_PORT),
-            "store": Out(UNIT_PORT),
-            # busy-PE accounting from the compute unit
-            "busy_en": In(1),
-            "busy_inc": In(EXEC_COUNTER_WIDTH),
-        })
+        super().__init__(controller_ports(cfg))  # the fetch port is its own; load and store have theirs
         self.regs = unit_registers(cfg, "ctrl")
         self.fsm_state = None  #: the FSM's state register, after elaboration
 
     def elaborate(self, platform):
         cfg, r = self.cfg, self.regs
         m = Module()
-        P, BB, beats = cfg.host_port_width, self.byte_bits, cfg.fetch_beats
         pc, ir, fetch_cnt, e, e_last = r.pc, r.instr_reg, r.fetch_cnt, r.exec_cnt, r.exec_last
         cycles, busy, err = r.cycle_counter, r.busy_pe_counter, r.error_flag
         units = {Opcode.LOAD: self.load, Opcode.COMPUTE: self.compute, Opcode.STORE: self.store}
@@ -75,16 +55,7 @@ class Controller(wiring.Component):
                     m.next = "FETCH"
 
             with m.State("FETCH"):
-                m.d.sync += cycles.eq(cycles + 1)
-                with m.If(fetch_cnt < beats):
-                    m.d.comb += [self.mem_re.eq(1), self.mem_addr.eq((pc >> BB) + fetch_cnt)]
-                with m.If(fetch_cnt > 0):
-                    for b in range(beats):
-                        with m.If(fetch_cnt == b + 1):
-                            m.d.sync += ir[b * P:(b + 1) * P].eq(self.mem_rdata)
-                m.d.sync += fetch_cnt.eq(fetch_cnt + 1)
-                with m.If(fetch_cnt == beats):
-                    m.next = "DECODE"
+                fetch_state(m, self, cfg, pc=pc, fetch_cnt=fetch_cnt, ir=ir, cycles=cycles)
 
             with m.State("DECODE"):
                 m.d.sync += [cycles.eq(cycles + 1), fetch_cnt.eq(0), e.eq(0)]

@@ -32,14 +32,12 @@ footprint, dep counts), ``<u>q_head``, ``<u>q_count``, ``<u>_busy``, ``<u>_cnt``
 
 from amaranth import Array, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
-from amaranth.lib.wiring import In, Out
 
 from ..config import INSTR_BITS, AcceleratorConfig
 from ..dataflow import Dataflow
-from ..hw_facts import (COUNTER_WIDTH, DECOUPLED_UNITS, EXEC_COUNTER_WIDTH, FSM_NAME,
-                        byte_bits, dep_width, footprint_fields)
+from ..hw_facts import DECOUPLED_UNITS, FSM_NAME, byte_bits, dep_width, footprint_fields
 from ..isa import INSTR_BYTES, Opcode
-from .common import INSTRUCTION, UNIT_PORT, unit_registers
+from .common import INSTRUCTION, controller_ports, fetch_state, unit_registers
 
 __all__ = ["Dispatcher", "DISPATCHER_STATES"]
 
@@ -106,28 +104,14 @@ class Dispatcher(wiring.Component):
     def __init__(self, cfg: AcceleratorConfig):
         self.cfg = cfg
         self.byte_bits = byte_bits(cfg.host_port_bytes)
-        super().__init__({
-            "start": In(1),
-            "done": Out(1),
-            "error": Out(1),
-            "cycles": Out(COUNTER_WIDTH),
-            "busy_pe": Out(COUNTER_WIDTH),
-            "mem_addr": Out(32 - self.byte_bits),
-            "mem_re": Out(1),
-            "mem_rdata": In(cfg.host_port_width),
-            "load": Out(UNIT_PORT),
-            "compute": Out(UNIT_PORT),
-            "store": Out(UNIT_PORT),
-            "busy_en": In(1),
-            "busy_inc": In(EXEC_COUNTER_WIDTH),
-        })
+        super().__init__(controller_ports(cfg))
         self.regs = unit_registers(cfg, "ctrl")
         self.fsm_state = None
 
     def elaborate(self, platform):
         cfg, r = self.cfg, self.regs
         m = Module()
-        P, BB, beats, D = cfg.host_port_width, self.byte_bits, cfg.fetch_beats, cfg.queue_depth
+        D = cfg.queue_depth
         pc, ir, fetch_cnt = r.pc, r.instr_reg, r.fetch_cnt
         cycles, busy_pe, err = r.cycle_counter, r.busy_pe_counter, r.error_flag
         ports = {"l": self.load, "c": self.compute, "s": self.store}
@@ -237,16 +221,7 @@ class Dispatcher(wiring.Component):
                     m.next = "FETCH"
 
             with m.State("FETCH"):
-                m.d.sync += cycles.eq(cycles + 1)
-                with m.If(fetch_cnt < beats):
-                    m.d.comb += [self.mem_re.eq(1), self.mem_addr.eq((pc >> BB) + fetch_cnt)]
-                with m.If(fetch_cnt > 0):
-                    for b in range(beats):
-                        with m.If(fetch_cnt == b + 1):
-                            m.d.sync += ir[b * P:(b + 1) * P].eq(self.mem_rdata)
-                m.d.sync += fetch_cnt.eq(fetch_cnt + 1)
-                with m.If(fetch_cnt == beats):
-                    m.next = "DECODE"
+                fetch_state(m, self, cfg, pc=pc, fetch_cnt=fetch_cnt, ir=ir, cycles=cycles)
 
             with m.State("DECODE"):
                 m.d.sync += [cycles.eq(cycles + 1), fetch_cnt.eq(0)]

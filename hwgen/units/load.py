@@ -18,12 +18,10 @@ from amaranth.lib.wiring import In, Out
 from ..config import AcceleratorConfig
 from ..hw_facts import bits_for, byte_bits, load_last
 from ..isa import QTABLE_BYTES
-from .common import UNIT_PORT, unit_registers
+from .common import ADDR_WIDTH, UNIT_PORT, host_read_port, unit_registers
 
 __all__ = ["LoadUnit", "write_port"]
 
-#: width of the scratchpad / table word address a load computes (the ISA's spad_addr field)
-ADDR_WIDTH = 16
 
 
 def write_port(data_width: int, enables: int) -> wiring.Signature:
@@ -40,9 +38,7 @@ class LoadUnit(wiring.Component):
         R, C = cfg.rows, cfg.cols
         super().__init__({
             "ctl": In(UNIT_PORT),
-            "mem_addr": Out(32 - self.byte_bits),
-            "mem_re": Out(1),
-            "mem_rdata": In(cfg.host_port_width),
+            **host_read_port(cfg),
             "a_wr": Out(write_port(R * cfg.input_width, R)),
             "w_wr": Out(write_port(C * cfg.weight_width, C)),
             #: quantization-table bytes: en says the load targets the table, data/bytes the entry's bytes

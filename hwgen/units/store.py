@@ -33,12 +33,10 @@ from amaranth.lib.wiring import In, Out
 from ..config import AcceleratorConfig
 from ..hw_facts import bits_for, byte_bits, store_beats, store_issuing, store_lanes, store_last, store_wide
 from ..isa import QTABLE_BYTES, Opcode
-from .common import UNIT_PORT, unit_registers
+from .common import ADDR_WIDTH, UNIT_PORT, host_write_port, unit_registers
 
 __all__ = ["StoreUnit"]
 
-#: width of the accumulator-buffer row address this unit computes (the ISA's o_addr field)
-ADDR_WIDTH = 16
 
 
 class StoreUnit(wiring.Component):
@@ -52,10 +50,7 @@ class StoreUnit(wiring.Component):
             "ctl": In(UNIT_PORT),
             "acc_rd": Out(wiring.Signature({"addr": Out(ADDR_WIDTH), "data": In(C * cfg.acc_width)})),
             "qtable": In(data.ArrayLayout(8 * QTABLE_BYTES, C)),
-            "mem_addr": Out(32 - self.byte_bits),
-            "mem_we": Out(1),
-            "mem_wstrb": Out(pb),
-            "mem_wdata": Out(cfg.host_port_width),
+            **host_write_port(cfg),
         })
         self.regs = unit_registers(cfg, "store")
 
