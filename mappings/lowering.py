@@ -286,6 +286,20 @@ class _Operands:
     out_off: int
 
 
+def _block_grid(cfg: AcceleratorConfig, M: int, K: int, N: int, plan: Plan):
+    """(column tiles, reduction chunks, m blocks, n blocks, (m block, n block) visiting order) of a plan:
+    the loop structure both emitters (in order and double-buffered) walk."""
+    n_tiles = _blocks(N, cfg.cols)
+    k_chunks = _blocks(K, plan.kc)
+    m_blocks = _blocks(M, plan.mb)
+    n_blocks = _blocks(len(n_tiles), plan.nt)
+    if plan.order == "n":
+        order = [(mi, ni) for ni in range(len(n_blocks)) for mi in range(len(m_blocks))]
+    else:
+        order = [(mi, ni) for mi in range(len(m_blocks)) for ni in range(len(n_blocks))]
+    return n_tiles, k_chunks, m_blocks, n_blocks, order
+
+
 def _emit(cfg: AcceleratorConfig, plan: Plan, aview, M: int, K: int, N: int, ops: _Operands, relu: bool,
           qtable: bool) -> list:
     """The instructions of one GEMM (no config/halt), with load/store bases as (tensor, offset) to relocate.
@@ -297,14 +311,7 @@ def _emit(cfg: AcceleratorConfig, plan: Plan, aview, M: int, K: int, N: int, ops
     R = cfg.rows
     prog: list = []
     relu_i = int(bool(relu))
-    n_tiles = _blocks(N, cfg.cols)
-    k_chunks = _blocks(K, plan.kc)
-    m_blocks = _blocks(M, plan.mb)
-    n_blocks = _blocks(len(n_tiles), plan.nt)
-    if plan.order == "n":
-        order = [(mi, ni) for ni in range(len(n_blocks)) for mi in range(len(m_blocks))]
-    else:
-        order = [(mi, ni) for mi in range(len(m_blocks)) for ni in range(len(n_blocks))]
+    n_tiles, k_chunks, m_blocks, n_blocks, order = _block_grid(cfg, M, K, N, plan)
     a_res = w_res = q_res = None
     os_ = plan.dataflow == Dataflow.OS
     for mi, ni in order:
@@ -398,14 +405,7 @@ def _pipeline_steps(cfg: AcceleratorConfig, plan: Plan, gemms, M: int, K: int, N
     R = cfg.rows
     relu_i = int(bool(relu))
     Ha, Hw, Hc = _single_needs(cfg, M, K, N, plan)
-    n_tiles = _blocks(N, cfg.cols)
-    k_chunks = _blocks(K, plan.kc)
-    m_blocks = _blocks(M, plan.mb)
-    n_blocks = _blocks(len(n_tiles), plan.nt)
-    if plan.order == "n":
-        order = [(mi, ni) for ni in range(len(n_blocks)) for mi in range(len(m_blocks))]
-    else:
-        order = [(mi, ni) for mi in range(len(m_blocks)) for ni in range(len(n_blocks))]
+    n_tiles, k_chunks, m_blocks, n_blocks, order = _block_grid(cfg, M, K, N, plan)
     os_ = plan.dataflow == Dataflow.OS
     kt = _cdiv(plan.kc, R)
     ha = hw = hc = 1  # the half of the last fill / block: the first one goes to half 0
