@@ -21,7 +21,6 @@ import numpy as np
 import pytest
 
 from hwgen.config import AcceleratorConfig
-from hwgen.isa import IsaError
 from mappings.ilp import MemorySplitError, brute_force_memory_split, memory_split, sram_bytes
 from mappings.lowering import LoweringError, check_plan, lower_conv2d, lower_gemm, plan_needs, plan_tiles
 from mappings.mapper import best_plan, count_legal_plans, legal_plans, plan_cycles
@@ -29,6 +28,7 @@ from sim.cycle import CycleModel
 from sim.perf import ConvShape, GemmShape, layer_perf
 from sim.reference import ChannelQuant, Quant, conv2d_ref, gemm_ref
 from sim.tiling import Plan
+from plan_checks import assert_needs_tight
 
 Q = Quant(1, 3, 0, -128, 127, False)
 
@@ -72,18 +72,6 @@ def _lower(cfg, shape, plan, rng, per_channel=False):
     return prog, conv2d_ref(X, Wt, shape.stride, shape.pads, q, groups=shape.groups, dilation=shape.dilation)
 
 
-def _tight(cfg, prog, needs) -> None:
-    """One word less of any memory (where the config allows it) and the program fails its check."""
-    for fld, need in zip(("a_spad_depth", "w_spad_depth", "acc_depth"), needs):
-        assert need <= getattr(cfg, fld)
-        try:
-            smaller = dataclasses.replace(cfg, **{fld: need - 1})
-        except Exception:  # below the config's own minimum
-            continue
-        with pytest.raises(IsaError):
-            prog.check(smaller)
-
-
 # ------------------------------------------------------------------ (a) brute force on the cycle model
 @pytest.mark.parametrize("cfg_name,shape", CASES, ids=[f"{c}-{s}" for c, s in CASES])
 def test_best_plan_is_brute_force_optimum(cfg_name, shape):
@@ -102,7 +90,7 @@ def test_best_plan_is_brute_force_optimum(cfg_name, shape):
         np.testing.assert_array_equal(prog.outputs["out"].read(res.memory), ref)
         assert res.cycles == layer_perf(cfg, shape, p).cycles
         cycles[p] = res.cycles
-        _tight(cfg, prog, plan_needs(cfg, M, K, N, p))
+        assert_needs_tight(cfg, prog, plan_needs(cfg, M, K, N, p))
     best, perf, info = best_plan(cfg, shape)
     assert info["method"] == "exhaustive" and info["space"] == len(plans)
     assert perf.cycles == best.cost == min(cycles.values())

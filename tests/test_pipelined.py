@@ -24,7 +24,6 @@ import numpy as np
 import pytest
 
 from hwgen.config import AcceleratorConfig
-from hwgen.isa import IsaError
 from mappings.lowering import LoweringError, check_plan, lower_conv2d, lower_gemm, plan_needs, plan_tiles
 from mappings.mapper import best_plan, legal_plans, plan_cycles
 from mappings.pipelined import (decoupled_bound, decoupled_cycles, decoupled_perf, in_order, layer_instructions,
@@ -35,6 +34,7 @@ from sim.reference import ChannelQuant, Quant, conv2d_ref, gemm_ref
 from sim.schedule import schedule
 from sim.tiling import Plan
 from hwgen.dataflow import Dataflow
+from plan_checks import assert_needs_tight
 
 Q = Quant(1, 3, 0, -128, 127, False)
 
@@ -77,17 +77,6 @@ def _lower(cfg, shape, plan, rng, per_channel):
                             pad_value=prog.meta["pad_value"])
 
 
-def _tight(cfg, prog, needs) -> None:
-    for fld, need in zip(("a_spad_depth", "w_spad_depth", "acc_depth"), needs):
-        assert need <= getattr(cfg, fld)
-        try:
-            smaller = dataclasses.replace(cfg, **{fld: need - 1})
-        except Exception:  # below the config's own minimum
-            continue
-        with pytest.raises(IsaError):
-            prog.check(smaller)
-
-
 def _sample(plans, k, rng):
     plans = list(plans)
     if len(plans) <= k:
@@ -112,7 +101,7 @@ def test_decoupled_lowering_is_exact(cfg_name, shape):
         prog, ref = _lower(cfg, shape, plan, rng, per_channel)
         res = model.run(prog.image())
         np.testing.assert_array_equal(prog.outputs["out"].read(res.memory), ref)
-        _tight(cfg, prog, plan_needs(cfg, M, K, N, plan, G))
+        assert_needs_tight(cfg, prog, plan_needs(cfg, M, K, N, plan, G))
         sched = schedule(cfg, prog.instructions, queue_depth=cfg.queue_depth)
         assert decoupled_cycles(cfg, shape, plan, per_channel) == sched.cycles
         # the same instructions but the config's fields (quantization parameters, no timing)
