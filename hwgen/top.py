@@ -18,7 +18,7 @@ Three host ports, one per requester, so nothing arbitrates: instruction fetch (`
 word), read data one cycle after the read, byte-enabled writes. All three see one host memory.
 """
 
-from amaranth import Module, Mux, Signal, unsigned
+from amaranth import Module, Mux, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -70,8 +70,6 @@ class Accelerator(wiring.Component):
             self._MustUse__silence = True  # never built: no "created but never used" warning
             raise
         self.cfg = cfg
-        pb = cfg.host_port_bytes
-        self.byte_bits = byte_bits(pb)
         super().__init__({**status_ports(), **host_ports(cfg)})
         R, C = cfg.rows, cfg.cols
         self.array = SystolicArray(R, C, cfg.input_width, cfg.weight_width, cfg.acc_width,

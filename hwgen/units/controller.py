@@ -16,7 +16,7 @@ from amaranth import Module
 from amaranth.lib import data, wiring
 
 from ..config import INSTR_BITS, AcceleratorConfig
-from ..hw_facts import CONTROLLER_STATES, FSM_NAME, byte_bits, registers_of
+from ..hw_facts import CONTROLLER_STATES, FSM_NAME, registers_of
 from ..isa import INSTR_BYTES, Opcode
 from .common import INSTRUCTION, controller_ports, fetch_state, unit_registers
 
@@ -28,7 +28,6 @@ class Controller(wiring.Component):
 
     def __init__(self, cfg: AcceleratorConfig):
         self.cfg = cfg
-        self.byte_bits = byte_bits(cfg.host_port_bytes)
         super().__init__(controller_ports(cfg))  # the fetch port is its own; load and store have theirs
         self.regs = unit_registers(cfg, "ctrl")
         self.fsm_state = None  #: the FSM's state register, after elaboration

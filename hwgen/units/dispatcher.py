@@ -35,7 +35,7 @@ from amaranth.lib import data, wiring
 
 from ..config import INSTR_BITS, AcceleratorConfig
 from ..dataflow import Dataflow
-from ..hw_facts import DECOUPLED_UNITS, FSM_NAME, byte_bits, dep_width, footprint_fields
+from ..hw_facts import DECOUPLED_UNITS, FSM_NAME, dep_width, footprint_fields
 from ..isa import INSTR_BYTES, Opcode
 from .common import INSTRUCTION, controller_ports, fetch_state, unit_registers
 
@@ -103,7 +103,6 @@ class Dispatcher(wiring.Component):
 
     def __init__(self, cfg: AcceleratorConfig):
         self.cfg = cfg
-        self.byte_bits = byte_bits(cfg.host_port_bytes)
         super().__init__(controller_ports(cfg))
         self.regs = unit_registers(cfg, "ctrl")
         self.fsm_state = None

@@ -45,7 +45,7 @@ class StoreUnit(wiring.Component):
     def __init__(self, cfg: AcceleratorConfig):
         self.cfg = cfg
         self.byte_bits = byte_bits(cfg.host_port_bytes)
-        C, pb = cfg.cols, cfg.host_port_bytes
+        C = cfg.cols
         super().__init__({
             "ctl": In(UNIT_PORT),
             "acc_rd": Out(wiring.Signature({"addr": Out(ADDR_WIDTH), "data": In(C * cfg.acc_width)})),
