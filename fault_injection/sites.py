@@ -69,6 +69,8 @@ def model_sites(cfg: AcceleratorConfig, *, read_ports: bool = True) -> list[Site
     for i in range(R):
         for k in range(i):
             regs[f"array.skew_a_r{i}_{k}"] = iw
+            if cfg.shadow_weights:
+                regs[f"array.skew_t_r{i}_{k}"] = 1
     for j in range(C):
         if cfg.supports_os:
             for k in range(j):
@@ -82,6 +84,9 @@ def model_sites(cfg: AcceleratorConfig, *, read_ports: bool = True) -> list[Site
             regs[f"{pe}.a_reg"] = iw
             regs[f"{pe}.b_reg"] = ww
             regs[f"{pe}.acc"] = accw
+            if cfg.shadow_weights:
+                regs[f"{pe}.w_shadow"] = ww
+                regs[f"{pe}.a_tag"] = 1
 
     sites = [Site(name, width) for name, width in regs.items()]
     mems = (("a_spad", R * iw, cfg.a_spad_depth), ("w_spad", C * ww, cfg.w_spad_depth),

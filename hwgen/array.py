@@ -7,6 +7,11 @@ column index; column j is delayed by C-1-j cycles so a whole output row leaves
 in one cycle. Output-stationary readout shifts the accumulators down, already
 aligned, so it bypasses the de-skew.
 
+With ``shadow`` (weight-stationary shadow weights, :mod:`hwgen.pe`) the weight feed also enters
+the shadow chains straight down (``w_shift``), and ``a_first`` (a tile's first A word) enters a
+one-bit skew chain per row beside the A data (``skew_t_r<i>_<k>``), so that the tag reaches PE(i, j)
+with word 0.
+
 Vectors are flat bit-vectors (lane i at bits [i*w, (i+1)*w)) so that they map
 directly onto scratchpad words.
 """
@@ -24,13 +29,15 @@ class SystolicArray(wiring.Component):
     """R x C grid of PEs (a leaf block with plain parameters)."""
 
     def __init__(self, rows: int, cols: int, a_width: int, b_width: int, acc_width: int,
-                 os: bool = True, ws: bool = True):
+                 os: bool = True, ws: bool = True, shadow: bool = False):
         self.rows, self.cols = rows, cols
         self.a_width, self.b_width, self.acc_width = a_width, b_width, acc_width
-        self.os, self.ws = os, ws
-        super().__init__(self.signature_for(rows, cols, a_width, b_width, acc_width))
-        self.pes = [[ProcessingElement(a_width, b_width, acc_width, os=os, ws=ws) for _ in range(cols)]
-                    for _ in range(rows)]
+        self.os, self.ws, self.shadow = os, ws, shadow and ws
+        super().__init__(self.signature_for(rows, cols, a_width, b_width, acc_width, self.shadow))
+        self.pes = [[ProcessingElement(a_width, b_width, acc_width, os=os, ws=ws, shadow=self.shadow)
+                     for _ in range(cols)] for _ in range(rows)]
+        self.skew_t = [[Signal(name=f"skew_t_r{i}_{k}") for k in range(i)] if self.shadow else []
+                       for i in range(rows)]
         # skew_a[i] has i registers, skew_b[j] has j (os only), deskew[j] has C-1-j (ws only)
         self.skew_a = [[Signal(signed(a_width), name=f"skew_a_r{i}_{k}") for k in range(i)] for i in range(rows)]
         self.skew_b = [[Signal(signed(b_width), name=f"skew_b_c{j}_{k}") for k in range(j)] if os else []
@@ -39,7 +46,8 @@ class SystolicArray(wiring.Component):
                             if ws else [] for j in range(cols)]
 
     @staticmethod
-    def signature_for(rows: int, cols: int, a_width: int, b_width: int, acc_width: int) -> wiring.Signature:
+    def signature_for(rows: int, cols: int, a_width: int, b_width: int, acc_width: int,
+                      shadow: bool = False) -> wiring.Signature:
         """The array's signature (its driver, the compute unit, has the flipped one) without building it."""
         return wiring.Signature({
             "a_feed": In(unsigned(rows * a_width)),
@@ -52,6 +60,8 @@ class SystolicArray(wiring.Component):
             "acc_self": In(1),
             "mul_en": In(1),
             "deskew": In(1),     # ws: take the bottom row through the de-skew registers
+            # shadow weights: shift the weight feed into the shadow chains; the A feed is a tile's first word
+            **({"w_shift": In(1), "a_first": In(1)} if shadow else {}),
         })
 
     @staticmethod
@@ -79,12 +89,18 @@ class SystolicArray(wiring.Component):
                     pe.clear.eq(self.clear), pe.b_shift.eq(self.b_shift), pe.use_b_reg.eq(self.use_b_reg),
                     pe.acc_self.eq(self.acc_self), pe.mul_en.eq(self.mul_en),
                 ]
+                if self.shadow:
+                    m.d.comb += pe.w_shift.eq(self.w_shift)
 
         for i in range(R):
             lane = self.a_feed[i * aw:(i + 1) * aw].as_signed()
             m.d.comb += self.pes[i][0].a_in.eq(self._chain(m, self.clear, lane, self.skew_a[i]))
             for j in range(1, C):
                 m.d.comb += self.pes[i][j].a_in.eq(self.pes[i][j - 1].a_out)
+            if self.shadow:
+                m.d.comb += self.pes[i][0].tag_in.eq(self._chain(m, self.clear, self.a_first, self.skew_t[i]))
+                for j in range(1, C):
+                    m.d.comb += self.pes[i][j].tag_in.eq(self.pes[i][j - 1].tag_out)
 
         for j in range(C):
             lane = self.b_feed[j * bw:(j + 1) * bw].as_signed()
@@ -94,9 +110,13 @@ class SystolicArray(wiring.Component):
             else:
                 top = lane
             m.d.comb += [self.pes[0][j].b_in.eq(top), self.pes[0][j].psum_in.eq(0)]
+            if self.shadow:
+                m.d.comb += self.pes[0][j].w_in.eq(lane)
             for i in range(1, R):
                 m.d.comb += [self.pes[i][j].b_in.eq(self.pes[i - 1][j].b_out),
                              self.pes[i][j].psum_in.eq(self.pes[i - 1][j].acc_out)]
+                if self.shadow:
+                    m.d.comb += self.pes[i][j].w_in.eq(self.pes[i - 1][j].w_out)
 
         outs = []
         for j in range(C):

@@ -153,6 +153,13 @@ class AcceleratorConfig:
         return Dataflow.WS in self.dataflow.modes
 
     @property
+    def shadow_weights(self) -> bool:
+        """Whether the PEs have a shadow weight register, so that a weight-stationary compute's preload
+        and stream overlap the previous one's (the decoupled controller's array; the in-order controller
+        runs one instruction at a time and has no use for it). Timing: :class:`hwgen.hw_facts.ComputeSchedule`."""
+        return self.controller is Controller.DECOUPLED and self.supports_ws
+
+    @property
     def host_port_bytes(self) -> int:
         return self.host_port_width // 8
 

@@ -33,7 +33,7 @@ from .isa import QTABLE_BYTES
 __all__ = ["COUNTER_WIDTH", "CONTROLLER_STATES", "FSM_NAME", "EXEC_COUNTER_WIDTH", "Register", "REGISTERS",
            "UNITS", "registers_of", "register_structure", "bits_for", "byte_bits",
            "FETCH_LATENCY", "DECODE_CYCLES", "HOST_READ_LATENCY", "LOAD_LATENCY", "STORE_PIPELINE",
-           "CLEAR_CYCLES", "SPAD_READ_LATENCY", "WRITE_BACK_CYCLES", "ComputeSchedule", "compute_schedule",
+           "CLEAR_CYCLES", "SPAD_READ_LATENCY", "WRITE_BACK_CYCLES", "ComputeSchedule", "compute_schedule", "SHADOW_TAILS",
            "DECOUPLED_UNITS", "HOST_SPAN_WIDTH", "footprint_fields", "dep_width",
            "load_last", "store_last", "store_issuing", "store_wide", "store_lanes", "store_beats", "store_issues"]
 
@@ -151,6 +151,16 @@ def _decoupled(cfg: AcceleratorConfig) -> bool:
     return not _in_order(cfg)
 
 
+def _shadow(cfg: AcceleratorConfig) -> bool:
+    return cfg.shadow_weights
+
+
+def wb_token_stages(cfg: AcceleratorConfig) -> int:
+    """Shadow weights: stages of the write-back token line (a token per streamed A word: its output row
+    address and accumulate bit, from the read to the row leaving the array: ``stream_lead``)."""
+    return compute_schedule(cfg.rows, cfg.cols, Dataflow.WS, True).stream_lead
+
+
 #: The decoupled controller's units, as register-name prefixes: load, compute, store (queues and
 #: sequencers ``lq_slot0``, ``c_busy``...; hwgen.units.dispatcher).
 DECOUPLED_UNITS = ("l", "c", "s")
@@ -176,8 +186,9 @@ def footprint_fields(unit: str) -> tuple[tuple[str, int, bool], ...]:
 
 
 def dep_width(cfg: AcceleratorConfig) -> int:
-    """Bits of a queue entry's dependency count: up to queue_depth + 1 instructions of a unit in flight."""
-    return bits_for(cfg.queue_depth + 2)
+    """Bits of a queue entry's dependency count: up to queue_depth + 1 instructions of a unit in flight
+    (plus the draining computes, :data:`SHADOW_TAILS`, with shadow weights)."""
+    return bits_for(cfg.queue_depth + 2 + (SHADOW_TAILS if cfg.shadow_weights else 0))
 
 
 def _fp_bits(unit: str) -> int:
@@ -197,6 +208,15 @@ def _dq_regs(u: str) -> tuple[Register, ...]:
         _ctrl(f"{u}_last", EXEC_COUNTER_WIDTH, **dec),
         _ctrl(f"{u}_cur", INSTR_BITS + _fp_bits(u), "instruction_reg", **dec),
     )
+
+
+def _tail_regs() -> tuple[Register, ...]:
+    """Shadow weights: the dispatcher's entries for computes still draining after the next one started
+    (valid, cycles left until the last write-back, footprint), oldest first."""
+    sh = dict(present=_shadow, count=lambda cfg: SHADOW_TAILS)
+    return (_ctrl("c_tail{}_valid", 1, group="c_tail_valid", **sh),
+            _ctrl("c_tail{}_left", EXEC_COUNTER_WIDTH, group="c_tail_left", **sh),
+            _ctrl("c_tail{}_fp", _fp_bits("c"), group="c_tail_fp", **sh))
 
 
 _E = EXEC_COUNTER_WIDTH
@@ -234,6 +254,20 @@ REGISTERS: tuple[Register, ...] = (
     _compute("wb_valid", 1, "write_back"),
     _compute("wb_addr", 16, "write_back"),
     _compute("wb_data", lambda cfg: cfg.cols * cfg.acc_width, "write_back"),
+    # shadow weights: the preload's shift enable and the first-word tag (one cycle after the reads),
+    # the stream sequencer (its own context: the next compute's preload runs beside it), the
+    # write-back token line and the accumulate bit of the row being written
+    _compute("feed_w_shift", 1, "controller", present=_shadow),
+    _compute("feed_a_first", 1, "controller", present=_shadow),
+    _compute("stream_active", 1, "controller", present=_shadow),
+    _compute("stream_cnt", 16, "controller", present=_shadow),
+    _compute("stream_rows", 16, "controller", present=_shadow),
+    _compute("stream_a_addr", 16, "controller", present=_shadow),
+    _compute("stream_o_addr", 16, "controller", present=_shadow),
+    _compute("stream_acc", 1, "controller", present=_shadow),
+    _compute("stream_busy", _E, "controller", present=_shadow),
+    _compute("wb_tok{}", 18, "write_back", present=_shadow, count=wb_token_stages, group="wb_tok"),
+    _compute("wb_acc", 1, "write_back", present=_shadow),
     # ---- store unit: requantization parameters (config instruction), address generation, pipeline
     _store("q_multiplier", 32, "quant_config", signed=True),
     _store("q_shift", 6, "quant_config"),
@@ -262,6 +296,7 @@ REGISTERS: tuple[Register, ...] = (
     # ---- decoupled controller (ctrl): per unit its queue, dependency counts and execute sequencer
     *_dq_regs("l"), *_dq_regs("c"), *_dq_regs("s"),
     _ctrl("s_cfg", 1, present=_decoupled),
+    *_tail_regs(),
     # ---- top: the per-column quantization table (written by loads, read by stores, like a memory)
     _reg("", "qtable", "qtable_c{}", 8 * QTABLE_BYTES, count=lambda cfg: cfg.cols, group="qtable"),
 )
@@ -393,16 +428,38 @@ class ComputeSchedule:
       ``R + C - 1`` cycles through the array and the de-skew registers, so output row m leaves at
       ``readout + m`` and is written one cycle later; ``last(n) = readout + n``.
 
+    Weight-stationary with ``shadow`` (the decoupled controller's array, ``cfg.shadow_weights``): the
+    preload goes into the PEs' shadow weight registers, and the first A word carries a tag that swaps
+    shadow into active in each PE as it passes (PE(i, j) at e = ``stream_start + 1 + i + j``), so
+    nothing is cleared and the next weight-stationary compute may start while this one streams and
+    drains:
+
+    * weight rows R-1 .. 0 are read at e = 0 .. R-1 (``preload_start`` = 0) and shift into the shadow
+      chain at e = 1 .. R; A word m is read at e = R + m (``stream_start`` = R);
+    * the next weight-stationary compute starts ``issue_interval(n)`` cycles after this one:
+      ``max(n + 1, 2R + C - 2)`` (its A reads follow this one's; its first accumulator read comes after
+      this one's last write, so a row written and read back needs no bypass; its first shadow shift,
+      at its e = 1, comes after this one's last swap, in PE(R-1, C-1) at e = 2R + C - 1); every other successor
+      waits for this compute's end. So at most ``SHADOW_TAILS`` = 2 earlier computes are still
+      draining when one starts: compute k ends at s_k + n_k + 2R + C, and s_(k+3) >= s_k + (n_k + 1)
+      + 2 * max(2, 2R + C - 2), which is later for every array.
+
     Every form takes an int or an Amaranth value for ``n`` and keeps the RTL's expression shape.
     """
 
     dataflow: Dataflow
     rows: int
     cols: int
+    shadow: bool = False
 
     @property
     def os(self) -> bool:
         return self.dataflow is Dataflow.OS
+
+    @property
+    def overlaps(self) -> bool:
+        """Whether consecutive computes of this kind overlap (weight-stationary with shadow weights)."""
+        return self.shadow and not self.os
 
     @property
     def streamed_field(self) -> str:
@@ -421,32 +478,45 @@ class ComputeSchedule:
         return R + C - 2 if self.os else R + C - 1
 
     @property
+    def clears(self) -> bool:
+        """Whether e = 0 .. CLEAR_CYCLES - 1 clear every array register (not when computes overlap)."""
+        return not self.overlaps
+
+    @property
     def preload_start(self) -> int:
         """ws: exec cycle of the first weight-row read."""
-        return CLEAR_CYCLES
+        return CLEAR_CYCLES if self.clears else 0
 
     @property
     def preload_last(self) -> int:
         """ws: exec cycle of the last weight-row read (row 0); row ``preload_last - e`` is read at e."""
-        return CLEAR_CYCLES + self.rows - 1
+        return self.preload_start + self.rows - 1
 
     @property
     def stream_start(self) -> int:
         """Exec cycle of the first streamed word's read (os: A and W; ws: A, after the weight preload)."""
-        return CLEAR_CYCLES if self.os else CLEAR_CYCLES + self.rows + 1
+        if self.os:
+            return CLEAR_CYCLES
+        # R + 1 preload cycles (R reads, one latency) before the stream; with shadow weights the
+        # stream's first word meets the shadow as it is written, so one cycle earlier
+        return self.preload_last + (1 if self.overlaps else 2)
+
+    @property
+    def stream_lead(self) -> int:
+        """Cycles from a streamed word's read to its output row leaving the array (ws)."""
+        return SPAD_READ_LATENCY + self.skew
 
     def readout(self, n):
         """os: exec cycle of the first readout shift (multiplies stop); ws: the first aligned output row."""
         if self.os:
             return n + self.rows + self.cols
-        return self.stream_start + SPAD_READ_LATENCY + self.skew
+        return self.stream_start + self.stream_lead
 
     def last(self, n):
         """exec_last: the last execute cycle (the last write-back)."""
-        R, C = self.rows, self.cols
         if self.os:
-            return n + 2 * R + C
-        return n + 2 * R + C + 2
+            return self.readout(n) + self.rows + WRITE_BACK_CYCLES - 1
+        return self.readout(n) + n + WRITE_BACK_CYCLES - 1
 
     def exec_cycles(self, n):
         """Execute cycles: ``last(n) + 1``."""
@@ -457,13 +527,35 @@ class ComputeSchedule:
         """Execute cycles beyond the ``n`` streamed words."""
         return self.exec_cycles(0)
 
+    @property
+    def min_interval(self) -> int:
+        """Overlapping computes: the fewest cycles between consecutive starts (the shadow rule)."""
+        return max(1, 2 * self.rows + self.cols - 2)
 
-def compute_schedule(rows: int, cols: int, dataflow: Dataflow | str | int) -> ComputeSchedule:
-    """The schedule of a compute in ``dataflow`` (a Dataflow, its string, or its ISA code)."""
+    def issue_interval(self, n: int) -> int:
+        """Overlapping computes: cycles from this compute's start (n streamed words) to the earliest
+        start of the next overlapping one."""
+        return max(n + WRITE_BACK_CYCLES, self.min_interval)
+
+    def may_follow(self, cnt, n):
+        """Whether the next overlapping compute may start in the cycle this one (n streamed words) is at
+        exec count ``cnt`` (started ``cnt + 1`` cycles earlier): ``cnt + 1 >= issue_interval(n)``, on
+        ints or Amaranth values."""
+        return (cnt + 1 >= n + WRITE_BACK_CYCLES) & (cnt + 1 >= self.min_interval)
+
+
+#: Overlapping computes: how many earlier computes can still be draining when one starts (the
+#: decoupled dispatcher's tail entries; :class:`ComputeSchedule` proves the bound, sim.schedule checks it).
+SHADOW_TAILS = 2
+
+
+def compute_schedule(rows: int, cols: int, dataflow: Dataflow | str | int, shadow: bool = False) -> ComputeSchedule:
+    """The schedule of a compute in ``dataflow`` (a Dataflow, its string, or its ISA code); ``shadow``:
+    the array has shadow weight registers (``cfg.shadow_weights``)."""
     df = Dataflow.from_code(dataflow) if isinstance(dataflow, int) else Dataflow(dataflow)
     if df is Dataflow.BOTH:
         raise ValueError("a compute runs one stationary dataflow, not 'both'")
-    return ComputeSchedule(df, rows, cols)
+    return ComputeSchedule(df, rows, cols, shadow)
 
 
 def _check_schedule() -> None:
@@ -471,11 +563,17 @@ def _check_schedule() -> None:
     for R, C in ((1, 1), (2, 3), (8, 8)):
         os_ = compute_schedule(R, C, Dataflow.OS)
         ws = compute_schedule(R, C, Dataflow.WS)
+        sh = compute_schedule(R, C, Dataflow.WS, shadow=True)
         for n in (0, 5):
             assert os_.readout(n) == os_.stream_start + SPAD_READ_LATENCY + n + os_.skew
             assert os_.last(n) == os_.readout(n) + R + WRITE_BACK_CYCLES - 1
-            assert ws.last(n) == ws.readout(n) + n + WRITE_BACK_CYCLES - 1
+            assert os_.last(n) == n + 2 * R + C
+            assert ws.last(n) == ws.readout(n) + n + WRITE_BACK_CYCLES - 1 == n + 2 * R + C + 2
+            assert sh.last(n) == n + 2 * R + C
         assert ws.stream_start == ws.preload_last + 2  # R + 1 preload cycles: R reads, one latency
+        assert sh.preload_start == 0 and sh.stream_start == R
+        # the next shadow preload's first shift (its e = 1) follows this compute's last swap
+        assert sh.min_interval + 1 >= sh.stream_start + SPAD_READ_LATENCY + (R - 1) + (C - 1)
 
 
 _check_schedule()

@@ -73,7 +73,7 @@ class Accelerator(wiring.Component):
         super().__init__({**status_ports(), **host_ports(cfg)})
         R, C = cfg.rows, cfg.cols
         self.array = SystolicArray(R, C, cfg.input_width, cfg.weight_width, cfg.acc_width,
-                                   os=cfg.supports_os, ws=cfg.supports_ws)
+                                   os=cfg.supports_os, ws=cfg.supports_ws, shadow=cfg.shadow_weights)
         self.a_spad = Memory(shape=unsigned(R * cfg.input_width), depth=cfg.a_spad_depth, init=[])
         self.w_spad = Memory(shape=unsigned(C * cfg.weight_width), depth=cfg.w_spad_depth, init=[])
         self.acc_buf = Memory(shape=unsigned(C * cfg.acc_width), depth=cfg.acc_depth, init=[])

@@ -468,12 +468,12 @@ def _decoupled_search(cfg: AcceleratorConfig, ecfg: AcceleratorConfig, shape, pe
         r = ranked.get(p)
         if r is None:
             perf = _perf(icfg, shape, p, per_channel)
-            r = ranked[p] = (decoupled_bound(ecfg, perf), perf.cycles)
+            r = ranked[p] = (decoupled_bound(ecfg, perf, p.dataflow), perf.cycles)
         return r
 
     def gemm_rank(p: Plan) -> tuple[int, int]:
         perf = _perf(icfg, GemmShape(M, K, N), p, per_channel)
-        return decoupled_bound(ecfg, perf), perf.cycles
+        return decoupled_bound(ecfg, perf, p.dataflow), perf.cycles
 
     if exhaustive:
         method = "exhaustive"

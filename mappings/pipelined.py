@@ -13,7 +13,7 @@ program's: the double-buffered program has the same instructions at other addres
 order. They come from :mod:`sim.perf` on the in-order copy of the config.
 
 :func:`decoupled_bound` is the cheap lower bound the plan search ranks candidates by: the larger of
-each unit's summed execute cycles and the dispatcher's (fetch, decode and push of every instruction).
+each unit's summed execute cycles (overlapping computes: their issue intervals) and the dispatcher's (fetch, decode and push of every instruction).
 """
 
 from __future__ import annotations
@@ -22,11 +22,13 @@ import dataclasses
 from functools import lru_cache
 
 from hwgen.config import AcceleratorConfig, Controller
+from hwgen.dataflow import Dataflow
+from hwgen.hw_facts import WRITE_BACK_CYCLES
 from hwgen.isa import QTABLE_BYTES, config, halt
 from sim.perf import ConvShape, GemmShape, LayerPerf, layer_perf
 from sim.schedule import DEFAULT_QUEUE_DEPTH, UNIT_OF, Schedule, Unit, schedule
 from sim.tiling import GemmA, LoweringError, Plan
-from sim.timing import DECODE_CYCLES, fetch_cycles
+from sim.timing import DECODE_CYCLES, compute_overhead, fetch_cycles
 
 from .lowering import _emit_layer, _layout, _Operands, _relocate
 
@@ -113,13 +115,19 @@ def decoupled_cycles(cfg: AcceleratorConfig, shape: GemmShape | ConvShape, plan:
     return decoupled_perf(cfg, shape, plan, per_channel).cycles
 
 
-def decoupled_bound(cfg: AcceleratorConfig, perf: LayerPerf) -> int:
+def decoupled_bound(cfg: AcceleratorConfig, perf: LayerPerf, dataflow: Dataflow | str) -> int:
     """A lower bound on the decoupled cycles of a program whose in-order counts are ``perf``
-    (:mod:`sim.perf` on :func:`in_order` of ``cfg``): each unit runs its instructions one at a time
-    (load; compute; store with config), and the dispatcher spends fetch + decode + one push cycle on
-    every instruction."""
+    (:mod:`sim.perf` on :func:`in_order` of ``cfg``) and whose computes run ``dataflow``: each unit
+    runs its instructions one at a time (load; compute; store with config), and the dispatcher spends
+    fetch + decode + one push cycle on every instruction. With shadow weights consecutive
+    weight-stationary computes overlap, but each keeps the unit at least its streamed words plus the
+    write-back cycle before the next may start (``ComputeSchedule.issue_interval``)."""
     ov = fetch_cycles(cfg) + DECODE_CYCLES
-    return max(perf.load_cycles - perf.loads * ov, perf.compute_cycles - perf.computes * ov,
+    compute = perf.compute_cycles - perf.computes * ov
+    if cfg.shadow_weights and Dataflow(dataflow) is Dataflow.WS:
+        streamed = compute - perf.computes * compute_overhead(in_order(cfg), Dataflow.WS)
+        compute = streamed + perf.computes * WRITE_BACK_CYCLES
+    return max(perf.load_cycles - perf.loads * ov, compute,
                perf.store_cycles - perf.stores * ov, perf.instructions * (ov + 1))
 
 

@@ -23,6 +23,11 @@ Rules (cycle numbers count from the first fetch cycle, 0):
   in order, so only the youngest conflicting one per unit matters; a completed one no longer binds,
   so comparing against all older instructions gives the same times (this module does that, on the
   window of instructions that can still be in flight).
+* **Overlapping computes** (``cfg.shadow_weights``: the PEs' shadow weight registers, see
+  :class:`hwgen.hw_facts.ComputeSchedule`): a weight-stationary compute that follows a
+  weight-stationary compute may start ``issue_interval(n)`` cycles after that one's start instead of
+  after its end. Ends stay in order, so the dependency rules are unchanged; at most ``SHADOW_TAILS``
+  earlier computes are still draining when one starts (the hardware's tail entries; checked here).
 * **fence** is pushed once every unit has finished everything before it; **halt** likewise, and the
   run's cycle count is the halt's push cycle + 1.
 
@@ -38,7 +43,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from hwgen.config import AcceleratorConfig
+from hwgen.dataflow import Dataflow
 from hwgen.footprint import Access, Structure, conflict, footprint
+from hwgen.hw_facts import SHADOW_TAILS, compute_schedule
 from hwgen.isa import Instruction, Opcode
 
 from .timing import DECODE_CYCLES, exec_cycles, fetch_cycles
@@ -89,6 +96,11 @@ def schedule(cfg: AcceleratorConfig, program: Sequence[Instruction], *,
     window: dict[Unit, deque] = {u: deque() for u in Unit}
     pops: dict[Unit, deque] = {u: deque(maxlen=queue_depth) for u in Unit}
     last_end = {u: -1 for u in Unit}
+    # overlapping computes: the earliest start of a following overlapping compute, and the ends of the
+    # last SHADOW_TAILS + 1 computes
+    overlap_free: int | None = None
+    compute_ends: deque = deque(maxlen=SHADOW_TAILS + 1)
+    shadow = cfg.shadow_weights
     t = 0                      # the dispatcher's next fetch cycle
     all_done = -1              # the latest end of any unit instruction so far
     for ins in program:
@@ -107,6 +119,10 @@ def schedule(cfg: AcceleratorConfig, program: Sequence[Instruction], *,
         p = decoded if len(q) < queue_depth else max(decoded, q[0] + 1)
         fp = footprint(cfg, ins)
         s = max(p + 1, last_end[unit] + 1)
+        if unit is Unit.COMPUTE and shadow:
+            cs = compute_schedule(cfg.rows, cfg.cols, Dataflow.from_code(ins.args["dataflow"]), True)
+            if cs.overlaps and overlap_free is not None:
+                s = max(p + 1, overlap_free)
         for other, win in window.items():
             if other is unit:
                 continue
@@ -119,12 +135,17 @@ def schedule(cfg: AcceleratorConfig, program: Sequence[Instruction], *,
                     s = e_other + 1
                     break
         e = s + max(1, exec_cycles(cfg, ins)) - 1
+        if unit is Unit.COMPUTE and shadow and len(compute_ends) > SHADOW_TAILS:
+            assert compute_ends[0] < s, "more draining computes than the dispatcher has tails"
         push.append(p)
         start.append(s)
         end.append(e)
         q.append(s)
         window[unit].append((e, fp))
         last_end[unit] = e
+        if unit is Unit.COMPUTE and shadow:
+            compute_ends.append(e)
+            overlap_free = s + cs.issue_interval(ins.args[cs.streamed_field]) if cs.overlaps else None
         all_done = max(all_done, e)
         t = p + 1
     raise ValueError("program has no halt")

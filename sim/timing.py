@@ -62,7 +62,7 @@ def fetch_cycles(cfg: AcceleratorConfig) -> int:
 def compute_overhead(cfg: AcceleratorConfig, dataflow: Dataflow | str) -> int:
     """A compute's execute cycles beyond the words it streams (``depth`` for os, ``rows`` for ws).
     ``dataflow``: a :class:`Dataflow` (OS or WS; its string value works too)."""
-    return compute_schedule(cfg.rows, cfg.cols, Dataflow(dataflow)).overhead
+    return compute_schedule(cfg.rows, cfg.cols, Dataflow(dataflow), cfg.shadow_weights).overhead
 
 
 def load_beats(port_bytes: int, base: int, count: int, word_stride: int, lanes: int) -> int:
@@ -90,7 +90,7 @@ def exec_cycles(cfg: AcceleratorConfig, ins: Instruction) -> int:
             return load_beats(cfg.host_port_bytes, a["base"], a["count"], a["word_stride"], a["lanes"]) + LOAD_LATENCY
         return a["count"] * a["lanes"] + LOAD_LATENCY
     if ins.op == Opcode.COMPUTE:
-        sched = compute_schedule(cfg.rows, cfg.cols, Dataflow.from_code(a["dataflow"]))
+        sched = compute_schedule(cfg.rows, cfg.cols, Dataflow.from_code(a["dataflow"]), cfg.shadow_weights)
         return sched.exec_cycles(a[sched.streamed_field])
     if ins.op == Opcode.STORE:
         return store_last(store_issues(cfg.host_port_bytes, a["base"], a["rows"], a["row_stride"], a["cols"],

@@ -114,7 +114,7 @@ def test_decoupled_lowering_is_exact(cfg_name, shape):
         perf = decoupled_perf(cfg, shape, plan, per_channel)
         assert (perf.busy_pe, perf.instructions, perf.host_read_bytes, perf.host_write_bytes) == \
             (inorder.busy_pe, inorder.instructions, inorder.host_read_bytes, inorder.host_write_bytes)
-        assert decoupled_bound(cfg, inorder) <= perf.cycles
+        assert decoupled_bound(cfg, inorder, plan.dataflow) <= perf.cycles
 
 
 def test_blocked_order_is_also_exact():
@@ -240,7 +240,7 @@ def test_best_plan_decoupled(shape):
     assert perf.cycles <= decoupled_cycles(cfg, shape, best_in_order, True)
     # the bound is a lower bound on every legal plan
     for p in _sample(legal, 10, np.random.default_rng(1)):
-        assert decoupled_bound(cfg, inorder[p]) <= decoupled_cycles(cfg, shape, p, True)
+        assert decoupled_bound(cfg, inorder[p], p.dataflow) <= decoupled_cycles(cfg, shape, p, True)
     # decoupled beats the in-order controller on the same memories
     assert perf.cycles < best_plan(in_order(cfg), shape, per_channel=True)[1].cycles
 

@@ -19,6 +19,14 @@ of ``sim.schedule`` (the specification; this module does not import it):
   start state and gives its end count ``last``, as at the in-order decode); the execute phase follows
   with the sequencer's own counter. A config instruction occupies the store sequencer one cycle.
 
+* **overlapping computes** (``cfg.shadow_weights``): the compute unit may pop a weight-stationary
+  compute while the executing one (also weight-stationary) still streams or drains, from its
+  ``issue_interval`` on (exec count + 1 >= max(rows + 1, ``min_interval``)); the executing one then moves
+  to a tail entry (``c_tail<i>_*``: cycles left until its last write-back, footprint) that raises its
+  completion when it ends. ``SHADOW_TAILS`` tails always suffice (hwgen.hw_facts.ComputeSchedule);
+  completions stay in order (one per cycle at most), and positions in the completion sequence count
+  the tails first.
+
 Timing relative to ``sim.schedule``: pushes and the halt happen in the same cycles; a unit's pop is
 the schedule's ``start`` and its execute phase runs one cycle later (``start + 1 .. end + 1``), which
 keeps every comparison with a schedule time exact, so ``cycles`` equals ``schedule(...).cycles``.
@@ -30,12 +38,14 @@ footprint, dep counts), ``<u>q_head``, ``<u>q_count``, ``<u>_busy``, ``<u>_cnt``
 :data:`hwgen.hw_facts.REGISTERS`.
 """
 
+from types import SimpleNamespace
+
 from amaranth import Array, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 
 from ..config import INSTR_BITS, AcceleratorConfig
 from ..dataflow import Dataflow
-from ..hw_facts import DECOUPLED_UNITS, FSM_NAME, dep_width, footprint_fields
+from ..hw_facts import DECOUPLED_UNITS, FSM_NAME, SHADOW_TAILS, compute_schedule, dep_width, footprint_fields
 from ..isa import INSTR_BYTES, Opcode
 from .common import INSTRUCTION, controller_ports, fetch_state, unit_registers
 
@@ -141,23 +151,43 @@ class Dispatcher(wiring.Component):
         push = {u: Signal(name=f"{u}_push") for u in units}
         head_entry = {u: Array(slots[u])[head[u]] if D > 1 else slots[u][0] for u in units}
 
+        # overlapping computes: the draining ones (oldest first) and the executing one's end
+        shadow = cfg.shadow_weights
+        tails = [SimpleNamespace(valid=r.c_tail_valid[i], left=r.c_tail_left[i],
+                                 fp=data.View(fp_layout["c"], r.c_tail_fp[i])) for i in range(SHADOW_TAILS)] \
+            if shadow else []
+        cur_done = {u: Signal(name=f"{u}_cur_done") for u in units}
+        early = Signal(name="c_early")          # pop the next compute while the executing one drains
+        tail_done = Signal(name="c_tail_done")  # the oldest tail's last cycle
         for u in units:
             port = ports[u]
             active = busy[u] & ~s_cfg if u == "s" else busy[u]
-            m.d.comb += done[u].eq(busy[u] & ((s_cfg | port.done) if u == "s" else port.done))
+            m.d.comb += cur_done[u].eq(busy[u] & ((s_cfg | port.done) if u == "s" else port.done))
+            if u == "c" and shadow:
+                m.d.comb += [tail_done.eq(tails[0].valid & (tails[0].left == 0)),
+                             done[u].eq(cur_done[u] | tail_done)]
+            else:
+                m.d.comb += done[u].eq(cur_done[u])
             deps_met = Const(1)
             for v in units:
                 if v != u:
                     k = head_entry[u][f"dep_{v}"]
                     deps_met = deps_met & ((k == 0) | ((k == 1) & done[v]))
-            m.d.comb += issue[u].eq((count[u] != 0) & (~busy[u] | done[u]) & deps_met)
+            free = ~busy[u] | cur_done[u]
+            if u == "c" and shadow:
+                ws = compute_schedule(cfg.rows, cfg.cols, Dataflow.WS, True)
+                now, nxt = cur[u].ins.compute, head_entry[u].ins.compute
+                m.d.comb += early.eq(busy[u] & ~cur_done[u] & (now.dataflow == Dataflow.WS.code)
+                                     & (nxt.dataflow == Dataflow.WS.code) & ws.may_follow(cnt[u], now.rows))
+                free = free | early
+            m.d.comb += issue[u].eq((count[u] != 0) & free & deps_met)
             m.d.comb += [port.cmd.valid.eq(issue[u]),
                          port.cmd.payload.eq(Mux(issue[u], head_entry[u].ins, cur[u].ins)),
                          port.exec.payload.eq(cur[u].ins), port.exec.active.eq(active),
                          port.exec.cnt.eq(cnt[u]), port.exec.last.eq(last[u])]
             with m.If(busy[u]):
                 m.d.sync += cnt[u].eq(cnt[u] + 1)
-            with m.If(done[u]):
+            with m.If(cur_done[u]):
                 m.d.sync += busy[u].eq(0)
             with m.If(issue[u]):
                 m.d.sync += [busy[u].eq(1), cnt[u].eq(0), last[u].eq(port.last),
@@ -166,6 +196,9 @@ class Dispatcher(wiring.Component):
                 if u == "s":
                     m.d.sync += s_cfg.eq(head_entry[u].ins.op == Opcode.CONFIG)
             m.d.sync += count[u].eq(count[u] + push[u] - issue[u])
+
+        if shadow:
+            self._tails(m, tails, tail_done, early & issue["c"], last["c"] - cnt["c"] - 1, cur["c"].fp.as_value())
 
         # ---- the scoreboard: the decoded instruction's footprint against the other units' in-flight ones
         fp_new = {u: data.View(fp_layout[u], Signal(fp_layout[u], name=f"{u}_fp_new")) for u in units}
@@ -176,13 +209,20 @@ class Dispatcher(wiring.Component):
             for v in units:
                 if v == u:
                     continue
-                # candidates: V's executing instruction (position 1 when busy), then queue offset j at
-                # position busy + j + 1; the youngest conflicting one is the largest position
+                # candidates: V's draining computes (positions 1 .. T), its executing instruction
+                # (position T + 1 when busy), then queue offset j at position T + busy + j + 1; the
+                # youngest conflicting one is the largest position
                 pos = Signal(kw, name=f"{u}_dep_{v}_new")
-                best = Mux(busy[v] & conflict(u, fp_new[u], v, cur[v].fp), 1, 0)
+                best = Const(0, kw)
+                drained = Const(0, kw)   # T: valid tails (contiguous from the oldest)
+                if v == "c":
+                    for i, t in enumerate(tails):
+                        best = Mux(t.valid & conflict(u, fp_new[u], v, t.fp), i + 1, best)
+                        drained = drained + t.valid
+                best = Mux(busy[v] & conflict(u, fp_new[u], v, cur[v].fp), drained + 1, best)
                 for i, slot in enumerate(slots[v]):
                     off = Mux(Const(i) >= head[v], i - head[v], i + D - head[v])
-                    p = busy[v] + off + 1
+                    p = drained + busy[v] + off + 1
                     hit = (off < count[v]) & conflict(u, fp_new[u], v, slot.fp)
                     best = Mux(hit & (p > best), p, best)
                 m.d.comb += pos.eq(best)
@@ -209,7 +249,7 @@ class Dispatcher(wiring.Component):
 
         all_idle = Const(1)
         for u in units:
-            all_idle = all_idle & (count[u] == 0) & (~busy[u] | done[u])
+            all_idle = all_idle & (count[u] == 0) & (~busy[u] | cur_done[u])  # tails end before cur
 
         next_pc = pc + INSTR_BYTES
         restart = [pc.eq(0), cycles.eq(0), busy_pe.eq(0), err.eq(0), fetch_cnt.eq(0)]
@@ -262,3 +302,21 @@ class Dispatcher(wiring.Component):
         assert len(ir) == INSTR_BITS
         self.fsm_state = fsm.state
         return m
+
+    @staticmethod
+    def _tails(m: Module, tails: list, tail_done, move, left, fp) -> None:
+        """The draining computes: each counts down to its last cycle; the oldest leaves when it ends
+        (the rest shift towards it); ``move``: the executing compute joins at the first free entry with
+        ``left`` cycles to go after this one."""
+        n = len(tails)
+        kept = [SimpleNamespace(valid=Mux(tail_done, tails[i + 1].valid if i + 1 < n else 0, tails[i].valid),
+                                left=Mux(tail_done, tails[i + 1].left if i + 1 < n else 0, tails[i].left),
+                                fp=Mux(tail_done, tails[i + 1].fp.as_value() if i + 1 < n else 0,
+                                       tails[i].fp.as_value()))
+                for i in range(n)]
+        for i, (t, k) in enumerate(zip(tails, kept)):
+            first_free = ~k.valid if i == 0 else (~k.valid & kept[i - 1].valid)
+            with m.If(move & first_free):
+                m.d.sync += [t.valid.eq(1), t.left.eq(left), t.fp.eq(fp)]
+            with m.Else():
+                m.d.sync += [t.valid.eq(k.valid), t.left.eq(Mux(k.valid, k.left - 1, 0)), t.fp.eq(k.fp)]
