@@ -26,7 +26,10 @@ Phases of one instruction:
     the accumulators out of the bottom row, one accumulator-buffer write cycle;
   - compute, weight-stationary: ``rows + 2*R + C + 3``: clear, R+1 cycles of
     weight preload, one read-latency cycle, ``rows`` words streamed, R + C - 1
-    cycles through the array and the de-skew registers, one write cycle;
+    cycles through the array and the de-skew registers, one write cycle; with
+    shadow weights (the decoupled controller's array) ``rows + 2*R + C + 1``:
+    no clear, and the stream starts as the preload's last row shifts in (the
+    overlap with the next compute is :mod:`sim.schedule`'s);
   - store: ``beats + 3``: one beat per cycle through a three-stage requantization
     pipeline. With ``col_stride == 1`` (a row's bytes contiguous in host memory) a beat is the
     bytes of one row inside one port word, requantized by parallel lanes: row r costs
