@@ -535,19 +535,28 @@ def _emit_pipelined(cfg: AcceleratorConfig, plan: Plan, gemms, M: int, K: int, N
       512) 1.615M -> 1.200M cycles, MobileNetV2 stem 110.8k -> 98.6k, ResNet stem 1.960M -> 1.916M,
       ResNet-50 layer2 1x1 (784 x 128 x 512) 398k -> 340k.
     """
+    return [item for region in _pipeline_regions(cfg, plan, gemms, M, K, N, relu, qtable, order, memo)
+            for item in region]
+
+
+def _pipeline_regions(cfg: AcceleratorConfig, plan: Plan, gemms, M: int, K: int, N: int, relu: bool, qtable: bool,
+                      order: str = "interleave", memo: bool = False) -> list[list]:
+    """:func:`_emit_pipelined`'s stream cut where the steps join: the loads of step 0, then per step s
+    its part (computes(s) with the loads of s+1 and the stores of s-1), then the last block's stores.
+    The cost path times the stream region by region (:func:`sim.schedule.periodic_cycles`)."""
     if order not in PIPELINE_ORDERS:
         raise LoweringError(f"pipeline order must be one of {', '.join(PIPELINE_ORDERS)}, not {order!r}")
     steps = _pipeline_steps(cfg, plan, gemms, M, K, N, relu, qtable, memo)
-    prog: list = list(steps[0].loads)
+    regions: list[list] = [list(steps[0].loads)]
     for s, st in enumerate(steps):
         nxt = steps[s + 1].loads if s + 1 < len(steps) else []
         if order == "blocked":
-            prog += st.computes + nxt + st.stores
+            regions.append(st.computes + nxt + st.stores)
         else:
-            prog += _interleave(cfg, [st.computes, nxt, steps[s - 1].stores if s else []])
+            regions.append(_interleave(cfg, [st.computes, nxt, steps[s - 1].stores if s else []]))
     if order != "blocked":
-        prog += steps[-1].stores
-    return prog
+        regions.append(list(steps[-1].stores))
+    return regions
 
 
 def _config_for(quant) -> Instruction:

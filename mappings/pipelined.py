@@ -26,13 +26,14 @@ from hwgen.dataflow import Dataflow
 from hwgen.hw_facts import WRITE_BACK_CYCLES
 from hwgen.isa import QTABLE_BYTES, config, halt
 from sim.perf import ConvShape, GemmShape, LayerPerf, layer_perf
-from sim.schedule import DEFAULT_QUEUE_DEPTH, UNIT_OF, Schedule, Unit, schedule
+from hwgen.footprint import Structure, footprint
+from sim.schedule import DEFAULT_QUEUE_DEPTH, Record, Schedule, Unit, periodic_cycles, record, schedule
 from sim.tiling import GemmA, LoweringError, Plan
 from sim.timing import DECODE_CYCLES, compute_overhead, fetch_cycles
 
-from .lowering import _emit_layer, _layout, _Operands, _relocate
+from .lowering import _emit_layer, _layout, _Operands, _pipeline_regions, _relocate
 
-__all__ = ["layer_instructions", "layer_schedule", "decoupled_perf", "decoupled_cycles", "decoupled_bound",
+__all__ = ["layer_instructions", "layer_schedule", "layer_cycles", "decoupled_perf", "decoupled_cycles", "decoupled_bound",
            "in_order", "clear_cache"]
 
 
@@ -46,15 +47,10 @@ def in_order(cfg: AcceleratorConfig) -> AcceleratorConfig:
     return dataclasses.replace(cfg, controller=Controller.IN_ORDER, queue_depth=DEFAULT_QUEUE_DEPTH)
 
 
-def layer_instructions(cfg: AcceleratorConfig, shape: GemmShape | ConvShape, plan: Plan, per_channel: bool = False,
-                       order: str = "interleave", memo: bool = True, pad_value: int = 0) -> list:
-    """The instructions (config, the layer, halt) that ``lower_gemm`` / ``lower_conv2d`` emit for ``shape``
-    with ``plan`` on ``cfg`` (any controller), relocated exactly as they relocate them; the config
-    instruction's fields (quantization parameters) are zeros, which changes no timing. ``order``: the
-    decoupled lowering's step order (:data:`mappings.lowering.PIPELINE_ORDERS`); ``memo``: A fills
-    computed once per equivalence class of (block, chunk) and shifted, and instructions built without
-    the ISA constructors' field checks (the same instructions, faster; ``memo=False``: the lowering's way);
-    ``pad_value``: a convolution's padding fill byte (the ``base`` field of fill loads; no timing)."""
+def _layer_stream(cfg: AcceleratorConfig, shape: GemmShape | ConvShape, plan: Plan, per_channel: bool,
+                  order: str, memo: bool) -> tuple[list[list], dict[str, int]]:
+    """The layer's stream as regions (config first, halt last; :func:`mappings.lowering._pipeline_regions`
+    on a decoupled ``cfg``, one region on an in-order one) and the tensor addresses they relocate to."""
     M, K, N = shape.gemm
     if isinstance(shape, ConvShape):
         G, Cout = shape.groups, shape.Cout
@@ -69,9 +65,62 @@ def layer_instructions(cfg: AcceleratorConfig, shape: GemmShape | ConvShape, pla
         raise TypeError(f"shape must be a GemmShape or a ConvShape, not {type(shape).__name__}")
     if per_channel:
         inputs["Q"] = total_n * QTABLE_BYTES
-    prog = [config()] + _emit_layer(cfg, plan, gemms, M, K, N, False, bool(per_channel), order, memo) + [halt()]
-    addrs, out_addr, _ = _layout(cfg, len(prog), inputs, out_bytes)
-    return _relocate(prog, {**addrs, "out": out_addr}, pad_value, checked=not memo)
+    if cfg.controller is Controller.DECOUPLED:
+        body = _pipeline_regions(cfg, plan, gemms, M, K, N, False, bool(per_channel), order, memo)
+    else:
+        body = [_emit_layer(cfg, plan, gemms, M, K, N, False, bool(per_channel), order, memo)]
+    regions = [[config()], *body, [halt()]]
+    addrs, out_addr, _ = _layout(cfg, sum(map(len, regions)), inputs, out_bytes)
+    return regions, {**addrs, "out": out_addr}
+
+
+def layer_instructions(cfg: AcceleratorConfig, shape: GemmShape | ConvShape, plan: Plan, per_channel: bool = False,
+                       order: str = "interleave", memo: bool = True, pad_value: int = 0) -> list:
+    """The instructions (config, the layer, halt) that ``lower_gemm`` / ``lower_conv2d`` emit for ``shape``
+    with ``plan`` on ``cfg`` (any controller), relocated exactly as they relocate them; the config
+    instruction's fields (quantization parameters) are zeros, which changes no timing. ``order``: the
+    decoupled lowering's step order (:data:`mappings.lowering.PIPELINE_ORDERS`); ``memo``: A fills
+    computed once per equivalence class of (block, chunk) and shifted, and instructions built without
+    the ISA constructors' field checks (the same instructions, faster; ``memo=False``: the lowering's way);
+    ``pad_value``: a convolution's padding fill byte (the ``base`` field of fill loads; no timing)."""
+    regions, addrs = _layer_stream(cfg, shape, plan, per_channel, order, memo)
+    return _relocate([item for region in regions for item in region], addrs, pad_value, checked=not memo)
+
+
+def layer_cycles(cfg: AcceleratorConfig, shape: GemmShape | ConvShape, plan: Plan, per_channel: bool = False,
+                 order: str = "interleave") -> tuple[int, dict[Unit, int]]:
+    """(cycles, each unit's execute cycles) of the layer's stream on the decoupled ``cfg``: equal to
+    :func:`layer_schedule`'s, computed region by region with :func:`sim.schedule.periodic_cycles`
+    (repeated steps are timed once per period). Host footprints are left out of the records: a
+    layer's loads read only its inputs and its stores write only its output, which lies after them
+    (checked here), so no host range of one can conflict with the other's."""
+    _require_decoupled(cfg)
+    regions, addrs = _layer_stream(cfg, shape, plan, per_channel, order, True)
+    out_lo = addrs["out"]
+    records: dict[tuple, Record] = {}
+    region_ids: dict[tuple, int] = {}
+    bodies: dict[int, tuple[Record, ...]] = {}
+    sequence: list[int] = []
+    busy = {u: 0 for u in Unit}
+    for region in regions:
+        recs = []
+        for ins in _relocate(region, addrs, 0, checked=False):
+            key = (ins.op, *ins.args.values())
+            r = records.get(key)
+            if r is None:
+                fp = footprint(cfg, ins)
+                for acc in fp:
+                    if acc.structure is Structure.HOST and (acc.lo < out_lo if acc.write else acc.hi > out_lo):
+                        raise AssertionError(f"{ins}: host bytes {acc.lo}..{acc.hi - 1} cross the output at {out_lo}")
+                r = records[key] = record(cfg, ins, tuple(a for a in fp if a.structure is not Structure.HOST))
+            recs.append(r)
+            if r.unit is not None:
+                busy[r.unit] += r.duration
+        body = tuple(recs)
+        rid = region_ids.setdefault(body, len(region_ids))
+        bodies[rid] = body
+        sequence.append(rid)
+    return periodic_cycles(cfg, sequence, bodies, queue_depth=cfg.queue_depth), busy
 
 
 def layer_schedule(cfg: AcceleratorConfig, shape: GemmShape | ConvShape, plan: Plan, per_channel: bool = False,
@@ -91,9 +140,8 @@ def _require_decoupled(cfg: AcceleratorConfig) -> None:
 @lru_cache(maxsize=1 << 14)
 def _decoupled(cfg: AcceleratorConfig, shape, plan: Plan, per_channel: bool) -> LayerPerf:
     base = layer_perf(in_order(cfg), shape, plan, per_channel)
-    instrs, sched = layer_schedule(cfg, shape, plan, per_channel)
-    busy = sched.busy([UNIT_OF.get(i.op) for i in instrs])
-    return dataclasses.replace(base, cycles=sched.cycles, load_cycles=busy[Unit.LOAD],
+    cycles, busy = layer_cycles(cfg, shape, plan, per_channel)
+    return dataclasses.replace(base, cycles=cycles, load_cycles=busy[Unit.LOAD],
                                compute_cycles=busy[Unit.COMPUTE], store_cycles=busy[Unit.STORE], other_cycles=0)
 
 

@@ -39,8 +39,9 @@ from __future__ import annotations
 
 import enum
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from hwgen.config import AcceleratorConfig
 from hwgen.dataflow import Dataflow
@@ -50,7 +51,8 @@ from hwgen.isa import Instruction, Opcode
 
 from .timing import DECODE_CYCLES, exec_cycles, fetch_cycles
 
-__all__ = ["Unit", "Structure", "Access", "footprint", "conflict", "Schedule", "schedule", "UNIT_OF", "DEFAULT_QUEUE_DEPTH"]
+__all__ = ["Unit", "Structure", "Access", "footprint", "conflict", "Schedule", "schedule", "Record", "record",
+           "periodic_cycles", "UNIT_OF", "DEFAULT_QUEUE_DEPTH"]
 
 #: Entries of each unit's instruction queue.
 DEFAULT_QUEUE_DEPTH = 4
@@ -84,46 +86,71 @@ class Schedule:
         return out
 
 
-def schedule(cfg: AcceleratorConfig, program: Sequence[Instruction], *,
-             queue_depth: int = DEFAULT_QUEUE_DEPTH) -> Schedule:
-    """The generation-2 timing of ``program`` (which ends with halt) on ``cfg``; see the module docstring."""
-    if queue_depth < 1:
-        raise ValueError(f"queue_depth must be at least 1, got {queue_depth}")
-    F = fetch_cycles(cfg) + DECODE_CYCLES
-    push, start, end = [], [], []
-    # per unit: (end, footprint) of its instructions that may still be in flight, newest last, and the
-    # start cycles of its last queue_depth instructions (the pops that free queue slots)
-    window: dict[Unit, deque] = {u: deque() for u in Unit}
-    pops: dict[Unit, deque] = {u: deque(maxlen=queue_depth) for u in Unit}
-    last_end = {u: -1 for u in Unit}
-    # overlapping computes: the earliest start of a following overlapping compute, and the ends of the
-    # last SHADOW_TAILS + 1 computes
-    overlap_free: int | None = None
-    compute_ends: deque = deque(maxlen=SHADOW_TAILS + 1)
-    shadow = cfg.shadow_weights
-    t = 0                      # the dispatcher's next fetch cycle
-    all_done = -1              # the latest end of any unit instruction so far
-    for ins in program:
-        decoded = t + F        # cycle after decode
-        unit = UNIT_OF.get(ins.op)
-        if unit is None:       # halt or fence: wait for every unit, then "push" (retire) it
-            p = max(decoded, all_done + 1)
-            push.append(p)
-            start.append(-1)
-            end.append(-1)
-            t = p + 1
-            if ins.op == Opcode.HALT:
-                return Schedule(tuple(push), tuple(start), tuple(end), p + 1)
-            continue
-        q = pops[unit]
-        p = decoded if len(q) < queue_depth else max(decoded, q[0] + 1)
-        fp = footprint(cfg, ins)
-        s = max(p + 1, last_end[unit] + 1)
-        if unit is Unit.COMPUTE and shadow:
-            cs = compute_schedule(cfg.rows, cfg.cols, Dataflow.from_code(ins.args["dataflow"]), True)
-            if cs.overlaps and overlap_free is not None:
-                s = max(p + 1, overlap_free)
-        for other, win in window.items():
+class Record(NamedTuple):
+    """What the timing needs of one instruction: its opcode, unit (None for halt and fence), execute
+    cycles (at least 1), footprint, and (an overlapping compute) the cycles from its start to the
+    earliest start of the next overlapping one, else None."""
+
+    op: Opcode
+    unit: Unit | None
+    duration: int
+    footprint: tuple
+    interval: int | None
+
+
+def record(cfg: AcceleratorConfig, ins: Instruction, fp: tuple | None = None) -> Record:
+    """The :class:`Record` of ``ins`` on ``cfg`` (``fp``: its footprint, if already known)."""
+    unit = UNIT_OF.get(ins.op)
+    if unit is None:
+        return Record(ins.op, None, 0, (), None)
+    interval = None
+    if unit is Unit.COMPUTE and cfg.shadow_weights:
+        cs = compute_schedule(cfg.rows, cfg.cols, Dataflow.from_code(ins.args["dataflow"]), True)
+        if cs.overlaps:
+            interval = cs.issue_interval(ins.args[cs.streamed_field])
+    return Record(ins.op, unit, max(1, exec_cycles(cfg, ins)), footprint(cfg, ins) if fp is None else fp, interval)
+
+
+class _Machine:
+    """The dispatcher and units of the module docstring, advanced one instruction at a time.
+
+    State: the dispatcher's next fetch cycle ``t``; per unit its last end, the start cycles of its last
+    ``queue_depth`` instructions (the pops that free queue slots) and the (end, footprint) of its
+    instructions that may still be in flight; the latest end of any; overlapping computes: the
+    earliest start of the next one and the ends of the last ``SHADOW_TAILS + 1``."""
+
+    def __init__(self, cfg: AcceleratorConfig, queue_depth: int):
+        if queue_depth < 1:
+            raise ValueError(f"queue_depth must be at least 1, got {queue_depth}")
+        self.F = fetch_cycles(cfg) + DECODE_CYCLES
+        self.queue_depth = queue_depth
+        self.window: dict[Unit, deque] = {u: deque() for u in Unit}
+        self.pops: dict[Unit, deque] = {u: deque(maxlen=queue_depth) for u in Unit}
+        self.last_end = {u: -1 for u in Unit}
+        self.overlap_free: int | None = None
+        self.compute_ends: deque = deque(maxlen=SHADOW_TAILS + 1)
+        self.t = 0
+        self.all_done = -1
+        self.cycles: int | None = None   # set by halt
+
+    def step(self, r: Record) -> tuple[int, int, int]:
+        """Dispatch and time one instruction: (push, start, end), start and end -1 for halt and fence."""
+        decoded = self.t + self.F          # cycle after decode
+        unit = r.unit
+        if unit is None:                   # halt or fence: wait for every unit, then "push" (retire) it
+            p = max(decoded, self.all_done + 1)
+            self.t = p + 1
+            if r.op == Opcode.HALT:
+                self.cycles = p + 1
+            return p, -1, -1
+        q = self.pops[unit]
+        p = decoded if len(q) < self.queue_depth else max(decoded, q[0] + 1)
+        fp = r.footprint
+        s = max(p + 1, self.last_end[unit] + 1)
+        compute = unit is Unit.COMPUTE
+        if compute and r.interval is not None and self.overlap_free is not None:
+            s = max(p + 1, self.overlap_free)
+        for other, win in self.window.items():
             if other is unit:
                 continue
             while win and win[0][0] < p:  # finished before the push: cannot bind any later instruction
@@ -134,18 +161,98 @@ def schedule(cfg: AcceleratorConfig, program: Sequence[Instruction], *,
                 if conflict(fp, fp_other):
                     s = e_other + 1
                     break
-        e = s + max(1, exec_cycles(cfg, ins)) - 1
-        if unit is Unit.COMPUTE and shadow and len(compute_ends) > SHADOW_TAILS:
-            assert compute_ends[0] < s, "more draining computes than the dispatcher has tails"
+        e = s + r.duration - 1
+        q.append(s)
+        self.window[unit].append((e, fp))
+        self.last_end[unit] = e
+        if compute:
+            ends = self.compute_ends
+            assert len(ends) <= SHADOW_TAILS or ends[0] < s, "more draining computes than the dispatcher has tails"
+            ends.append(e)
+            self.overlap_free = None if r.interval is None else s + r.interval
+        if e > self.all_done:
+            self.all_done = e
+        self.t = p + 1
+        return p, s, e
+
+    def key(self) -> tuple:
+        """The state relative to ``t``, with every time that can no longer matter clamped: two equal
+        keys followed by the same instructions give the same times, shifted by the difference of ``t``
+        (a later push is at least ``t + F``, so a unit end, pop or overall end before ``t`` binds
+        nothing, and an in-flight entry that ended before ``t`` can bind no later start)."""
+        t = self.t
+        lo = t - 1
+        units = []
+        for u in Unit:
+            win = self.window[u]
+            while win and win[0][0] < t:
+                win.popleft()
+            units.append((max(self.last_end[u], lo) - t, tuple(max(x, lo) - t for x in self.pops[u]),
+                          tuple((e - t, fp) for e, fp in win)))
+        free = None if self.overlap_free is None else max(self.overlap_free, t) - t
+        return tuple(units), max(self.all_done, lo) - t, free
+
+    def shift(self, delta: int) -> None:
+        """Move every time of the state ``delta`` cycles later."""
+        self.t += delta
+        self.all_done += delta
+        for u in Unit:
+            self.last_end[u] += delta
+            self.pops[u] = deque((x + delta for x in self.pops[u]), maxlen=self.queue_depth)
+            self.window[u] = deque((e + delta, fp) for e, fp in self.window[u])
+        if self.overlap_free is not None:
+            self.overlap_free += delta
+        self.compute_ends = deque((x + delta for x in self.compute_ends), maxlen=SHADOW_TAILS + 1)
+
+
+def schedule(cfg: AcceleratorConfig, program: Sequence[Instruction], *,
+             queue_depth: int = DEFAULT_QUEUE_DEPTH) -> Schedule:
+    """The generation-2 timing of ``program`` (which ends with halt) on ``cfg``; see the module docstring."""
+    m = _Machine(cfg, queue_depth)
+    push, start, end = [], [], []
+    for ins in program:
+        p, s, e = m.step(record(cfg, ins))
         push.append(p)
         start.append(s)
         end.append(e)
-        q.append(s)
-        window[unit].append((e, fp))
-        last_end[unit] = e
-        if unit is Unit.COMPUTE and shadow:
-            compute_ends.append(e)
-            overlap_free = s + cs.issue_interval(ins.args[cs.streamed_field]) if cs.overlaps else None
-        all_done = max(all_done, e)
-        t = p + 1
+        if m.cycles is not None:
+            return Schedule(tuple(push), tuple(start), tuple(end), m.cycles)
     raise ValueError("program has no halt")
+
+
+def periodic_cycles(cfg: AcceleratorConfig, sequence: Sequence[int], regions: Mapping[int, Sequence[Record]], *,
+                    queue_depth: int = DEFAULT_QUEUE_DEPTH) -> int:
+    """The cycles of the program that is the concatenation of ``regions[i]`` for i in ``sequence`` (the
+    last one ends with halt): the same as :func:`schedule` of it, faster when the sequence repeats.
+
+    At each region boundary the state's :meth:`_Machine.key` and the next region id are looked up; when
+    they repeat an earlier boundary's, P regions back, and the next regions repeat the P before them,
+    the machine would pass through the same states shifted by the same number of cycles once per
+    period, so whole periods are skipped by shifting the state. Exact by construction; tests compare it
+    with :func:`schedule` of the concatenated instructions."""
+    m = _Machine(cfg, queue_depth)
+    seen: dict[tuple, tuple[int, int]] = {}
+    j, n = 0, len(sequence)
+    while j < n:
+        rid = sequence[j]
+        sig = (m.key(), rid)
+        prev = seen.get(sig)
+        if prev is not None:
+            j0, t0 = prev
+            P = j - j0
+            L = 0
+            while j + L < n and sequence[j + L] == sequence[j0 + L % P]:
+                L += 1
+            reps = L // P
+            if reps:
+                m.shift(reps * (m.t - t0))
+                j += reps * P
+                seen.clear()
+                continue
+        seen[sig] = (j, m.t)
+        for r in regions[rid]:
+            m.step(r)
+        j += 1
+    if m.cycles is None:
+        raise ValueError("program has no halt")
+    return m.cycles
