@@ -28,6 +28,7 @@ from sim.reference import ChannelQuant
 
 from .graph import (Add, AveragePool, Clip, Concat, Constant, Conv2d, Flatten, Gemm, GlobalAveragePool, Input, LayerGraph,
                     MatMul, MaxPool, QuantParams, Relu, Reshape)
+from .grouping import executed_conv, merge_weights
 from .lowering import LoweringError, lower_conv2d, lower_gemm
 from .mapper import executed_plan
 from .quantize import dequantize_linear, from_int8_domain, quantize_linear, quantize_multiplier, to_int8_domain
@@ -199,10 +200,12 @@ def _layer_program(cfg: AcceleratorConfig, graph: LayerGraph, node: str, x: QTen
         quant = _channel_quant(x, w, layer.bias, layer.weight_quant, out_scale, out_zp, O,
                                w.reshape(O, -1).sum(axis=1), node)
         _check_fits(cfg, node, w.reshape(O, -1), layer.bias, x.zero_point)
-        shape = ConvShape(h, wd, c, layer.kernel[0], layer.kernel[1], O, layer.stride, layer.pads, layer.dilation,
-                          layer.groups)
+        shape = executed_conv(cfg, ConvShape(h, wd, c, layer.kernel[0], layer.kernel[1], O, layer.stride,
+                                             layer.pads, layer.dilation, layer.groups))
+        if shape.groups != layer.groups:  # block-diagonal groups (mappings.grouping): the same outputs
+            wt = merge_weights(wt, layer.groups, layer.groups // shape.groups)
         prog = lower_conv2d(cfg, np.transpose(x.q[0], (1, 2, 0)), wt.astype(np.int8), layer.stride, layer.pads,
-                            quant, dataflow=dataflow, groups=layer.groups, dilation=layer.dilation,
+                            quant, dataflow=dataflow, groups=shape.groups, dilation=layer.dilation,
                             pad_value=x.zero_point, plan=_plan(cfg, shape, dataflow))
         oh, ow = prog.outputs["out"].shape[:2]
         return prog, (1, O, oh, ow), out_scale, out_zp, out_dtype
@@ -320,9 +323,10 @@ def _accelerator_bytes(cfg: AcceleratorConfig, graph: LayerGraph, node: str, dat
     src = graph.shapes[graph.inputs_of(node)[0]]
     n_in, n_out = math.prod(src), math.prod(graph.shapes[node])
     if isinstance(layer, Conv2d):
-        n_w = layer.out_channels * (layer.in_channels // layer.groups) * layer.kernel[0] * layer.kernel[1]
-        shape = ConvShape(src[2], src[3], src[1], layer.kernel[0], layer.kernel[1], layer.out_channels,
-                          layer.stride, layer.pads, layer.dilation, layer.groups)
+        shape = executed_conv(cfg, ConvShape(src[2], src[3], src[1], layer.kernel[0], layer.kernel[1],
+                                             layer.out_channels, layer.stride, layer.pads, layer.dilation,
+                                             layer.groups))
+        n_w = layer.out_channels * (layer.in_channels // shape.groups) * layer.kernel[0] * layer.kernel[1]
     else:
         n_w = layer.in_features * layer.out_features
         shape = GemmShape(math.prod(src[:-1]), layer.in_features, layer.out_features)

@@ -17,6 +17,7 @@ per-tensor form (one ``config`` instruction per layer) that no network run emits
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 from dataclasses import asdict, dataclass
@@ -30,6 +31,7 @@ from hwgen.dataflow import Dataflow
 from sim.perf import ConvShape, GemmShape, LayerPerf, Roofline, roofline
 
 from .graph import Conv2d, Gemm, LayerGraph, MatMul
+from .grouping import executed_conv
 from .mapper import EXECUTED_PER_CHANNEL
 from hwgen.errors import HwgenError
 
@@ -197,16 +199,26 @@ def map_graph(graph: LayerGraph, cfg: AcceleratorConfig, planner: Planner = defa
             rows.append(MapRow(node, layer.kind, shape_s, "host"))
             continue
         shape, repeat = layer_shape(graph, node)
-        plan, perf = planner(cfg, shape, per_channel)
+        if isinstance(shape, ConvShape):
+            # grouped convolutions run as block-diagonal groups (mappings.grouping); the useful MACs
+            # (and so the roofline's compute bound) stay the layer's own
+            run_shape = executed_conv(cfg, shape)
+            plan, perf = planner(cfg, run_shape, per_channel)
+            perf = dataclasses.replace(perf, macs=shape.macs)
+        else:
+            run_shape = shape
+            plan, perf = planner(cfg, shape, per_channel)
         perf_total = perf
         for _ in range(repeat - 1):
             perf_total = perf_total + perf
         groups = getattr(shape, "groups", 1)
+        merged = groups // getattr(run_shape, "groups", 1)
         tiles = (f"kc={plan.kc} mb={plan.mb} nt={plan.nt} order={plan.order}"
-                 + (f" groups={groups}" if groups > 1 else "") + (f" x{repeat}" if repeat > 1 else ""))
+                 + (f" groups={groups}" if groups > 1 else "") + (f" merged x{merged}" if merged > 1 else "")
+                 + (f" x{repeat}" if repeat > 1 else ""))
         spad = perf_total.a_spad_elems + perf_total.w_spad_elems + perf_total.q_spad_bytes
         rl = perf_total.roofline(cfg)
-        rows.append(MapRow(node, layer.kind, shape_s, "accelerator", plan.dataflow, tiles, shape.gemm,
+        rows.append(MapRow(node, layer.kind, shape_s, "accelerator", plan.dataflow, tiles, run_shape.gemm,
                            perf_total.macs, perf_total.cycles, perf_total.utilization, perf_total.instructions,
                            perf_total.host_read_bytes, perf_total.host_write_bytes, spad,
                            host_fetch_bytes=perf_total.host_fetch_bytes, roofline_cycles=rl.cycles,
