@@ -92,7 +92,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -101,6 +101,7 @@ from hwgen.native import cpp_source
 from hwgen.program import Program
 
 from .faults import FAULT_MODELS, OUTCOMES, Fault, InjectionResult, Site
+from .sites import model_sites, read_port_suffix
 
 __all__ = ["RtlInjector", "RtlGolden", "StateVar", "RtlState", "rtl_state", "parse_verilog_state", "state_vlt",
            "make_rtl_injector", "cocotb_crosscheck", "INJECT_MAIN", "DETAILS"]
@@ -164,8 +165,14 @@ def _clean(name: str) -> str:
     return name.strip().lstrip("\\").strip()
 
 
-def parse_verilog_state(vtext: str, top: str) -> RtlState:
-    """The state of Amaranth-generated Verilog whose top module is ``top`` (see the module docstring)."""
+def parse_verilog_state(vtext: str, top: str, read_ports: Mapping[str, Sequence[str]] | None = None,
+                        known: frozenset[str] = frozenset()) -> RtlState:
+    """The state of Amaranth-generated Verilog whose top module is ``top`` (see the module docstring).
+
+    ``read_ports``: for a memory with several read ports, the names of their data signals in port order
+    (:func:`read_port_data`); the read register whose data wire carries the k-th name is the site
+    ``<memory>`` + ``read_port_suffix(k)``. A memory with one read port needs none."""
+    read_ports = read_ports or {}
     bodies: dict[str, str] = {}
     for chunk in re.split(r"^module ", vtext, flags=re.M)[1:]:
         name = _clean(chunk.split("(", 1)[0])
@@ -207,18 +214,26 @@ def parse_verilog_state(vtext: str, top: str) -> RtlState:
             d = abs(int(m.group(4)) - int(m.group(5))) + 1 if m.group(4) else 1
             decl[_clean(m.group(3))] = (w, d)
         flops: dict[str, list[str]] = {}
+        read_of: dict[str, str] = {}
         for blk in blk_re.finditer(body):
             for m in lhs_re.finditer(blk.group(1)):
                 name = _clean(m.group(1))
                 names = flops.setdefault(name, [])
                 rd = re.match(rf"({_ID})\s*\[", m.group(2).strip())
                 if rd and decl.get(_clean(rd.group(1)), (0, 1))[1] > 1 and decl.get(name, (0, 1))[1] == 1:
-                    names.append(f"{_clean(rd.group(1))}.rd_data")      # a memory's read-data register
+                    read_of[name] = _clean(rd.group(1))                 # a memory's read-data register
         aliases: dict[str, list[str]] = {}
         for m in alias_re.finditer(body):
             src = _clean(m.group(2))
             if src in flops:
                 aliases.setdefault(src, []).append(_clean(m.group(1)))
+        for name, mem in read_of.items():
+            ports = read_ports.get(mem, ())
+            hits = [k for k, data in enumerate(ports) if data in aliases.get(name, ())]
+            if len(ports) > 1 and len(hits) != 1:
+                raise ValueError(f"{mname}: read register '{name}' of '{mem}' matches none or several of its read "
+                                 f"ports' data signals {list(ports)}")
+            flops[name].append(mem + read_port_suffix(hits[0] if hits else 0))
         for name in sorted(flops):
             if name not in decl:
                 raise ValueError(f"{mname}: register '{name}' assigned but not declared")
@@ -230,6 +245,7 @@ def parse_verilog_state(vtext: str, top: str) -> RtlState:
                 names.append(name)
             names += [a for a in local if a not in names] + ([name] if name not in names else [])
             full = [f"{prefix}.{a}" if prefix else a for a in names]
+            full = [a for a in full if a in known] + [a for a in full if a not in known]
             path = f"{prefix}.{name}" if prefix else name
             out.append(StateVar(path, w, d, "mem" if d > 1 else "ff", tuple(dict.fromkeys(full + [path]))))
     state = RtlState(out)
@@ -242,15 +258,37 @@ def parse_verilog_state(vtext: str, top: str) -> RtlState:
 _STATE_MEMO: dict[str, tuple[str, RtlState]] = {}
 
 
+def read_port_data(design) -> dict[str, list[str]]:
+    """Memory (site name) -> the names of its read ports' data signals, in port order, for every memory of
+    an Amaranth design with more than one read port (the decoupled accumulator buffer: compute, store)."""
+    from amaranth.hdl import Fragment
+    from amaranth.hdl._mem import MemoryInstance  # Amaranth 0.5: the fragment a Memory elaborates to
+
+    out: dict[str, list[str]] = {}
+
+    def walk(frag, path: tuple[str, ...]) -> None:
+        if isinstance(frag, MemoryInstance) and len(frag._read_ports) > 1:
+            out[".".join(path)] = [port._data.name for port in frag._read_ports]
+        for sub, name, *_ in frag.subfragments:
+            walk(sub, path + (name,))
+
+    walk(Fragment.get(design, None), ())
+    return out
+
+
 def rtl_state(cfg: AcceleratorConfig) -> tuple[str, RtlState]:
     """(Verilog of the native top, its state) for ``cfg``; memoised per process."""
+    from hwgen.config import Controller
     from hwgen.generate import verilog_text
     from hwgen.native import TOP
+    from hwgen.top import Accelerator
 
     key = cfg.to_json()
     if key not in _STATE_MEMO:
         vtext, _ = verilog_text(cfg, name=TOP)
-        _STATE_MEMO[key] = (vtext, parse_verilog_state(vtext, TOP))
+        ports = read_port_data(Accelerator(cfg)) if cfg.controller is Controller.DECOUPLED else {}
+        known = frozenset(s.name for s in model_sites(cfg))
+        _STATE_MEMO[key] = (vtext, parse_verilog_state(vtext, TOP, ports, known))
     return _STATE_MEMO[key]
 
 
@@ -338,9 +376,6 @@ class RtlInjector:
                  timeout_margin: int = 1000, cache_dir=None, work_dir=None, verify: bool = True):
         from hwgen.rtlsim import harness_mem_bytes
 
-        # the golden run is verified against the in-order cycle model, and the Verilog state parse names
-        # one read register per memory (the decoupled accumulator buffer has two)
-        cfg.require_in_order("the RTL fault injector")
         self.cfg, self.program = cfg, program
         self.image = program.image()
         self.mem_bytes = harness_mem_bytes(cfg, [self.image.size])

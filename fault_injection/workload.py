@@ -243,6 +243,7 @@ def _plan_checked(spec: str, kind: str, d: dict, cfg: AcceleratorConfig) -> None
     """A gemm/conv workload's sizes and fit on ``cfg``, checked without allocating: empty output, element
     counts and MACs, max_reduction, the default plan and its analytical instruction count, host memory."""
     from mappings.lowering import LoweringError, plan_tiles
+    from mappings.pipelined import in_order
     from sim.perf import layer_perf
 
     where = _where(spec, cfg)
@@ -256,7 +257,8 @@ def _plan_checked(spec: str, kind: str, d: dict, cfg: AcceleratorConfig) -> None
         raise WorkloadError(f"{where}: reduction K = {K} exceeds max_reduction = {cfg.max_reduction} "
                             f"(the accumulators could overflow)")
     try:
-        perf = layer_perf(cfg, shape, plan_tiles(cfg, *shape.gemm))
+        # the counts (instructions, host bytes) are the in-order program's on either controller
+        perf = layer_perf(in_order(cfg), shape, plan_tiles(cfg, *shape.gemm))
     except (LoweringError, IsaError, ProgramError) as e:
         raise WorkloadError(f"{where} does not fit: {_why(e)}") from None
     _check_host_bytes(spec, shape, perf)

@@ -212,19 +212,22 @@ def cmd_map(args: argparse.Namespace) -> int:
     if "png" in keys:
         outs.put(keys["png"], chart_png(nmap))
     table = Table(title=f"{args.model} on {cfg.rows}x{cfg.cols} '{cfg.dataflow}' ({cfg.name})")
-    for col in ("layer", "kind", "shape", "tiles", "dataflow", "cycles", "util", "host bytes", "bound", "of bound"):
+    for col in ("layer", "kind", "shape", "tiles", "dataflow", "cycles", "util", "MAC util", "host bytes", "bound",
+                "of bound"):
         table.add_column(col, justify="left" if col in ("layer", "kind", "shape", "tiles", "dataflow") else "right")
     for r in nmap.rows:
         if r.where == "host" and not args.all:
             continue
         table.add_row(r.layer, r.kind, r.shape, r.tiles or "host step", r.dataflow or "-", f"{r.cycles:,}",
-                      f"{100 * r.utilization:.1f}%", f"{r.host_read_bytes + r.host_write_bytes:,}", r.bound_text,
-                      r.of_bound_text)
+                      f"{100 * r.utilization:.1f}%",
+                      f"{100 * r.macs / (r.cycles * cfg.pes):.1f}%" if r.where == "accelerator" and r.cycles else "-",
+                      f"{r.host_read_bytes + r.host_write_bytes:,}", r.bound_text, r.of_bound_text)
     outs.commit()
     console.print(table)
     n_acc = sum(r.where == "accelerator" for r in nmap.rows)
     print(f"{n_acc} accelerator layers, {len(nmap.rows) - n_acc} host steps; {nmap.cycles:,} cycles, "
-          f"{nmap.macs:,} MACs, {100 * nmap.busy_utilization:.2f}% PE utilization; {nmap.roofline_text}", file=log)
+          f"{nmap.macs:,} MACs, {100 * nmap.busy_utilization:.2f}% PE utilization "
+          f"({100 * nmap.mac_utilization:.2f}% MAC utilization); {nmap.roofline_text}", file=log)
     return 0
 
 

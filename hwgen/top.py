@@ -107,7 +107,11 @@ class Accelerator(wiring.Component):
         w_wr = self.w_spad.write_port(granularity=cfg.weight_width)
         acc_rd = self.acc_buf.read_port()
         # decoupled: compute and store run at once, so the store unit has its own accumulator read port
-        acc_rd_st = self.acc_buf.read_port() if cfg.controller is ControllerKind.DECOUPLED else acc_rd
+        # (a plain assignment, so that its signals are named acc_st_rd__* like the store unit's port: the
+        # RTL fault injector tells the two read registers apart by them)
+        acc_st_rd = acc_rd
+        if cfg.controller is ControllerKind.DECOUPLED:
+            acc_st_rd = self.acc_buf.read_port()
         acc_wr = self.acc_buf.write_port()
 
         # controller <-> units, compute <-> array
@@ -127,15 +131,15 @@ class Accelerator(wiring.Component):
                      self.st_wdata.eq(store.mem_wdata)]
 
         # memories
-        if acc_rd_st is acc_rd:
-            m.d.comb += acc_rd.addr.eq(Mux(ctrl.compute.exec.active, compute.acc_rd.addr, store.acc_rd.addr))
+        if acc_st_rd is acc_rd:
+            m.d.comb += acc_rd.addr.eq(Mux(ctrl.compute.exec.active, compute.acc_rd.addr, store.acc_st_rd.addr))
         else:
-            m.d.comb += [acc_rd.addr.eq(compute.acc_rd.addr), acc_rd_st.addr.eq(store.acc_rd.addr)]
+            m.d.comb += [acc_rd.addr.eq(compute.acc_rd.addr), acc_st_rd.addr.eq(store.acc_st_rd.addr)]
         m.d.comb += [a_wr.addr.eq(load.a_wr.addr), a_wr.data.eq(load.a_wr.data), a_wr.en.eq(load.a_wr.en),
                      w_wr.addr.eq(load.w_wr.addr), w_wr.data.eq(load.w_wr.data), w_wr.en.eq(load.w_wr.en),
                      a_rd.addr.eq(compute.a_rd.addr), compute.a_rd.data.eq(a_rd.data),
                      w_rd.addr.eq(compute.w_rd.addr), compute.w_rd.data.eq(w_rd.data),
-                     compute.acc_rd.data.eq(acc_rd.data), store.acc_rd.data.eq(acc_rd_st.data),
+                     compute.acc_rd.data.eq(acc_rd.data), store.acc_st_rd.data.eq(acc_st_rd.data),
                      acc_wr.addr.eq(compute.acc_wr.addr), acc_wr.data.eq(compute.acc_wr.data),
                      acc_wr.en.eq(compute.acc_wr.en)]
 

@@ -130,6 +130,12 @@ class NetworkMap:
         return busy / self.cycles if self.cycles else 0.0
 
     @property
+    def mac_utilization(self) -> float:
+        """Useful MACs over PE-cycles (the busy-PE counter also counts partial tiles' idle columns and
+        the zero weights of merged groups, mappings.grouping)."""
+        return self.macs / (self.cycles * self.config.pes) if self.cycles else 0.0
+
+    @property
     def roofline(self) -> Roofline:
         """The network's roofline bound: :func:`sim.perf.roofline` of its total MACs and host bytes."""
         return roofline(self.config, self.macs, sum(r.host_bytes for r in self.rows))
@@ -144,6 +150,7 @@ class NetworkMap:
         rl = self.roofline
         return json.dumps({"model": self.name, "config": self.config.to_dict(), "total_cycles": self.cycles,
                            "total_macs": self.macs, "utilization": self.busy_utilization,
+                           "mac_utilization": self.mac_utilization,
                            "roofline_cycles": rl.cycles, "roofline_bound": rl.bound,
                            "roofline_ratio": rl.ratio(self.cycles),
                            "layers": [asdict(r) for r in self.rows]}, indent=2) + "\n"

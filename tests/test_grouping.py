@@ -22,7 +22,7 @@ CFG = AcceleratorConfig(rows=8, cols=8, a_spad_depth=512, w_spad_depth=512, acc_
 
 def reference(X, Wt, groups, stride, pad):
     """Per output channel: its group's input channels, kernel offsets and pixels, summed in int64."""
-    H, W, Cin = X.shape
+    H, W, _ = X.shape
     KH, KW, Cg, Cout = Wt.shape
     Og = Cout // groups
     Xp = np.pad(X.astype(np.int64), ((pad, pad), (pad, pad), (0, 0)))

@@ -48,7 +48,7 @@ class StoreUnit(wiring.Component):
         C = cfg.cols
         super().__init__({
             "ctl": In(UNIT_PORT),
-            "acc_rd": Out(wiring.Signature({"addr": Out(ADDR_WIDTH), "data": In(C * cfg.acc_width)})),
+            "acc_st_rd": Out(wiring.Signature({"addr": Out(ADDR_WIDTH), "data": In(C * cfg.acc_width)})),
             "qtable": In(data.ArrayLayout(8 * QTABLE_BYTES, C)),
             **host_write_port(cfg),
         })
@@ -88,7 +88,7 @@ class StoreUnit(wiring.Component):
         # the host byte address of the beat's first element, st_c its column.
         st_issue = Signal()
         m.d.comb += st_issue.eq(in_store & store_issuing(e, e_last))
-        m.d.comb += self.acc_rd.addr.eq(ST.o_addr + st_r)
+        m.d.comb += self.acc_st_rd.addr.eq(ST.o_addr + st_r)
         m.d.sync += [s1_valid.eq(st_issue), s2_valid.eq(s1_valid), s3_valid.eq(s2_valid)]
         next_row = [st_c.eq(0), st_r.eq(st_r + 1), st_row_ptr.eq(st_row_ptr + ST.row_stride),
                     st_ptr.eq(st_row_ptr + ST.row_stride)]
@@ -118,8 +118,8 @@ class StoreUnit(wiring.Component):
         for k in range(L):
             col = Signal(range(max(2, 1 << bits_for(C))), name=f"rq_col_l{k}")
             m.d.comb += col.eq(s1_lane + k)
-            lane_val = self.acc_rd.data.word_select(col, accw).as_signed() if C > 1 else \
-                self.acc_rd.data.as_signed()
+            lane_val = self.acc_st_rd.data.word_select(col, accw).as_signed() if C > 1 else \
+                self.acc_st_rd.data.as_signed()
             entry = table[col]
             biased = Signal(signed(accw), name=f"rq_biased_l{k}")  # wraps at the accumulator width
             m.d.comb += biased.eq(lane_val + Mux(use_table, entry[0:32].as_signed(), 0))
