@@ -202,9 +202,17 @@ def cmd_map(args: argparse.Namespace) -> int:
         return _map_scalesim_compat(args, cfg, outs, keys, log)
     if "png" in keys and keys["png"] == "-":
         raise UserError("--png cannot go to standard output; give a file name")
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     from mappings.network_map import chart_png, load_model, map_graph
 
-    nmap = map_graph(load_model(args.model), cfg)
+    graph = load_model(args.model)
+    err = Console(stderr=True)
+    # a bar on a terminal only (a decoupled configuration's exact costs take minutes on ResNet-50)
+    with Progress(TextColumn("[bold]mapping"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[node]}"),
+                  TimeElapsedColumn(), console=err, transient=True, disable=not err.is_terminal) as bar:
+        task = bar.add_task("map", total=None, node="")
+        nmap = map_graph(graph, cfg, progress=lambda i, n, node: bar.update(task, completed=i, total=n, node=node))
     if "json" in keys:
         outs.put(keys["json"], nmap.to_json().encode())
     if "csv" in keys:

@@ -194,13 +194,18 @@ def layer_shape(graph: LayerGraph, node: str) -> tuple[GemmShape | ConvShape, in
 
 
 def map_graph(graph: LayerGraph, cfg: AcceleratorConfig, planner: Planner = default_planner,
-              per_channel: bool = EXECUTED_PER_CHANNEL) -> NetworkMap:
+              per_channel: bool = EXECUTED_PER_CHANNEL,
+              progress: Callable[[int, int, str], None] | None = None) -> NetworkMap:
     """Plan and cost every compute layer of ``graph`` on ``cfg`` (``per_channel``: see the module docstring;
-    the default gives the cycles ``hwgen run`` measures, layer by layer)."""
+    the default gives the cycles ``hwgen run`` measures, layer by layer). ``progress(done, total, node)``
+    is called before each node (a decoupled configuration's exact costs take minutes on a large network)."""
     if not graph.shapes:
         graph.validate()
     rows: list[MapRow] = []
-    for node, layer in graph:
+    nodes = list(graph)
+    for i, (node, layer) in enumerate(nodes):
+        if progress is not None:
+            progress(i, len(nodes), node)
         shape_s = "x".join(map(str, graph.shapes[node]))
         if not isinstance(layer, (Conv2d, Gemm, MatMul)):
             rows.append(MapRow(node, layer.kind, shape_s, "host"))
