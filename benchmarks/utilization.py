@@ -9,9 +9,10 @@ prints: cycles, PE utilization (the hardware busy-PE counter over PE-cycles), MA
 (useful MACs over PE-cycles), the network's roofline bound max(MACs / PEs, host bytes / port bytes)
 and how close the cycles come to it, the goal and the mapper's wall time.
 
-``--speed`` also lowers one representative layer per array (a 3x3 convolution, 14x14x256 -> 256)
-and runs it on the cycle model and on native Verilator (built once per array, cached): simulated
-cycles per wall second of the run phase, and checks that both agree on cycles and memory.
+``--speed`` also lowers one representative layer per array and controller (a 3x3 convolution,
+14x14x256 -> 256) and runs it on the cycle model and on native Verilator (built once per
+configuration, cached): simulated cycles per wall second of the run phase, and checks that both agree
+on cycles and memory.
 
 Usage: python benchmarks/utilization.py [--networks resnet50,resnet18,mobilenet_v2] [--arrays 16,32]
 [--controllers in-order,decoupled] [--speed]
@@ -84,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     for col in ("network", "array", "controller", "cycles", "PE util", "MAC util", "roofline bound", "of bound", "goal",
                 "map s"):
         table.add_column(col, justify="left" if col in ("network", "array", "controller") else "right")
-    for net in args.networks.split(","):
+    for net in [n for n in args.networks.split(",") if n]:   # --networks "" with --speed: speeds only
         for size, controller in ((z, c) for z in sizes for c in args.controllers.split(",")):
             cfg = config(size, controller)
             t0 = time.perf_counter()
@@ -97,15 +98,16 @@ def main(argv: list[str] | None = None) -> int:
                           f"{roof.ratio(nmap.cycles):.1%}",
                           "-" if goal is None else f">= {goal:.0%} ({'met' if nmap.busy_utilization >= goal else 'not met'})",
                           f"{secs:.1f}")
-    console.print(table)
+    if table.row_count:
+        console.print(table)
     if args.speed:
         sp = Table(title=f"Simulator speed on one layer ({SPEED_LAYER.H}x{SPEED_LAYER.W}x{SPEED_LAYER.Cin}, "
                          f"{SPEED_LAYER.KH}x{SPEED_LAYER.KW} -> {SPEED_LAYER.Cout})")
-        for col in ("array", "cycles", "model cycles/s", "native Verilator cycles/s", "model / Verilator"):
+        for col in ("array", "controller", "cycles", "model cycles/s", "native Verilator cycles/s", "model / Verilator"):
             sp.add_column(col, justify="right")
-        for size in sizes:
-            cycles, m, v = speed(config(size))
-            sp.add_row(f"{size}x{size}", f"{cycles:,}", f"{m:,.0f}", f"{v:,.0f}", f"{m / v:.1f}")
+        for size, controller in ((z, c) for z in sizes for c in args.controllers.split(",")):
+            cycles, m, v = speed(config(size, controller))
+            sp.add_row(f"{size}x{size}", controller, f"{cycles:,}", f"{m:,.0f}", f"{v:,.0f}", f"{m / v:.1f}")
         console.print(sp)
     return 0
 

@@ -26,14 +26,29 @@ WORKLOAD = "gemm:16x16x16"
 
 
 @pytest.fixture(scope="module")
-def prog():
-    return build_workload(WORKLOAD, CFG, 3)
+def rtl():
+    """cfg -> (its workload program, an RtlInjector running it), built once per configuration."""
+    opened: dict[str, tuple] = {}
+
+    def get(cfg):
+        if cfg.name not in opened:
+            program = build_workload(WORKLOAD, cfg, 3)
+            opened[cfg.name] = (program, RtlInjector(cfg, program))
+        return opened[cfg.name]
+
+    yield get
+    for _, injector in opened.values():
+        injector.close()
 
 
 @pytest.fixture(scope="module")
-def inj(prog):
-    with RtlInjector(CFG, prog) as i:
-        yield i
+def prog(rtl):
+    return rtl(CFG)[0]
+
+
+@pytest.fixture(scope="module")
+def inj(rtl):
+    return rtl(CFG)[1]
 
 
 @pytest.fixture(scope="module")
@@ -220,30 +235,21 @@ DEC = AcceleratorConfig(name="fid4x4", rows=4, cols=4, a_spad_depth=64, w_spad_d
                         controller="decoupled")
 
 
-@pytest.fixture(scope="module")
-def dec_prog():
-    return build_workload(WORKLOAD, DEC, 3)
-
-
-@pytest.fixture(scope="module")
-def dec_inj(dec_prog):
-    with RtlInjector(DEC, dec_prog) as i:
-        yield i
-
-
-def test_decoupled_golden_matches_model(dec_inj, dec_prog):
+def test_decoupled_golden_matches_model(rtl):
     """The golden run equals the cycle model on the decoupled config (sim.schedule's cycles)."""
+    dec_prog, dec_inj = rtl(DEC)
     g = dec_inj.golden()
     want = CycleModel(DEC).run(dec_prog.image())
     assert g.cycles == want.cycles and g.busy_pe == want.busy_pe
     np.testing.assert_array_equal(g.memory, want.memory)
 
 
-def test_decoupled_faults(dec_inj, dec_prog):
+def test_decoupled_faults(rtl):
     """An accumulator row corrupted after its last compute and before the store that reads it is an SDC;
     a flip in the store unit's own accumulator read register while no store runs is masked; random
     faults over every site (the dispatcher's queues, tails, the shadow weights) classify
     deterministically, with and without early stop."""
+    dec_prog, dec_inj = rtl(DEC)
     g = dec_inj.golden()
     trace = CycleModel(DEC).run(dec_prog.image()).trace
     st = next(t for t in trace if t.instruction.op == Opcode.STORE)
