@@ -230,3 +230,48 @@ def test_decoupled_model_refuses_a_store_into_the_program():
         prog.check(dec)
     prog.check(CFG)  # in order, it is the program's business
     CycleModel(CFG).run(prog.image())
+
+
+@pytest.mark.parametrize("cfg", [CFG, SHADOW], ids=["in-order-cfg", "shadow"])
+def test_periodic_cycles_skips_repeats_exactly(cfg):
+    """periodic_cycles on region sequences with long repeats (and a tail that breaks the period) equals
+    schedule() of the concatenated instructions, and does skip: fewer instructions are stepped."""
+    import sim.schedule as S
+    from sim.schedule import periodic_cycles, record
+
+    rnd = random.Random(3)
+    for trial in range(6):
+        # a period of 1-3 regions, each a few loads, computes and stores over two halves
+        period = []
+        for r in range(rnd.randrange(1, 4)):
+            half = 8 * (r % 2)
+            period.append([load(target=0, zero=0, spad_addr=half, count=4, lane_off=0, lanes=4, base=64 + 16 * r,
+                                word_stride=4, lane_stride=1),
+                           compute(dataflow=rnd.randrange(2), accumulate=1, a_addr=half, w_addr=0, o_addr=half,
+                                   rows=rnd.randrange(1, 5), depth=4),
+                           store(relu=0, qtable=0, o_addr=half, rows=2, cols=4, base=512, row_stride=4, col_stride=1)])
+        reps = rnd.randrange(150, 200)   # the units' backlog settles within a few dozen periods
+        regions = [[load(target=1, zero=1, spad_addr=0, count=4, lane_off=0, lanes=4, base=0)]]
+        regions += [period[i % len(period)] for i in range(reps * len(period))]
+        regions += [[compute(dataflow=0, accumulate=0, a_addr=0, w_addr=0, o_addr=0, rows=4, depth=3)], [halt()]]
+        ids, bodies, seq = {}, {}, []
+        for reg in regions:
+            key = tuple(map(repr, reg))
+            rid = ids.setdefault(key, len(ids))
+            bodies[rid] = [record(cfg, i) for i in reg]
+            seq.append(rid)
+        steps = [0]
+        orig = S._Machine.step
+
+        def counting(self, r, _orig=orig):
+            steps[0] += 1
+            return _orig(self, r)
+
+        S._Machine.step = counting
+        try:
+            got = periodic_cycles(cfg, seq, bodies, queue_depth=2)
+        finally:
+            S._Machine.step = orig
+        flat = [i for reg in regions for i in reg]
+        assert got == schedule(cfg, flat, queue_depth=2).cycles, trial
+        assert steps[0] < 0.6 * len(flat), (trial, steps[0], len(flat))
