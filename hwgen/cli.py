@@ -212,7 +212,8 @@ def cmd_map(args: argparse.Namespace) -> int:
     with Progress(TextColumn("[bold]mapping"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[node]}"),
                   TimeElapsedColumn(), console=err, transient=True, disable=not err.is_terminal) as bar:
         task = bar.add_task("map", total=None, node="")
-        nmap = map_graph(graph, cfg, progress=lambda i, n, node: bar.update(task, completed=i, total=n, node=node))
+        nmap = map_graph(graph, cfg, jobs=args.jobs,
+                         progress=lambda i, n, node: bar.update(task, completed=i, total=n, node=node))
     if "json" in keys:
         outs.put(keys["json"], nmap.to_json().encode())
     if "csv" in keys:
@@ -305,6 +306,8 @@ def build_parser() -> argparse.ArgumentParser:
     mp.add_argument("--csv", metavar="FILE", help="write the per-layer table as CSV ('-': stdout)")
     mp.add_argument("--png", metavar="FILE", help="write a per-layer utilization chart")
     mp.add_argument("--all", action="store_true", help="also list host steps in the table")
+    mp.add_argument("--jobs", type=int_at_least(1), default=1, metavar="N",
+                    help="plan the distinct layer shapes in N processes (default 1)")
     mp.add_argument("--scalesim-compat", action="store_true",
                     help="report compute cycles and utilization as SCALE-Sim computes them for an ideal array")
     mp.add_argument("--scalesim-dataflow", choices=("os", "ws", "is"),

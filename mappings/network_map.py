@@ -193,33 +193,60 @@ def layer_shape(graph: LayerGraph, node: str) -> tuple[GemmShape | ConvShape, in
     raise ValueError(f"node '{node}' ({layer.kind}) is not a compute layer")
 
 
+def _run_shape(cfg: AcceleratorConfig, graph: LayerGraph, node: str) -> tuple[GemmShape | ConvShape,
+                                                                             GemmShape | ConvShape, int]:
+    """(the layer's shape, the shape that runs for it, repeats): grouped convolutions run as block-diagonal
+    groups (mappings.grouping)."""
+    shape, repeat = layer_shape(graph, node)
+    return shape, executed_conv(cfg, shape) if isinstance(shape, ConvShape) else shape, repeat
+
+
+def _plan_all(cfg: AcceleratorConfig, shapes: list, planner: Planner, per_channel: bool, jobs: int,
+              progress: Callable[[int, int, str], None] | None, names: dict) -> dict:
+    """shape -> planner's (plan, perf), for the distinct ``shapes``; ``jobs`` > 1: in that many processes."""
+    out: dict = {}
+    if jobs <= 1 or len(shapes) <= 1:
+        for i, sh in enumerate(shapes):
+            if progress is not None:
+                progress(i, len(shapes), names[sh])
+            out[sh] = planner(cfg, sh, per_channel)
+        return out
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    with ProcessPoolExecutor(max_workers=min(jobs, len(shapes))) as pool:
+        futures = {pool.submit(planner, cfg, sh, per_channel): sh for sh in shapes}
+        for i, fut in enumerate(as_completed(futures)):
+            if progress is not None:
+                progress(i, len(shapes), names[futures[fut]])
+            out[futures[fut]] = fut.result()
+    return out
+
+
 def map_graph(graph: LayerGraph, cfg: AcceleratorConfig, planner: Planner = default_planner,
               per_channel: bool = EXECUTED_PER_CHANNEL,
-              progress: Callable[[int, int, str], None] | None = None) -> NetworkMap:
+              progress: Callable[[int, int, str], None] | None = None, jobs: int = 1) -> NetworkMap:
     """Plan and cost every compute layer of ``graph`` on ``cfg`` (``per_channel``: see the module docstring;
-    the default gives the cycles ``hwgen run`` measures, layer by layer). ``progress(done, total, node)``
-    is called before each node (a decoupled configuration's exact costs take minutes on a large network)."""
+    the default gives the cycles ``hwgen run`` measures, layer by layer). Each distinct layer shape is
+    planned once, in ``jobs`` processes (a decoupled configuration's exact costs take minutes on a large
+    network); ``progress(done, total, node)`` is called as they are planned."""
     if not graph.shapes:
         graph.validate()
+    compute = [(node, layer) for node, layer in graph if isinstance(layer, (Conv2d, Gemm, MatMul))]
+    shapes = {node: _run_shape(cfg, graph, node) for node, _ in compute}
+    names = {}
+    for node, (_, run, _) in shapes.items():
+        names.setdefault(run, node)
+    planned = _plan_all(cfg, list(names), planner, per_channel, jobs, progress, names)
     rows: list[MapRow] = []
-    nodes = list(graph)
-    for i, (node, layer) in enumerate(nodes):
-        if progress is not None:
-            progress(i, len(nodes), node)
+    for node, layer in graph:
         shape_s = "x".join(map(str, graph.shapes[node]))
-        if not isinstance(layer, (Conv2d, Gemm, MatMul)):
+        if node not in shapes:
             rows.append(MapRow(node, layer.kind, shape_s, "host"))
             continue
-        shape, repeat = layer_shape(graph, node)
-        if isinstance(shape, ConvShape):
-            # grouped convolutions run as block-diagonal groups (mappings.grouping); the useful MACs
-            # (and so the roofline's compute bound) stay the layer's own
-            run_shape = executed_conv(cfg, shape)
-            plan, perf = planner(cfg, run_shape, per_channel)
-            perf = dataclasses.replace(perf, macs=shape.macs)
-        else:
-            run_shape = shape
-            plan, perf = planner(cfg, shape, per_channel)
+        shape, run_shape, repeat = shapes[node]
+        plan, perf = planned[run_shape]
+        # the useful MACs (and so the roofline's compute bound) stay the layer's own
+        perf = dataclasses.replace(perf, macs=shape.macs) if isinstance(shape, ConvShape) else perf
         perf_total = perf
         for _ in range(repeat - 1):
             perf_total = perf_total + perf

@@ -88,3 +88,12 @@ def test_map_keeps_the_layers_macs():
     row = [r for r in nmap.rows if r.where == "accelerator"][0]
     assert row.macs == 16 * 16 * 32 * 9
     assert "merged x8" in row.tiles
+
+
+def test_map_in_processes_equals_one_process():
+    """hwgen map --jobs: the distinct layer shapes planned in worker processes give the same map."""
+    from mappings.network_map import load_model, map_graph
+
+    g = load_model("zoo:mobilenet_v2")
+    one, two = map_graph(g, CFG), map_graph(g, CFG, jobs=2)
+    assert one.to_json() == two.to_json()
