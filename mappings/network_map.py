@@ -138,7 +138,8 @@ class NetworkMap:
     @property
     def roofline(self) -> Roofline:
         """The network's roofline bound: :func:`sim.perf.roofline` of its total MACs and host bytes."""
-        return roofline(self.config, self.macs, sum(r.host_bytes for r in self.rows))
+        return roofline(self.config, self.macs, sum(r.host_read_bytes for r in self.rows),
+                        sum(r.host_write_bytes for r in self.rows), sum(r.host_fetch_bytes for r in self.rows))
 
     @property
     def roofline_text(self) -> str:

@@ -47,7 +47,7 @@ from functools import lru_cache
 from math import gcd
 from typing import NamedTuple
 
-from hwgen.config import AcceleratorConfig
+from hwgen.config import AcceleratorConfig, Controller
 from hwgen.dataflow import STATIONARY, Dataflow
 from hwgen.hw_facts import store_beats
 from hwgen.isa import INSTR_BYTES
@@ -135,10 +135,12 @@ class ConvShape:
 class Roofline(NamedTuple):
     """The roofline lower bound of a layer (or a network) on a config, in whole cycles.
 
-    No program doing ``macs`` multiply-accumulates and moving ``host_bytes`` over the host port
-    can take fewer than ``compute_cycles = ceil(macs / PEs)`` cycles (every PE does at most one MAC
-    a cycle) nor fewer than ``host_cycles = ceil(host_bytes / port bytes)`` (the port moves at most
-    one word a cycle); ``cycles`` is the larger, ``bound`` says which ("compute" on a tie)."""
+    No program doing ``macs`` multiply-accumulates can take fewer than ``compute_cycles = ceil(macs /
+    PEs)`` cycles (every PE does at most one MAC a cycle), nor fewer than ``host_cycles``: each of the
+    three host ports (instruction fetch, load reads, store writes; ``hwgen.top.HOST_PORTS``) moves at
+    most one port word a cycle, and the in-order controller uses one of them at a time (so its bound is
+    all host bytes over one port), the decoupled one all three at once (the busiest port's bytes).
+    ``cycles`` is the larger, ``bound`` says which ("compute" on a tie)."""
 
     cycles: int
     bound: str              #: "compute" or "host"
@@ -150,9 +152,17 @@ class Roofline(NamedTuple):
         return self.cycles / cycles if cycles else 0.0
 
 
-def roofline(cfg: AcceleratorConfig, macs: int, host_bytes: int) -> Roofline:
-    """:class:`Roofline` of ``macs`` MACs and ``host_bytes`` host-port bytes (read, written and fetched) on ``cfg``."""
-    comp, host = cdiv(macs, cfg.pes), cdiv(host_bytes, cfg.host_port_bytes)
+def roofline(cfg: AcceleratorConfig, macs: int, read_bytes: int, write_bytes: int = 0,
+             fetch_bytes: int = 0) -> Roofline:
+    """:class:`Roofline` of ``macs`` MACs and the host bytes loads read, stores write and fetch reads on
+    ``cfg`` (see there for why the controller decides how the three ports add up)."""
+    pb = cfg.host_port_bytes
+    ports = (read_bytes, write_bytes, fetch_bytes)
+    if cfg.controller is Controller.DECOUPLED:
+        host = max(cdiv(b, pb) for b in ports)
+    else:
+        host = cdiv(sum(ports), pb)
+    comp = cdiv(macs, cfg.pes)
     return Roofline(max(comp, host), "compute" if comp >= host else "host", comp, host)
 
 
@@ -198,11 +208,11 @@ class LayerPerf:
         return self.host_read_bytes + self.host_fetch_bytes + self.host_write_bytes
 
     def roofline(self, cfg: AcceleratorConfig) -> Roofline:
-        """The layer's roofline bound on ``cfg`` (its array and host port): :func:`roofline` of its useful
-        MACs and its host bytes (operands read, outputs written, instructions fetched)."""
+        """The layer's roofline bound on ``cfg`` (its array, host ports and controller): :func:`roofline` of
+        its useful MACs and its host bytes (operands read, outputs written, instructions fetched)."""
         if cfg.pes != self.pes:
             raise ValueError(f"LayerPerf of a {self.pes}-PE array, config '{cfg.name}' has {cfg.pes} PEs")
-        return roofline(cfg, self.macs, self.host_bytes)
+        return roofline(cfg, self.macs, self.host_read_bytes, self.host_write_bytes, self.host_fetch_bytes)
 
     def __add__(self, other: "LayerPerf") -> "LayerPerf":
         if self.pes != other.pes:
