@@ -96,8 +96,10 @@ class ComputeUnit(wiring.Component):
 
         # scratchpad read scheduling (data arrives one cycle later, gated by *_valid)
         os_k = Signal(EXEC_COUNTER_WIDTH)
-        ws_m = Signal(EXEC_COUNTER_WIDTH)
-        m.d.comb += [os_k.eq(e - OS.stream_start), ws_m.eq(e - WS.stream_start)]
+        ws_m = Signal(EXEC_COUNTER_WIDTH)   # (shadow weights: the stream sequencer counts instead)
+        m.d.comb += os_k.eq(e - OS.stream_start)
+        if not shadow:
+            m.d.comb += ws_m.eq(e - WS.stream_start)
         a_req = Signal()
         b_req = Signal()
         preload = Signal() if shadow else None   # ws: a weight-row read of the preload
