@@ -23,14 +23,15 @@ from typing import Callable, Mapping
 import numpy as np
 
 from hwgen.config import AcceleratorConfig
-from sim.perf import ConvShape, GemmShape
+from sim.perf import GemmShape
 from sim.reference import ChannelQuant
 
 from .graph import (Add, AveragePool, Clip, Concat, Constant, Conv2d, Flatten, Gemm, GlobalAveragePool, Input, LayerGraph,
                     MatMul, MaxPool, QuantParams, Relu, Reshape)
-from .grouping import executed_conv, merge_weights
+from .grouping import merge_weights
 from .lowering import LoweringError, lower_conv2d, lower_gemm
 from .mapper import executed_plan
+from .network_map import executed_layer_shape
 from .quantize import dequantize_linear, from_int8_domain, quantize_linear, quantize_multiplier, to_int8_domain
 from hwgen.errors import HwgenError, LimitError
 from hwgen.isa import INSTR_BYTES
@@ -192,7 +193,7 @@ def _layer_program(cfg: AcceleratorConfig, graph: LayerGraph, node: str, x: QTen
         raise ExecutionError(f"node '{node}': needs integer (quantized) weights")
     w = np.asarray(layer.weight).astype(np.int64)
     if isinstance(layer, Conv2d):
-        n, c, h, wd = x.q.shape
+        n = x.q.shape[0]
         if n != 1:
             raise ExecutionError(f"node '{node}': batch size {n}, only 1 is supported")
         O = layer.out_channels
@@ -200,8 +201,7 @@ def _layer_program(cfg: AcceleratorConfig, graph: LayerGraph, node: str, x: QTen
         quant = _channel_quant(x, w, layer.bias, layer.weight_quant, out_scale, out_zp, O,
                                w.reshape(O, -1).sum(axis=1), node)
         _check_fits(cfg, node, w.reshape(O, -1), layer.bias, x.zero_point)
-        shape = executed_conv(cfg, ConvShape(h, wd, c, layer.kernel[0], layer.kernel[1], O, layer.stride,
-                                             layer.pads, layer.dilation, layer.groups))
+        _, shape, _ = executed_layer_shape(cfg, graph, node)
         if shape.groups != layer.groups:  # block-diagonal groups (mappings.grouping): the same outputs
             wt = merge_weights(wt, layer.groups, layer.groups // shape.groups)
         prog = lower_conv2d(cfg, np.transpose(x.q[0], (1, 2, 0)), wt.astype(np.int8), layer.stride, layer.pads,
@@ -322,14 +322,11 @@ def _accelerator_bytes(cfg: AcceleratorConfig, graph: LayerGraph, node: str, dat
     layer = graph.layer(node)
     src = graph.shapes[graph.inputs_of(node)[0]]
     n_in, n_out = math.prod(src), math.prod(graph.shapes[node])
+    _, shape, _ = executed_layer_shape(cfg, graph, node)
     if isinstance(layer, Conv2d):
-        shape = executed_conv(cfg, ConvShape(src[2], src[3], src[1], layer.kernel[0], layer.kernel[1],
-                                             layer.out_channels, layer.stride, layer.pads, layer.dilation,
-                                             layer.groups))
         n_w = layer.out_channels * (layer.in_channels // shape.groups) * layer.kernel[0] * layer.kernel[1]
     else:
         n_w = layer.in_features * layer.out_features
-        shape = GemmShape(math.prod(src[:-1]), layer.in_features, layer.out_features)
     try:
         instructions = _planned_perf(cfg, shape, dataflow).instructions
     except HwgenError:  # no plan fits: the run reports it at this layer, before simulating it

@@ -35,7 +35,8 @@ from .grouping import executed_conv
 from .mapper import EXECUTED_PER_CHANNEL
 from hwgen.errors import HwgenError
 
-__all__ = ["ModelSpecError", "MapRow", "NetworkMap", "load_model", "map_graph", "default_planner", "chart_png", "layer_shape"]
+__all__ = ["ModelSpecError", "MapRow", "NetworkMap", "load_model", "map_graph", "default_planner", "chart_png", "layer_shape",
+           "executed_layer_shape"]
 
 
 class ModelSpecError(HwgenError, ValueError):
@@ -194,10 +195,10 @@ def layer_shape(graph: LayerGraph, node: str) -> tuple[GemmShape | ConvShape, in
     raise ValueError(f"node '{node}' ({layer.kind}) is not a compute layer")
 
 
-def _run_shape(cfg: AcceleratorConfig, graph: LayerGraph, node: str) -> tuple[GemmShape | ConvShape,
-                                                                             GemmShape | ConvShape, int]:
-    """(the layer's shape, the shape that runs for it, repeats): grouped convolutions run as block-diagonal
-    groups (mappings.grouping)."""
+def executed_layer_shape(cfg: AcceleratorConfig, graph: LayerGraph, node: str
+                         ) -> tuple[GemmShape | ConvShape, GemmShape | ConvShape, int]:
+    """(the layer's shape, the shape that runs for it on ``cfg``, repeats): grouped convolutions run as
+    block-diagonal groups (mappings.grouping); ``hwgen map`` and ``hwgen run`` both plan this one."""
     shape, repeat = layer_shape(graph, node)
     return shape, executed_conv(cfg, shape) if isinstance(shape, ConvShape) else shape, repeat
 
@@ -233,7 +234,7 @@ def map_graph(graph: LayerGraph, cfg: AcceleratorConfig, planner: Planner = defa
     if not graph.shapes:
         graph.validate()
     compute = [(node, layer) for node, layer in graph if isinstance(layer, (Conv2d, Gemm, MatMul))]
-    shapes = {node: _run_shape(cfg, graph, node) for node, _ in compute}
+    shapes = {node: executed_layer_shape(cfg, graph, node) for node, _ in compute}
     names = {}
     for node, (_, run, _) in shapes.items():
         names.setdefault(run, node)

@@ -33,7 +33,7 @@ SHADOW_1X1 = AcceleratorConfig(rows=1, cols=1, dataflow="both", a_spad_depth=32,
                                host_port_width=32, controller="decoupled")
 
 
-def overlap_ready(cfg, program, running, head, t, start, end):
+def overlap_ready(cfg, program, running, head, t, start):
     """Whether a compute may start at ``t`` beside the ``running`` one (shadow weights): both
     weight-stationary, ``issue_interval`` after the running one's start."""
     if not cfg.shadow_weights:
@@ -70,7 +70,7 @@ def stepped(cfg, program, queue_depth):
                 running[u] = None
             if queues[u] and (running[u] is None
                               or (u is Unit.COMPUTE
-                                  and overlap_ready(cfg, program, running[u], queues[u][0], t, start, end))):
+                                  and overlap_ready(cfg, program, running[u], queues[u][0], t, start))):
                 i = queues[u][0]
                 if push[i] < t and all(end[d] is not None and end[d] < t for d in deps[i]):
                     if u is Unit.COMPUTE:
