@@ -21,6 +21,14 @@ level of detail the fault needs, following the RTL's schedule exactly:
   so faults there between computes are masked); performance counters never
   reach the outputs (masked).
 
+On the decoupled controller the load, compute and store units run several instructions at once
+(and weight-stationary computes overlap in the array), so only faults whose effect is the value of
+a stored lane are modeled there: the scratchpads, the accumulator buffer, the quantization table
+and registers (and the performance counters, masked). Each flipped lane is read flipped by the
+reads of it from the fault's cycle until the next write of it, at the cycles
+:mod:`fault_injection.access_times` gives on the scoreboard's schedule (:mod:`sim.schedule`);
+the array, write-back and read-port registers are left to the RTL injector.
+
 Instruction-sequencing state (pc, instruction register, FSM state, fetch,
 load and store address generators) is not modeled: its faults change control
 flow, which the RTL injector covers. :data:`MODELED_STRUCTURES` lists what
@@ -42,14 +50,16 @@ from typing import Sequence
 
 import numpy as np
 
-from hwgen.config import AcceleratorConfig
+from hwgen.config import AcceleratorConfig, Controller
 from hwgen.dataflow import Dataflow
-from hwgen.hw_facts import EXEC_COUNTER_WIDTH, HOST_READ_LATENCY, REGISTERS, compute_schedule, store_wide
+from hwgen.hw_facts import EXEC_COUNTER_WIDTH, REGISTERS, compute_schedule
 from hwgen.isa import INSTR_BYTES, QTABLE_BYTES, Instruction, Opcode, decode, requantize
 from hwgen.program import Program
 from sim.cycle import CycleModel, wrap
-from sim.timing import DECODE_CYCLES, exec_cycles, fetch_cycles, instruction_cycles, load_beats
+from sim.schedule import schedule
+from sim.timing import DECODE_CYCLES, exec_cycles, fetch_cycles, instruction_cycles
 
+from .access_times import STORE_READ_OFFSETS, Lane, accesses, load_write_cycle, store_issue_cycles
 from .faults import Fault, InjectionResult
 
 __all__ = ["ModelInjector", "MODELED_STRUCTURES", "simulate_compute", "ModelGolden"]
@@ -282,36 +292,6 @@ def _flip_memory(cfg: AcceleratorConfig, st: _State, f: Fault) -> None:
 
 
 # ------------------------------------------------------------ load and store
-def _load_write_cycle(cfg: AcceleratorConfig, a: dict, word: int, lane: int) -> int | None:
-    """Exec cycle at which a load writes (word, lane) of its target, or None if it does not."""
-    w = word - a["spad_addr"]
-    l = lane - a["lane_off"]
-    if not (0 <= w < a["count"] and 0 <= l < a["lanes"]):
-        return None
-    if a["zero"]:
-        return w
-    if a["lane_stride"] != 1:
-        return w * a["lanes"] + l + HOST_READ_LATENCY
-    pb = cfg.host_port_bytes
-    beats = load_beats(pb, a["base"], w, a["word_stride"], a["lanes"])
-    o = (a["base"] + w * a["word_stride"]) % pb
-    return beats + (o + l) // pb + HOST_READ_LATENCY
-
-
-def _store_issue_cycles(cfg: AcceleratorConfig, a: dict) -> np.ndarray:
-    """Exec cycle at which a store issues each element (row-major): narrow, one element per cycle; wide
-    (:func:`hwgen.hw_facts.store_wide`), element (r, c) goes in beat ``(o_r + c) // PB`` of row r
-    (``o_r`` the row's start offset in its port word) after the beats of the rows before it."""
-    rows, cols = a["rows"], a["cols"]
-    if not store_wide(a["col_stride"]):
-        return np.arange(rows * cols)
-    pb = cfg.host_port_bytes
-    o = (a["base"] + np.arange(rows, dtype=np.int64) * a["row_stride"]) % pb
-    beats = (o + cols - 1) // pb + 1
-    first = np.concatenate([[0], np.cumsum(beats)[:-1]])
-    return (first[:, None] + (o[:, None] + np.arange(cols)[None, :]) // pb).reshape(-1)
-
-
 def _store(cfg: AcceleratorConfig, ins: Instruction, st: _State, f: Fault | None, fault_exec_cycle: int) -> None:
     """A store where each element uses the accumulator, table and quantization values of its beat's cycles:
     the accumulator row is read at the beat's issue cycle t (the read port's data register holds it at
@@ -319,20 +299,22 @@ def _store(cfg: AcceleratorConfig, ins: Instruction, st: _State, f: Fault | None
     a = ins.args
     rows, cols = a["rows"], a["cols"]
     r_idx, c_idx = np.divmod(np.arange(rows * cols), cols)
-    t = _store_issue_cycles(cfg, a)  # issue cycle of each element: the cycle of its beat
+    t = store_issue_cycles(cfg, a)  # issue cycle of each element: the cycle of its beat
     before = st.copy()
     if f is not None:
         _flip_memory(cfg, st, f)
     after = st
+
+    off = STORE_READ_OFFSETS
 
     def pick(cycle_offset: int, getter) -> np.ndarray:
         """Per element: the value read at exec cycle t + cycle_offset, before or after the fault."""
         b, aft = getter(before), getter(after)
         return np.where(t + cycle_offset >= fault_exec_cycle, aft, b) if f is not None else b
 
-    acc = pick(0, lambda s: s.model.acc_buf[a["o_addr"] + r_idx, c_idx])
+    acc = pick(off["acc_buf"], lambda s: s.model.acc_buf[a["o_addr"] + r_idx, c_idx])
     if f is not None and f.site == "acc_buf.rd_data":  # the lane select reads the port at t + 1
-        for k in np.flatnonzero(t + 1 == fault_exec_cycle):
+        for k in np.flatnonzero(t + off["acc_buf.rd_data"] == fault_exec_cycle):
             lo_bit = c_idx[k] * cfg.acc_width
             for b in range(f.bit, f.bit + f.nbits):
                 if lo_bit <= b < lo_bit + cfg.acc_width:
@@ -342,16 +324,16 @@ def _store(cfg: AcceleratorConfig, ins: Instruction, st: _State, f: Fault | None
         return s.model.qtable[c_idx, lo:hi].copy().view("<i4").reshape(-1).astype(np.int64)
 
     if a["qtable"]:
-        bias = pick(1, lambda s: table(s, 0, 4))
-        mult = pick(1, lambda s: table(s, 4, 8))
-        shift = pick(1, lambda s: (s.model.qtable[c_idx, 8] & 63).astype(np.int64))
+        bias = pick(off["qtable"], lambda s: table(s, 0, 4))
+        mult = pick(off["qtable"], lambda s: table(s, 4, 8))
+        shift = pick(off["qtable"], lambda s: (s.model.qtable[c_idx, 8] & 63).astype(np.int64))
         acc = wrap(acc + bias, cfg.acc_width)
     else:
-        mult = pick(1, lambda s: np.full(t.shape, s.model.quant["multiplier"], dtype=np.int64))
-        shift = pick(1, lambda s: np.full(t.shape, s.model.quant["shift"], dtype=np.int64))
-    zp = pick(2, lambda s: np.full(t.shape, s.model.quant["zero_point"], dtype=np.int64))
-    lo = pick(2, lambda s: np.full(t.shape, s.model.quant["clamp_lo"], dtype=np.int64))
-    hi = pick(2, lambda s: np.full(t.shape, s.model.quant["clamp_hi"], dtype=np.int64))
+        mult = pick(off["multiplier"], lambda s: np.full(t.shape, s.model.quant["multiplier"], dtype=np.int64))
+        shift = pick(off["shift"], lambda s: np.full(t.shape, s.model.quant["shift"], dtype=np.int64))
+    zp = pick(off["zero_point"], lambda s: np.full(t.shape, s.model.quant["zero_point"], dtype=np.int64))
+    lo = pick(off["clamp_lo"], lambda s: np.full(t.shape, s.model.quant["clamp_lo"], dtype=np.int64))
+    hi = pick(off["clamp_hi"], lambda s: np.full(t.shape, s.model.quant["clamp_hi"], dtype=np.int64))
     x = requantize(acc, mult, shift, zp, lo, hi, bool(a["relu"]))
     addr = a["base"] + r_idx * a["row_stride"] + c_idx * a["col_stride"]
     st.mem[addr] = (x & 0xFF).astype(np.uint8)
@@ -362,24 +344,26 @@ class ModelInjector:
     """Inject faults into the cycle model running ``program`` (see the module docstring)."""
 
     def __init__(self, cfg: AcceleratorConfig, program: Program, timeout_factor: int = 2, early_stop: bool = True):
-        cfg.require_in_order("the model fault injector")  # it re-times instructions by the in-order schedule
         self.cfg, self.program = cfg, program
+        self.decoupled = cfg.controller is Controller.DECOUPLED
         self.early_stop = early_stop
         self.image = program.image()
         self.out = program.outputs["out"]
         self.timeout_factor = timeout_factor
         self._golden: ModelGolden | None = None
 
-    @staticmethod
-    def covers(site) -> bool:
-        """Whether this injector models faults in ``site`` (a Site): the campaign plans over these only."""
+    def covers(self, site) -> bool:
+        """Whether this injector models faults in ``site`` (a Site): the campaign plans over these only.
+        In-order: every site of MODELED_STRUCTURES; decoupled: the sites of DECOUPLED_SITES' kinds."""
+        if self.decoupled:
+            return site.structure == "perf_counters" or _decoupled_site(site.name)
         return site.structure in MODELED_STRUCTURES
 
     def sites(self) -> list:
-        """The fault sites this injector models: every site of the structures in MODELED_STRUCTURES."""
+        """The fault sites this injector models (:meth:`covers`)."""
         from .sites import model_sites
 
-        return [s for s in model_sites(self.cfg) if s.structure in MODELED_STRUCTURES]
+        return [s for s in model_sites(self.cfg) if self.covers(s)]
 
     def _fresh(self) -> _State:
         return _State(CycleModel(self.cfg), self.image.copy())
@@ -400,6 +384,11 @@ class ModelInjector:
                 st.model.execute(ins, st.mem, "golden")
                 pc += INSTR_BYTES
             digests.append(st.digest())
+            if self.decoupled:  # the units' execute starts, by the scoreboard's schedule: a unit takes an
+                # instruction from its queue in the schedule's start cycle, and its execute counter is 0 in
+                # the next (fault by fault against the RTL, tests/test_fi_rtl.py)
+                sched = schedule(self.cfg, instrs, queue_depth=self.cfg.queue_depth)
+                cycle, starts = sched.cycles, [x + 1 if x >= 0 else x for x in sched.start]
             self._golden = ModelGolden(cycle, instrs, starts, digests, self.out.read(st.mem))
         return self._golden
 
@@ -410,6 +399,8 @@ class ModelInjector:
         return st
 
     def inject(self, faults: Sequence[Fault]) -> list[InjectionResult]:
+        if self.decoupled:
+            return self._inject_decoupled(faults)
         g = self.golden()
         order = sorted(range(len(faults)), key=lambda i: faults[i].cycle)
         results: list[InjectionResult | None] = [None] * len(faults)
@@ -445,7 +436,7 @@ class ModelInjector:
         elif array_like:  # cleared or reloaded before it is next used
             return InjectionResult("masked", g.cycles, True, "array/compute state outside a compute")
         elif ins.op == Opcode.LOAD and ec >= 0 and self._load_touches(ins, f):
-            wc = _load_write_cycle(cfg, ins.args, f.word if f.site in ("a_spad", "w_spad") else
+            wc = load_write_cycle(cfg, ins.args, f.word if f.site in ("a_spad", "w_spad") else
                                    int(f.site[len("qtable_c"):]),
                                    f.bit // (cfg.input_width if f.site == "a_spad" else cfg.weight_width
                                              if f.site == "w_spad" else 8))
@@ -485,3 +476,131 @@ class ModelInjector:
         t = ins.args["target"]
         return (t == 0 and f.site == "a_spad") or (t == 1 and f.site == "w_spad") or \
             (t == 2 and f.site.startswith("qtable_c"))
+
+    # ------------------------------------------------------- the decoupled controller
+    def _inject_decoupled(self, faults: Sequence[Fault]) -> list[InjectionResult]:
+        """Memory and quantization faults on the decoupled controller, whose units run several
+        instructions at once: each flipped lane is seen by the reads of it from the fault's cycle until
+        the next write of it (:mod:`fault_injection.access_times`). The scoreboard orders every
+        conflicting pair of accesses as the program does, so those readers precede that write in the
+        program, and the instructions before the first of them run as in the golden run."""
+        g = self.golden()
+        plans = []
+        for f in faults:
+            if f.structure == "perf_counters":
+                plans.append({})
+                continue
+            if not _decoupled_site(f.site):
+                raise ValueError(f"fault site '{f.site}' ({f.structure}) is not modeled by the cycle-model injector "
+                                 f"on the decoupled controller")
+            if f.model not in ("seu", "mbu"):
+                raise ValueError(f"fault model '{f.model}' is not supported by the cycle-model injector")
+            plans.append(self._readers(f))
+        order = sorted(range(len(faults)), key=lambda i: min(plans[i], default=len(g.instructions)))
+        results: list[InjectionResult | None] = [None] * len(faults)
+        st = self._fresh()
+        idx = 0
+        for fi in order:
+            readers = plans[fi]
+            if not readers:
+                results[fi] = InjectionResult("masked", g.cycles, True, "performance counter"
+                                              if faults[fi].structure == "perf_counters" else "overwritten or never read")
+                continue
+            first = min(readers)
+            while idx < first:
+                st.model.execute(g.instructions[idx], st.mem, "golden")
+                idx += 1
+            results[fi] = self._one_decoupled(faults[fi], readers, st.copy())
+        return results  # type: ignore[return-value]
+
+    def _readers(self, f: Fault) -> dict[int, tuple[Fault, bool]]:
+        """Instruction index -> (the part of ``f`` it reads flipped, whether it then writes those lanes)."""
+        cfg, g = self.cfg, self.golden()
+        lanes = _lanes(cfg, f)
+        hits: dict[int, list[tuple[Lane, bool]]] = {}
+        for x in lanes:
+            window_end, found = None, []
+            for j, (ins, s) in enumerate(zip(g.instructions, g.starts)):
+                if s < 0 or (window_end is not None and s > window_end):
+                    continue
+                acc = accesses(cfg, ins, x)
+                if not acc.reads and not acc.writes:
+                    continue
+                reads = [s + r for r in acc.reads if s + r >= f.cycle]
+                writes = [s + w for w in acc.writes if s + w >= f.cycle]
+                if writes and (window_end is None or min(writes) < window_end):
+                    window_end = min(writes)
+                if reads:
+                    found.append((j, min(reads), bool(acc.writes)))
+            for j, t, writes in found:
+                if window_end is None or t < window_end:
+                    hits.setdefault(j, []).append((x, writes))
+        out = {}
+        for j, xs in hits.items():
+            sub = _sub_fault(cfg, f, [x for x, _ in xs])
+            out[j] = (sub, any(w for _, w in xs))
+        return out
+
+    def _one_decoupled(self, f: Fault, readers: dict[int, tuple[Fault, bool]], st: _State) -> InjectionResult:
+        cfg, g = self.cfg, self.golden()
+        first, last = min(readers), max(readers)
+        next_check = last + 1
+        for j in range(first, len(g.instructions)):
+            ins = g.instructions[j]
+            if self.early_stop and j == next_check:
+                if st.digest() == g.digests[j]:
+                    return InjectionResult("masked", g.starts[j], True, "state re-converged")
+                next_check = last + 2 * (j - last)
+            if ins.op == Opcode.HALT:
+                break
+            hit = readers.get(j)
+            if hit is None:
+                st.model.execute(ins, st.mem, "faulty")
+                continue
+            sub, writes = hit
+            if ins.op == Opcode.STORE:
+                _store(cfg, ins, st, sub, f.cycle - g.starts[j])  # reads before the fault see the old value
+                _flip_memory(cfg, st, sub)
+            else:
+                _flip_memory(cfg, st, sub)
+                st.model.execute(ins, st.mem, "faulty")
+                if not writes:  # a read-only pass: the flip stays for the readers after it, not in this state
+                    _flip_memory(cfg, st, sub)
+        outcome = "sdc" if not np.array_equal(self.out.read(st.mem), g.output) else "masked"
+        return InjectionResult(outcome, g.cycles, False, "")
+
+
+#: the memories and quantization state the decoupled injector models (read-port registers excluded)
+def _decoupled_site(name: str) -> bool:
+    return name in ("a_spad", "w_spad", "acc_buf") or name.startswith("qtable_c") or name in _QUANT
+
+
+def _lane_width(cfg: AcceleratorConfig, site: str) -> int:
+    if site in _QUANT:
+        return _REG[site].width(cfg)
+    return {"a_spad": cfg.input_width, "w_spad": cfg.weight_width, "acc_buf": cfg.acc_width}.get(site, 8)
+
+
+def _lanes(cfg: AcceleratorConfig, f: Fault) -> list[Lane]:
+    """The lanes a fault flips (bits beyond the word are not state: left out)."""
+    if f.site in _QUANT:
+        return [Lane("quant", _QUANT[f.site][0], 0)]
+    w = _lane_width(cfg, f.site)
+    if f.site.startswith("qtable_c"):
+        structure, word, count = "qtable", int(f.site[len("qtable_c"):]), QTABLE_BYTES
+    else:
+        structure, word = f.site, f.word
+        count = cfg.rows if f.site == "a_spad" else cfg.cols
+    return [Lane(structure, word, k) for k in sorted({b // w for b in range(f.bit, f.bit + f.nbits)}) if k < count]
+
+
+def _sub_fault(cfg: AcceleratorConfig, f: Fault, lanes: list[Lane]) -> Fault:
+    """The bits of ``f`` in ``lanes`` (contiguous lanes: a multi-bit upset's lanes are neighbours)."""
+    if f.site in _QUANT:
+        return f
+    w = _lane_width(cfg, f.site)
+    ks = sorted(x.lane for x in lanes)
+    if ks != list(range(ks[0], ks[-1] + 1)):
+        raise ValueError(f"fault {f}: its lanes are read at different times by one instruction (not modeled)")
+    lo, hi = max(f.bit, ks[0] * w), min(f.bit + f.nbits, (ks[-1] + 1) * w)
+    return Fault(f.site, f.model, f.cycle, lo, word=f.word, nbits=hi - lo)

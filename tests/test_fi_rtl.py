@@ -265,3 +265,76 @@ def test_decoupled_faults(rtl):
     assert [r.outcome for r in dec_inj.inject(faults, early_stop=False)] == [r.outcome for r in a]
     counts = Counter(r.outcome for r in a)
     assert counts["masked"] and counts["sdc"] and g.cycles > 0
+
+
+def _memory_faults(cfg, trace, rng, per_instruction: int = 6) -> list:
+    """Faults in the words, table bytes and quantization registers each instruction touches, at cycles
+    from one before its first execute cycle to one after its last (the edges of the flip's window)."""
+    acc_w = cfg.acc_width
+    quant = [(f"store.q_{k}", w) for k, w in (("multiplier", 32), ("shift", 6), ("zero_point", 16),
+                                              ("clamp_lo", 16), ("clamp_hi", 16))]
+    out = []
+    for t in trace:
+        ins, a = t.instruction, t.instruction.args
+        if ins.op not in (Opcode.LOAD, Opcode.COMPUTE, Opcode.STORE, Opcode.CONFIG):
+            continue
+        for _ in range(per_instruction):
+            cycle = int(rng.integers(t.start - 1, t.end + 2))
+            model = "mbu" if rng.random() < 0.3 else "seu"
+            nbits = int(rng.integers(2, 4)) if model == "mbu" else 1
+            if ins.op == Opcode.LOAD and a["target"] in (0, 1):
+                site, width = ("a_spad", cfg.input_width * cfg.rows) if a["target"] == 0 else \
+                    ("w_spad", cfg.weight_width * cfg.cols)
+                word = a["spad_addr"] + int(rng.integers(0, a["count"]))
+                out.append(Fault(site, model, cycle, int(rng.integers(0, width - nbits)), word=word, nbits=nbits))
+            elif ins.op == Opcode.LOAD or (ins.op == Opcode.STORE and a["qtable"] and rng.random() < 0.3):
+                out.append(Fault(f"qtable_c{int(rng.integers(0, cfg.cols))}", model, cycle,
+                                 int(rng.integers(0, 70)), nbits=nbits))
+            elif ins.op == Opcode.COMPUTE:
+                k = int(rng.integers(0, 3))
+                if k == 0:
+                    word = a["a_addr"] + int(rng.integers(0, max(a["depth"], a["rows"])))
+                    out.append(Fault("a_spad", model, cycle, int(rng.integers(0, cfg.input_width * cfg.rows - nbits)),
+                                     word=word, nbits=nbits))
+                elif k == 1:
+                    word = a["w_addr"] + int(rng.integers(0, a["depth"]))
+                    out.append(Fault("w_spad", model, cycle, int(rng.integers(0, cfg.weight_width * cfg.cols - nbits)),
+                                     word=word, nbits=nbits))
+                else:
+                    word = a["o_addr"] + int(rng.integers(0, a["rows"]))
+                    out.append(Fault("acc_buf", model, cycle, int(rng.integers(0, acc_w * cfg.cols - nbits)),
+                                     word=word, nbits=nbits))
+            elif ins.op == Opcode.STORE:
+                word = a["o_addr"] + int(rng.integers(0, a["rows"]))
+                out.append(Fault("acc_buf", model, cycle, int(rng.integers(0, acc_w * cfg.cols - nbits)),
+                                 word=word, nbits=nbits))
+            else:
+                site, width = quant[int(rng.integers(0, len(quant)))]
+                out.append(Fault(site, "seu", cycle, int(rng.integers(0, width))))
+    return out
+
+
+@pytest.mark.parametrize("cfg", [DEC, AcceleratorConfig(name="fid3x2os", rows=3, cols=2, dataflow="os",
+                                                        a_spad_depth=64, w_spad_depth=64, acc_depth=64,
+                                                        controller="decoupled", queue_depth=2)],
+                         ids=lambda c: c.name)
+def test_decoupled_model_injector_agrees(rtl, cfg):
+    """The cycle-model injector on the decoupled controller (memories, the quantization table and
+    registers, performance counters) gives the RTL's outcome fault by fault: faults at the edges of
+    every instruction's accesses (loads writing, computes and stores reading while other units run),
+    and a plan drawn over every site it covers."""
+    from fault_injection.model_injector import ModelInjector
+    from fault_injection.sampling import plan_faults
+
+    prog, rinj = rtl(cfg)
+    model = ModelInjector(cfg, prog)
+    g = model.golden()
+    assert g.cycles == rinj.golden().cycles
+    trace = CycleModel(cfg).run(prog.image()).trace
+    faults = _memory_faults(cfg, trace, np.random.default_rng(5))
+    faults += plan_faults(model.sites(), g.cycles, n=300, seed=9, models=("seu", "mbu"))
+    m_res = model.inject(faults)
+    r_res = rinj.inject(faults)
+    mismatches = [(f, a, b.outcome) for f, a, b in zip(faults, m_res, r_res) if a.outcome != b.outcome]
+    assert not mismatches, f"{len(mismatches)} of {len(faults)} differ, first: {mismatches[:4]}"
+    assert sum(a.outcome == "sdc" for a in m_res) > len(faults) // 20
