@@ -456,8 +456,9 @@ def _decoupled_search(cfg: AcceleratorConfig, ecfg: AcceleratorConfig, shape, pe
     :mod:`sim.perf` on the in-order copy of the config: every legal plan when there are at most the
     exhaustive limit of them, else the reduced search of :func:`_search` with that ranking as its
     cost (for a convolution, with the rank of the GEMM of the same M x K x N as its proxy, as in
-    order). The ``keep`` best by rank, the best by in-order cycles and the seeds (plan_tiles' plans)
-    are costed exactly; the cheapest wins. Returns (method, plan, exact cycles, plans costed exactly,
+    order). Of the ``keep`` best by rank, the best by in-order cycles and the seeds (plan_tiles' plans),
+    the cheapest exact cost wins; they are costed in rank order, and one whose lower bound already
+    exceeds the best exact cost so far is not costed (it cannot win, so the winner is the same). Returns (method, plan, exact cycles, plans costed exactly,
     plans ranked by the layer's own counts)."""
     M, K, N = _shape_gemm(shape)
     G = getattr(shape, "groups", 1)
@@ -488,10 +489,13 @@ def _decoupled_search(cfg: AcceleratorConfig, ecfg: AcceleratorConfig, shape, pe
     order = sorted(ranked, key=lambda p: (ranked[p], str(p)))
     by_in_order = min(ranked, key=lambda p: (ranked[p][1], str(p)))
     exact: dict[Plan, int] = {}
-    for p in order[:keep] + [by_in_order] + seeds:
-        if p not in exact:
-            exact[p] = cost(p)
-    best = min(exact, key=lambda p: (exact[p], str(p)))
+    best = None
+    for p in sorted(dict.fromkeys(order[:keep] + [by_in_order] + seeds), key=lambda p: (ranked[p], str(p))):
+        if best is not None and (ranked[p][0], str(p)) > (exact[best], str(best)):
+            continue  # its lower bound already loses to the best exact cost (same winner, fewer costings)
+        exact[p] = cost(p)
+        if best is None or (exact[p], str(p)) < (exact[best], str(best)):
+            best = p
     return method, best, exact[best], len(exact), len(ranked)
 
 
