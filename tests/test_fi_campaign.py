@@ -28,7 +28,7 @@ from hwgen.config import AcceleratorConfig
 TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent
 FAKE = "fake"  # tests/fi_fake.py's injectors, registered in-process (a backend name never names a module)
-CFG = AcceleratorConfig(rows=4, cols=4, a_spad_depth=64, w_spad_depth=64, acc_depth=64)
+CFG = AcceleratorConfig(controller="in-order", rows=4, cols=4, a_spad_depth=64, w_spad_depth=64, acc_depth=64)
 WL = "gemm:8x16x8"
 
 

@@ -41,7 +41,7 @@ from hwgen.config import AcceleratorConfig
 from hwgen.errors import HwgenError, LimitError
 
 ROOT = Path(__file__).resolve().parent.parent
-CFG = AcceleratorConfig(name="tiny", rows=2, cols=2, a_spad_depth=32, w_spad_depth=32, acc_depth=16)
+CFG = AcceleratorConfig(controller="in-order", name="tiny", rows=2, cols=2, a_spad_depth=32, w_spad_depth=32, acc_depth=16)
 WL = "gemm:4x6x3"
 PLANNED = 40
 
@@ -440,7 +440,7 @@ def test_workload_strings_that_are_not_paths(tmp_path):
 
 # ------------------------------------------------------------------ 4. campaign sizes
 def test_tiny_margin_is_refused_before_planning(tmp_path):
-    text = _refused(lambda: run_campaign(tmp_path / "m.db", AcceleratorConfig(), "gemm:16x16x16", margin=1e-9,
+    text = _refused(lambda: run_campaign(tmp_path / "m.db", AcceleratorConfig(controller="in-order"), "gemm:16x16x16", margin=1e-9,
                                          confidence=0.99, progress=False),
                     "margin 1e-09 at confidence 0.99", "Leveugle sample size", "HWGEN_LIMIT_INJECTIONS",
                     kinds=LimitError)

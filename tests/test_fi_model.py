@@ -15,10 +15,10 @@ from sim.reference import Quant
 from sim.timing import exec_cycles
 
 CONFIGS = [
-    AcceleratorConfig(rows=2, cols=2, dataflow="os", a_spad_depth=32, w_spad_depth=32, acc_depth=16,
+    AcceleratorConfig(controller="in-order", rows=2, cols=2, dataflow="os", a_spad_depth=32, w_spad_depth=32, acc_depth=16,
                       host_port_width=32),
-    AcceleratorConfig(rows=4, cols=4, dataflow="ws", a_spad_depth=48, w_spad_depth=16, acc_depth=48),
-    AcceleratorConfig(rows=3, cols=5, dataflow="both", a_spad_depth=40, w_spad_depth=40, acc_depth=40),
+    AcceleratorConfig(controller="in-order", rows=4, cols=4, dataflow="ws", a_spad_depth=48, w_spad_depth=16, acc_depth=48),
+    AcceleratorConfig(controller="in-order", rows=3, cols=5, dataflow="both", a_spad_depth=40, w_spad_depth=40, acc_depth=40),
 ]
 
 
@@ -45,7 +45,7 @@ def test_cycle_level_compute_equals_tile_model(cfg):
 
 @pytest.fixture(scope="module")
 def gemm():
-    cfg = AcceleratorConfig(rows=4, cols=4, dataflow="both", a_spad_depth=64, w_spad_depth=64, acc_depth=64)
+    cfg = AcceleratorConfig(controller="in-order", rows=4, cols=4, dataflow="both", a_spad_depth=64, w_spad_depth=64, acc_depth=64)
     rng = np.random.default_rng(0)
     A = rng.integers(-128, 128, (20, 24)).astype(np.int8)
     W = rng.integers(-128, 128, (24, 12)).astype(np.int8)

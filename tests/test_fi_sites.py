@@ -9,16 +9,16 @@ from fault_injection.sites import (FSM_STATE_SITE, MEMORIES, READ_PORT_SUFFIX, R
 from hwgen.config import AcceleratorConfig
 
 CONFIGS = {
-    "2x2-os": AcceleratorConfig(name="a", rows=2, cols=2, dataflow="os"),
-    "4x4-ws": AcceleratorConfig(name="b", rows=4, cols=4, dataflow="ws"),
-    "8x8-both": AcceleratorConfig(),
-    "3x5-both-p8": AcceleratorConfig(name="c", rows=3, cols=5, host_port_width=8, a_spad_depth=32,
+    "2x2-os": AcceleratorConfig(controller="in-order", name="a", rows=2, cols=2, dataflow="os"),
+    "4x4-ws": AcceleratorConfig(controller="in-order", name="b", rows=4, cols=4, dataflow="ws"),
+    "8x8-both": AcceleratorConfig(controller="in-order"),
+    "3x5-both-p8": AcceleratorConfig(controller="in-order", name="c", rows=3, cols=5, host_port_width=8, a_spad_depth=32,
                                      w_spad_depth=16, acc_depth=64),
-    "3x5-both-p128": AcceleratorConfig(name="d", rows=3, cols=5, host_port_width=128),
-    "narrow": AcceleratorConfig(name="e", rows=3, cols=2, dataflow="both", input_width=4, weight_width=3,
+    "3x5-both-p128": AcceleratorConfig(controller="in-order", name="d", rows=3, cols=5, host_port_width=128),
+    "narrow": AcceleratorConfig(controller="in-order", name="e", rows=3, cols=2, dataflow="both", input_width=4, weight_width=3,
                                 acc_width=12, output_width=4, max_reduction=16, host_port_width=16,
                                 a_spad_depth=8, w_spad_depth=4, acc_depth=5),
-    "1x1-os-p32": AcceleratorConfig(name="f", rows=1, cols=1, dataflow="os", host_port_width=32,
+    "1x1-os-p32": AcceleratorConfig(controller="in-order", name="f", rows=1, cols=1, dataflow="os", host_port_width=32,
                                     a_spad_depth=1, w_spad_depth=1, acc_depth=1),
     # the decoupled controller: queues, dependency counts, sequencers, the store's accumulator read port
     "2x2-os-decoupled-q1": AcceleratorConfig(name="g", rows=2, cols=2, dataflow="os", host_port_width=32,
@@ -45,13 +45,13 @@ def test_model_sites_import_no_amaranth():
     import sys
 
     code = ("import sys; from fault_injection.sites import model_sites, inventory; "
-            "from hwgen.config import AcceleratorConfig; model_sites(AcceleratorConfig()); "
-            "inventory(AcceleratorConfig()); assert 'amaranth' not in sys.modules, 'amaranth imported'")
+            "from hwgen.config import AcceleratorConfig; model_sites(AcceleratorConfig(controller='in-order')); "
+            "inventory(AcceleratorConfig(controller='in-order')); assert 'amaranth' not in sys.modules, 'amaranth imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def test_default_inventory_counts():
-    cfg = AcceleratorConfig()  # 8x8 both, port 64
+    cfg = AcceleratorConfig(controller="in-order")  # 8x8 both, port 64
     sites = {s.name: s for s in model_sites(cfg)}
     assert sites["a_spad"] == Site("a_spad", 64, 256, "mem")
     assert sites["w_spad"] == Site("w_spad", 64, 256, "mem")
@@ -184,7 +184,7 @@ def _hand_registers(R: int, C: int, port_bytes: int, accw: int = 32) -> dict[str
 def test_register_widths_match_a_hand_written_list(R, C, port):
     """The register table (and so the RTL and the formula, which both read it) against the design by hand:
     a wrong width or a lost register in hwgen.hw_facts would pass the RTL-vs-formula parity."""
-    cfg = AcceleratorConfig(rows=R, cols=C, host_port_width=port)
+    cfg = AcceleratorConfig(controller="in-order", rows=R, cols=C, host_port_width=port)
     got = {s.name: s.width for s in model_sites(cfg)
            if not s.name.startswith("array.") and s.name.split(".")[0] not in ("a_spad", "w_spad", "acc_buf")}
     assert got == _hand_registers(R, C, port // 8)

@@ -9,7 +9,7 @@ from fault_injection.workload import MAX_CYCLES, WorkloadError, build_workload, 
 from hwgen.config import AcceleratorConfig
 from sim.cycle import CycleModel
 
-CFG = AcceleratorConfig(name="fi4x4", rows=4, cols=4, a_spad_depth=64, w_spad_depth=64, acc_depth=64)
+CFG = AcceleratorConfig(controller="in-order", name="fi4x4", rows=4, cols=4, a_spad_depth=64, w_spad_depth=64, acc_depth=64)
 
 
 def _run(prog):
@@ -56,7 +56,7 @@ def test_zoo_layer_runs_and_is_deterministic():
 
 
 def test_zoo_conv_layer():
-    cfg = AcceleratorConfig(name="fi8x8", rows=8, cols=8)
+    cfg = AcceleratorConfig(controller="in-order", name="fi8x8", rows=8, cols=8)
     prog = build_workload("zoo:resnet18:layer4.0.downsample", cfg, 2)  # 14x14x256 -> 7x7x512, 1x1 stride 2
     assert prog.meta["kind"] == "conv2d" and prog.outputs["out"].shape == (7, 7, 512)
     res = CycleModel(cfg).run(prog.image())

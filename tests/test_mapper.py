@@ -33,12 +33,12 @@ from plan_checks import assert_needs_tight
 Q = Quant(1, 3, 0, -128, 127, False)
 
 SMALL = {
-    "both2": AcceleratorConfig(name="both2", rows=2, cols=2, dataflow="both", a_spad_depth=12, w_spad_depth=8,
+    "both2": AcceleratorConfig(controller="in-order", name="both2", rows=2, cols=2, dataflow="both", a_spad_depth=12, w_spad_depth=8,
                                acc_depth=6),
-    "r3c2": AcceleratorConfig(name="r3c2", rows=3, cols=2, dataflow="both", a_spad_depth=10, w_spad_depth=9,
+    "r3c2": AcceleratorConfig(controller="in-order", name="r3c2", rows=3, cols=2, dataflow="both", a_spad_depth=10, w_spad_depth=9,
                               acc_depth=9, host_port_width=32),
-    "os2": AcceleratorConfig(name="os2", rows=2, cols=2, dataflow="os", a_spad_depth=8, w_spad_depth=6, acc_depth=8),
-    "ws2": AcceleratorConfig(name="ws2", rows=2, cols=3, dataflow="ws", a_spad_depth=9, w_spad_depth=6, acc_depth=7),
+    "os2": AcceleratorConfig(controller="in-order", name="os2", rows=2, cols=2, dataflow="os", a_spad_depth=8, w_spad_depth=6, acc_depth=8),
+    "ws2": AcceleratorConfig(controller="in-order", name="ws2", rows=2, cols=3, dataflow="ws", a_spad_depth=9, w_spad_depth=6, acc_depth=7),
 }
 
 # (config, shape): small enough to run every legal plan on the cycle model
@@ -131,12 +131,12 @@ def test_per_channel_plans_run():
 
 # ------------------------------------------------------------------ (b) never worse than plan_tiles
 MID = {
-    "both8": AcceleratorConfig(name="both8", rows=8, cols=8, dataflow="both", a_spad_depth=64, w_spad_depth=48,
+    "both8": AcceleratorConfig(controller="in-order", name="both8", rows=8, cols=8, dataflow="both", a_spad_depth=64, w_spad_depth=48,
                                acc_depth=32),
-    "r4c8": AcceleratorConfig(name="r4c8", rows=4, cols=8, dataflow="both", a_spad_depth=24, w_spad_depth=40,
+    "r4c8": AcceleratorConfig(controller="in-order", name="r4c8", rows=4, cols=8, dataflow="both", a_spad_depth=24, w_spad_depth=40,
                               acc_depth=12, host_port_width=32),
-    "os4": AcceleratorConfig(name="os4", rows=4, cols=4, dataflow="os", a_spad_depth=40, w_spad_depth=40, acc_depth=16),
-    "ws4": AcceleratorConfig(name="ws4", rows=4, cols=4, dataflow="ws", a_spad_depth=32, w_spad_depth=16, acc_depth=16),
+    "os4": AcceleratorConfig(controller="in-order", name="os4", rows=4, cols=4, dataflow="os", a_spad_depth=40, w_spad_depth=40, acc_depth=16),
+    "ws4": AcceleratorConfig(controller="in-order", name="ws4", rows=4, cols=4, dataflow="ws", a_spad_depth=32, w_spad_depth=16, acc_depth=16),
 }
 
 
@@ -189,7 +189,7 @@ def test_plan_tiles_plans_are_legal():
 
 
 # ------------------------------------------------------------------ (c) ILP == enumeration
-ILP_BASE = AcceleratorConfig(name="ilp4", rows=4, cols=4, dataflow="both")
+ILP_BASE = AcceleratorConfig(controller="in-order", name="ilp4", rows=4, cols=4, dataflow="both")
 NETS = [
     [GemmShape(37, 50, 23), ConvShape(9, 9, 6, 3, 3, 10, 1, 1), GemmShape(37, 50, 23)],
     [ConvShape(8, 8, 8, 1, 1, 16, 2, 0), GemmShape(5, 120, 9), GemmShape(64, 12, 30), ConvShape(7, 7, 4, 3, 3, 8, 1, 1)],

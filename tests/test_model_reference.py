@@ -25,19 +25,19 @@ from sim.reference import (Quant, conv2d_acc, conv2d_ref, conv_out_size, gemm_ac
 from sim.timing import instruction_cycles
 
 CONFIGS = [
-    AcceleratorConfig(name="sq4", rows=4, cols=4, dataflow="both", a_spad_depth=64, w_spad_depth=32, acc_depth=16),
-    AcceleratorConfig(name="os3x5", rows=3, cols=5, dataflow="os", a_spad_depth=20, w_spad_depth=12, acc_depth=6,
+    AcceleratorConfig(controller="in-order", name="sq4", rows=4, cols=4, dataflow="both", a_spad_depth=64, w_spad_depth=32, acc_depth=16),
+    AcceleratorConfig(controller="in-order", name="os3x5", rows=3, cols=5, dataflow="os", a_spad_depth=20, w_spad_depth=12, acc_depth=6,
                       host_port_width=32),
-    AcceleratorConfig(name="ws5x3", rows=5, cols=3, dataflow="ws", a_spad_depth=24, w_spad_depth=10, acc_depth=7,
+    AcceleratorConfig(controller="in-order", name="ws5x3", rows=5, cols=3, dataflow="ws", a_spad_depth=24, w_spad_depth=10, acc_depth=7,
                       host_port_width=128),
-    AcceleratorConfig(name="both2x7", rows=2, cols=7, dataflow="both", a_spad_depth=9, w_spad_depth=5, acc_depth=3,
+    AcceleratorConfig(controller="in-order", name="both2x7", rows=2, cols=7, dataflow="both", a_spad_depth=9, w_spad_depth=5, acc_depth=3,
                       host_port_width=16),
-    AcceleratorConfig(name="one", rows=1, cols=1, dataflow="both", a_spad_depth=4, w_spad_depth=3, acc_depth=2,
+    AcceleratorConfig(controller="in-order", name="one", rows=1, cols=1, dataflow="both", a_spad_depth=4, w_spad_depth=3, acc_depth=2,
                       host_port_width=8),
     # narrow operands and a tight accumulator: all-extreme reductions of max_reduction reach its limit
-    AcceleratorConfig(name="narrow", rows=4, cols=3, dataflow="both", input_width=4, weight_width=5,
+    AcceleratorConfig(controller="in-order", name="narrow", rows=4, cols=3, dataflow="both", input_width=4, weight_width=5,
                       output_width=6, max_reduction=16, acc_width=13, a_spad_depth=8, w_spad_depth=6, acc_depth=8),
-    AcceleratorConfig(name="default8", rows=8, cols=8),
+    AcceleratorConfig(controller="in-order", name="default8", rows=8, cols=8),
 ]
 IDS = [c.name for c in CONFIGS]
 
@@ -175,7 +175,7 @@ def test_lowered_program_file_round_trip(tmp_path):
 
 
 def test_random_programs_cycle_budget_4x4():
-    cfg = AcceleratorConfig(rows=4, cols=4)
+    cfg = AcceleratorConfig(controller="in-order", rows=4, cols=4)
     for prog, _ in random_programs(cfg, 24, seed=11):
         assert program_cycles(cfg, prog) <= 30_000
 
@@ -251,19 +251,19 @@ def test_output_dtype():
 
 # ---------------------------------------------------------------- lowering API
 def test_lowering_errors_and_layout():
-    cfg = AcceleratorConfig(rows=4, cols=4, dataflow="os")
+    cfg = AcceleratorConfig(controller="in-order", rows=4, cols=4, dataflow="os")
     A, W = np.ones((5, 6), np.int8), np.ones((6, 7), np.int8)
     q = (1, 0, 0, -128, 127, False)
     with pytest.raises(LoweringError, match="does not support 'ws'"):
         lower_gemm(cfg, A, W, q, dataflow="ws")
     with pytest.raises(LoweringError, match="6x7|5x6"):
         lower_gemm(cfg, A, W.T, q)
-    narrow = AcceleratorConfig(rows=4, cols=4, input_width=4, acc_width=24)
+    narrow = AcceleratorConfig(controller="in-order", rows=4, cols=4, input_width=4, acc_width=24)
     with pytest.raises(LoweringError, match="4-bit"):
         lower_gemm(narrow, A * 8, W, q)
     with pytest.raises(LoweringError, match="empty"):
         lower_conv2d(cfg, np.ones((2, 2, 1), np.int8), np.ones((3, 3, 1, 1), np.int8), 1, 0, q)
-    prog = lower_gemm(AcceleratorConfig(rows=4, cols=4, host_port_width=128), A, W, q)
+    prog = lower_gemm(AcceleratorConfig(controller="in-order", rows=4, cols=4, host_port_width=128), A, W, q)
     port = 16
     regions = [prog.inputs["A"][0], prog.inputs["W"][0], prog.outputs["out"]]
     assert regions[0].addr >= len(prog.code) and all(r.addr % port == 0 for r in regions)
@@ -275,7 +275,7 @@ def test_lowering_errors_and_layout():
 
 def test_tile_reuse_loads_each_operand_once_when_it_fits():
     """With everything resident, each input element is loaded exactly once (no redundant loads)."""
-    cfg = AcceleratorConfig(rows=4, cols=4)
+    cfg = AcceleratorConfig(controller="in-order", rows=4, cols=4)
     rng = np.random.default_rng(0)
     A, W = rng.integers(-128, 128, (13, 20)), rng.integers(-128, 128, (20, 11))
     for df in ("os", "ws"):

@@ -31,13 +31,13 @@ from sim.tiling import Load, Plan, _try_merge, merge
 from sim.timing import instruction_cycles
 
 CONFIGS = {
-    "os2": AcceleratorConfig(name="os2", rows=2, cols=2, dataflow="os", a_spad_depth=16, w_spad_depth=16, acc_depth=8),
-    "ws4": AcceleratorConfig(name="ws4", rows=4, cols=4, dataflow="ws", a_spad_depth=32, w_spad_depth=16, acc_depth=16),
-    "both8": AcceleratorConfig(name="both8", rows=8, cols=8, dataflow="both"),
-    "r4c8": AcceleratorConfig(name="r4c8", rows=4, cols=8, dataflow="both", a_spad_depth=24, w_spad_depth=40,
+    "os2": AcceleratorConfig(controller="in-order", name="os2", rows=2, cols=2, dataflow="os", a_spad_depth=16, w_spad_depth=16, acc_depth=8),
+    "ws4": AcceleratorConfig(controller="in-order", name="ws4", rows=4, cols=4, dataflow="ws", a_spad_depth=32, w_spad_depth=16, acc_depth=16),
+    "both8": AcceleratorConfig(controller="in-order", name="both8", rows=8, cols=8, dataflow="both"),
+    "r4c8": AcceleratorConfig(controller="in-order", name="r4c8", rows=4, cols=8, dataflow="both", a_spad_depth=24, w_spad_depth=40,
                               acc_depth=12, host_port_width=32),
     # tiny scratchpads: many reduction chunks and blocks
-    "tiny": AcceleratorConfig(name="tiny", rows=4, cols=4, dataflow="both", a_spad_depth=6, w_spad_depth=8,
+    "tiny": AcceleratorConfig(controller="in-order", name="tiny", rows=4, cols=4, dataflow="both", a_spad_depth=6, w_spad_depth=8,
                               acc_depth=4, host_port_width=128),
 }
 
@@ -225,7 +225,7 @@ def test_real_layers_scaled(net, layer, cfg_name):
         _conv_case(cfg, shape, df, False, np.random.default_rng(1))
 
 
-BIG = AcceleratorConfig(name="big16", rows=16, cols=16, dataflow="both", a_spad_depth=512, w_spad_depth=512,
+BIG = AcceleratorConfig(controller="in-order", name="big16", rows=16, cols=16, dataflow="both", a_spad_depth=512, w_spad_depth=512,
                         acc_depth=256, max_reduction=8192)
 
 
@@ -243,7 +243,7 @@ def test_real_layers_full_size(net, layer):
 # port width, with odd channel counts, many groups and per-channel quantization tables (9-byte entries).
 def _port_cfg(width: int, rows: int = 4, cols: int = 4, small: bool = False) -> AcceleratorConfig:
     a, w, acc = (10, 12, 8) if small else (64, 64, 32)
-    return AcceleratorConfig(name=f"p{width}r{rows}c{cols}", rows=rows, cols=cols, dataflow="both", a_spad_depth=a,
+    return AcceleratorConfig(controller="in-order", name=f"p{width}r{rows}c{cols}", rows=rows, cols=cols, dataflow="both", a_spad_depth=a,
                              w_spad_depth=w, acc_depth=acc, host_port_width=width)
 
 

@@ -185,9 +185,9 @@ _GOLDEN = [
     ("os3", "gemm", dict(M=10, K=50, N=7), "os", False, "649969f376a6d2a2"),
 ]
 _GOLDEN_CFGS = {
-    "both4": AcceleratorConfig(name="g4", rows=4, cols=4, dataflow="both", a_spad_depth=64, w_spad_depth=64,
+    "both4": AcceleratorConfig(controller="in-order", name="g4", rows=4, cols=4, dataflow="both", a_spad_depth=64, w_spad_depth=64,
                                acc_depth=32, host_port_width=32),
-    "os3": AcceleratorConfig(name="g3", rows=3, cols=2, dataflow="os", a_spad_depth=40, w_spad_depth=30,
+    "os3": AcceleratorConfig(controller="in-order", name="g3", rows=3, cols=2, dataflow="os", a_spad_depth=40, w_spad_depth=30,
                              acc_depth=24),
 }
 

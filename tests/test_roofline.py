@@ -24,10 +24,10 @@ from sim.cycle import CycleModel
 from sim.perf import ConvShape, GemmShape, roofline
 from sim.reference import ChannelQuant, Quant
 
-CONFIGS = (AcceleratorConfig(name="r4", rows=4, cols=4, dataflow="both", a_spad_depth=96, w_spad_depth=96,
+CONFIGS = (AcceleratorConfig(controller="in-order", name="r4", rows=4, cols=4, dataflow="both", a_spad_depth=96, w_spad_depth=96,
                              acc_depth=64),
-           AcceleratorConfig(name="r8w", rows=8, cols=4, dataflow="ws", host_port_width=128),
-           AcceleratorConfig(name="r2o", rows=2, cols=8, dataflow="os", host_port_width=16))
+           AcceleratorConfig(controller="in-order", name="r8w", rows=8, cols=4, dataflow="ws", host_port_width=128),
+           AcceleratorConfig(controller="in-order", name="r2o", rows=2, cols=8, dataflow="os", host_port_width=16))
 SHAPES = (GemmShape(1, 64, 40), GemmShape(37, 19, 23), ConvShape(9, 7, 5, 3, 3, 6, (2, 1), (1, 1, 0, 1)),
           ConvShape(8, 8, 12, 3, 3, 12, (1, 1), (1, 1, 1, 1), groups=12), ConvShape(6, 6, 16, 1, 1, 32))
 
@@ -73,12 +73,12 @@ def test_layer_roofline_against_program(cfg, per_channel):
 
 
 def test_roofline_function():
-    cfg = AcceleratorConfig(rows=4, cols=4, host_port_width=32)  # 16 PEs, 4 bytes a cycle
+    cfg = AcceleratorConfig(controller="in-order", rows=4, cols=4, host_port_width=32)  # 16 PEs, 4 bytes a cycle
     assert tuple(roofline(cfg, 160, 39)) == (10, "compute", 10, 10)  # a tie is compute-bound
     assert tuple(roofline(cfg, 17, 41)) == (11, "host", 2, 11)
     assert roofline(cfg, 0, 0).ratio(0) == 0.0
     with pytest.raises(ValueError, match="PEs"):
-        best_plan(cfg, GemmShape(4, 4, 4))[1].roofline(AcceleratorConfig(rows=8, cols=8))
+        best_plan(cfg, GemmShape(4, 4, 4))[1].roofline(AcceleratorConfig(controller="in-order", rows=8, cols=8))
 
 
 def test_decoupled_roofline_counts_the_ports_apart():
@@ -90,7 +90,7 @@ def test_decoupled_roofline_counts_the_ports_apart():
     from mappings.pipelined import decoupled_perf
     from sim.perf import ConvShape
 
-    cfg = AcceleratorConfig(rows=4, cols=4, host_port_width=32)
+    cfg = AcceleratorConfig(controller="in-order", rows=4, cols=4, host_port_width=32)
     dec = dataclasses.replace(cfg, controller="decoupled")
     assert tuple(roofline(dec, 16, 40, 8, 12)) == (10, "host", 1, 10)      # the busiest port: 40 B / 4
     assert tuple(roofline(cfg, 16, 40, 8, 12)) == (15, "host", 1, 15)      # in order: 60 B over one port

@@ -23,7 +23,7 @@ from hwgen.hw_facts import SHADOW_TAILS, compute_schedule
 from sim.schedule import UNIT_OF, Unit, schedule
 from sim.timing import DECODE_CYCLES, exec_cycles, fetch_cycles
 
-CFG = AcceleratorConfig(rows=4, cols=4, dataflow="both", a_spad_depth=32, w_spad_depth=32, acc_depth=16,
+CFG = AcceleratorConfig(controller="in-order", rows=4, cols=4, dataflow="both", a_spad_depth=32, w_spad_depth=32, acc_depth=16,
                         host_port_width=32)
 #: the decoupled controller's array has shadow weights: weight-stationary computes overlap
 SHADOW = AcceleratorConfig(rows=2, cols=3, dataflow="both", a_spad_depth=32, w_spad_depth=32, acc_depth=16,
@@ -204,7 +204,7 @@ def test_decoupled_cycle_model(dataflow, queue_depth):
     from mappings.random_programs import random_programs
     from sim.cycle import CycleModel
 
-    cfg = AcceleratorConfig(rows=4, cols=4, dataflow=dataflow, host_port_width=32)
+    cfg = AcceleratorConfig(controller="in-order", rows=4, cols=4, dataflow=dataflow, host_port_width=32)
     dec = dataclasses.replace(cfg, controller="decoupled", queue_depth=queue_depth)
     for prog, expected in random_programs(cfg, 6, seed=5, max_cycles=3000):
         seq, got = CycleModel(cfg).run(prog.image()), CycleModel(dec).run(prog.image())
