@@ -226,9 +226,12 @@ def plan_campaign(cfg: AcceleratorConfig, workload: str, seed: int, backend: str
         sites = [s for s in sites if s.structure in wanted]
     covers = getattr(injector, "covers", None)
     if callable(covers):
+        covered = sorted({s.structure for s in model_sites(cfg) if covers(s)})
         sites = [s for s in sites if covers(s)]
         if not sites:
-            raise CampaignError(f"backend '{backend}' covers none of the fault sites of config '{cfg.name}'")
+            asked = f" in structures {', '.join(sorted(_structures(structures)))}" if structures else ""
+            raise CampaignError(f"backend '{backend}' covers none of the fault sites{asked} of config '{cfg.name}' "
+                                f"({cfg.controller} controller; it covers: {', '.join(covered) or 'nothing'})")
     if n is not None:
         faults = plan_faults(sites, cycles, n, seed, models=tuple(models))
     else:

@@ -394,6 +394,28 @@ def test_cli(tmp_path, capsys):
     assert not (tmp_path / "x.db").exists()
 
 
+def test_decoupled_model_campaign_covers_the_stored_state(tmp_path, capsys):
+    """On the decoupled controller the model backend plans over the memories, the quantization state and
+    the counters only; asking it for the array's structures is refused, naming what it covers."""
+    from hwgen.cli import main
+    from fault_injection.store import CampaignStore
+
+    db = tmp_path / "d.sqlite"
+    args = ["fi", "run", "--rows", "2", "--cols", "2", "--a-spad-depth", "32", "--w-spad-depth", "32",
+            "--acc-depth", "16", "--controller", "decoupled", "--workload", "gemm:4x6x3", "--seed", "2",
+            "--db", str(db), "--backend", "model", "--no-progress"]
+    assert main(args + ["--injections", "40", "--structures", "pe_accumulators"]) == 2
+    err = capsys.readouterr().err
+    assert "decoupled controller; it covers: a_spad, acc_buf, perf_counters, qtable, quant_config, w_spad" in err
+    assert not db.exists()
+    assert main(args + ["--injections", "300"]) == 0
+    with CampaignStore.open(db, readonly=True) as store:
+        faults = list(store.faults())
+        assert {f.structure for f in faults} <= {"a_spad", "w_spad", "acc_buf", "qtable", "quant_config",
+                                                 "perf_counters"}
+        assert len(faults) == 300
+
+
 def test_structures_restrict_the_plan_and_unknown_names_are_errors(tmp_path, capsys):
     from hwgen.cli import main
 
