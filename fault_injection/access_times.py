@@ -111,6 +111,8 @@ def _compute(cfg: AcceleratorConfig, a: dict, x: Lane) -> Accesses:
 
 
 def _store(cfg: AcceleratorConfig, a: dict, x: Lane) -> Accesses:
+    if x.structure not in ("acc_buf", "qtable", "quant"):
+        return NONE
     t = store_issue_cycles(cfg, a).reshape(a["rows"], a["cols"])
     if x.structure == "acc_buf":
         row = x.word - a["o_addr"]
@@ -120,12 +122,10 @@ def _store(cfg: AcceleratorConfig, a: dict, x: Lane) -> Accesses:
         if not a["qtable"] or x.word >= a["cols"]:
             return NONE
         return Accesses(reads=tuple(int(v) + STORE_READ_OFFSETS["qtable"] for v in t[:, x.word]))
-    if x.structure == "quant":
-        if a["qtable"] and x.word in ("multiplier", "shift"):
-            return NONE
-        off = STORE_READ_OFFSETS[x.word]
-        return Accesses(reads=tuple(int(v) + off for v in t.reshape(-1)))
-    return NONE
+    if a["qtable"] and x.word in ("multiplier", "shift"):  # a quantization register
+        return NONE
+    off = STORE_READ_OFFSETS[x.word]
+    return Accesses(reads=tuple(int(v) + off for v in t.reshape(-1)))
 
 
 def accesses(cfg: AcceleratorConfig, ins: Instruction, x: Lane) -> Accesses:

@@ -119,6 +119,8 @@ class _State:
 class ModelGolden:
     cycles: int
     instructions: list[Instruction]
+    #: per instruction, in order: its fetch cycle (in-order controller); its unit's first execute cycle,
+    #: -1 for halt and fence (decoupled controller)
     starts: list[int]
     digests: list[bytes]  #: state digest before each instruction (and after the last)
     output: np.ndarray
@@ -570,8 +572,9 @@ class ModelInjector:
         return InjectionResult(outcome, g.cycles, False, "")
 
 
-#: the memories and quantization state the decoupled injector models (read-port registers excluded)
 def _decoupled_site(name: str) -> bool:
+    """Whether the decoupled injector models site ``name``: the memories and the quantization state
+    (not the read-port registers, whose one reader is the instruction of that cycle)."""
     return name in ("a_spad", "w_spad", "acc_buf") or name.startswith("qtable_c") or name in _QUANT
 
 
