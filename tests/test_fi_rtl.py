@@ -304,11 +304,11 @@ def _memory_faults(cfg, trace, rng, per_instruction: int = 6) -> list:
                     word = a["o_addr"] + int(rng.integers(0, a["rows"]))
                     out.append(Fault("acc_buf", model, cycle, int(rng.integers(0, acc_w * cfg.cols - nbits)),
                                      word=word, nbits=nbits))
-            elif ins.op == Opcode.STORE:
+            elif ins.op == Opcode.STORE and rng.random() < 0.6:
                 word = a["o_addr"] + int(rng.integers(0, a["rows"]))
                 out.append(Fault("acc_buf", model, cycle, int(rng.integers(0, acc_w * cfg.cols - nbits)),
                                  word=word, nbits=nbits))
-            else:
+            else:  # a config, or a store reading the registers element by element
                 site, width = quant[int(rng.integers(0, len(quant)))]
                 out.append(Fault(site, "seu", cycle, int(rng.integers(0, width))))
     return out
