@@ -28,7 +28,7 @@ from hwgen.isa import QTABLE_BYTES, config, halt
 from sim.perf import ConvShape, GemmShape, LayerPerf, layer_perf
 from hwgen.footprint import Structure, footprint
 from sim.schedule import DEFAULT_QUEUE_DEPTH, Record, Schedule, Unit, periodic_cycles, record, schedule
-from sim.tiling import GemmA, LoweringError, Plan
+from sim.tiling import GemmA, Load, LoweringError, Plan
 from sim.timing import DECODE_CYCLES, compute_overhead, fetch_cycles
 
 from .lowering import _emit_layer, _layout, _Operands, _pipeline_regions, _relocate
@@ -102,16 +102,15 @@ def layer_cycles(cfg: AcceleratorConfig, shape: GemmShape | ConvShape, plan: Pla
     bodies: dict[int, tuple[Record, ...]] = {}
     sequence: list[int] = []
     busy = {u: 0 for u in Unit}
+    pb = cfg.host_port_bytes
     for region in regions:
         recs = []
-        for ins in _relocate(region, addrs, 0, checked=False):
-            key = (ins.op, *ins.args.values())
+        for item in region:
+            key = _timing_key(item, addrs, pb, out_lo)
             r = records.get(key)
             if r is None:
+                ins = _relocate([item], addrs, 0, checked=False)[0]
                 fp = footprint(cfg, ins)
-                for acc in fp:
-                    if acc.structure is Structure.HOST and (acc.lo < out_lo if acc.write else acc.hi > out_lo):
-                        raise AssertionError(f"{ins}: host bytes {acc.lo}..{acc.hi - 1} cross the output at {out_lo}")
                 r = records[key] = record(cfg, ins, tuple(a for a in fp if a.structure is not Structure.HOST))
             recs.append(r)
             if r.unit is not None:
@@ -121,6 +120,30 @@ def layer_cycles(cfg: AcceleratorConfig, shape: GemmShape | ConvShape, plan: Pla
         bodies[rid] = body
         sequence.append(rid)
     return periodic_cycles(cfg, sequence, bodies, queue_depth=cfg.queue_depth), busy
+
+
+def _timing_key(item, addrs: dict[str, int], pb: int, out_lo: int) -> tuple:
+    """What the :class:`~sim.schedule.Record` of a stream item (a :class:`~sim.tiling.Load`, a store tuple
+    or an instruction) depends on once host footprints are left out: for a load or a store every field
+    but its host base, and the base modulo the port width (its beats, :func:`sim.timing.load_beats`,
+    :func:`hwgen.hw_facts.store_beats`, depend on nothing else). Raises AssertionError if a load reads
+    at or after the output or a store writes before it (the condition for leaving host ranges out)."""
+    if isinstance(item, Load):
+        if item.zero:
+            return (0, *item[:6], item.word_stride, item.lane_stride)
+        base = addrs[item.tensor] + item.offset
+        hi = base + max(0, (item.count - 1) * item.word_stride) + max(0, (item.lanes - 1) * item.lane_stride) + 1
+        if hi > out_lo:
+            raise AssertionError(f"{item}: host bytes {base}..{hi - 1} cross the output at {out_lo}")
+        return (0, *item[:6], item.word_stride, item.lane_stride, base % pb)
+    if isinstance(item, tuple):
+        _, kw, (tensor, off) = item
+        base = addrs[tensor] + off
+        lo = base + min(0, (kw["rows"] - 1) * kw["row_stride"]) + min(0, (kw["cols"] - 1) * kw["col_stride"])
+        if lo < out_lo:
+            raise AssertionError(f"store {kw}: host bytes from {lo} cross the output at {out_lo}")
+        return (1, *kw.values(), base % pb)
+    return (2, item.op, *item.args.values())
 
 
 def layer_schedule(cfg: AcceleratorConfig, shape: GemmShape | ConvShape, plan: Plan, per_channel: bool = False,
