@@ -51,6 +51,7 @@ convolution is explicitly zeroed.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Sequence
 
 import numpy as np
@@ -408,9 +409,11 @@ def _pipeline_steps(cfg: AcceleratorConfig, plan: Plan, gemms, M: int, K: int, N
     n_tiles, k_chunks, m_blocks, n_blocks, order = _block_grid(cfg, M, K, N, plan)
     os_ = plan.dataflow == Dataflow.OS
     kt = _cdiv(plan.kc, R)
+    make_compute = _compute_unchecked if memo else compute
     ha = hw = hc = 1  # the half of the last fill / block: the first one goes to half 0
     a_base = w_base = 0
     steps: list[_Step] = []
+    w_memo: dict[tuple, list] = {}  # memo: a W block's loads, by (N block, K chunk, layout); blocks recur
     for aview, ops in gemms:
         a_memo = {} if memo else None  # per group: the view's offsets include the group's channels
         a_res = w_res = q_res = None  # residency is per GEMM and per half: a new fill always flips the half
@@ -436,20 +439,25 @@ def _pipeline_steps(cfg: AcceleratorConfig, plan: Plan, gemms, M: int, K: int, N
                 if w_res != (ni, ci):
                     w_res = (ni, ci)
                     hw ^= 1
-                    fill = w_block_loads(R, plan, tiles, k0, k1, ops.w_stride, ops.w_off)
+                    wkey = (ni, k0, k1, ops.w_stride, ops.w_off)
+                    fill = w_memo.get(wkey) if memo else None
+                    if fill is None:
+                        fill = w_block_loads(R, plan, tiles, k0, k1, ops.w_stride, ops.w_off)
+                        if memo:
+                            w_memo[wkey] = fill
                     w_base = _top(hw, Hw, max(ld.spad_addr + ld.count for ld in fill))
                     loads += [ld._replace(spad_addr=ld.spad_addr + w_base) for ld in fill]
                 comps: list = []
                 if os_:
                     for i, (ta, tb) in enumerate(m_tiles):
                         for j in range(len(tiles)):
-                            comps.append(compute(dataflow=Dataflow.OS.code, accumulate=int(ci > 0),
+                            comps.append(make_compute(dataflow=Dataflow.OS.code, accumulate=int(ci > 0),
                                                  a_addr=a_base + i * plan.kc, w_addr=w_base + j * plan.kc,
                                                  o_addr=c_base + (i * plan.nt + j) * R, rows=tb - ta, depth=k1 - k0))
                 else:
                     for j in range(len(tiles)):
                         for t, (ka, kb) in enumerate(k_tiles):
-                            comps.append(compute(dataflow=Dataflow.WS.code, accumulate=int(ci > 0 or t > 0),
+                            comps.append(make_compute(dataflow=Dataflow.WS.code, accumulate=int(ci > 0 or t > 0),
                                                  a_addr=a_base + t * plan.mb, w_addr=w_base + (j * kt + t) * R,
                                                  o_addr=c_base + j * plan.mb, rows=m1 - m0, depth=kb - ka))
                 steps.append(_Step(loads, comps, []))
@@ -466,6 +474,17 @@ def _pipeline_steps(cfg: AcceleratorConfig, plan: Plan, gemms, M: int, K: int, N
     return steps
 
 
+def _compute_unchecked(**kw: int) -> Instruction:
+    """The compute instruction :func:`hwgen.isa.compute` builds from ``kw``, without its field checks (the
+    cost path builds millions; the fields are in range by construction)."""
+    return Instruction(Opcode.COMPUTE, {f: kw.get(f, 0) for f in _COMPUTE_FIELDS})
+
+
+@lru_cache(maxsize=1 << 12)
+def _compute_weight(cfg: AcceleratorConfig, dataflow: int, rows: int, depth: int) -> int:
+    return exec_cycles(cfg, Instruction(Opcode.COMPUTE, {"dataflow": dataflow, "rows": rows, "depth": depth}))
+
+
 def _weight(cfg: AcceleratorConfig, item) -> int:
     """An item's execute cycles, exact for computes, close for loads and stores (their host address, hence
     their port alignment, is not known before relocation): the interleaving key of :func:`_interleave`."""
@@ -479,6 +498,9 @@ def _weight(cfg: AcceleratorConfig, item) -> int:
     if isinstance(item, tuple):
         kw = item[1]
         return kw["rows"] * _cdiv(kw["cols"], pb) + STORE_LATENCY
+    if item.op == Opcode.COMPUTE:
+        a = item.args
+        return _compute_weight(cfg, a["dataflow"], a["rows"], a["depth"])
     return exec_cycles(cfg, item)
 
 
@@ -616,6 +638,7 @@ def _relocate(prog: list, addrs: dict[str, int], pad_value: int = 0, checked: bo
     return instrs
 
 
+_COMPUTE_FIELDS = tuple(f.name for f in LAYOUT[Opcode.COMPUTE])
 _LOAD_FIELDS = tuple(f.name for f in LAYOUT[Opcode.LOAD])
 _STORE_FIELDS = tuple(f.name for f in LAYOUT[Opcode.STORE])
 
