@@ -97,27 +97,35 @@ def layer_cycles(cfg: AcceleratorConfig, shape: GemmShape | ConvShape, plan: Pla
     _require_decoupled(cfg)
     regions, addrs = _layer_stream(cfg, shape, plan, per_channel, order, True)
     out_lo = addrs["out"]
-    records: dict[tuple, Record] = {}
-    region_ids: dict[tuple, int] = {}
+    records: dict[tuple, int] = {}       # timing key -> index of its record in `distinct`
+    distinct: dict[Record, int] = {}     # equal records (other keys, same timing) share an index
+    by_index: list[Record] = []
+    region_ids: dict[tuple[int, ...], int] = {}
     bodies: dict[int, tuple[Record, ...]] = {}
     sequence: list[int] = []
     busy = {u: 0 for u in Unit}
     pb = cfg.host_port_bytes
     for region in regions:
-        recs = []
+        ids = []
         for item in region:
             key = _timing_key(item, addrs, pb, out_lo)
-            r = records.get(key)
-            if r is None:
+            k = records.get(key)
+            if k is None:
                 ins = _relocate([item], addrs, 0, checked=False)[0]
                 fp = footprint(cfg, ins)
-                r = records[key] = record(cfg, ins, tuple(a for a in fp if a.structure is not Structure.HOST))
-            recs.append(r)
+                r = record(cfg, ins, tuple(a for a in fp if a.structure is not Structure.HOST))
+                k = records[key] = distinct.setdefault(r, len(distinct))
+                if k == len(by_index):
+                    by_index.append(r)
+            ids.append(k)
+        body = tuple(ids)  # regions compared by their records' indices (cheap to hash)
+        rid = region_ids.get(body)
+        if rid is None:
+            rid = region_ids[body] = len(region_ids)
+            bodies[rid] = tuple(by_index[k] for k in body)
+        for r in bodies[rid]:
             if r.unit is not None:
                 busy[r.unit] += r.duration
-        body = tuple(recs)
-        rid = region_ids.setdefault(body, len(region_ids))
-        bodies[rid] = body
         sequence.append(rid)
     return periodic_cycles(cfg, sequence, bodies, queue_depth=cfg.queue_depth), busy
 
