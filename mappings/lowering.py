@@ -396,7 +396,10 @@ def _a_fill(R: int, plan: Plan, aview, m0: int, m1: int, k0: int, k1: int, memo:
         return memo[key][0]
     loads, org0 = hit
     d = org - org0
-    return [ld if ld.zero else ld._replace(offset=ld.offset + d) for ld in loads] if d else loads
+    if not d:
+        return loads
+    return [Load(t, z, sa, c, lo, la, te, off if z else off + d, ws, ls)  # (Load._replace, faster)
+            for (t, z, sa, c, lo, la, te, off, ws, ls) in loads]
 
 
 def _pipeline_steps(cfg: AcceleratorConfig, plan: Plan, gemms, M: int, K: int, N: int, relu: bool,
@@ -435,7 +438,7 @@ def _pipeline_steps(cfg: AcceleratorConfig, plan: Plan, gemms, M: int, K: int, N
                     ha ^= 1
                     fill = _a_fill(R, plan, aview, m0, m1, k0, k1, a_memo)
                     a_base = _top(ha, Ha, max(ld.spad_addr + ld.count for ld in fill))
-                    loads += [ld._replace(spad_addr=ld.spad_addr + a_base) for ld in fill]
+                    loads += _at(fill, a_base)
                 if w_res != (ni, ci):
                     w_res = (ni, ci)
                     hw ^= 1
@@ -446,7 +449,7 @@ def _pipeline_steps(cfg: AcceleratorConfig, plan: Plan, gemms, M: int, K: int, N
                         if memo:
                             w_memo[wkey] = fill
                     w_base = _top(hw, Hw, max(ld.spad_addr + ld.count for ld in fill))
-                    loads += [ld._replace(spad_addr=ld.spad_addr + w_base) for ld in fill]
+                    loads += _at(fill, w_base)
                 comps: list = []
                 if os_:
                     for i, (ta, tb) in enumerate(m_tiles):
@@ -472,6 +475,11 @@ def _pipeline_steps(cfg: AcceleratorConfig, plan: Plan, gemms, M: int, K: int, N
                                                  cols=nb - na, row_stride=ops.out_stride, col_stride=1),
                                    ("out", ta * ops.out_stride + ops.out_off + na)))
     return steps
+
+
+def _at(fill: list, base: int) -> list:
+    """A fill's loads moved ``base`` scratchpad words up (``Load._replace``, without its per-call cost)."""
+    return [Load(t, z, sa + base, c, lo, la, te, off, ws, ls) for (t, z, sa, c, lo, la, te, off, ws, ls) in fill]
 
 
 def _compute_unchecked(**kw: int) -> Instruction:
