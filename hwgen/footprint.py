@@ -18,7 +18,7 @@ from .config import AcceleratorConfig
 from .dataflow import Dataflow
 from .isa import Instruction, LoadTarget, Opcode
 
-__all__ = ["Structure", "Access", "footprint", "conflict", "host_writes"]
+__all__ = ["Structure", "Access", "footprint", "conflict", "host_writes", "span"]
 
 
 class Structure(enum.Enum):
@@ -49,7 +49,7 @@ class Access:
     write: bool
 
 
-def _span(base: int, terms: Sequence[tuple[int, int]]) -> tuple[int, int]:
+def span(base: int, terms: Sequence[tuple[int, int]]) -> tuple[int, int]:
     """Bounding byte interval ``[lo, hi)`` of ``base + sum(i_k * stride_k)`` for ``0 <= i_k < n_k``."""
     lo = hi = base
     for n, stride in terms:
@@ -65,7 +65,7 @@ def footprint(cfg: AcceleratorConfig, ins: Instruction) -> tuple[Access, ...]:
     if ins.op == Opcode.LOAD:
         out = [Access(_LOADED[LoadTarget(a["target"])], a["spad_addr"], a["spad_addr"] + a["count"], True)]
         if not a["zero"]:
-            lo, hi = _span(a["base"], ((a["count"], a["word_stride"]), (a["lanes"], a["lane_stride"])))
+            lo, hi = span(a["base"], ((a["count"], a["word_stride"]), (a["lanes"], a["lane_stride"])))
             out.append(Access(Structure.HOST, lo, hi, False))
         return tuple(out)
     if ins.op == Opcode.COMPUTE:
@@ -75,7 +75,7 @@ def footprint(cfg: AcceleratorConfig, ins: Instruction) -> tuple[Access, ...]:
                 Access(Structure.W, a["w_addr"], a["w_addr"] + a["depth"], False),
                 Access(Structure.ACC, a["o_addr"], a["o_addr"] + a["rows"], True))
     if ins.op == Opcode.STORE:
-        lo, hi = _span(a["base"], ((a["rows"], a["row_stride"]), (a["cols"], a["col_stride"])))
+        lo, hi = span(a["base"], ((a["rows"], a["row_stride"]), (a["cols"], a["col_stride"])))
         out = [Access(Structure.ACC, a["o_addr"], a["o_addr"] + a["rows"], False),
                Access(Structure.HOST, lo, hi, True)]
         if a["qtable"]:

@@ -26,7 +26,7 @@ from hwgen.dataflow import Dataflow
 from hwgen.hw_facts import WRITE_BACK_CYCLES
 from hwgen.isa import QTABLE_BYTES, config, halt
 from sim.perf import ConvShape, GemmShape, LayerPerf, layer_perf
-from hwgen.footprint import Structure, footprint
+from hwgen.footprint import Structure, footprint, span
 from sim.schedule import DEFAULT_QUEUE_DEPTH, Record, Schedule, Unit, periodic_cycles, record, schedule
 from sim.tiling import GemmA, Load, LoweringError, Plan
 from sim.timing import DECODE_CYCLES, compute_overhead, fetch_cycles
@@ -140,14 +140,14 @@ def _timing_key(item, addrs: dict[str, int], pb: int, out_lo: int) -> tuple:
         if item.zero:
             return (0, *item[:6], item.word_stride, item.lane_stride)
         base = addrs[item.tensor] + item.offset
-        hi = base + max(0, (item.count - 1) * item.word_stride) + max(0, (item.lanes - 1) * item.lane_stride) + 1
+        lo, hi = span(base, ((item.count, item.word_stride), (item.lanes, item.lane_stride)))
         if hi > out_lo:
-            raise AssertionError(f"{item}: host bytes {base}..{hi - 1} cross the output at {out_lo}")
+            raise AssertionError(f"{item}: host bytes {lo}..{hi - 1} cross the output at {out_lo}")
         return (0, *item[:6], item.word_stride, item.lane_stride, base % pb)
     if isinstance(item, tuple):
         _, kw, (tensor, off) = item
         base = addrs[tensor] + off
-        lo = base + min(0, (kw["rows"] - 1) * kw["row_stride"]) + min(0, (kw["cols"] - 1) * kw["col_stride"])
+        lo, _ = span(base, ((kw["rows"], kw["row_stride"]), (kw["cols"], kw["col_stride"])))
         if lo < out_lo:
             raise AssertionError(f"store {kw}: host bytes from {lo} cross the output at {out_lo}")
         return (1, *kw.values(), base % pb)
