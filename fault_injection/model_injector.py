@@ -60,12 +60,15 @@ from sim.schedule import schedule
 from sim.timing import DECODE_CYCLES, exec_cycles, fetch_cycles, instruction_cycles
 
 from .access_times import STORE_READ_OFFSETS, Lane, accesses, load_write_cycle, store_issue_cycles
-from .faults import Fault, InjectionResult
+from .faults import Fault, InjectionResult, structure_of
+from .sites import READ_PORT_SUFFIX, model_sites
 
-__all__ = ["ModelInjector", "MODELED_STRUCTURES", "simulate_compute", "ModelGolden"]
+__all__ = ["ModelInjector", "MODELED_STRUCTURES", "DECOUPLED_STRUCTURES", "simulate_compute", "ModelGolden"]
 
 MODELED_STRUCTURES = ("pe_operands", "pe_accumulators", "skew_regs", "a_spad", "w_spad", "acc_buf", "qtable",
                       "quant_config", "write_back", "perf_counters")
+#: what the injector models on the decoupled controller: stored lanes (the read-port registers excepted)
+DECOUPLED_STRUCTURES = ("a_spad", "w_spad", "acc_buf", "qtable", "quant_config", "perf_counters")
 #: site name -> register-table entry, for the registers named below (hwgen.hw_facts.REGISTERS)
 _REG = {r.site(r.name): r for r in REGISTERS if r.count is None}
 #: the site name of a register of the table, by its Signal name ("exec_cnt" -> "ctrl.exec_cnt")
@@ -274,9 +277,8 @@ def _flip_memory(cfg: AcceleratorConfig, st: _State, f: Fault) -> None:
     """Flip bits of a scratchpad, accumulator-buffer word, quantization-table entry or quantization register."""
     m = st.model
     if f.site in ("a_spad", "w_spad", "acc_buf"):
-        arr, width = {"a_spad": (m.a_spad, cfg.input_width), "w_spad": (m.w_spad, cfg.weight_width),
-                      "acc_buf": (m.acc_buf, cfg.acc_width)}[f.site]
-        _flip_lanes(arr[f.word], width, f)
+        arr = {"a_spad": m.a_spad, "w_spad": m.w_spad, "acc_buf": m.acc_buf}[f.site]
+        _flip_lanes(arr[f.word], _lane_width(cfg, f.site), f)
     elif f.site.endswith(".rd_data"):
         pass  # a read-port register is reloaded every cycle: only the cycle's consumer sees the flip
     elif f.site.startswith("qtable_c"):
@@ -356,15 +358,13 @@ class ModelInjector:
 
     def covers(self, site) -> bool:
         """Whether this injector models faults in ``site`` (a Site): the campaign plans over these only.
-        In-order: every site of MODELED_STRUCTURES; decoupled: the sites of DECOUPLED_SITES' kinds."""
+        In-order: every site of MODELED_STRUCTURES; decoupled: those of DECOUPLED_STRUCTURES."""
         if self.decoupled:
-            return site.structure == "perf_counters" or _decoupled_site(site.name)
+            return _decoupled_site(site.name)
         return site.structure in MODELED_STRUCTURES
 
     def sites(self) -> list:
         """The fault sites this injector models (:meth:`covers`)."""
-        from .sites import model_sites
-
         return [s for s in model_sites(self.cfg) if self.covers(s)]
 
     def _fresh(self) -> _State:
@@ -573,12 +573,13 @@ class ModelInjector:
 
 
 def _decoupled_site(name: str) -> bool:
-    """Whether the decoupled injector models site ``name``: the memories and the quantization state
-    (not the read-port registers, whose one reader is the instruction of that cycle)."""
-    return name in ("a_spad", "w_spad", "acc_buf") or name.startswith("qtable_c") or name in _QUANT
+    """Whether the decoupled injector models site ``name``: a site of DECOUPLED_STRUCTURES other than a
+    read-port register (whose one reader is the instruction of that cycle)."""
+    return structure_of(name) in DECOUPLED_STRUCTURES and READ_PORT_SUFFIX not in name
 
 
 def _lane_width(cfg: AcceleratorConfig, site: str) -> int:
+    """Bits of one lane of a memory word (a quantization-table byte: 8; a quantization register: all)."""
     if site in _QUANT:
         return _REG[site].width(cfg)
     return {"a_spad": cfg.input_width, "w_spad": cfg.weight_width, "acc_buf": cfg.acc_width}.get(site, 8)

@@ -482,10 +482,14 @@ def _at(fill: list, base: int) -> list:
     return [Load(t, z, sa + base, c, lo, la, te, off, ws, ls) for (t, z, sa, c, lo, la, te, off, ws, ls) in fill]
 
 
+def _unchecked(op: Opcode, kw: dict) -> Instruction:
+    """The instruction the ISA constructor of ``op`` builds from ``kw`` (missing fields 0), without its
+    field checks: the cost path builds millions, whose fields are in range by construction."""
+    return Instruction(op, {f: kw.get(f, 0) for f in _FIELDS[op]})
+
+
 def _compute_unchecked(**kw: int) -> Instruction:
-    """The compute instruction :func:`hwgen.isa.compute` builds from ``kw``, without its field checks (the
-    cost path builds millions; the fields are in range by construction)."""
-    return Instruction(Opcode.COMPUTE, {f: kw.get(f, 0) for f in _COMPUTE_FIELDS})
+    return _unchecked(Opcode.COMPUTE, kw)
 
 
 @lru_cache(maxsize=1 << 12)
@@ -646,9 +650,7 @@ def _relocate(prog: list, addrs: dict[str, int], pad_value: int = 0, checked: bo
     return instrs
 
 
-_COMPUTE_FIELDS = tuple(f.name for f in LAYOUT[Opcode.COMPUTE])
-_LOAD_FIELDS = tuple(f.name for f in LAYOUT[Opcode.LOAD])
-_STORE_FIELDS = tuple(f.name for f in LAYOUT[Opcode.STORE])
+_FIELDS = {op: tuple(f.name for f in LAYOUT[op]) for op in (Opcode.LOAD, Opcode.STORE, Opcode.COMPUTE)}
 
 
 def _relocate_unchecked(prog: list, addrs: dict[str, int], pad_value: int) -> list[Instruction]:
@@ -658,11 +660,10 @@ def _relocate_unchecked(prog: list, addrs: dict[str, int], pad_value: int) -> li
         if isinstance(p, Load):
             kw = p._asdict()
             kw["base"] = fill if p.zero else addrs[p.tensor] + p.offset
-            instrs.append(Instruction(Opcode.LOAD, {f: kw[f] for f in _LOAD_FIELDS}))
+            instrs.append(_unchecked(Opcode.LOAD, kw))
         elif isinstance(p, tuple):
             _, kw, (tensor, off) = p
-            kw = {**kw, "base": addrs[tensor] + off}
-            instrs.append(Instruction(Opcode.STORE, {f: kw.get(f, 0) for f in _STORE_FIELDS}))
+            instrs.append(_unchecked(Opcode.STORE, {**kw, "base": addrs[tensor] + off}))
         else:
             instrs.append(p)
     return instrs

@@ -458,7 +458,8 @@ def _decoupled_search(cfg: AcceleratorConfig, ecfg: AcceleratorConfig, shape, pe
     cost (for a convolution, with the rank of the GEMM of the same M x K x N as its proxy, as in
     order). Of the ``keep`` best by rank, the best by in-order cycles and the seeds (plan_tiles' plans),
     the cheapest exact cost wins; they are costed in rank order, and one whose lower bound already
-    exceeds the best exact cost so far is not costed (it cannot win, so the winner is the same). Returns (method, plan, exact cycles, plans costed exactly,
+    exceeds the best exact cost so far is not costed (it cannot win, so the winner is the same).
+    Returns (method, plan, exact cycles, plans costed exactly,
     plans ranked by the layer's own counts)."""
     M, K, N = _shape_gemm(shape)
     G = getattr(shape, "groups", 1)
