@@ -28,7 +28,7 @@ import numpy as np
 import cocotb
 from cocotb.clock import Clock
 from cocotb.simtime import get_sim_time
-from cocotb.triggers import ClockCycles, First, ReadOnly, RisingEdge
+from cocotb.triggers import ClockCycles, First, ReadOnly, ReadWrite, RisingEdge
 
 JOB_ENV = "HWGEN_FI_JOB"
 #: the host memory's read-data registers (hwgen.harness.MEM_RDATA; this module imports nothing of hwgen)
@@ -133,6 +133,7 @@ async def run_faults(dut: Any) -> None:
         window = f["duration"] if f["model"] in ("stuck0", "stuck1") else 1
         ended = False
         for k in range(window):
+            await ReadWrite()                    # the edge's register updates are visible: flip the new value
             _apply(target, f, width)
             await ReadOnly()
             if dut.done.value or dut.error.value:
