@@ -194,7 +194,21 @@ class _Machine:
             units.append((max(self.last_end[u], lo) - t, tuple(max(x, lo) - t for x in self.pops[u]),
                           tuple((e - t, fp) for e, fp in win)))
         free = None if self.overlap_free is None else max(self.overlap_free, t) - t
-        return tuple(units), max(self.all_done, lo) - t, free
+        tails = tuple(max(x, lo) - t for x in self.compute_ends)
+        return tuple(units), max(self.all_done, lo) - t, free, tails
+
+    def restore(self, key: tuple, t: int) -> None:
+        """Take the state whose :meth:`key` is ``key`` with the dispatcher's next fetch at ``t`` (clamped
+        times stay clamped: by :meth:`key`'s argument they bind nothing)."""
+        units, all_done, free, tails = key
+        self.t = t
+        for u, (last_end, pops, win) in zip(Unit, units):
+            self.last_end[u] = last_end + t
+            self.pops[u] = deque((x + t for x in pops), maxlen=self.queue_depth)
+            self.window[u] = deque((e + t, fp) for e, fp in win)
+        self.all_done = all_done + t
+        self.overlap_free = None if free is None else free + t
+        self.compute_ends = deque((x + t for x in tails), maxlen=SHADOW_TAILS + 1)
 
     def shift(self, delta: int) -> None:
         """Move every time of the state ``delta`` cycles later."""
@@ -232,14 +246,18 @@ def periodic_cycles(cfg: AcceleratorConfig, sequence: Sequence[int], regions: Ma
     At each region boundary the state's :meth:`_Machine.key` and the next region id are looked up; when
     they repeat an earlier boundary's, P regions back, and the next regions repeat the P before them,
     the machine would pass through the same states shifted by the same number of cycles once per
-    period, so whole periods are skipped by shifting the state. Exact by construction; tests compare it
-    with :func:`schedule` of the concatenated instructions."""
+    period, so whole periods are skipped by shifting the state. A region met again in a state with an
+    earlier boundary's key (not in a period) is not stepped either: the state after it is that
+    boundary's successor, shifted. Exact by construction; tests compare it with :func:`schedule` of
+    the concatenated instructions."""
     m = _Machine(cfg, queue_depth)
     seen: dict[tuple, tuple[int, int]] = {}
+    after: dict[tuple, tuple[tuple, int, int | None]] = {}  # (state key, region) -> (key after, cycles, halt)
     j, n = 0, len(sequence)
     while j < n:
         rid = sequence[j]
-        sig = (m.key(), rid)
+        key = m.key()
+        sig = (key, rid)
         prev = seen.get(sig)
         if prev is not None:
             j0, t0 = prev
@@ -254,8 +272,18 @@ def periodic_cycles(cfg: AcceleratorConfig, sequence: Sequence[int], regions: Ma
                 seen.clear()
                 continue
         seen[sig] = (j, m.t)
-        for r in regions[rid]:
-            m.step(r)
+        hit = after.get(sig)
+        if hit is not None:      # this region from this state was timed before: take its end state
+            key_after, dt, halt_at = hit
+            t = m.t
+            m.restore(key_after, t + dt)
+            if halt_at is not None:
+                m.cycles = t + halt_at
+        else:
+            t = m.t
+            for r in regions[rid]:
+                m.step(r)
+            after[sig] = (m.key(), m.t - t, None if m.cycles is None else m.cycles - t)
         j += 1
     if m.cycles is None:
         raise ValueError("program has no halt")
