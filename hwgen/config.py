@@ -78,7 +78,7 @@ class AcceleratorConfig:
     #: Host-memory port width in bits (one beat per cycle).
     host_port_width: int = 64
     #: Instruction sequencing (:class:`Controller`).
-    controller: Controller = Controller.IN_ORDER
+    controller: Controller = Controller.DECOUPLED
     #: Entries of each unit's instruction queue (decoupled controller).
     queue_depth: int = 4
 

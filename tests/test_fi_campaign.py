@@ -422,7 +422,7 @@ def test_structures_restrict_the_plan_and_unknown_names_are_errors(tmp_path, cap
     db = tmp_path / "s.sqlite"
     args = ["fi", "run", "--rows", "2", "--cols", "2", "--a-spad-depth", "32", "--w-spad-depth", "32",
             "--acc-depth", "16", "--workload", "gemm:4x6x3", "--injections", "40", "--seed", "2", "--db", str(db),
-            "--backend", "model", "--no-progress"]
+            "--backend", "model", "--no-progress", "--controller", "in-order"]  # pe_accumulators: modeled in order
     assert main(args + ["--structures", "pe_accumulators,bogus"]) == 2
     assert "unknown structure(s) bogus" in capsys.readouterr().err
     assert not db.exists()

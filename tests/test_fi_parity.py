@@ -13,7 +13,7 @@ from mappings.lowering import lower_gemm
 from sim.reference import Quant
 
 CFG = AcceleratorConfig(name="fi4", rows=4, cols=4, dataflow="both", a_spad_depth=64, w_spad_depth=64,
-                        acc_depth=64)
+                        acc_depth=64, controller="in-order")
 
 
 @pytest.mark.rtl

@@ -1,5 +1,6 @@
 """hwgen map: per-layer mapping of whole networks, and its agreement with execution."""
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -39,14 +40,31 @@ def test_mapped_cycles_equal_executed_cycles(qdq_cnn):
 @pytest.mark.parametrize("model", ["zoo:mlp", "zoo:resnet18", "zoo:mobilenet_v2", "zoo:bert_base"])
 def test_zoo_maps_on_three_configs(model):
     graph = load_model(model)
-    for cfg in (CFG, AcceleratorConfig(rows=8, cols=8, dataflow="ws"),
+    # in order: the decoupled cost of a whole zoo network on small arrays takes minutes (the decoupled
+    # map is tested on real sizes in test_decoupled_zoo_map and benchmarks/utilization.py)
+    for cfg in (dataclasses.replace(CFG, controller="in-order"), AcceleratorConfig(rows=8, cols=8, dataflow="ws", controller="in-order"),
                 AcceleratorConfig(rows=16, cols=16, dataflow="os", a_spad_depth=512, w_spad_depth=512,
-                                  acc_depth=256)):
+                                  acc_depth=256, controller="in-order")):
         nmap = map_graph(graph, cfg)
         acc = [r for r in nmap.rows if r.where == "accelerator"]
         assert acc and all(r.cycles > 0 and 0 < r.utilization <= 1 for r in acc)
         assert all(r.dataflow in cfg.dataflow.modes for r in acc)
         assert nmap.macs == sum(r.macs for r in acc) > 0
+
+
+def test_zoo_maps_decoupled():
+    """The default (decoupled) controller maps a zoo network on the three arrays; the costly networks are
+    mapped decoupled at full size by benchmarks/utilization.py and checked layer by layer against the
+    cycle model by benchmarks/decoupled_exact.py."""
+    graph = load_model("zoo:mlp")
+    for cfg in (CFG, AcceleratorConfig(rows=8, cols=8, dataflow="ws"),
+                AcceleratorConfig(rows=16, cols=16, dataflow="os", a_spad_depth=512, w_spad_depth=512, acc_depth=256)):
+        assert cfg.controller == "decoupled"
+        nmap = map_graph(graph, cfg)
+        inorder = map_graph(graph, dataclasses.replace(cfg, controller="in-order"))
+        acc = [r for r in nmap.rows if r.where == "accelerator"]
+        assert acc and all(r.cycles > 0 and 0 < r.utilization <= 1 for r in acc)
+        assert nmap.macs == inorder.macs and nmap.cycles < inorder.cycles  # overlap pays on every array
 
 
 def test_map_cli_outputs(tmp_path, capsys):

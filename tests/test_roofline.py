@@ -109,7 +109,8 @@ def test_decoupled_roofline_counts_the_ports_apart():
 def test_map_shows_roofline(tmp_path, capsys):
     j, model = tmp_path / "m.json", tmp_path / "cnn.onnx"
     save(small_cnn(seed=1), model)
-    assert main(["map", str(model), "--rows", "4", "--cols", "4", "--host-port-width", "32", "--json", str(j)]) == 0
+    assert main(["map", str(model), "--rows", "4", "--cols", "4", "--host-port-width", "32", "--json", str(j),
+                 "--controller", "in-order"]) == 0  # the in-order roofline: every byte over one port
     out = capsys.readouterr().out
     data = json.loads(j.read_text())
     pes, pb = 16, 4
