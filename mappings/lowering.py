@@ -51,14 +51,15 @@ convolution is explicitly zeroed.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Sequence
+from functools import lru_cache, partial
+from typing import NamedTuple, Sequence
 
 import numpy as np
 
 from hwgen.config import AcceleratorConfig, Controller
 from hwgen.dataflow import STATIONARY, Dataflow
 from hwgen.isa import INSTR_BYTES, LAYOUT, Instruction, Opcode, compute, config, halt, load, qtable_entry, store
+from hwgen.footprint import span
 from hwgen.program import Program, Region
 from sim.reference import ChannelQuant, Quant, range_quant, output_dtype, pads4, pair
 from sim.tiling import (ConvA, GemmA, Load, LoweringError, Plan, a_block_loads, a_visits, blocks, cdiv, q_tile_load,
@@ -364,15 +365,35 @@ def _emit_layer(cfg: AcceleratorConfig, plan: Plan, gemms: Sequence[tuple[object
     return prog
 
 
-@dataclass
 class _Step:
     """One (block, reduction chunk) of the loop nest in the double-buffered lowering: the loads that fill
     its operands (empty when they are still resident), its computes, and, for a block's last chunk,
-    the quantization-table loads and stores of the block."""
+    the quantization-table loads and stores of the block.
 
-    loads: list
-    computes: list
-    stores: list
+    ``loads`` and ``computes`` are built when first read: the cost path reads them only for steps
+    whose ``load_key`` / ``compute_key`` (what the items' timing depends on, see
+    :func:`_pipeline_steps`) it has not met before. ``n_loads`` / ``n_computes`` count them either way;
+    ``host_hi`` is (tensor, one past the last byte) of the step's A fill, or None."""
+
+    __slots__ = ("_loads", "_computes", "stores", "load_key", "compute_key", "n_loads", "n_computes", "host_hi")
+
+    def __init__(self, loads, computes, stores: list, load_key=None, compute_key=None, n_loads: int = 0,
+                 n_computes: int = 0, host_hi: tuple[str, int] | None = None):
+        self._loads, self._computes, self.stores = loads, computes, stores
+        self.load_key, self.compute_key = load_key, compute_key
+        self.n_loads, self.n_computes, self.host_hi = n_loads, n_computes, host_hi
+
+    @property
+    def loads(self) -> list:
+        if not isinstance(self._loads, list):
+            self._loads = self._loads()
+        return self._loads
+
+    @property
+    def computes(self) -> list:
+        if not isinstance(self._computes, list):
+            self._computes = self._computes()
+        return self._computes
 
 
 def _top(base_half: int, single: int, extent: int) -> int:
@@ -381,42 +402,88 @@ def _top(base_half: int, single: int, extent: int) -> int:
     return 0 if base_half == 0 else 2 * single - extent
 
 
-def _a_fill(R: int, plan: Plan, aview, m0: int, m1: int, k0: int, k1: int, memo: dict | None) -> list[Load]:
-    """:func:`sim.tiling.a_block_loads`, or with a ``memo`` (dict) the loads of the first block and chunk
-    with the same ``block_key`` and ``chunk_key`` shifted by the difference of their origins (the
-    equivalence :mod:`sim.perf` relies on; the cost path uses it, the lowering does not, and
-    tests/test_pipelined.py checks the two streams are equal)."""
+class _Fill(NamedTuple):
+    """A fill's loads at scratchpad word 0 (``loads``), their extent in words, the class id the cost path
+    keys them by, and one past the last tensor byte they read (non-zero loads; -1 if none)."""
+
+    loads: list
+    extent: int
+    cid: int
+    host_hi: int
+
+
+def _fill(loads: list, cid: int) -> _Fill:
+    hi = max((span(ld.offset, ((ld.count, ld.word_stride), (ld.lanes, ld.lane_stride)))[1]
+              for ld in loads if not ld.zero), default=-1)
+    return _Fill(loads, max(ld.spad_addr + ld.count for ld in loads), cid, hi)
+
+
+def _a_fill(R: int, plan: Plan, aview, m0: int, m1: int, k0: int, k1: int, memo: dict | None) -> tuple[_Fill, int]:
+    """(the fill's class, the shift of its tensor offsets): :func:`sim.tiling.a_block_loads` (shift 0), or
+    with a ``memo`` (dict) the loads of the first block and chunk with the same ``block_key`` and
+    ``chunk_key``, to be shifted by the difference of their origins (the equivalence :mod:`sim.perf`
+    relies on; the cost path uses it, the lowering does not, and tests/test_pipelined.py checks the
+    two streams are equal)."""
     if memo is None:
-        return a_block_loads(R, plan, aview, m0, m1, k0, k1)
+        return _fill(a_block_loads(R, plan, aview, m0, m1, k0, k1), -1), 0
     key = (aview.block_key(m0, m1), aview.chunk_key(m0, m1, k0, k1))
     org = aview.block_origin(m0) + aview.chunk_origin(k0)
     hit = memo.get(key)
     if hit is None:
-        memo[key] = (a_block_loads(R, plan, aview, m0, m1, k0, k1), org)
-        return memo[key][0]
-    loads, org0 = hit
-    d = org - org0
-    if not d:
-        return loads
-    return [Load(t, z, sa, c, lo, la, te, off if z else off + d, ws, ls)  # (Load._replace, faster)
+        hit = memo[key] = (_fill(a_block_loads(R, plan, aview, m0, m1, k0, k1), len(memo)), org)
+    return hit[0], org - hit[1]
+
+
+def _shifted(loads: list, d: int, base: int) -> list:
+    """Loads with tensor offsets ``d`` bytes on (zero fills keep theirs) and scratchpad words ``base`` up
+    (``Load._replace``, without its per-call cost)."""
+    return [Load(t, z, sa + base, c, lo, la, te, off if z else off + d, ws, ls)
             for (t, z, sa, c, lo, la, te, off, ws, ls) in loads]
+
+
+def _step_computes(make_compute, plan: Plan, R: int, os_: bool, m_tiles, ntiles: int, k_tiles, first_chunk: bool,
+                   a_base: int, w_base: int, c_base: int) -> list:
+    comps: list = []
+    acc = int(not first_chunk)
+    if os_:
+        for i, (ta, tb) in enumerate(m_tiles):
+            for j in range(ntiles):
+                comps.append(make_compute(dataflow=Dataflow.OS.code, accumulate=acc, a_addr=a_base + i * plan.kc,
+                                          w_addr=w_base + j * plan.kc, o_addr=c_base + (i * plan.nt + j) * R,
+                                          rows=tb - ta, depth=k_tiles[-1][1] - k_tiles[0][0]))
+    else:
+        kt = _cdiv(plan.kc, R)
+        rows = m_tiles[0][1] - m_tiles[0][0]
+        for j in range(ntiles):
+            for t, (ka, kb) in enumerate(k_tiles):
+                comps.append(make_compute(dataflow=Dataflow.WS.code, accumulate=int(acc or t > 0),
+                                          a_addr=a_base + t * plan.mb, w_addr=w_base + (j * kt + t) * R,
+                                          o_addr=c_base + j * plan.mb, rows=rows, depth=kb - ka))
+    return comps
 
 
 def _pipeline_steps(cfg: AcceleratorConfig, plan: Plan, gemms, M: int, K: int, N: int, relu: bool,
                     qtable: bool, memo: bool = False) -> list[_Step]:
-    """The steps of the double-buffered lowering (see :func:`_emit_pipelined`), in loop order
-    (``memo``: A fills through the equivalence-class memo of :func:`_a_fill`)."""
+    """The steps of the double-buffered lowering (see :func:`_emit_pipelined`), in loop order.
+
+    ``memo`` (the cost path): A fills through the equivalence-class memo of :func:`_a_fill`, a W
+    block's loads built once, instructions without the ISA constructors' checks, and every step keyed
+    by what its items' timing depends on once host footprints are left out: its loads by (A class,
+    A shift modulo the port width, A base word; W block, W base word), its computes by (block rows,
+    tiles, chunk length, first chunk or not, the three base words). Steps with equal keys have loads
+    and computes whose records (:func:`sim.schedule.record` without host ranges) are equal."""
     R = cfg.rows
+    pb = cfg.host_port_bytes
     relu_i = int(bool(relu))
     Ha, Hw, Hc = _single_needs(cfg, M, K, N, plan)
     n_tiles, k_chunks, m_blocks, n_blocks, order = _block_grid(cfg, M, K, N, plan)
     os_ = plan.dataflow == Dataflow.OS
-    kt = _cdiv(plan.kc, R)
     make_compute = _compute_unchecked if memo else compute
     ha = hw = hc = 1  # the half of the last fill / block: the first one goes to half 0
     a_base = w_base = 0
     steps: list[_Step] = []
-    w_memo: dict[tuple, list] = {}  # memo: a W block's loads, by (N block, K chunk, layout); blocks recur
+    w_memo: dict[tuple, _Fill] = {}  # memo: a W block's loads, by (N block, K chunk, layout); blocks recur
+    n_classes = 0                    # A classes of earlier groups: class ids are unique across the layer
     for aview, ops in gemms:
         a_memo = {} if memo else None  # per group: the view's offsets include the group's channels
         a_res = w_res = q_res = None  # residency is per GEMM and per half: a new fill always flips the half
@@ -432,38 +499,38 @@ def _pipeline_steps(cfg: AcceleratorConfig, plan: Plan, gemms, M: int, K: int, N
             c_base = _top(hc, Hc, extent)
             for ci, (k0, k1) in enumerate(k_chunks):
                 k_tiles = [(k0 + a, k0 + b) for a, b in _blocks(k1 - k0, R)]
-                loads: list = []
+                a_key = w_key = host_hi = None
+                parts: list = []
+                n_loads = 0
                 if a_res != (mi, ci):
                     a_res = (mi, ci)
                     ha ^= 1
-                    fill = _a_fill(R, plan, aview, m0, m1, k0, k1, a_memo)
-                    a_base = _top(ha, Ha, max(ld.spad_addr + ld.count for ld in fill))
-                    loads += _at(fill, a_base)
+                    fa, d = _a_fill(R, plan, aview, m0, m1, k0, k1, a_memo)
+                    a_base = _top(ha, Ha, fa.extent)
+                    a_key = (n_classes + fa.cid, d % pb, a_base)
+                    host_hi = (aview.tensor, fa.host_hi + d)
+                    parts.append((fa.loads, d, a_base))
+                    n_loads += len(fa.loads)
                 if w_res != (ni, ci):
                     w_res = (ni, ci)
                     hw ^= 1
                     wkey = (ni, k0, k1, ops.w_stride, ops.w_off)
-                    fill = w_memo.get(wkey) if memo else None
-                    if fill is None:
-                        fill = w_block_loads(R, plan, tiles, k0, k1, ops.w_stride, ops.w_off)
+                    fw = w_memo.get(wkey) if memo else None
+                    if fw is None:
+                        fw = _fill(w_block_loads(R, plan, tiles, k0, k1, ops.w_stride, ops.w_off), len(w_memo))
                         if memo:
-                            w_memo[wkey] = fill
-                    w_base = _top(hw, Hw, max(ld.spad_addr + ld.count for ld in fill))
-                    loads += _at(fill, w_base)
-                comps: list = []
-                if os_:
-                    for i, (ta, tb) in enumerate(m_tiles):
-                        for j in range(len(tiles)):
-                            comps.append(make_compute(dataflow=Dataflow.OS.code, accumulate=int(ci > 0),
-                                                 a_addr=a_base + i * plan.kc, w_addr=w_base + j * plan.kc,
-                                                 o_addr=c_base + (i * plan.nt + j) * R, rows=tb - ta, depth=k1 - k0))
-                else:
-                    for j in range(len(tiles)):
-                        for t, (ka, kb) in enumerate(k_tiles):
-                            comps.append(make_compute(dataflow=Dataflow.WS.code, accumulate=int(ci > 0 or t > 0),
-                                                 a_addr=a_base + t * plan.mb, w_addr=w_base + (j * kt + t) * R,
-                                                 o_addr=c_base + j * plan.mb, rows=m1 - m0, depth=kb - ka))
-                steps.append(_Step(loads, comps, []))
+                            w_memo[wkey] = fw
+                    w_base = _top(hw, Hw, fw.extent)
+                    w_key = (fw.cid, w_base)
+                    parts.append((fw.loads, 0, w_base))
+                    n_loads += len(fw.loads)
+                loads = partial(_join_fills, tuple(parts)) if memo else _join_fills(tuple(parts))
+                cargs = (make_compute, plan, R, os_, m_tiles, len(tiles), k_tiles, ci == 0, a_base, w_base, c_base)
+                comps = partial(_step_computes, *cargs) if memo else _step_computes(*cargs)
+                n_comps = len(m_tiles) * len(tiles) if os_ else len(tiles) * len(k_tiles)
+                steps.append(_Step(loads, comps, [], (a_key, w_key),
+                                   (m1 - m0, len(tiles), k1 - k0, ci == 0, a_base, w_base, c_base),
+                                   n_loads, n_comps, host_hi))
             stores = steps[-1].stores
             for j, (na, nb) in enumerate(tiles):
                 if qtable and q_res != ops.out_off + na:
@@ -474,12 +541,17 @@ def _pipeline_steps(cfg: AcceleratorConfig, plan: Plan, gemms, M: int, K: int, N
                     stores.append(("store", dict(relu=relu_i, qtable=int(qtable), o_addr=o_addr, rows=tb - ta,
                                                  cols=nb - na, row_stride=ops.out_stride, col_stride=1),
                                    ("out", ta * ops.out_stride + ops.out_off + na)))
+        if memo:
+            n_classes += len(a_memo)
     return steps
 
 
-def _at(fill: list, base: int) -> list:
-    """A fill's loads moved ``base`` scratchpad words up (``Load._replace``, without its per-call cost)."""
-    return [Load(t, z, sa + base, c, lo, la, te, off, ws, ls) for (t, z, sa, c, lo, la, te, off, ws, ls) in fill]
+def _join_fills(parts: tuple) -> list:
+    """The loads of a step: each (fill's loads, tensor shift, scratchpad base) in turn."""
+    out: list = []
+    for loads, d, base in parts:
+        out += _shifted(loads, d, base)
+    return out
 
 
 def _unchecked(op: Opcode, kw: dict) -> Instruction:
@@ -578,19 +650,34 @@ def _pipeline_regions(cfg: AcceleratorConfig, plan: Plan, gemms, M: int, K: int,
     """:func:`_emit_pipelined`'s stream cut where the steps join: the loads of step 0, then per step s
     its part (computes(s) with the loads of s+1 and the stores of s-1), then the last block's stores.
     The cost path times the stream region by region (:func:`sim.schedule.periodic_cycles`)."""
+    steps = _pipeline_steps(cfg, plan, gemms, M, K, N, relu, qtable, memo)
+    return [_region_items(cfg, steps, part, order) for part in _region_parts(len(steps), order)]
+
+
+def _region_parts(n_steps: int, order: str) -> list[tuple[int | None, int | None, int | None]]:
+    """Per region of a pipelined stream of ``n_steps`` steps: (the step whose computes, the step whose
+    loads, the step whose stores it holds; None for none)."""
     if order not in PIPELINE_ORDERS:
         raise LoweringError(f"pipeline order must be one of {', '.join(PIPELINE_ORDERS)}, not {order!r}")
-    steps = _pipeline_steps(cfg, plan, gemms, M, K, N, relu, qtable, memo)
-    regions: list[list] = [list(steps[0].loads)]
-    for s, st in enumerate(steps):
-        nxt = steps[s + 1].loads if s + 1 < len(steps) else []
-        if order == "blocked":
-            regions.append(st.computes + nxt + st.stores)
-        else:
-            regions.append(_interleave(cfg, [st.computes, nxt, steps[s - 1].stores if s else []]))
+    parts: list[tuple[int | None, int | None, int | None]] = [(None, 0, None)]
+    for s in range(n_steps):
+        nxt = s + 1 if s + 1 < n_steps else None
+        parts.append((s, nxt, s) if order == "blocked" else (s, nxt, s - 1 if s else None))
     if order != "blocked":
-        regions.append(list(steps[-1].stores))
-    return regions
+        parts.append((None, None, n_steps - 1))
+    return parts
+
+
+def _region_items(cfg: AcceleratorConfig, steps: Sequence[_Step], part: tuple, order: str) -> list:
+    """The items of one region (:func:`_region_parts`): the three lists in turn (``"blocked"``), or merged
+    by :func:`_interleave`."""
+    c, ld, st = part
+    comps = steps[c].computes if c is not None else []
+    loads = steps[ld].loads if ld is not None else []
+    stores = steps[st].stores if st is not None else []
+    if order == "blocked":
+        return comps + loads + stores
+    return _interleave(cfg, [comps, loads, stores])
 
 
 def _config_for(quant) -> Instruction:

@@ -31,7 +31,8 @@ from sim.schedule import DEFAULT_QUEUE_DEPTH, Record, Schedule, Unit, periodic_c
 from sim.tiling import GemmA, Load, LoweringError, Plan
 from sim.timing import DECODE_CYCLES, compute_overhead, fetch_cycles
 
-from .lowering import _emit_layer, _layout, _Operands, _pipeline_regions, _relocate
+from .lowering import (_emit_layer, _layout, _Operands, _pipeline_regions, _pipeline_steps, _region_items,
+                       _region_parts, _relocate)
 
 __all__ = ["layer_instructions", "layer_schedule", "layer_cycles", "decoupled_perf", "decoupled_cycles", "decoupled_bound",
            "in_order", "clear_cache"]
@@ -47,10 +48,9 @@ def in_order(cfg: AcceleratorConfig) -> AcceleratorConfig:
     return dataclasses.replace(cfg, controller=Controller.IN_ORDER, queue_depth=DEFAULT_QUEUE_DEPTH)
 
 
-def _layer_stream(cfg: AcceleratorConfig, shape: GemmShape | ConvShape, plan: Plan, per_channel: bool,
-                  order: str, memo: bool) -> tuple[list[list], dict[str, int]]:
-    """The layer's stream as regions (config first, halt last; :func:`mappings.lowering._pipeline_regions`
-    on a decoupled ``cfg``, one region on an in-order one) and the tensor addresses they relocate to."""
+def _layer_gemms(shape: GemmShape | ConvShape, per_channel: bool) -> tuple[list, int, int, int, dict[str, int], int]:
+    """(the layer's GEMMs as (A view, operands) pairs, M, K, N, input tensor sizes in layout order, output
+    bytes), as ``lower_gemm`` / ``lower_conv2d`` lay them out."""
     M, K, N = shape.gemm
     if isinstance(shape, ConvShape):
         G, Cout = shape.groups, shape.Cout
@@ -65,6 +65,14 @@ def _layer_stream(cfg: AcceleratorConfig, shape: GemmShape | ConvShape, plan: Pl
         raise TypeError(f"shape must be a GemmShape or a ConvShape, not {type(shape).__name__}")
     if per_channel:
         inputs["Q"] = total_n * QTABLE_BYTES
+    return gemms, M, K, N, inputs, out_bytes
+
+
+def _layer_stream(cfg: AcceleratorConfig, shape: GemmShape | ConvShape, plan: Plan, per_channel: bool,
+                  order: str, memo: bool) -> tuple[list[list], dict[str, int]]:
+    """The layer's stream as regions (config first, halt last; :func:`mappings.lowering._pipeline_regions`
+    on a decoupled ``cfg``, one region on an in-order one) and the tensor addresses they relocate to."""
+    gemms, M, K, N, inputs, out_bytes = _layer_gemms(shape, per_channel)
     if cfg.controller is Controller.DECOUPLED:
         body = _pipeline_regions(cfg, plan, gemms, M, K, N, False, bool(per_channel), order, memo)
     else:
@@ -91,23 +99,38 @@ def layer_cycles(cfg: AcceleratorConfig, shape: GemmShape | ConvShape, plan: Pla
                  order: str = "interleave") -> tuple[int, dict[Unit, int]]:
     """(cycles, each unit's execute cycles) of the layer's stream on the decoupled ``cfg``: equal to
     :func:`layer_schedule`'s, computed region by region with :func:`sim.schedule.periodic_cycles`
-    (repeated steps are timed once per period). Host footprints are left out of the records: a
-    layer's loads read only its inputs and its stores write only its output, which lies after them
-    (checked here), so no host range of one can conflict with the other's."""
+    (repeated steps are timed once per period).
+
+    The stream is not built whole: a region is keyed by its steps' keys (``_Step.load_key`` /
+    ``compute_key``) and its stores' timing keys, and only the items of regions with a new key are
+    built and recorded. Host footprints are left out of the records: a layer's loads read only its
+    inputs and its stores write only its output, which lies after them (checked here for every step),
+    so no host range of one can conflict with the other's."""
     _require_decoupled(cfg)
-    regions, addrs = _layer_stream(cfg, shape, plan, per_channel, order, True)
-    out_lo = addrs["out"]
+    gemms, M, K, N, inputs, out_bytes = _layer_gemms(shape, per_channel)
+    steps = _pipeline_steps(cfg, plan, gemms, M, K, N, False, bool(per_channel), True)
+    parts = _region_parts(len(steps), order)
+    n_instructions = 2 + sum(st.n_loads + st.n_computes + len(st.stores) for st in steps)
+    in_addrs, out_lo, _ = _layout(cfg, n_instructions, inputs, out_bytes)
+    addrs = {**in_addrs, "out": out_lo}
+    hi: dict[str, int] = {}
+    for st in steps:
+        if st.host_hi is not None and st.host_hi[1] > hi.get(st.host_hi[0], -1):
+            hi[st.host_hi[0]] = st.host_hi[1]
+    for tensor, h in hi.items():
+        if addrs[tensor] + h > out_lo:
+            raise AssertionError(f"loads of '{tensor}' read up to byte {addrs[tensor] + h - 1}, past the output at {out_lo}")
+    pb = cfg.host_port_bytes
     records: dict[tuple, int] = {}       # timing key -> index of its record in `distinct`
     distinct: dict[Record, int] = {}     # equal records (other keys, same timing) share an index
     by_index: list[Record] = []
     region_ids: dict[tuple[int, ...], int] = {}
     bodies: dict[int, tuple[Record, ...]] = {}
-    sequence: list[int] = []
-    busy = {u: 0 for u in Unit}
-    pb = cfg.host_port_bytes
-    for region in regions:
+    store_keys: dict[int, tuple] = {}
+
+    def rid_of(items: list) -> int:
         ids = []
-        for item in region:
+        for item in items:
             key = _timing_key(item, addrs, pb, out_lo)
             k = records.get(key)
             if k is None:
@@ -123,10 +146,30 @@ def layer_cycles(cfg: AcceleratorConfig, shape: GemmShape | ConvShape, plan: Pla
         if rid is None:
             rid = region_ids[body] = len(region_ids)
             bodies[rid] = tuple(by_index[k] for k in body)
+        return rid
+
+    def stores_key(s: int) -> tuple:
+        k = store_keys.get(s)
+        if k is None:
+            k = store_keys[s] = tuple(_timing_key(item, addrs, pb, out_lo) for item in steps[s].stores)
+        return k
+
+    by_part: dict[tuple, int] = {}
+    sequence = [rid_of([config()])]
+    for part in parts:
+        c, ld, st = part
+        pkey = (None if c is None else steps[c].compute_key, None if ld is None else steps[ld].load_key,
+                None if st is None else stores_key(st))
+        rid = by_part.get(pkey)
+        if rid is None:
+            rid = by_part[pkey] = rid_of(_region_items(cfg, steps, part, order))
+        sequence.append(rid)
+    sequence.append(rid_of([halt()]))
+    busy = {u: 0 for u in Unit}
+    for rid in sequence:
         for r in bodies[rid]:
             if r.unit is not None:
                 busy[r.unit] += r.duration
-        sequence.append(rid)
     return periodic_cycles(cfg, sequence, bodies, queue_depth=cfg.queue_depth), busy
 
 
