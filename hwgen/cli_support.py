@@ -48,7 +48,7 @@ CONFIG_FLAGS = (
     ("--w-spad-depth", "w_spad_depth", int, "weight scratchpad words"),
     ("--acc-depth", "acc_depth", int, "accumulator buffer rows"),
     ("--host-port-width", "host_port_width", int, "host memory port bits"),
-    ("--controller", "controller", str, "in-order or decoupled (load, compute and store units in parallel)"),
+    ("--controller", "controller", str, "decoupled (the default: load, compute and store units in parallel) or in-order"),
     ("--queue-depth", "queue_depth", int, "instructions each unit's queue holds (decoupled controller)"),
 )
 
