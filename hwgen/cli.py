@@ -262,6 +262,29 @@ def _map_scalesim_compat(args: argparse.Namespace, cfg, outs: Outputs, keys: dic
     return 0
 
 
+def cmd_check(args: argparse.Namespace) -> int:
+    """The op-support table of an ONNX model, then whether it imports (exit 2 and the importer's message if not)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from mappings.onnx_import import import_onnx, op_support
+
+    rows = op_support(args.model)
+    console = Console(width=160)
+    table = Table(title=f"operators of {args.model}")
+    for col, justify in (("operator", "left"), ("nodes", "right"), ("runs", "left"), ("first nodes", "left")):
+        table.add_column(col, justify=justify)
+    for r in rows:
+        more = f" (+{r.count - 3})" if r.count > 3 else ""
+        table.add_row(r.op, f"{r.count:,}", r.where, ", ".join(r.nodes[:3]) + more)
+    console.print(table)
+    counts = {w: sum(r.count for r in rows if r.where == w) for w in ("accelerator", "host", "folded", "unsupported")}
+    print(", ".join(f"{n:,} {w}" for w, n in counts.items()) + " nodes")
+    graph = import_onnx(args.model)  # an OnnxImportError (every unsupported node named) exits 2
+    print(f"imports: {len(graph.order())} layers")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="hwgen", description="Systolic accelerator generator, model and verifier")
     p.add_argument("--version", action="version", version=f"hwgen {_version()}")
@@ -314,6 +337,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="dataflow for --scalesim-compat (default: the config's; os for 'both')")
     add_force_arg(mp)
     mp.set_defaults(func=cmd_map)
+
+    ck = sub.add_parser("check", help="print an ONNX model's op-support table (op, count, where it runs) without running it")
+    ck.add_argument("model", help="MODEL.onnx")
+    ck.set_defaults(func=cmd_check)
 
     a = sub.add_parser("asm", help="assemble a text program into binary")
     a.add_argument("source")

@@ -100,7 +100,8 @@ from .graph import (Add, AveragePool, Clip, Concat, Constant, Conv2d, Flatten, G
 from hwgen.errors import HwgenError, LimitError
 from hwgen.limits import check_limit
 
-__all__ = ["OnnxImportError", "OnnxLimitError", "Constant", "import_onnx", "SUPPORTED_OPS"]
+__all__ = ["OnnxImportError", "OnnxLimitError", "Constant", "import_onnx", "SUPPORTED_OPS", "OP_PLACEMENT",
+           "OpSupport", "op_support"]
 
 
 class OnnxImportError(HwgenError, ValueError):
@@ -446,13 +447,32 @@ def _check_nodes(m, where: str) -> None:
             raise OnnxImportError(f"{where}: {_node_label(node)}: invalid node: {_one_line(e)}") from None
 
 
-def _check_operators(g, where: str) -> None:
-    """Refuse unsupported operators before the checker and shape inference look at them."""
+def _unsupported(g) -> dict[str, list[str]]:
+    """Unsupported operators of a graph: op label -> the labels of its nodes, in graph order."""
+    out: dict[str, list[str]] = {}
     for node in g.node:
         if node.domain not in ("", "ai.onnx") or node.op_type not in SUPPORTED_OPS:
             dom = f" (domain '{_name(node.domain)}')" if node.domain not in ("", "ai.onnx") else ""
-            raise OnnxImportError(f"{where}: {_node_label(node)}: unsupported operator "
-                                  f"'{_name(node.op_type)}'{dom}")
+            out.setdefault(f"'{_name(node.op_type)}'{dom}", []).append(_node_label(node))
+    return out
+
+
+def _check_operators(g, where: str) -> None:
+    """Refuse unsupported operators before the checker and shape inference look at them: every one of
+    them and its nodes in one message (the first five nodes of each op)."""
+    bad = _unsupported(g)
+    if not bad:
+        return
+    parts = []
+    for op, nodes in bad.items():
+        more = f" and {len(nodes) - 5} more" if len(nodes) > 5 else ""
+        parts.append(f"{op} at {', '.join(nodes[:5])}{more}")
+    if len(bad) == 1 and len(next(iter(bad.values()))) == 1:
+        op, (node,) = next(iter(bad.items()))
+        raise OnnxImportError(f"{where}: {node}: unsupported operator {op}")
+    n = sum(map(len, bad.values()))
+    raise OnnxImportError(f"{where}: {n} nodes of {len(bad)} unsupported operator{'s' if len(bad) > 1 else ''}: "
+                          + "; ".join(parts))
 
 
 def _parse(data: bytes, where: str):
@@ -1246,6 +1266,67 @@ class _Importer:
 #: the operators the importer handles (domain "" or "ai.onnx"); anything else is refused before the ONNX
 #: checker and shape inference run
 SUPPORTED_OPS = frozenset(n[3:] for n in vars(_Importer) if n.startswith("op_"))
+
+#: Where the nodes of each supported operator run once imported (``hwgen check``; docs/ARCHITECTURE.md's
+#: op table): on the array, as a host step of the executor, or folded at import (quantization nodes,
+#: constants, BatchNormalization into the Conv before it, identities). A MatMul runs on the array when its
+#: right operand is a constant, as a host step when both are activations (:func:`op_support` decides per node).
+OP_PLACEMENT: dict[str, str] = {
+    "Conv": "accelerator", "Gemm": "accelerator", "MatMul": "accelerator",
+    "QuantizeLinear": "folded", "DequantizeLinear": "folded", "Constant": "folded", "BatchNormalization": "folded",
+    "Identity": "folded", "Dropout": "folded",
+    "Relu": "host", "Clip": "host", "MaxPool": "host", "AveragePool": "host", "GlobalAveragePool": "host",
+    "Add": "host", "Flatten": "host", "Reshape": "host", "Concat": "host",
+}
+assert set(OP_PLACEMENT) == SUPPORTED_OPS, "every supported operator has a placement"
+
+
+@dataclass(frozen=True)
+class OpSupport:
+    """One row of a model's op-support table: ``count`` nodes of operator ``op`` that run ``where``
+    ("accelerator", "host", "folded" or "unsupported"); ``nodes``: their names, in graph order."""
+
+    op: str
+    where: str
+    count: int
+    nodes: tuple[str, ...]
+
+
+def op_support(model: Any) -> list[OpSupport]:
+    """The op-support table of an ONNX model (a path or a ModelProto) without importing it: per operator
+    and placement (:data:`OP_PLACEMENT`), how many nodes, in order of first appearance. The file is read
+    and parsed as :func:`import_onnx` reads it (no external data, nothing executed); raises
+    :class:`OnnxImportError` for a file that is not an ONNX model."""
+    import onnx
+
+    if isinstance(model, onnx.ModelProto):
+        m, where = model, f"model '{_name(model.graph.name or '<unnamed>')}'"
+    else:
+        path = Path(os.fspath(model))
+        where = f"file '{path}'"
+        m = _parse(_read_model_file(path, where), where)
+    if not m.HasField("graph") or len(m.graph.node) == 0:
+        raise OnnxImportError(f"{where}: not a valid ONNX model (no graph or nodes)")
+    consts = {t.name for t in m.graph.initializer} | {o for n in m.graph.node if n.op_type == "Constant" for o in n.output}
+    producers = {o: n for n in m.graph.node for o in n.output}
+    rows: dict[tuple[str, str], list[str]] = {}
+    for node in m.graph.node:
+        standard = node.domain in ("", "ai.onnx")
+        op = node.op_type if standard else f"{node.domain}.{node.op_type}"
+        where_ = OP_PLACEMENT.get(node.op_type, "unsupported") if standard else "unsupported"
+        if standard and node.op_type == "MatMul" and len(node.input) > 1 and not _through_dq(producers, node.input[1], consts):
+            where_ = "host"
+        label = node.name or (node.output[0] if len(node.output) else "") or "<unnamed>"
+        rows.setdefault((_name(op), where_), []).append(_name(label))
+    return [OpSupport(op, w, len(nodes), tuple(nodes)) for (op, w), nodes in rows.items()]
+
+
+def _through_dq(producers: dict, tensor: str, consts: set[str]) -> bool:
+    """Whether ``tensor`` is a constant, or a DequantizeLinear of one (how a QDQ model holds weights)."""
+    if tensor in consts:
+        return True
+    node = producers.get(tensor)
+    return node is not None and node.op_type == "DequantizeLinear" and bool(node.input) and node.input[0] in consts
 
 
 def _bcast(v: np.ndarray, axis: int | None, ndim: int) -> np.ndarray:
