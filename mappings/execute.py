@@ -253,7 +253,7 @@ def _host(graph: LayerGraph, node: str, ins: list[QTensor]) -> QTensor:
         return QTensor(x.q.reshape(graph.shapes[node]), x.scale, x.zero_point, x.dtype)
     if isinstance(layer, MaxPool):
         x = ins[0]
-        pt, pl, pb, pr = layer.pads
+        pt, pl, pb, pr = layer.window_pads
         xp = np.pad(x.q.astype(np.int16), ((0, 0), (0, 0), (pt, pb), (pl, pr)), constant_values=-32768)
         oh, ow = graph.shapes[node][2:]
         kh, kw = layer.kernel
@@ -274,19 +274,23 @@ def _host(graph: LayerGraph, node: str, ins: list[QTensor]) -> QTensor:
         if isinstance(layer, GlobalAveragePool):
             res = real.mean(axis=(2, 3), keepdims=True, dtype=np.float32)
         else:
-            pt, pl, pb, pr = layer.pads
+            pt, pl, pb, pr = layer.window_pads
             xp = np.pad(real, ((0, 0), (0, 0), (pt, pb), (pl, pr)))
-            ones = np.pad(np.ones_like(real), ((0, 0), (0, 0), (pt, pb), (pl, pr)))
+            # the divisor counts the input, and with count_include_pad the explicit pads, never the
+            # ceil-mode rows and columns (onnxruntime's AveragePool)
+            ept, epl, epb, epr = layer.pads if layer.count_include_pad else (0, 0, 0, 0)
+            counted = np.pad(np.ones(real.shape[2:], np.float32), ((ept, epb), (epl, epr)), constant_values=1)
+            counted = np.pad(counted, ((pt - ept, pb - epb), (pl - epl, pr - epr)))
             oh, ow = graph.shapes[node][2:]
             kh, kw = layer.kernel
             sh, sw = layer.stride
             acc = np.zeros((*real.shape[:2], oh, ow), np.float32)
-            cnt = np.zeros_like(acc)
+            cnt = np.zeros((oh, ow), np.float32)
             for i in range(kh):
                 for j in range(kw):
                     acc += xp[:, :, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw]
-                    cnt += ones[:, :, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw]
-            res = acc / (np.float32(kh * kw) if layer.count_include_pad else cnt)
+                    cnt += counted[i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw]
+            res = acc / cnt
         return _requant_host(res, graph, node)
     if isinstance(layer, Add):
         return _requant_host(ins[0].real() + ins[1].real(), graph, node)
@@ -344,7 +348,7 @@ def _host_bytes(graph: LayerGraph, node: str) -> int:
     n_in = sum(math.prod(s) for s in ins)
     if isinstance(layer, (MaxPool, AveragePool)):
         n, c, h, w = ins[0]
-        pt, pl, pb, pr = layer.pads
+        pt, pl, pb, pr = layer.window_pads
         n_in = n * c * (h + pt + pb) * (w + pl + pr)
     elif isinstance(layer, (Input, Constant)):
         n_in = math.prod(graph.shapes[node])

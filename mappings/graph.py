@@ -28,7 +28,7 @@ from hwgen.limits import check_limit
 __all__ = [
     "GraphError", "QuantParams", "TensorInfo", "Layer", "Input", "Constant", "Conv2d", "Gemm", "MatMul", "MaxPool", "AveragePool",
     "GlobalAveragePool", "Add", "Relu", "Clip", "Flatten", "Reshape", "Concat", "LayerGraph", "LAYER_TYPES",
-    "conv_output_hw", "check_shape", "format_shape",
+    "conv_output_hw", "ceil_extra", "check_shape", "format_shape",
 ]
 
 
@@ -118,6 +118,17 @@ def conv_output_hw(h: int, w: int, kernel: tuple[int, int], stride: tuple[int, i
     eh = dilation[0] * (kernel[0] - 1) + 1
     ew = dilation[1] * (kernel[1] - 1) + 1
     return ((h + pads[0] + pads[2] - eh) // stride[0] + 1, (w + pads[1] + pads[3] - ew) // stride[1] + 1)
+
+
+def ceil_extra(n: int, k: int, stride: int, pad_lo: int, pad_hi: int) -> int:
+    """Rows (or columns) past the explicit padding that pooling's ``ceil_mode=1`` adds: the output size
+    is rounded up, except that the last window must start inside the input or the leading padding
+    (ONNX's rule, as in PyTorch and onnxruntime)."""
+    span = n + pad_lo + pad_hi - k
+    out = -(-span // stride) + 1
+    if (out - 1) * stride >= n + pad_lo:
+        out -= 1
+    return max(0, (out - 1) * stride + k - (n + pad_lo + pad_hi))
 
 
 def _need(cond: bool, where: str, msg: str) -> None:
@@ -230,17 +241,28 @@ class MatMul(Layer):
 
 @dataclass
 class _Pool(Layer):
+    """2-D pooling. ``ceil_pads``: rows below and columns right of the explicit ``pads`` that ONNX's
+    ``ceil_mode=1`` adds so the last window fits (no input there; ``count_include_pad`` does not count them)."""
+
     kernel: tuple[int, int] = (1, 1)
     stride: tuple[int, int] = (1, 1)
     pads: tuple[int, int, int, int] = (0, 0, 0, 0)
+    ceil_pads: tuple[int, int] = (0, 0)
+
+    @property
+    def window_pads(self) -> tuple[int, int, int, int]:
+        """The padding the windows slide over: the explicit pads plus the ceil-mode rows and columns."""
+        pt, pl, pb, pr = self.pads
+        return (pt, pl, pb + self.ceil_pads[0], pr + self.ceil_pads[1])
 
     def infer(self, inputs, where):
         (s,) = inputs
         _need(len(s) == 4, where, f"{self.kind} expects an NCHW input, got {s}")
         _need(len(self.kernel) == 2 and len(self.stride) == 2 and len(self.pads) == 4 and min(self.kernel) >= 1
-              and min(self.stride) >= 1 and min(self.pads) >= 0, where,
+              and min(self.stride) >= 1 and min(self.pads) >= 0 and len(self.ceil_pads) == 2
+              and min(self.ceil_pads) >= 0, where,
               f"bad kernel/stride/pads {self.kernel}/{self.stride}/{self.pads}")
-        oh, ow = conv_output_hw(s[2], s[3], self.kernel, self.stride, self.pads)
+        oh, ow = conv_output_hw(s[2], s[3], self.kernel, self.stride, self.window_pads)
         _need(oh >= 1 and ow >= 1, where, f"empty output {oh}x{ow}")
         return (s[0], s[1], oh, ow)
 

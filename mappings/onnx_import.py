@@ -93,7 +93,7 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from .graph import (Add, AveragePool, Clip, Concat, Constant, Conv2d, Flatten, Gemm, GlobalAveragePool, GraphError, Input,
+from .graph import (Add, ceil_extra, AveragePool, Clip, Concat, Constant, Conv2d, Flatten, Gemm, GlobalAveragePool, GraphError, Input,
                     Layer, LayerGraph, MatMul, MaxPool, QuantParams, Relu, Reshape, TensorInfo, check_shape,
                     format_shape)
 
@@ -1140,8 +1140,6 @@ class _Importer:
         x, _ = self.act(node, node.input[0])
         if len(node.output) > 1 and node.output[1]:
             raise self.err(node, "the Indices output is not supported")
-        if a.get_int("ceil_mode", 0):
-            raise self.err(node, "ceil_mode=1 is not supported")
         if any(d != 1 for d in a.get_ints("dilations", (1, 1))):
             raise self.err(node, "dilated pooling is not supported")
         if a.get_int("storage_order", 0):
@@ -1154,7 +1152,13 @@ class _Importer:
         kernel = a.get_ints("kernel_shape", (), n=2, lo=1)
         stride = a.get_ints("strides", (1, 1), n=2, lo=1)
         pads = self._pads(node, a, xs[2:], kernel, stride, (1, 1))
-        self.add(node, cls(kernel=kernel, stride=stride, pads=pads, **extra), [x])
+        ceil = (0, 0)
+        if a.get_int("ceil_mode", 0, lo=0, hi=1):
+            if a.get_str("auto_pad", "NOTSET") not in ("NOTSET", "", "VALID"):
+                raise self.err(node, "ceil_mode=1 with auto_pad SAME_UPPER/SAME_LOWER is not supported")
+            ceil = tuple(ceil_extra(n, k, st, lo, hi) for n, k, st, lo, hi in
+                         zip(xs[2:], kernel, stride, pads[:2], pads[2:]))
+        self.add(node, cls(kernel=kernel, stride=stride, pads=pads, ceil_pads=ceil, **extra), [x])
 
     def op_MaxPool(self, node, a):
         self._pool(node, a, MaxPool)

@@ -113,6 +113,26 @@ def small_cnn(seed: int = 0, hw: int = 16, cin: int = 3, classes: int = 10, batc
     return b.model("small_cnn", [("input", (1, cin, hw, hw))], [("logits", (1, classes))])
 
 
+def ceil_pool_cnn(seed: int = 0, hw: int = 17, cin: int = 3, classes: int = 10, width: int = 8) -> onnx.ModelProto:
+    """SqueezeNet's pooling as torchvision exports it: MaxPool 3x3/2 with ``ceil_mode=1`` after a strided
+    stem, then an AveragePool 3x3/2 with padding, ``ceil_mode=1`` and ``count_include_pad=1``, on odd
+    sizes so the rounded-up windows hang over the edge; input "input" [1, cin, hw, hw], output "logits"."""
+    b = _Builder(seed)
+    x = b.conv("input", cin, width, 3, "conv1", stride=2)
+    x = b.node("Relu", [x], "relu1")
+    x = b.node("MaxPool", [x], "maxpool", kernel_shape=[3, 3], strides=[2, 2], ceil_mode=1)
+    x = b.conv(x, width, 2 * width, 3, "conv2", pad=1)
+    x = b.node("Relu", [x], "relu2")
+    x = b.node("AveragePool", [x], "avgpool", kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1], ceil_mode=1,
+               count_include_pad=1)
+    x = b.node("GlobalAveragePool", [x], "gap")
+    x = b.node("Flatten", [x], "flatten", axis=1)
+    w = (b.rng.standard_normal((classes, 2 * width)) * np.sqrt(1.0 / (2 * width))).astype(np.float32)
+    ins = [x, b.const("fc.weight", w), b.const("fc.bias", (b.rng.standard_normal(classes) * 0.1).astype(np.float32))]
+    b.nodes.append(helper.make_node("Gemm", ins, ["logits"], name="fc", transB=1))
+    return b.model("ceil_pool_cnn", [("input", (1, cin, hw, hw))], [("logits", (1, classes))])
+
+
 def conv_chain(seed: int = 0, n: int = 5, hw: int = 12, channels: int = 8, cin: int = 3) -> onnx.ModelProto:
     """``n`` conv3x3 p1 + Relu layers; input "input" [1, cin, hw, hw], output "output"."""
     b = _Builder(seed)
