@@ -27,7 +27,7 @@ from sim.perf import GemmShape
 from sim.reference import ChannelQuant
 
 from .graph import (Add, AveragePool, Clip, Concat, Constant, Conv2d, Flatten, Gemm, GlobalAveragePool, Input, LayerGraph,
-                    MatMul, MaxPool, QuantParams, Relu, Reshape)
+                    MatMul, MaxPool, QuantParams, Relu, Reshape, Unary, UnaryFn, Binary, BinaryFn, FLOAT_STEPS)
 from .grouping import merge_weights
 from .lowering import LoweringError, lower_conv2d, lower_gemm
 from .mapper import executed_plan
@@ -67,6 +67,21 @@ class QTensor:
 
     def real(self) -> np.ndarray:
         return dequantize_linear(self.q, self.scale, self.zero_point)
+
+
+@dataclass
+class FloatTensor:
+    """A float32 value between element-wise host steps that onnxruntime's quantizer leaves unquantized
+    (:data:`mappings.graph.FLOAT_STEPS`); the same reading interface as :class:`QTensor`."""
+
+    q: np.ndarray  # float32
+    dtype: str = "float32"
+
+    def native(self) -> np.ndarray:
+        return self.q
+
+    def real(self) -> np.ndarray:
+        return self.q
 
 
 @dataclass
@@ -121,8 +136,26 @@ def _as_activation(qp: QuantParams, node: str) -> tuple[np.ndarray, int, str]:
     return np.float32(np.asarray(qp.scale).reshape(-1)[0]), (zp - 128 if qp.dtype == "uint8" else zp), qp.dtype
 
 
-def _requant_host(real: np.ndarray, graph: LayerGraph, node: str) -> QTensor:
-    """Quantize a float32 result with the node's output parameters (QuantizeLinear)."""
+def _hard_sigmoid(x: np.ndarray, alpha: float, beta: float) -> np.ndarray:
+    return np.clip(np.float32(alpha) * x + np.float32(beta), np.float32(0), np.float32(1))
+
+
+#: Float32 definitions of the element-wise activations, as onnxruntime computes them.
+_UNARY: dict[UnaryFn, Callable[[np.ndarray, Unary], np.ndarray]] = {
+    UnaryFn.SIGMOID: lambda x, _: (np.float32(1) / (np.float32(1) + np.exp(-x))).astype(np.float32),
+    UnaryFn.HARD_SIGMOID: lambda x, L: _hard_sigmoid(x, L.alpha, L.beta),
+    UnaryFn.HARD_SWISH: lambda x, _: x * _hard_sigmoid(x, 1 / 6, 0.5),
+}
+_BINARY: dict[BinaryFn, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
+    BinaryFn.MUL: np.multiply, BinaryFn.SUB: np.subtract, BinaryFn.DIV: np.divide}
+
+
+def _requant_host(real: np.ndarray, graph: LayerGraph, node: str) -> QTensor | FloatTensor:
+    """Quantize a float32 result with the node's output parameters (QuantizeLinear); an element-wise step
+    whose output the model leaves unquantized keeps it float32."""
+    t = graph.tensors.get(node)
+    if (t is None or t.quant is None) and isinstance(graph.layer(node), FLOAT_STEPS):
+        return FloatTensor(np.asarray(real, np.float32))
     scale, zp8, dtype = _as_activation(_quant_of(graph, node), node)
     zp = zp8 + 128 if dtype == "uint8" else zp8
     q8, _ = to_int8_domain(quantize_linear(real, scale, zp, dtype), zp, dtype)
@@ -294,6 +327,13 @@ def _host(graph: LayerGraph, node: str, ins: list[QTensor]) -> QTensor:
         return _requant_host(res, graph, node)
     if isinstance(layer, Add):
         return _requant_host(ins[0].real() + ins[1].real(), graph, node)
+    if isinstance(layer, Unary):
+        return _requant_host(_UNARY[layer.fn](ins[0].real(), layer), graph, node)
+    if isinstance(layer, Binary):
+        a, b = layer.operands([t.real() for t in ins])
+        with np.errstate(divide="ignore", invalid="ignore"):  # x / 0 is +-inf or nan, saturated by quantization
+            res = _BINARY[layer.fn](a, b).astype(np.float32)
+        return _requant_host(np.nan_to_num(res, nan=0.0), graph, node)
     if isinstance(layer, Relu):
         return _requant_host(np.maximum(ins[0].real(), np.float32(0)), graph, node)
     if isinstance(layer, Clip):
@@ -445,7 +485,13 @@ def run_quantized(graph: LayerGraph, inputs: Mapping[str, np.ndarray] | np.ndarr
             else:
                 values[node] = _host(graph, node, ins)
                 run.layers.append(LayerRun(node, layer.kind, "host", shape))
-        if node in feed:
+        if node in feed and isinstance(values[node], FloatTensor):
+            f = np.asarray(feed[node])
+            if f.shape != values[node].q.shape or f.dtype != np.float32:
+                raise ExecutionError(f"feed for node '{node}': {f.dtype} {f.shape}, the node's value is float32 "
+                                     f"{values[node].q.shape}")
+            run.own[node], values[node] = values[node], FloatTensor(f)
+        elif node in feed:
             t = values[node]
             f = np.asarray(feed[node])
             if f.shape != t.q.shape or f.dtype != np.dtype(t.dtype):

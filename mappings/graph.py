@@ -16,6 +16,7 @@ so an importer cannot hand the mapper an inconsistent graph.
 
 from __future__ import annotations
 
+import enum
 import math
 from dataclasses import dataclass, field
 from typing import Iterator, Sequence
@@ -27,7 +28,7 @@ from hwgen.limits import check_limit
 
 __all__ = [
     "GraphError", "QuantParams", "TensorInfo", "Layer", "Input", "Constant", "Conv2d", "Gemm", "MatMul", "MaxPool", "AveragePool",
-    "GlobalAveragePool", "Add", "Relu", "Clip", "Flatten", "Reshape", "Concat", "LayerGraph", "LAYER_TYPES",
+    "GlobalAveragePool", "Add", "Relu", "Clip", "Unary", "UnaryFn", "Binary", "BinaryFn", "FLOAT_STEPS", "Flatten", "Reshape", "Concat", "LayerGraph", "LAYER_TYPES",
     "conv_output_hw", "ceil_extra", "check_shape", "format_shape",
 ]
 
@@ -313,6 +314,78 @@ class Clip(Layer):
         return tuple(inputs[0])
 
 
+class UnaryFn(enum.Enum):
+    """Element-wise activations the executor computes on the host (as onnxruntime defines them)."""
+
+    SIGMOID = "Sigmoid"          # 1 / (1 + exp(-x))
+    HARD_SIGMOID = "HardSigmoid"  # max(0, min(1, alpha * x + beta))
+    HARD_SWISH = "HardSwish"      # x * max(0, min(1, x / 6 + 1 / 2))
+
+
+@dataclass
+class Unary(Layer):
+    """An element-wise activation (:class:`UnaryFn`; ``alpha``, ``beta``: HardSigmoid's)."""
+
+    fn: UnaryFn = UnaryFn.SIGMOID
+    alpha: float = 0.2
+    beta: float = 0.5
+
+    @property
+    def kind(self) -> str:
+        return self.fn.value
+
+    def infer(self, inputs, where):
+        return tuple(inputs[0])
+
+
+class BinaryFn(enum.Enum):
+    """Element-wise arithmetic of two tensors with numpy (ONNX multidirectional) broadcasting."""
+
+    MUL = "Mul"
+    SUB = "Sub"
+    DIV = "Div"
+
+
+@dataclass
+class Binary(Layer):
+    """``a fn b`` element by element, broadcast as ONNX and numpy broadcast (the squeeze-excite scale:
+    N x C x H x W times N x C x 1 x 1)."""
+
+    fn: BinaryFn = BinaryFn.MUL
+    #: a constant operand (real values), when one of the two is a constant; the layer then has one input
+    const: np.ndarray | None = field(default=None, repr=False)
+    #: the constant is the left operand (``const fn x``)
+    const_left: bool = False
+    arity: int | None = field(default=2, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.arity = 1 if self.const is not None else 2
+
+    @property
+    def kind(self) -> str:
+        return self.fn.value
+
+    def operands(self, values: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """(left, right) of the operation from the layer's input values and its constant."""
+        if self.const is None:
+            return values[0], values[1]
+        c = np.asarray(self.const, np.float32)
+        return (c, values[0]) if self.const_left else (values[0], c)
+
+    def infer(self, inputs, where):
+        a, b = self.operands(inputs) if self.const is None else \
+            ((tuple(np.shape(self.const)), inputs[0]) if self.const_left else (inputs[0], tuple(np.shape(self.const))))
+        try:
+            return tuple(int(d) for d in np.broadcast_shapes(tuple(a), tuple(b)))
+        except ValueError:
+            raise GraphError(f"{where}: {self.fn.value} of shapes {tuple(a)} and {tuple(b)}: they do not broadcast") from None
+
+
+#: Host steps whose output may stay float32 in a QDQ model (onnxruntime's quantizer leaves these ops
+#: unquantized, so one may feed another without a QuantizeLinear between them).
+FLOAT_STEPS = (Unary, Binary)
+
+
 @dataclass
 class Flatten(Layer):
     axis: int = 1
@@ -351,7 +424,8 @@ class Concat(Layer):
         return tuple(sum(s[ax] for s in inputs) if i == ax else d for i, d in enumerate(first))
 
 
-LAYER_TYPES = (Input, Constant, Conv2d, Gemm, MatMul, MaxPool, AveragePool, GlobalAveragePool, Add, Relu, Clip, Flatten, Reshape,
+LAYER_TYPES = (Input, Constant, Conv2d, Gemm, MatMul, MaxPool, AveragePool, GlobalAveragePool, Add, Relu, Clip, Unary, Binary,
+               Flatten, Reshape,
                Concat)
 
 

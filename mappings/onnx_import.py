@@ -93,7 +93,7 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from .graph import (Add, ceil_extra, AveragePool, Clip, Concat, Constant, Conv2d, Flatten, Gemm, GlobalAveragePool, GraphError, Input,
+from .graph import (FLOAT_STEPS, Add, Binary, BinaryFn, Unary, UnaryFn, ceil_extra, AveragePool, Clip, Concat, Constant, Conv2d, Flatten, Gemm, GlobalAveragePool, GraphError, Input,
                     Layer, LayerGraph, MatMul, MaxPool, QuantParams, Relu, Reshape, TensorInfo, check_shape,
                     format_shape)
 
@@ -721,12 +721,17 @@ class _Importer:
             n.tensor = out
 
     # operand resolution ----------------------------------------------------------
-    def act(self, node, tensor: str) -> tuple[str, QuantParams | None]:
-        """IR node and quantization of an activation operand."""
+    def act(self, node, tensor: str, float_ok: bool = False) -> tuple[str, QuantParams | None]:
+        """IR node and quantization of an activation operand. ``float_ok``: the consumer is an element-wise
+        host step, which may take the float output of another (a chain that onnxruntime's quantizer leaves
+        unquantized, such as Sub then Div)."""
         if tensor in self.qalias:
             src = self.qalias[tensor]
             return src, self.nodes[src].quant
         if tensor in self.producer:
+            src = self.producer[tensor]
+            if self.qdq and float_ok and src in self.nodes and isinstance(self.nodes[src].layer, FLOAT_STEPS):
+                return src, None
             if self.qdq:
                 raise self.err(node, f"input '{tensor}' is a float tensor in a QDQ model (no QuantizeLinear/"
                                      f"DequantizeLinear pair before the node); mixed float/int8 graphs are not "
@@ -808,7 +813,14 @@ class _Importer:
                 outputs.append(src)
 
         if self.qdq:
+            consumers: dict[str, list[Layer]] = {}
+            for nd in self.nodes.values():
+                for i in nd.inputs:
+                    consumers.setdefault(i, []).append(nd.layer)
             for n, nd in self.nodes.items():
+                if nd.quant is None and isinstance(nd.layer, FLOAT_STEPS) and n not in outputs and \
+                        all(isinstance(c, FLOAT_STEPS) for c in consumers.get(n, [])):
+                    continue  # a float32 value between element-wise host steps (FloatTensor in the executor)
                 if nd.quant is None:
                     raise OnnxImportError(f"{self.where}: node '{n}' ({nd.layer.kind}): output '{nd.tensor}' is "
                                           f"not quantized (no QuantizeLinear after it); mixed float/int8 graphs "
@@ -1107,6 +1119,46 @@ class _Importer:
         L.bias = ((b - mean) * f + beta).astype(np.float32)
         self.alias(node, src)
 
+    def _unary(self, node, fn: UnaryFn, **params) -> None:
+        x, _ = self.act(node, node.input[0], float_ok=True)
+        self.add(node, Unary(fn=fn, **params), [x])
+
+    def op_Sigmoid(self, node, a):
+        self._unary(node, UnaryFn.SIGMOID)
+
+    def op_HardSigmoid(self, node, a):
+        self._unary(node, UnaryFn.HARD_SIGMOID, alpha=a.get_float("alpha", 0.2), beta=a.get_float("beta", 0.5))
+
+    def op_HardSwish(self, node, a):
+        self._unary(node, UnaryFn.HARD_SWISH)
+
+    def _binary(self, node, fn: BinaryFn) -> None:
+        """Mul, Sub, Div of two activations or of an activation and a constant (a quantized constant is
+        taken at its dequantized values), broadcast as ONNX broadcasts."""
+        l, r = node.input[0], node.input[1]
+        if self.is_const(l) and self.is_const(r):
+            raise self.err(node, "both operands are constants")
+        if self.is_const(l) or self.is_const(r):
+            cname, xname = (l, r) if self.is_const(l) else (r, l)
+            qc = self.qconsts.get(cname)
+            c = qc.real() if qc is not None else np.asarray(self.const(node, cname), np.float32)
+            x, _ = self.act(node, xname, float_ok=True)
+            layer = Binary(fn=fn, const=np.asarray(c, np.float32), const_left=cname == l)
+            self.add(node, layer, [x])
+            return
+        x, _ = self.act(node, l, float_ok=True)
+        y, _ = self.act(node, r, float_ok=True)
+        self.add(node, Binary(fn=fn), [x, y])
+
+    def op_Mul(self, node, a):
+        self._binary(node, BinaryFn.MUL)
+
+    def op_Sub(self, node, a):
+        self._binary(node, BinaryFn.SUB)
+
+    def op_Div(self, node, a):
+        self._binary(node, BinaryFn.DIV)
+
     def op_Relu(self, node, a):
         x, _ = self.act(node, node.input[0])
         self.add(node, Relu(), [x])
@@ -1279,7 +1331,8 @@ OP_PLACEMENT: dict[str, str] = {
     "Conv": "accelerator", "Gemm": "accelerator", "MatMul": "accelerator",
     "QuantizeLinear": "folded", "DequantizeLinear": "folded", "Constant": "folded", "BatchNormalization": "folded",
     "Identity": "folded", "Dropout": "folded",
-    "Relu": "host", "Clip": "host", "MaxPool": "host", "AveragePool": "host", "GlobalAveragePool": "host",
+    "Relu": "host", "Clip": "host", "Sigmoid": "host", "HardSigmoid": "host", "HardSwish": "host",
+    "Mul": "host", "Sub": "host", "Div": "host", "MaxPool": "host", "AveragePool": "host", "GlobalAveragePool": "host",
     "Add": "host", "Flatten": "host", "Reshape": "host", "Concat": "host",
 }
 assert set(OP_PLACEMENT) == SUPPORTED_OPS, "every supported operator has a placement"

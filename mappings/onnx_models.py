@@ -79,13 +79,13 @@ class _Builder:
         return self.node("Clip", [x, lo, hi], name)
 
     def model(self, graph_name: str, inputs: Sequence[tuple[str, Sequence[int]]],
-              outputs: Sequence[tuple[str, Sequence[int]]]) -> onnx.ModelProto:
+              outputs: Sequence[tuple[str, Sequence[int]]], opset: int = OPSET) -> onnx.ModelProto:
         g = helper.make_graph(
             self.nodes, graph_name,
             [helper.make_tensor_value_info(n, TensorProto.FLOAT, list(s)) for n, s in inputs],
             [helper.make_tensor_value_info(n, TensorProto.FLOAT, list(s)) for n, s in outputs],
             initializer=self.inits)
-        m = helper.make_model(g, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="hwgen-tests")
+        m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)], producer_name="hwgen-tests")
         m.ir_version = 8  # readable by every onnxruntime of the last years
         onnx.checker.check_model(m)
         return m
@@ -133,6 +133,39 @@ def ceil_pool_cnn(seed: int = 0, hw: int = 17, cin: int = 3, classes: int = 10, 
     return b.model("ceil_pool_cnn", [("input", (1, cin, hw, hw))], [("logits", (1, classes))])
 
 
+def activation_cnn(seed: int = 0, hw: int = 16, cin: int = 3, classes: int = 10, width: int = 8,
+                   opset: int = 17) -> onnx.ModelProto:
+    """The element-wise operators of MobileNetV3 and EfficientNet as torchvision exports them: a hard-swish
+    stem, a depthwise block with squeeze-excite (global pool, two 1x1 convs, HardSigmoid, a channel-scale
+    Mul broadcast over N x C x 1 x 1), a SiLU (Sigmoid and Mul), a Sub of two branches and a Div by a
+    constant; input "input" [1, cin, hw, hw], output "logits" [1, classes]. HardSwish needs opset 14."""
+    b = _Builder(seed)
+    c = width
+    x = b.conv("input", cin, c, 3, "stem", stride=2, pad=1)
+    x = b.node("HardSwish", [x], "hswish")
+    y = b.conv(x, c, c, 3, "dw", pad=1, groups=c)
+    y = b.node("Relu", [y], "dw_relu")
+    s = b.node("GlobalAveragePool", [y], "se_pool")
+    s = b.conv(s, c, c // 2, 1, "se_reduce")
+    s = b.node("Relu", [s], "se_relu")
+    s = b.conv(s, c // 2, c, 1, "se_expand")
+    s = b.node("HardSigmoid", [s], "se_gate", alpha=1 / 6, beta=0.5)
+    y = b.node("Mul", [y, s], "se_scale")
+    z = b.conv(y, c, 2 * c, 1, "expand")
+    g = b.node("Sigmoid", [z], "silu_gate")
+    z = b.node("Mul", [z, g], "silu")
+    w = b.conv(y, c, 2 * c, 1, "branch")
+    z = b.node("Sub", [z, w], "sub")
+    z = b.node("Div", [z, b.const("two", np.array(2.0, np.float32))], "div")
+    z = b.conv(z, 2 * c, 2 * c, 1, "project")
+    z = b.node("GlobalAveragePool", [z], "gap")
+    z = b.node("Flatten", [z], "flatten", axis=1)
+    wfc = (b.rng.standard_normal((classes, 2 * c)) * np.sqrt(1.0 / (2 * c))).astype(np.float32)
+    ins = [z, b.const("fc.weight", wfc), b.const("fc.bias", (b.rng.standard_normal(classes) * 0.1).astype(np.float32))]
+    b.nodes.append(helper.make_node("Gemm", ins, ["logits"], name="fc", transB=1))
+    return b.model("activation_cnn", [("input", (1, cin, hw, hw))], [("logits", (1, classes))], opset=opset)
+
+
 def conv_chain(seed: int = 0, n: int = 5, hw: int = 12, channels: int = 8, cin: int = 3) -> onnx.ModelProto:
     """``n`` conv3x3 p1 + Relu layers; input "input" [1, cin, hw, hw], output "output"."""
     b = _Builder(seed)
@@ -167,7 +200,8 @@ def mlp(seed: int = 0, features: Sequence[int] = (32, 24, 16, 10)) -> onnx.Model
 
 
 #: every builder above by name (tests that must cover each built model iterate this)
-BUILDERS = {"small_cnn": small_cnn, "conv_chain": conv_chain, "mlp": mlp}
+BUILDERS = {"small_cnn": small_cnn, "conv_chain": conv_chain, "mlp": mlp, "ceil_pool_cnn": ceil_pool_cnn,
+            "activation_cnn": activation_cnn}
 
 
 def save(model: onnx.ModelProto, path: str | os.PathLike) -> Path:

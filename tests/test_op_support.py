@@ -14,15 +14,15 @@ from mappings.onnx_models import quantize_qdq, save, small_cnn
 
 
 def _unsupported_model() -> onnx.ModelProto:
-    """A Conv followed by a SiLU and a hard sigmoid: three unsupported operators, four of their nodes."""
+    """A Conv followed by operators hwgen does not run: three of them, four nodes."""
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, 8, 8])
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 8, 8])
     w = numpy_helper.from_array(np.ones((4, 4, 1, 1), np.float32), "w")
     nodes = [helper.make_node("Conv", ["x", "w"], ["c"], name="conv"),
-             helper.make_node("Sigmoid", ["c"], ["s"], name="sig1"),
-             helper.make_node("Mul", ["c", "s"], ["m"], name="silu_mul"),
-             helper.make_node("HardSigmoid", ["m"], ["h"], name="hs"),
-             helper.make_node("Sigmoid", ["h"], ["y"], name="sig2")]
+             helper.make_node("Softplus", ["c"], ["s"], name="sp1"),
+             helper.make_node("LpNormalization", ["s"], ["m"], name="lpn", axis=1),
+             helper.make_node("Hardmax", ["m"], ["h"], name="hm"),
+             helper.make_node("Softplus", ["h"], ["y"], name="sp2")]
     return helper.make_model(helper.make_graph(nodes, "t", [x], [y], [w]), opset_imports=[helper.make_opsetid("", 13)])
 
 
@@ -31,7 +31,7 @@ def test_every_unsupported_operator_and_node_in_one_error():
         import_onnx(_unsupported_model())
     msg = str(e.value)
     assert "4 nodes of 3 unsupported operators" in msg
-    for op, node in (("Sigmoid", "sig1"), ("Sigmoid", "sig2"), ("Mul", "silu_mul"), ("HardSigmoid", "hs")):
+    for op, node in (("Softplus", "sp1"), ("Softplus", "sp2"), ("LpNormalization", "lpn"), ("Hardmax", "hm")):
         assert f"'{op}'" in msg and f"node '{node}'" in msg
     assert "Conv" not in msg.replace("(Conv", "")  # the supported one is not listed
 
@@ -41,7 +41,7 @@ def test_map_refuses_unsupported_model_naming_all_and_writes_nothing(tmp_path, c
     onnx.save(_unsupported_model(), model)
     assert main(["map", str(model), "--json", str(out)]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and all(n in err for n in ("sig1", "sig2", "silu_mul", "hs"))
+    assert err.count("\n") == 1 and all(n in err for n in ("sp1", "sp2", "lpn", "hm"))
     assert not out.exists()
 
 
@@ -67,17 +67,17 @@ def test_check_places_matmul_by_its_right_operand_and_lists_unsupported(tmp_path
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [4, 4])
     w = numpy_helper.from_array(np.ones((8, 4), np.float32), "w")
     nodes = [helper.make_node("MatMul", ["a", "w"], ["p"], name="proj"),       # weights: on the array
-             helper.make_node("Transpose", ["p"], ["pt"], name="t", perm=[1, 0]),
+             helper.make_node("Softplus", ["p"], ["pt"], name="t"),
              helper.make_node("MatMul", ["p", "pt"], ["y"], name="scores")]      # two activations: host
     model = helper.make_model(helper.make_graph(nodes, "mm", [a], [y], [w]), opset_imports=[helper.make_opsetid("", 13)])
     path = tmp_path / "mm.onnx"
     onnx.save(model, path)
     rows = {(r.op, r.where): r.nodes for r in op_support(path)}
-    assert rows == {("MatMul", "accelerator"): ("proj",), ("Transpose", "unsupported"): ("t",),
+    assert rows == {("MatMul", "accelerator"): ("proj",), ("Softplus", "unsupported"): ("t",),
                     ("MatMul", "host"): ("scores",)}
     assert main(["check", str(path)]) == 2
     io = capsys.readouterr()
-    assert "unsupported" in io.out and "node 't' (Transpose)" in io.err
+    assert "unsupported" in io.out and "node 't' (Softplus)" in io.err
 
 
 def test_placement_table_covers_exactly_the_supported_operators():
