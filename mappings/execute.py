@@ -27,7 +27,8 @@ from sim.perf import GemmShape
 from sim.reference import ChannelQuant
 
 from .graph import (Add, AveragePool, Clip, Concat, Constant, Conv2d, Flatten, Gemm, GlobalAveragePool, Input, LayerGraph,
-                    MatMul, MaxPool, QuantParams, Relu, Reshape, Unary, UnaryFn, Binary, BinaryFn, FLOAT_STEPS)
+                    MatMul, MaxPool, QuantParams, Relu, Reshape, Unary, UnaryFn, Binary, BinaryFn, FLOAT_STEPS,
+                    Transpose, Slice, ReduceMean)
 from .grouping import merge_weights
 from .lowering import LoweringError, lower_conv2d, lower_gemm
 from .mapper import executed_plan
@@ -279,11 +280,35 @@ def _run_layer(executor: Executor, prog) -> RunResult:
 
 
 # ------------------------------------------------------------ host layers
+def _moved(graph: LayerGraph, node: str, x: QTensor | FloatTensor, move: Callable[[np.ndarray], np.ndarray]
+           ) -> QTensor | FloatTensor:
+    """A step that rearranges values (reshape, transpose, slice): integers keep their quantization
+    (:func:`_same_values`); a float32 input stays float, or is quantized if the node's output is."""
+    if isinstance(x, FloatTensor):
+        return _requant_host(move(x.q), graph, node)
+    return _same_values(graph, node, x, move(x.q))
+
+
+def _same_values(graph: LayerGraph, node: str, x: QTensor, q: np.ndarray) -> QTensor:
+    """A step that moves values without computing (max, transpose, slice): ``q`` keeps ``x``'s quantization,
+    requantized only if the node's output has parameters of its own."""
+    out = QTensor(q, x.scale, x.zero_point, x.dtype)
+    own = graph.tensors.get(node)
+    if own is not None and own.quant is not None:
+        s, z, _ = _as_activation(own.quant, node)
+        if not (np.isclose(s, x.scale) and z == x.zero_point):
+            return _requant_host(out.real(), graph, node)
+    return out
+
+
 def _host(graph: LayerGraph, node: str, ins: list[QTensor]) -> QTensor:
     layer = graph.layer(node)
     if isinstance(layer, (Flatten, Reshape)):
-        x = ins[0]
-        return QTensor(x.q.reshape(graph.shapes[node]), x.scale, x.zero_point, x.dtype)
+        return _moved(graph, node, ins[0], lambda v: v.reshape(graph.shapes[node]))
+    if isinstance(layer, Transpose):
+        return _moved(graph, node, ins[0], lambda v: np.transpose(v, layer.perm))
+    if isinstance(layer, Slice):
+        return _moved(graph, node, ins[0], lambda v: v[layer.index()])
     if isinstance(layer, MaxPool):
         x = ins[0]
         pt, pl, pb, pr = layer.window_pads
@@ -295,13 +320,9 @@ def _host(graph: LayerGraph, node: str, ins: list[QTensor]) -> QTensor:
         for i in range(kh):
             for j in range(kw):
                 out = np.maximum(out, xp[:, :, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw])
-        q = QTensor(out.astype(np.int8), x.scale, x.zero_point, x.dtype)
-        own = graph.tensors.get(node)
-        if own is not None and own.quant is not None:  # requantize if the output has its own parameters
-            s, z, _ = _as_activation(own.quant, node)
-            if not (np.isclose(s, x.scale) and z == x.zero_point):
-                return _requant_host(q.real(), graph, node)
-        return q
+        return _same_values(graph, node, x, out.astype(np.int8))
+    if isinstance(layer, ReduceMean):
+        return _requant_host(ins[0].real().mean(axis=layer.axes, keepdims=layer.keepdims, dtype=np.float32), graph, node)
     if isinstance(layer, (AveragePool, GlobalAveragePool)):
         real = ins[0].real()
         if isinstance(layer, GlobalAveragePool):

@@ -28,7 +28,8 @@ from hwgen.limits import check_limit
 
 __all__ = [
     "GraphError", "QuantParams", "TensorInfo", "Layer", "Input", "Constant", "Conv2d", "Gemm", "MatMul", "MaxPool", "AveragePool",
-    "GlobalAveragePool", "Add", "Relu", "Clip", "Unary", "UnaryFn", "Binary", "BinaryFn", "FLOAT_STEPS", "Flatten", "Reshape", "Concat", "LayerGraph", "LAYER_TYPES",
+    "GlobalAveragePool", "Add", "Relu", "Clip", "Unary", "UnaryFn", "Binary", "BinaryFn", "Transpose", "Slice",
+    "ReduceMean", "Flatten", "Reshape", "Concat", "LayerGraph", "LAYER_TYPES", "FLOAT_STEPS",
     "conv_output_hw", "ceil_extra", "check_shape", "format_shape",
 ]
 
@@ -381,9 +382,53 @@ class Binary(Layer):
             raise GraphError(f"{where}: {self.fn.value} of shapes {tuple(a)} and {tuple(b)}: they do not broadcast") from None
 
 
-#: Host steps whose output may stay float32 in a QDQ model (onnxruntime's quantizer leaves these ops
-#: unquantized, so one may feed another without a QuantizeLinear between them).
-FLOAT_STEPS = (Unary, Binary)
+@dataclass
+class Transpose(Layer):
+    """Permute the axes (``perm``; ONNX's default reverses them)."""
+
+    perm: tuple[int, ...] = ()
+
+    def infer(self, inputs, where):
+        (s,) = inputs
+        _need(sorted(self.perm) == list(range(len(s))), where, f"perm {list(self.perm)} is not a permutation of "
+                                                              f"the {len(s)} axes of {tuple(s)}")
+        return tuple(s[p] for p in self.perm)
+
+
+@dataclass
+class Slice(Layer):
+    """``x[slices]``: per axis (start, stop, step), already clamped to the axis (step >= 1)."""
+
+    slices: tuple[tuple[int, int, int], ...] = ()
+
+    def infer(self, inputs, where):
+        (s,) = inputs
+        _need(len(self.slices) == len(s), where, f"{len(self.slices)} slices for {len(s)} axes")
+        out = []
+        for d, (a, b, st) in zip(s, self.slices):
+            _need(st >= 1 and 0 <= a <= d and 0 <= b <= d, where, f"slice {a}:{b}:{st} outside an axis of {d}")
+            out.append(len(range(a, b, st)))
+        _need(min(out, default=1) >= 1, where, f"empty slice of {tuple(s)}")
+        return tuple(out)
+
+    def index(self) -> tuple[slice, ...]:
+        return tuple(slice(a, b, st) for a, b, st in self.slices)
+
+
+@dataclass
+class ReduceMean(Layer):
+    """Mean over ``axes`` (sorted, non-negative), keeping them as size 1 when ``keepdims``."""
+
+    axes: tuple[int, ...] = ()
+    keepdims: bool = True
+
+    def infer(self, inputs, where):
+        (s,) = inputs
+        _need(all(0 <= a < len(s) for a in self.axes) and len(set(self.axes)) == len(self.axes), where,
+              f"axes {list(self.axes)} out of range for {tuple(s)}")
+        if self.keepdims:
+            return tuple(1 if i in self.axes else d for i, d in enumerate(s))
+        return tuple(d for i, d in enumerate(s) if i not in self.axes)
 
 
 @dataclass
@@ -424,8 +469,13 @@ class Concat(Layer):
         return tuple(sum(s[ax] for s in inputs) if i == ax else d for i, d in enumerate(first))
 
 
+#: Host steps whose output may stay float32 in a QDQ model (onnxruntime's quantizer leaves the element-wise
+#: ones unquantized, and the rearranging ones too when their input is float).
+FLOAT_STEPS = (Unary, Binary, ReduceMean, Transpose, Slice, Flatten, Reshape)
+
+
 LAYER_TYPES = (Input, Constant, Conv2d, Gemm, MatMul, MaxPool, AveragePool, GlobalAveragePool, Add, Relu, Clip, Unary, Binary,
-               Flatten, Reshape,
+               Transpose, Slice, ReduceMean, Flatten, Reshape,
                Concat)
 
 

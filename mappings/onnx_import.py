@@ -93,7 +93,7 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from .graph import (FLOAT_STEPS, Add, Binary, BinaryFn, Unary, UnaryFn, ceil_extra, AveragePool, Clip, Concat, Constant, Conv2d, Flatten, Gemm, GlobalAveragePool, GraphError, Input,
+from .graph import (FLOAT_STEPS, Add, ReduceMean, Slice, Transpose, Binary, BinaryFn, Unary, UnaryFn, ceil_extra, AveragePool, Clip, Concat, Constant, Conv2d, Flatten, Gemm, GlobalAveragePool, GraphError, Input,
                     Layer, LayerGraph, MatMul, MaxPool, QuantParams, Relu, Reshape, TensorInfo, check_shape,
                     format_shape)
 
@@ -692,17 +692,18 @@ class _Importer:
         self.used_names.add(name)
         return name
 
-    def add(self, onnx_node, layer: Layer, inputs: list[str]) -> str:
+    def add(self, onnx_node, layer: Layer, inputs: list[str], out: str | None = None) -> str:
         if len(set(inputs)) != len(inputs):  # the layer graph has one edge per (producer, consumer)
             raise self.err(onnx_node, "the same value feeds two of its inputs (e.g. x + x, Concat of x with "
                                       "itself); the layer graph does not support that")
-        name = self._fresh(onnx_node.name or f"{onnx_node.op_type}_{onnx_node.output[0]}")
+        out = onnx_node.output[0] if out is None else out
+        base = onnx_node.name or f"{onnx_node.op_type}_{onnx_node.output[0]}"
+        name = self._fresh(base if out == onnx_node.output[0] else f"{base}_{out}")
         where = f"graph '{self.graph_name}', node '{name}' ({layer.kind})"
         try:
             shape = tuple(int(d) for d in layer.infer([self.nodes[i].shape for i in inputs], where))
         except GraphError as e:
             raise self.err(onnx_node, str(e)) from e
-        out = onnx_node.output[0]
         shape = _shape(shape, f"{self.where}: {_node_label(onnx_node)}: output '{_name(out)}'")
         want = self.onnx_shapes.get(out)
         if want is not None and tuple(want) != shape:
@@ -1273,13 +1274,13 @@ class _Importer:
         self.add(node, Add(), ins)
 
     def op_Flatten(self, node, a):
-        x, _ = self.act(node, node.input[0])
+        x, _ = self.act(node, node.input[0], float_ok=True)
         r = len(self.nodes[x].shape)
         axis = a.get_int("axis", 1, lo=-r, hi=r)
         self.add(node, Flatten(axis=axis + r if axis < 0 else axis), [x])
 
     def op_Reshape(self, node, a):
-        x, _ = self.act(node, node.input[0])
+        x, _ = self.act(node, node.input[0], float_ok=True)
         sname = node.input[1]
         if not self.is_const(sname):
             raise self.err(node, f"shape '{_name(sname)}' must be a constant")
@@ -1299,6 +1300,108 @@ class _Importer:
                 raise self.err(node, f"cannot reshape {format_shape(xs)} to {format_shape(shape)}")
             shape[shape.index(-1)] = math.prod(xs) // known
         self.add(node, Reshape(shape=tuple(shape)), [x])
+
+    def _ints_input(self, node, k: int, what: str) -> list[int] | None:
+        """Input ``k`` of ``node`` as a list of ints (it must be a constant), or None if absent."""
+        if len(node.input) <= k or not node.input[k]:
+            return None
+        name = node.input[k]
+        if not self.is_const(name):
+            raise self.err(node, f"{what} '{_name(name)}' must be a constant")
+        v = np.asarray(self.const(node, name))
+        if not np.issubdtype(v.dtype, np.integer) or v.ndim > 1:
+            raise self.err(node, f"{what} '{_name(name)}' must be a 1-D integer tensor, got {v.dtype} {v.shape}")
+        return [int(x) for x in v.reshape(-1)]
+
+    def _axes(self, node, axes: Sequence[int], rank: int, what: str = "axes") -> list[int]:
+        out = []
+        for ax in axes:
+            if not -rank <= ax < rank:
+                raise self.err(node, f"{what} {list(axes)}: axis {ax} out of range for rank {rank}")
+            out.append(ax % rank)
+        if len(set(out)) != len(out):
+            raise self.err(node, f"{what} {list(axes)} repeat an axis")
+        return out
+
+    def op_Transpose(self, node, a):
+        x, _ = self.act(node, node.input[0], float_ok=True)
+        rank = len(self.nodes[x].shape)
+        perm = a.get_ints("perm", tuple(reversed(range(rank))))
+        if sorted(perm) != list(range(rank)):
+            raise self.err(node, f"attribute 'perm' {list(perm)} is not a permutation of {rank} axes")
+        self.add(node, Transpose(perm=tuple(perm)), [x])
+
+    def op_Slice(self, node, a):
+        x, _ = self.act(node, node.input[0], float_ok=True)
+        xs = self.nodes[x].shape
+        starts, ends = self._ints_input(node, 1, "starts"), self._ints_input(node, 2, "ends")
+        if starts is None or ends is None or len(starts) != len(ends):
+            raise self.err(node, "starts and ends must be constants of one length")
+        axes = self._axes(node, self._ints_input(node, 3, "axes") or list(range(len(starts))), len(xs))
+        steps = self._ints_input(node, 4, "steps") or [1] * len(starts)
+        if len(axes) != len(starts) or len(steps) != len(starts):
+            raise self.err(node, "starts, ends, axes and steps must have one length")
+        if any(st < 1 for st in steps):
+            raise self.err(node, f"steps {steps}: only positive steps are supported")
+        slices = [(0, d, 1) for d in xs]
+        for ax, b, e, st in zip(axes, starts, ends, steps):
+            slices[ax] = slice(b, e, st).indices(xs[ax])  # positive steps: ONNX's clamping is Python's
+        self.add(node, Slice(slices=tuple(slices)), [x])
+
+    def op_Split(self, node, a):
+        x, _ = self.act(node, node.input[0], float_ok=True)
+        xs = self.nodes[x].shape
+        (axis,) = self._axes(node, [a.get_int("axis", 0)], len(xs), "attribute 'axis'")
+        sizes = self._ints_input(node, 1, "split") if self.opset >= 13 else list(a.get_ints("split", ())) or None
+        n = len(node.output)
+        if sizes is None:
+            k = a.get_int("num_outputs", n, lo=1)
+            if k != n:
+                raise self.err(node, f"attribute 'num_outputs' {k} != {n} outputs")
+            step = -(-xs[axis] // n)
+            sizes = [min(step, xs[axis] - i * step) for i in range(n)]
+        if len(sizes) != n or sum(sizes) != xs[axis] or min(sizes) < 1:
+            raise self.err(node, f"split {sizes} does not divide axis {axis} of {format_shape(xs)} into {n} parts")
+        lo = 0
+        for out, size in zip(node.output, sizes):
+            slices = [(0, d, 1) for d in xs]
+            slices[axis] = (lo, lo + size, 1)
+            lo += size
+            if out:
+                self.add(node, Slice(slices=tuple(slices)), [x], out=out)
+
+    def op_ReduceMean(self, node, a):
+        x, _ = self.act(node, node.input[0], float_ok=True)
+        xs = self.nodes[x].shape
+        axes = self._ints_input(node, 1, "axes") if self.opset >= 18 else (list(a.get_ints("axes", ())) or None)
+        if axes is None or not axes:
+            if a.get_int("noop_with_empty_axes", 0):
+                raise self.err(node, "noop_with_empty_axes=1 is not supported")
+            axes = list(range(len(xs)))
+        axes = sorted(self._axes(node, axes, len(xs)))
+        self.add(node, ReduceMean(axes=tuple(axes), keepdims=bool(a.get_int("keepdims", 1, lo=0, hi=1))), [x])
+
+    def _reshape_to(self, node, shape: Sequence[int]) -> None:
+        x, _ = self.act(node, node.input[0], float_ok=True)
+        self.add(node, Reshape(shape=tuple(int(d) for d in shape)), [x])
+
+    def op_Squeeze(self, node, a):
+        xs = self.nodes[self.act(node, node.input[0], float_ok=True)[0]].shape
+        axes = self._ints_input(node, 1, "axes") if self.opset >= 13 else (list(a.get_ints("axes", ())) or None)
+        axes = [i for i, d in enumerate(xs) if d == 1] if axes is None else self._axes(node, axes, len(xs))
+        if any(xs[ax] != 1 for ax in axes):
+            raise self.err(node, f"axes {axes}: cannot squeeze a dimension that is not 1 in {format_shape(xs)}")
+        self._reshape_to(node, [d for i, d in enumerate(xs) if i not in axes])
+
+    def op_Unsqueeze(self, node, a):
+        xs = self.nodes[self.act(node, node.input[0], float_ok=True)[0]].shape
+        axes = self._ints_input(node, 1, "axes") if self.opset >= 13 else list(a.get_ints("axes", ()))
+        if not axes:
+            raise self.err(node, "axes are required")
+        rank = len(xs) + len(axes)
+        axes = self._axes(node, axes, rank)
+        it = iter(xs)
+        self._reshape_to(node, [1 if i in axes else next(it) for i in range(rank)])
 
     def op_Concat(self, node, a):
         ins = [self.act(node, t)[0] for t in node.input]
@@ -1330,7 +1433,8 @@ SUPPORTED_OPS = frozenset(n[3:] for n in vars(_Importer) if n.startswith("op_"))
 OP_PLACEMENT: dict[str, str] = {
     "Conv": "accelerator", "Gemm": "accelerator", "MatMul": "accelerator",
     "QuantizeLinear": "folded", "DequantizeLinear": "folded", "Constant": "folded", "BatchNormalization": "folded",
-    "Identity": "folded", "Dropout": "folded",
+    "Identity": "folded", "Dropout": "folded", "Squeeze": "host", "Unsqueeze": "host",
+    "Transpose": "host", "Slice": "host", "Split": "host", "ReduceMean": "host",
     "Relu": "host", "Clip": "host", "Sigmoid": "host", "HardSigmoid": "host", "HardSwish": "host",
     "Mul": "host", "Sub": "host", "Div": "host", "MaxPool": "host", "AveragePool": "host", "GlobalAveragePool": "host",
     "Add": "host", "Flatten": "host", "Reshape": "host", "Concat": "host",

@@ -166,6 +166,45 @@ def activation_cnn(seed: int = 0, hw: int = 16, cin: int = 3, classes: int = 10,
     return b.model("activation_cnn", [("input", (1, cin, hw, hw))], [("logits", (1, classes))], opset=opset)
 
 
+def shuffle_cnn(seed: int = 0, hw: int = 16, cin: int = 3, classes: int = 10, width: int = 8,
+                opset: int = 13) -> onnx.ModelProto:
+    """ShuffleNetV2's tensor plumbing as torchvision exports it: a channel Split into two halves, one half
+    through a 1x1 conv, Concat, the channel shuffle (Reshape to 5-D, Transpose, Reshape back), a Slice
+    (a column crop), ReduceMean over the spatial axes, Squeeze and Unsqueeze; the opset-13 forms
+    (``split`` and Squeeze ``axes`` as inputs, ReduceMean ``axes`` attribute) or the opset-18 ones
+    (Split ``num_outputs``, ReduceMean ``axes`` input). Input "input" [1, cin, hw, hw], output "logits"."""
+    b = _Builder(seed)
+    c, h = width, hw // 2
+    x = b.conv("input", cin, c, 3, "stem", stride=2, pad=1)
+    halves = ["half0", "half1"]
+    if opset >= 18:
+        b.nodes.append(helper.make_node("Split", [x], halves, name="split", axis=1, num_outputs=2))
+    else:
+        b.nodes.append(helper.make_node("Split", [x, b.const("split.sizes", np.array([c // 2, c // 2], np.int64))],
+                                        halves, name="split", axis=1))
+    y = b.conv("half1", c // 2, c // 2, 1, "branch")
+    y = b.node("Relu", [y], "branch_relu")
+    y = b.node("Concat", ["half0", y], "concat", axis=1)
+    y = b.node("Reshape", [y, b.const("shuffle.in", np.array([1, 2, c // 2, h, h], np.int64))], "shuffle_in")
+    y = b.node("Transpose", [y], "shuffle", perm=[0, 2, 1, 3, 4])
+    y = b.node("Reshape", [y, b.const("shuffle.out", np.array([1, c, h, h], np.int64))], "shuffle_out")
+    y = b.node("Slice", [y, b.const("crop.starts", np.array([1], np.int64)), b.const("crop.ends", np.array([h], np.int64)),
+                         b.const("crop.axes", np.array([3], np.int64))], "crop")
+    y = b.conv(y, c, 2 * c, 1, "expand")
+    axes = b.const("mean.axes", np.array([2, 3], np.int64))
+    if opset >= 18:
+        y = b.node("ReduceMean", [y, axes], "mean", keepdims=1)
+    else:
+        y = b.node("ReduceMean", [y], "mean", axes=[2, 3], keepdims=1)
+    y = b.node("Squeeze", [y, axes], "squeeze")
+    y = b.node("Unsqueeze", [y, b.const("unsq.axes", np.array([0], np.int64))], "unsqueeze")
+    y = b.node("Squeeze", [y, b.const("sq.axes", np.array([0], np.int64))], "squeeze0")
+    w = (b.rng.standard_normal((classes, 2 * c)) * np.sqrt(1.0 / (2 * c))).astype(np.float32)
+    ins = [y, b.const("fc.weight", w), b.const("fc.bias", (b.rng.standard_normal(classes) * 0.1).astype(np.float32))]
+    b.nodes.append(helper.make_node("Gemm", ins, ["logits"], name="fc", transB=1))
+    return b.model("shuffle_cnn", [("input", (1, cin, hw, hw))], [("logits", (1, classes))], opset=opset)
+
+
 def conv_chain(seed: int = 0, n: int = 5, hw: int = 12, channels: int = 8, cin: int = 3) -> onnx.ModelProto:
     """``n`` conv3x3 p1 + Relu layers; input "input" [1, cin, hw, hw], output "output"."""
     b = _Builder(seed)
@@ -201,7 +240,7 @@ def mlp(seed: int = 0, features: Sequence[int] = (32, 24, 16, 10)) -> onnx.Model
 
 #: every builder above by name (tests that must cover each built model iterate this)
 BUILDERS = {"small_cnn": small_cnn, "conv_chain": conv_chain, "mlp": mlp, "ceil_pool_cnn": ceil_pool_cnn,
-            "activation_cnn": activation_cnn}
+            "activation_cnn": activation_cnn, "shuffle_cnn": shuffle_cnn}
 
 
 def save(model: onnx.ModelProto, path: str | os.PathLike) -> Path:

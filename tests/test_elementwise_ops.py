@@ -10,10 +10,10 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from hwgen.config import AcceleratorConfig
-from mappings.execute import FloatTensor, run_quantized
 from mappings.graph import Binary, BinaryFn, GraphError
 from mappings.onnx_import import OnnxImportError, import_onnx
-from mappings.onnx_models import activation_cnn, quantize_qdq, random_inputs, run_ort, save
+from mappings.onnx_models import activation_cnn, quantize_qdq, save
+from ort_checks import check_against_ort
 
 CFG = AcceleratorConfig(name="act4", rows=4, cols=4, a_spad_depth=256, w_spad_depth=256, acc_depth=64)
 CASES = [(17, "int8", True), (14, "uint8", False), (17, "uint8", True)]
@@ -33,32 +33,7 @@ def test_layers_within_one_quantum_and_output_within_ort_spread(qdq):
     path, fm, seed = qdq
     ops = {n.op_type for n in onnx.load(path).graph.node}
     assert {"HardSwish", "HardSigmoid", "Sigmoid", "Mul", "Sub", "Div"} <= ops
-    g = import_onnx(path)
-    nodes = [n for n in g.order() if g.layer(n).kind != "Constant"]
-    names = {n: g.tensors[n].name for n in nodes}
-    (out,) = g.outputs
-    scale = float(g.tensors[out].quant.scale)
-    floats = 0
-    for feed in random_inputs(fm, seed=seed, n=2):
-        ref = run_ort(path, feed, list(names.values()), opt_level="disable")
-        (x,) = feed.values()
-        run = run_quantized(g, x, CFG, feed={n: ref[names[n]] for n in nodes})
-        for n in nodes:
-            want, got = ref[names[n]], run.own[n].native()
-            assert got.shape == want.shape and got.dtype == want.dtype, n
-            if isinstance(run.own[n], FloatTensor):  # left unquantized by the quantizer: float32 as ORT's
-                floats += 1
-                np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
-            else:
-                assert np.abs(got.astype(np.int64) - want.astype(np.int64)).max() <= 1, n
-        ours = run_quantized(g, x, CFG).outputs[out]
-        plain = next(iter(run_ort(path, feed, opt_level="disable").values()))
-        best = next(iter(run_ort(path, feed, opt_level="all").values()))
-        spread = float(np.abs(best - plain).max()) / scale
-        assert np.abs(ours - plain).max() / scale <= 2 + 1e-3
-        assert np.abs(ours - best).max() / scale <= max(2.0, spread) + 1e-3
-        assert ours.argmax() == best.argmax() == plain.argmax()
-    assert floats  # the Sub -> Div chain stays float
+    assert check_against_ort(path, fm, CFG, seed)["float"]  # the Sub -> Div chain stays float
 
 
 def _binary_model(a_shape, b_shape, op="Mul"):

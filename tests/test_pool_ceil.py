@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from hwgen.config import AcceleratorConfig
-from mappings.execute import run_quantized
 from mappings.graph import GraphError, MaxPool, ceil_extra
 from mappings.onnx_import import import_onnx
-from mappings.onnx_models import ceil_pool_cnn, quantize_qdq, random_inputs, run_ort, save
+from mappings.onnx_models import ceil_pool_cnn, quantize_qdq, run_ort, save
+from ort_checks import check_against_ort
 
 CFG = AcceleratorConfig(name="pool4", rows=4, cols=4, a_spad_depth=256, w_spad_depth=256, acc_depth=64)
 
@@ -45,35 +45,13 @@ def test_ceil_mode_output_sizes_equal_onnxruntime():
 
 
 def test_layers_and_output_within_one_quantum_of_onnxruntime(qdq):
-    """Layer by layer against onnxruntime without graph optimisations (its operators' own definitions: the
-    float AveragePool, which counts the explicit pads but not the ceil-mode rows); end to end within
-    two output quanta of that, and of the optimised graph or its spread from the unoptimised one,
-    whichever is larger (the optimised graph runs QLinearAveragePool, which divides differently in the
-    rounded-up windows), with the same argmax."""
+    """ORT's unoptimised graph runs the float AveragePool, which counts the explicit pads but not the
+    ceil-mode rows; its optimised graph runs QLinearAveragePool, which divides differently in the
+    rounded-up windows (ORT's own spread): tests/ort_checks.py."""
     path, fm, hw = qdq
     g = import_onnx(path)
-    pools = [n for n in g.order() if g.layer(n).kind in ("MaxPool", "AveragePool")]
-    assert any(sum(g.layer(n).ceil_pads) for n in pools)  # the rounded-up windows are exercised
-    nodes = [n for n in g.order() if g.layer(n).kind != "Constant"]
-    names = {n: g.tensors[n].name for n in nodes}
-    (out,) = g.outputs
-    scale = float(g.tensors[out].quant.scale)
-    for feed in random_inputs(fm, seed=hw, n=2):
-        ref = run_ort(path, feed, list(names.values()), opt_level="disable")
-        (x,) = feed.values()
-        run = run_quantized(g, x, CFG, feed={n: ref[names[n]] for n in nodes})
-        for n in nodes:
-            want, got = ref[names[n]], run.own[n].native()
-            assert got.shape == want.shape, n
-            assert np.abs(got.astype(np.int64) - want.astype(np.int64)).max() <= 1, n
-        ours = run_quantized(g, x, CFG).outputs[out]
-        plain = next(iter(run_ort(path, feed, opt_level="disable").values()))
-        best = next(iter(run_ort(path, feed, opt_level="all").values()))
-        spread = float(np.abs(best - plain).max()) / scale
-        assert ours.shape == plain.shape == best.shape
-        assert np.abs(ours - plain).max() / scale <= 2 + 1e-3
-        assert np.abs(ours - best).max() / scale <= max(2.0, spread) + 1e-3
-        assert ours.argmax() == plain.argmax()
+    assert any(sum(g.layer(n).ceil_pads) for n in g.order() if g.layer(n).kind in ("MaxPool", "AveragePool"))
+    check_against_ort(path, fm, CFG, hw)
 
 
 def test_negative_ceil_pads_refused():

@@ -1,0 +1,45 @@
+"""One check of an imported QDQ model against onnxruntime, shared by the operator tests.
+
+Layer by layer: every node fed onnxruntime's inputs (its unoptimised graph, the operators' own
+definitions) is within one quantum of ORT, or, for a value the quantizer leaves float, equal to ORT's
+float32 within rounding. End to end: within two output quanta of the unoptimised graph, and of the
+optimised one or ORT's own spread between the two, whichever is larger; the same argmax."""
+
+import numpy as np
+
+from mappings.execute import FloatTensor, run_quantized
+from mappings.onnx_import import import_onnx
+from mappings.onnx_models import random_inputs, run_ort
+
+
+def check_against_ort(path, float_model, cfg, seed: int, n: int = 2) -> dict:
+    """Run the checks of the module docstring on ``n`` random inputs; returns the imported graph's
+    counts: {"float": nodes whose value stayed float, "spread": ORT's largest spread in quanta}."""
+    g = import_onnx(path)
+    nodes = [v for v in g.order() if g.layer(v).kind != "Constant"]
+    names = {v: g.tensors[v].name for v in nodes}
+    (out,) = g.outputs
+    scale = float(g.tensors[out].quant.scale)
+    floats, spread_max = 0, 0.0
+    for feed in random_inputs(float_model, seed=seed, n=n):
+        ref = run_ort(path, feed, list(names.values()), opt_level="disable")
+        (x,) = feed.values()
+        run = run_quantized(g, x, cfg, feed={v: ref[names[v]] for v in nodes})
+        for v in nodes:
+            want, got = ref[names[v]], run.own[v].native()
+            assert got.shape == want.shape and got.dtype == want.dtype, v
+            if isinstance(run.own[v], FloatTensor):
+                floats += 1
+                np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6, err_msg=v)
+            else:
+                assert np.abs(got.astype(np.int64) - want.astype(np.int64)).max() <= 1, v
+        ours = run_quantized(g, x, cfg).outputs[out]
+        plain = next(iter(run_ort(path, feed, opt_level="disable").values()))
+        best = next(iter(run_ort(path, feed, opt_level="all").values()))
+        spread = float(np.abs(best - plain).max()) / scale
+        spread_max = max(spread_max, spread)
+        assert ours.shape == plain.shape == best.shape
+        assert np.abs(ours - plain).max() / scale <= 2 + 1e-3
+        assert np.abs(ours - best).max() / scale <= max(2.0, spread) + 1e-3
+        assert ours.argmax() == plain.argmax()
+    return {"float": floats, "spread": spread_max}

@@ -1,0 +1,51 @@
+"""ShuffleNetV2's tensor plumbing (Split, Concat, the channel shuffle's 5-D Reshape and Transpose, Slice,
+ReduceMean, Squeeze, Unsqueeze) in its opset-13 and opset-18 forms, as onnxruntime's QDQ quantizer leaves
+it, against onnxruntime (tests/ort_checks.py); bad attributes refused naming the node."""
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper
+
+from hwgen.config import AcceleratorConfig
+from mappings.onnx_import import OnnxImportError, import_onnx
+from mappings.onnx_models import quantize_qdq, save, shuffle_cnn
+from ort_checks import check_against_ort
+
+CFG = AcceleratorConfig(name="act4", rows=4, cols=4, a_spad_depth=256, w_spad_depth=256, acc_depth=64)
+CASES = [(13, "int8", True), (18, "uint8", False), (17, "int8", False)]
+
+
+@pytest.mark.parametrize("opset,act,pc", CASES, ids=[f"opset{o}-{a}-{'pc' if p else 'pt'}" for o, a, p in CASES])
+def test_shuffle_plumbing_against_onnxruntime(tmp_path, opset, act, pc):
+    fm = shuffle_cnn(seed=opset, opset=opset)
+    save(fm, tmp_path / "f.onnx")
+    quantize_qdq(tmp_path / "f.onnx", tmp_path / "q.onnx", activation_type=act, per_channel=pc, seed=opset)
+    ops = {n.op_type for n in onnx.load(tmp_path / "q.onnx").graph.node}
+    assert {"Split", "Transpose", "Slice", "ReduceMean", "Squeeze", "Unsqueeze", "Concat"} <= ops
+    g = import_onnx(tmp_path / "q.onnx")
+    assert {"Transpose", "Slice", "ReduceMean"} <= {g.layer(n).kind for n in g.order()}
+    check_against_ort(tmp_path / "q.onnx", fm, CFG, opset)
+
+
+def _one(op: str, shape, attrs: dict, inputs=(), inits=(), opset: int = 13) -> onnx.ModelProto:
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, list(shape))
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["d0", "d1", "d2"])
+    node = helper.make_node(op, ["x", *inputs], ["y"], name="n", **attrs)
+    m = helper.make_model(helper.make_graph([node], "g", [x], [y], list(inits)),
+                          opset_imports=[helper.make_opsetid("", opset)])
+    m.ir_version = 8
+    return m
+
+
+@pytest.mark.parametrize("op,attrs,inputs,consts,words", [
+    ("Transpose", {"perm": [0, 0, 1]}, (), {}, ("node 'n'",)),
+    ("Slice", {}, ("s", "e", "a", "st"), {"s": [0], "e": [2], "a": [1], "st": [-1]}, ("node 'n'", "positive steps")),
+    ("Slice", {}, ("s", "e", "a"), {"s": [0], "e": [2], "a": [5]}, ("node 'n'", "axis")),
+    ("ReduceMean", {"axes": [7]}, (), {}, ("node 'n'", "axis")),
+])
+def test_bad_attributes_are_refused_naming_the_node(op, attrs, inputs, consts, words):
+    inits = [onnx.numpy_helper.from_array(np.array(v, np.int64), k) for k, v in consts.items()]
+    with pytest.raises(OnnxImportError) as e:
+        import_onnx(_one(op, (1, 4, 6), attrs, inputs, inits))
+    assert all(w in str(e.value) for w in words), str(e.value)
