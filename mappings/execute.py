@@ -28,7 +28,7 @@ from sim.reference import ChannelQuant
 
 from .graph import (Add, AveragePool, Clip, Concat, Constant, Conv2d, Flatten, Gemm, GlobalAveragePool, Input, LayerGraph,
                     MatMul, MaxPool, QuantParams, Relu, Reshape, Unary, UnaryFn, Binary, BinaryFn, FLOAT_STEPS,
-                    Transpose, Slice, ReduceMean)
+                    Transpose, Slice, ReduceMean, Softmax, LayerNorm)
 from .grouping import merge_weights
 from .lowering import LoweringError, lower_conv2d, lower_gemm
 from .mapper import executed_plan
@@ -141,11 +141,44 @@ def _hard_sigmoid(x: np.ndarray, alpha: float, beta: float) -> np.ndarray:
     return np.clip(np.float32(alpha) * x + np.float32(beta), np.float32(0), np.float32(1))
 
 
+_erf = np.frompyfunc(math.erf, 1, 1)
+
+
+def _erf32(x: np.ndarray) -> np.ndarray:
+    return _erf(x.astype(np.float64)).astype(np.float32)
+
+
+def _gelu_tanh(x: np.ndarray) -> np.ndarray:
+    c = np.float32(math.sqrt(2 / math.pi))
+    return np.float32(0.5) * x * (np.float32(1) + np.tanh(c * (x + np.float32(0.044715) * x * x * x)))
+
+
+def _softmax(x: np.ndarray, axis: int) -> np.ndarray:
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    return (e / e.sum(axis=axis, keepdims=True, dtype=np.float32)).astype(np.float32)
+
+
+def _layer_norm(x: np.ndarray, L: LayerNorm) -> np.ndarray:
+    axes = tuple(range(L.axis, x.ndim))
+    mean = x.mean(axis=axes, keepdims=True, dtype=np.float32)
+    d = x - mean
+    var = (d * d).mean(axis=axes, keepdims=True, dtype=np.float32)
+    y = d / np.sqrt(var + np.float32(L.epsilon))
+    if L.scale is not None:
+        y = y * np.asarray(L.scale, np.float32)
+    if L.bias is not None:
+        y = y + np.asarray(L.bias, np.float32)
+    return y.astype(np.float32)
+
+
 #: Float32 definitions of the element-wise activations, as onnxruntime computes them.
 _UNARY: dict[UnaryFn, Callable[[np.ndarray, Unary], np.ndarray]] = {
     UnaryFn.SIGMOID: lambda x, _: (np.float32(1) / (np.float32(1) + np.exp(-x))).astype(np.float32),
     UnaryFn.HARD_SIGMOID: lambda x, L: _hard_sigmoid(x, L.alpha, L.beta),
     UnaryFn.HARD_SWISH: lambda x, _: x * _hard_sigmoid(x, 1 / 6, 0.5),
+    UnaryFn.ERF: lambda x, _: _erf32(x),
+    UnaryFn.GELU: lambda x, _: np.float32(0.5) * x * (np.float32(1) + _erf32(x / np.float32(math.sqrt(2)))),
+    UnaryFn.GELU_TANH: lambda x, _: _gelu_tanh(x),
 }
 _BINARY: dict[BinaryFn, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
     BinaryFn.MUL: np.multiply, BinaryFn.SUB: np.subtract, BinaryFn.DIV: np.divide}
@@ -321,6 +354,10 @@ def _host(graph: LayerGraph, node: str, ins: list[QTensor]) -> QTensor:
             for j in range(kw):
                 out = np.maximum(out, xp[:, :, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw])
         return _same_values(graph, node, x, out.astype(np.int8))
+    if isinstance(layer, Softmax):
+        return _requant_host(_softmax(ins[0].real(), layer.axis), graph, node)
+    if isinstance(layer, LayerNorm):
+        return _requant_host(_layer_norm(ins[0].real(), layer), graph, node)
     if isinstance(layer, ReduceMean):
         return _requant_host(ins[0].real().mean(axis=layer.axes, keepdims=layer.keepdims, dtype=np.float32), graph, node)
     if isinstance(layer, (AveragePool, GlobalAveragePool)):

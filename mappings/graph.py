@@ -29,7 +29,7 @@ from hwgen.limits import check_limit
 __all__ = [
     "GraphError", "QuantParams", "TensorInfo", "Layer", "Input", "Constant", "Conv2d", "Gemm", "MatMul", "MaxPool", "AveragePool",
     "GlobalAveragePool", "Add", "Relu", "Clip", "Unary", "UnaryFn", "Binary", "BinaryFn", "Transpose", "Slice",
-    "ReduceMean", "Flatten", "Reshape", "Concat", "LayerGraph", "LAYER_TYPES", "FLOAT_STEPS",
+    "ReduceMean", "Softmax", "LayerNorm", "Flatten", "Reshape", "Concat", "LayerGraph", "LAYER_TYPES", "FLOAT_STEPS",
     "conv_output_hw", "ceil_extra", "check_shape", "format_shape",
 ]
 
@@ -321,6 +321,9 @@ class UnaryFn(enum.Enum):
     SIGMOID = "Sigmoid"          # 1 / (1 + exp(-x))
     HARD_SIGMOID = "HardSigmoid"  # max(0, min(1, alpha * x + beta))
     HARD_SWISH = "HardSwish"      # x * max(0, min(1, x / 6 + 1 / 2))
+    ERF = "Erf"
+    GELU = "Gelu"                 # x / 2 * (1 + erf(x / sqrt 2))
+    GELU_TANH = "Gelu(tanh)"      # x / 2 * (1 + tanh(sqrt(2 / pi) * (x + 0.044715 x^3)))
 
 
 @dataclass
@@ -469,13 +472,49 @@ class Concat(Layer):
         return tuple(sum(s[ax] for s in inputs) if i == ax else d for i, d in enumerate(first))
 
 
+@dataclass
+class Softmax(Layer):
+    """exp(x - max) / sum over ``axis`` (non-negative; ONNX opset 13's definition)."""
+
+    axis: int = -1
+
+    def infer(self, inputs, where):
+        (s,) = inputs
+        _need(0 <= self.axis < len(s), where, f"Softmax axis {self.axis} out of range for {tuple(s)}")
+        return tuple(s)
+
+
+@dataclass
+class LayerNorm(Layer):
+    """LayerNormalization over the axes from ``axis`` on (non-negative): (x - mean) / sqrt(var + epsilon)
+    * scale + bias, with ``scale`` and ``bias`` broadcast over the normalized axes."""
+
+    axis: int = -1
+    epsilon: float = 1e-5
+    scale: np.ndarray | None = field(default=None, repr=False)
+    bias: np.ndarray | None = field(default=None, repr=False)
+
+    def infer(self, inputs, where):
+        (s,) = inputs
+        _need(0 <= self.axis < len(s), where, f"LayerNormalization axis {self.axis} out of range for {tuple(s)}")
+        for name in ("scale", "bias"):
+            v = getattr(self, name)
+            if v is not None:
+                try:
+                    np.broadcast_shapes(np.shape(v), tuple(s[self.axis:]))
+                except ValueError:
+                    raise GraphError(f"{where}: {name} of shape {np.shape(v)} does not broadcast over the "
+                                     f"normalized shape {tuple(s[self.axis:])}") from None
+        return tuple(s)
+
+
 #: Host steps whose output may stay float32 in a QDQ model (onnxruntime's quantizer leaves the element-wise
 #: ones unquantized, and the rearranging ones too when their input is float).
-FLOAT_STEPS = (Unary, Binary, ReduceMean, Transpose, Slice, Flatten, Reshape)
+FLOAT_STEPS = (Unary, Binary, ReduceMean, Softmax, LayerNorm, Transpose, Slice, Flatten, Reshape)
 
 
 LAYER_TYPES = (Input, Constant, Conv2d, Gemm, MatMul, MaxPool, AveragePool, GlobalAveragePool, Add, Relu, Clip, Unary, Binary,
-               Transpose, Slice, ReduceMean, Flatten, Reshape,
+               Transpose, Slice, ReduceMean, Softmax, LayerNorm, Flatten, Reshape,
                Concat)
 
 

@@ -93,7 +93,7 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from .graph import (FLOAT_STEPS, Add, ReduceMean, Slice, Transpose, Binary, BinaryFn, Unary, UnaryFn, ceil_extra, AveragePool, Clip, Concat, Constant, Conv2d, Flatten, Gemm, GlobalAveragePool, GraphError, Input,
+from .graph import (FLOAT_STEPS, Add, LayerNorm, ReduceMean, Slice, Softmax, Transpose, Binary, BinaryFn, Unary, UnaryFn, ceil_extra, AveragePool, Clip, Concat, Constant, Conv2d, Flatten, Gemm, GlobalAveragePool, GraphError, Input,
                     Layer, LayerGraph, MatMul, MaxPool, QuantParams, Relu, Reshape, TensorInfo, check_shape,
                     format_shape)
 
@@ -1133,6 +1133,45 @@ class _Importer:
     def op_HardSwish(self, node, a):
         self._unary(node, UnaryFn.HARD_SWISH)
 
+    def op_Erf(self, node, a):
+        self._unary(node, UnaryFn.ERF)
+
+    def op_Gelu(self, node, a):
+        approx = a.get_str("approximate", "none")
+        if approx not in ("none", "tanh"):
+            raise self.err(node, f"attribute 'approximate' is '{_name(approx)}', expected 'none' or 'tanh'")
+        self._unary(node, UnaryFn.GELU if approx == "none" else UnaryFn.GELU_TANH)
+
+    def op_Softmax(self, node, a):
+        x, _ = self.act(node, node.input[0], float_ok=True)
+        rank = len(self.nodes[x].shape)
+        axis = a.get_int("axis", -1 if self.opset >= 13 else 1)
+        (ax,) = self._axes(node, [axis], rank, "attribute 'axis'")
+        if self.opset < 13 and ax != rank - 1:
+            raise self.err(node, f"attribute 'axis' {axis}: before opset 13 Softmax flattens from the axis on; only "
+                                 f"the last axis ({rank - 1}) is supported there")
+        self.add(node, Softmax(axis=ax), [x])
+
+    def op_LayerNormalization(self, node, a):
+        if len(node.output) > 1 and any(node.output[1:]):
+            raise self.err(node, "the Mean and InvStdDev outputs are not supported")
+        if a.get_int("stash_type", 1) != 1:
+            raise self.err(node, "attribute 'stash_type' must be 1 (float32)")
+        x, _ = self.act(node, node.input[0], float_ok=True)
+        rank = len(self.nodes[x].shape)
+        (ax,) = self._axes(node, [a.get_int("axis", -1)], rank, "attribute 'axis'")
+        params = []
+        for k, what in ((1, "scale"), (2, "bias")):
+            if len(node.input) <= k or not node.input[k]:
+                params.append(None)
+                continue
+            t = node.input[k]
+            qc = self.qconsts.get(t)
+            if qc is None and not self.is_const(t):
+                raise self.err(node, f"{what} '{_name(t)}' must be a constant")
+            params.append(np.asarray(qc.real if qc is not None else self.const(node, t), np.float32))
+        self.add(node, LayerNorm(axis=ax, epsilon=a.get_float("epsilon", 1e-5), scale=params[0], bias=params[1]), [x])
+
     def _binary(self, node, fn: BinaryFn) -> None:
         """Mul, Sub, Div of two activations or of an activation and a constant (a quantized constant is
         taken at its dequantized values), broadcast as ONNX broadcasts."""
@@ -1142,7 +1181,7 @@ class _Importer:
         if self.is_const(l) or self.is_const(r):
             cname, xname = (l, r) if self.is_const(l) else (r, l)
             qc = self.qconsts.get(cname)
-            c = qc.real() if qc is not None else np.asarray(self.const(node, cname), np.float32)
+            c = qc.real if qc is not None else np.asarray(self.const(node, cname), np.float32)
             x, _ = self.act(node, xname, float_ok=True)
             layer = Binary(fn=fn, const=np.asarray(c, np.float32), const_left=cname == l)
             self.add(node, layer, [x])
@@ -1434,7 +1473,8 @@ OP_PLACEMENT: dict[str, str] = {
     "Conv": "accelerator", "Gemm": "accelerator", "MatMul": "accelerator",
     "QuantizeLinear": "folded", "DequantizeLinear": "folded", "Constant": "folded", "BatchNormalization": "folded",
     "Identity": "folded", "Dropout": "folded", "Squeeze": "host", "Unsqueeze": "host",
-    "Transpose": "host", "Slice": "host", "Split": "host", "ReduceMean": "host",
+    "Transpose": "host", "Slice": "host", "Split": "host", "ReduceMean": "host", "Softmax": "host",
+    "LayerNormalization": "host", "Erf": "host", "Gelu": "host",
     "Relu": "host", "Clip": "host", "Sigmoid": "host", "HardSigmoid": "host", "HardSwish": "host",
     "Mul": "host", "Sub": "host", "Div": "host", "MaxPool": "host", "AveragePool": "host", "GlobalAveragePool": "host",
     "Add": "host", "Flatten": "host", "Reshape": "host", "Concat": "host",

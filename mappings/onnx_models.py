@@ -205,6 +205,56 @@ def shuffle_cnn(seed: int = 0, hw: int = 16, cin: int = 3, classes: int = 10, wi
     return b.model("shuffle_cnn", [("input", (1, cin, hw, hw))], [("logits", (1, classes))], opset=opset)
 
 
+def encoder_layer(seed: int = 0, seq: int = 8, d: int = 16, heads: int = 2, ff: int = 32, opset: int = 17,
+                  gelu_op: bool = False) -> onnx.ModelProto:
+    """One transformer encoder layer as exporters write it (pre-norm): LayerNormalization, Q/K/V projections
+    (MatMul + Add), heads split by Reshape and Transpose, Q·Kᵀ (a MatMul of two activations), the scale
+    (Div), Softmax, probabilities·V, heads merged, the output projection and residual Add, then the
+    feed-forward block with GELU (``gelu_op``: ONNX's Gelu, opset 20; else Erf, Mul and Add as torch
+    exports it) and a second residual. Input "input" [1, seq, d], output "output" [1, seq, d]."""
+    b = _Builder(seed)
+    dh = d // heads
+
+    def dense(x: str, i: int, o: int, name: str) -> str:
+        w = (b.rng.standard_normal((i, o)) * np.sqrt(1.0 / i)).astype(np.float32)
+        y = b.node("MatMul", [x, b.const(f"{name}.weight", w)], name)
+        return b.node("Add", [y, b.const(f"{name}.bias", (b.rng.standard_normal(o) * 0.1).astype(np.float32))],
+                      f"{name}_bias")
+
+    def norm(x: str, name: str) -> str:
+        return b.node("LayerNormalization", [x, b.const(f"{name}.scale", b.rng.uniform(0.5, 1.5, d).astype(np.float32)),
+                                              b.const(f"{name}.bias", (b.rng.standard_normal(d) * 0.1).astype(np.float32))],
+                      name, axis=-1, epsilon=1e-5)
+
+    def split_heads(x: str, name: str, perm: list[int]) -> str:
+        y = b.node("Reshape", [x, b.const(f"{name}.shape", np.array([1, seq, heads, dh], np.int64))], f"{name}_rs")
+        return b.node("Transpose", [y], name, perm=perm)
+
+    h = norm("input", "ln1")
+    q = split_heads(dense(h, d, d, "q"), "q_heads", [0, 2, 1, 3])
+    k = split_heads(dense(h, d, d, "k"), "k_heads", [0, 2, 3, 1])          # K transposed: [1, heads, dh, seq]
+    v = split_heads(dense(h, d, d, "v"), "v_heads", [0, 2, 1, 3])
+    scores = b.node("MatMul", [q, k], "scores")
+    scores = b.node("Div", [scores, b.const("scale", np.array(np.sqrt(dh), np.float32))], "scaled")
+    probs = b.node("Softmax", [scores], "softmax", axis=-1)
+    ctx = b.node("MatMul", [probs, v], "context")
+    ctx = b.node("Transpose", [ctx], "merge_t", perm=[0, 2, 1, 3])
+    ctx = b.node("Reshape", [ctx, b.const("merge.shape", np.array([1, seq, d], np.int64))], "merge")
+    x = b.node("Add", ["input", dense(ctx, d, d, "o")], "residual1")
+    h = dense(norm(x, "ln2"), d, ff, "ff1")
+    if gelu_op:
+        h = b.node("Gelu", [h], "gelu")
+    else:
+        e = b.node("Div", [h, b.const("sqrt2", np.array(np.sqrt(2.0), np.float32))], "gelu_div")
+        e = b.node("Erf", [e], "gelu_erf")
+        e = b.node("Add", [e, b.const("one", np.array(1.0, np.float32))], "gelu_add")
+        h = b.node("Mul", [h, e], "gelu_mul")
+        h = b.node("Mul", [h, b.const("half", np.array(0.5, np.float32))], "gelu_half")
+    x = b.node("Add", [x, dense(h, ff, d, "ff2")], "residual2")
+    b.nodes[-1].output[0] = "output"
+    return b.model("encoder_layer", [("input", (1, seq, d))], [("output", (1, seq, d))], opset=20 if gelu_op else opset)
+
+
 def conv_chain(seed: int = 0, n: int = 5, hw: int = 12, channels: int = 8, cin: int = 3) -> onnx.ModelProto:
     """``n`` conv3x3 p1 + Relu layers; input "input" [1, cin, hw, hw], output "output"."""
     b = _Builder(seed)
@@ -240,7 +290,7 @@ def mlp(seed: int = 0, features: Sequence[int] = (32, 24, 16, 10)) -> onnx.Model
 
 #: every builder above by name (tests that must cover each built model iterate this)
 BUILDERS = {"small_cnn": small_cnn, "conv_chain": conv_chain, "mlp": mlp, "ceil_pool_cnn": ceil_pool_cnn,
-            "activation_cnn": activation_cnn, "shuffle_cnn": shuffle_cnn}
+            "activation_cnn": activation_cnn, "shuffle_cnn": shuffle_cnn, "encoder_layer": encoder_layer}
 
 
 def save(model: onnx.ModelProto, path: str | os.PathLike) -> Path:
