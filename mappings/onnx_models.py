@@ -255,6 +255,66 @@ def encoder_layer(seed: int = 0, seq: int = 8, d: int = 16, heads: int = 2, ff: 
     return b.model("encoder_layer", [("input", (1, seq, d))], [("output", (1, seq, d))], opset=20 if gelu_op else opset)
 
 
+def _divisible(v: float, divisor: int = 8) -> int:
+    """torchvision's _make_divisible: round to a multiple of ``divisor``, never below 90% of ``v``."""
+    out = max(divisor, int(v + divisor / 2) // divisor * divisor)
+    return out + divisor if out < 0.9 * v else out
+
+
+#: torchvision's MobileNetV3-Small inverted residuals: (in, kernel, expanded, out, squeeze-excite,
+#: hard-swish, stride)
+MOBILENET_V3_SMALL = ((16, 3, 16, 16, True, False, 2), (16, 3, 72, 24, False, False, 2),
+                      (24, 3, 88, 24, False, False, 1), (24, 5, 96, 40, True, True, 2),
+                      (40, 5, 240, 40, True, True, 1), (40, 5, 240, 40, True, True, 1),
+                      (40, 5, 120, 48, True, True, 1), (48, 5, 144, 48, True, True, 1),
+                      (48, 5, 288, 96, True, True, 2), (96, 5, 576, 96, True, True, 1),
+                      (96, 5, 576, 96, True, True, 1))
+
+
+def mobilenet_v3_small(seed: int = 0, hw: int = 64, classes: int = 1000, opset: int = 17) -> onnx.ModelProto:
+    """MobileNetV3-Small as torchvision builds it (BatchNorm folded into the convolutions, as onnxruntime's
+    ``quant_pre_process`` leaves it): the hard-swish stem, the eleven inverted residuals of
+    :data:`MOBILENET_V3_SMALL` with squeeze-excite (global pool, 1x1 reduce, ReLU, 1x1 expand,
+    HardSigmoid, channel scale), the 576-channel head, a 1024-wide hard-swish classifier. Hard-swish is
+    ONNX's HardSwish from opset 14, ``x * HardSigmoid(x)`` before (as torch exports it). Input "input"
+    [1, 3, hw, hw], output "logits" [1, classes]."""
+    b = _Builder(seed)
+
+    def hswish(x: str, name: str) -> str:
+        if opset >= 14:
+            return b.node("HardSwish", [x], name)
+        g = b.node("HardSigmoid", [x], f"{name}_gate", alpha=1 / 6, beta=0.5)
+        return b.node("Mul", [x, g], name)
+
+    def act(x: str, hs: bool, name: str) -> str:
+        return hswish(x, name) if hs else b.node("Relu", [x], name)
+
+    x = hswish(b.conv("input", 3, 16, 3, "stem", stride=2, pad=1), "stem_act")
+    for i, (cin, k, exp, cout, se, hs, stride) in enumerate(MOBILENET_V3_SMALL):
+        p = f"b{i}"
+        y = x
+        if exp != cin:
+            y = act(b.conv(y, cin, exp, 1, f"{p}_expand"), hs, f"{p}_expand_act")
+        y = act(b.conv(y, exp, exp, k, f"{p}_dw", stride=stride, pad=k // 2, groups=exp), hs, f"{p}_dw_act")
+        if se:
+            sq = _divisible(exp // 4)
+            s = b.node("GlobalAveragePool", [y], f"{p}_se_pool")
+            s = b.node("Relu", [b.conv(s, exp, sq, 1, f"{p}_se_fc1")], f"{p}_se_relu")
+            s = b.node("HardSigmoid", [b.conv(s, sq, exp, 1, f"{p}_se_fc2")], f"{p}_se_gate", alpha=1 / 6, beta=0.5)
+            y = b.node("Mul", [y, s], f"{p}_se_scale")
+        y = b.conv(y, exp, cout, 1, f"{p}_project")
+        x = b.node("Add", [y, x], f"{p}_residual") if stride == 1 and cin == cout else y
+    x = hswish(b.conv(x, 96, 576, 1, "head"), "head_act")
+    x = b.node("Flatten", [b.node("GlobalAveragePool", [x], "pool")], "flatten", axis=1)
+    w1 = (b.rng.standard_normal((1024, 576)) * np.sqrt(2.0 / 576)).astype(np.float32)
+    x = b.node("Gemm", [x, b.const("fc1.weight", w1), b.const("fc1.bias", np.zeros(1024, np.float32))], "fc1", transB=1)
+    x = hswish(x, "fc1_act")
+    w2 = (b.rng.standard_normal((classes, 1024)) * np.sqrt(1.0 / 1024)).astype(np.float32)
+    ins = [x, b.const("fc2.weight", w2), b.const("fc2.bias", (b.rng.standard_normal(classes) * 0.1).astype(np.float32))]
+    b.nodes.append(helper.make_node("Gemm", ins, ["logits"], name="fc2", transB=1))
+    return b.model("mobilenet_v3_small", [("input", (1, 3, hw, hw))], [("logits", (1, classes))], opset=opset)
+
+
 def conv_chain(seed: int = 0, n: int = 5, hw: int = 12, channels: int = 8, cin: int = 3) -> onnx.ModelProto:
     """``n`` conv3x3 p1 + Relu layers; input "input" [1, cin, hw, hw], output "output"."""
     b = _Builder(seed)
