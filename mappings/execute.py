@@ -28,7 +28,7 @@ from sim.reference import ChannelQuant
 
 from .graph import (Add, AveragePool, Clip, Concat, Constant, Conv2d, Flatten, Gemm, GlobalAveragePool, Input, LayerGraph,
                     MatMul, MaxPool, QuantParams, Relu, Reshape, Unary, UnaryFn, Binary, BinaryFn, FLOAT_STEPS,
-                    Transpose, Slice, ReduceMean, Softmax, LayerNorm)
+                    Transpose, Slice, Pad, Gather, ReduceMean, Softmax, LayerNorm)
 from .grouping import merge_weights
 from .lowering import LoweringError, lower_conv2d, lower_gemm
 from .mapper import executed_plan
@@ -191,6 +191,11 @@ def _requant_host(real: np.ndarray, graph: LayerGraph, node: str) -> QTensor | F
     if (t is None or t.quant is None) and isinstance(graph.layer(node), FLOAT_STEPS):
         return FloatTensor(np.asarray(real, np.float32))
     scale, zp8, dtype = _as_activation(_quant_of(graph, node), node)
+    return _quantize(real, scale, zp8, dtype)
+
+
+def _quantize(real: np.ndarray, scale, zp8: int, dtype: str) -> QTensor:
+    """QuantizeLinear of ``real`` to ``dtype`` with zero point ``zp8`` (int8 domain), held in the int8 domain."""
     zp = zp8 + 128 if dtype == "uint8" else zp8
     q8, _ = to_int8_domain(quantize_linear(real, scale, zp, dtype), zp, dtype)
     return QTensor(q8, scale, zp8, dtype)
@@ -342,6 +347,15 @@ def _host(graph: LayerGraph, node: str, ins: list[QTensor]) -> QTensor:
         return _moved(graph, node, ins[0], lambda v: np.transpose(v, layer.perm))
     if isinstance(layer, Slice):
         return _moved(graph, node, ins[0], lambda v: v[layer.index()])
+    if isinstance(layer, Gather):
+        return _moved(graph, node, ins[0], lambda v: np.take(v, layer.indices, axis=layer.axis))
+    if isinstance(layer, Pad):
+        x = ins[0]
+        if layer.mode != "constant":
+            return _same_values(graph, node, x, np.pad(x.q, layer.pads, mode=layer.mode))
+        # the fill is the constant quantized with the input's parameters (QuantizeLinear, as ORT's QDQ Pad)
+        fill = _quantize(np.full((), layer.value, np.float32), x.scale, x.zero_point, x.dtype).q
+        return _same_values(graph, node, x, np.pad(x.q, layer.pads, constant_values=fill))
     if isinstance(layer, MaxPool):
         x = ins[0]
         pt, pl, pb, pr = layer.window_pads

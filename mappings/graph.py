@@ -29,7 +29,7 @@ from hwgen.limits import check_limit
 __all__ = [
     "GraphError", "QuantParams", "TensorInfo", "Layer", "Input", "Constant", "Conv2d", "Gemm", "MatMul", "MaxPool", "AveragePool",
     "GlobalAveragePool", "Add", "Relu", "Clip", "Unary", "UnaryFn", "Binary", "BinaryFn", "Transpose", "Slice",
-    "ReduceMean", "Softmax", "LayerNorm", "Flatten", "Reshape", "Concat", "LayerGraph", "LAYER_TYPES", "FLOAT_STEPS",
+    "ReduceMean", "Softmax", "LayerNorm", "Pad", "Gather", "Flatten", "Reshape", "Concat", "LayerGraph", "LAYER_TYPES", "FLOAT_STEPS",
     "conv_output_hw", "ceil_extra", "check_shape", "format_shape",
 ]
 
@@ -419,6 +419,42 @@ class Slice(Layer):
 
 
 @dataclass
+class Pad(Layer):
+    """ONNX Pad: ``pads`` (begin and end per axis, non-negative) in ``mode`` "constant" (``value``, a real
+    number), "reflect" or "edge"."""
+
+    pads: tuple[tuple[int, int], ...] = ()
+    mode: str = "constant"
+    value: float = 0.0
+
+    def infer(self, inputs, where):
+        (s,) = inputs
+        _need(len(self.pads) == len(s) and all(a >= 0 and b >= 0 for a, b in self.pads), where,
+              f"pads {list(self.pads)} for {tuple(s)}")
+        _need(self.mode in ("constant", "reflect", "edge"), where, f"mode '{self.mode}'")
+        if self.mode == "reflect":
+            _need(all(a < d and b < d for (a, b), d in zip(self.pads, s)), where,
+                  f"reflect pads {list(self.pads)} must be smaller than the axes of {tuple(s)}")
+        return tuple(d + a + b for d, (a, b) in zip(s, self.pads))
+
+
+@dataclass
+class Gather(Layer):
+    """``np.take(x, indices, axis)`` with constant, non-negative ``indices`` (an int array of any rank)."""
+
+    axis: int = 0
+    indices: np.ndarray | None = field(default=None, repr=False)
+
+    def infer(self, inputs, where):
+        (s,) = inputs
+        _need(0 <= self.axis < len(s), where, f"Gather axis {self.axis} out of range for {tuple(s)}")
+        idx = np.asarray(self.indices)
+        _need(idx.size == 0 or (idx.min() >= 0 and idx.max() < s[self.axis]), where,
+              f"indices outside axis {self.axis} of {tuple(s)}")
+        return tuple(s[:self.axis]) + tuple(idx.shape) + tuple(s[self.axis + 1:])
+
+
+@dataclass
 class ReduceMean(Layer):
     """Mean over ``axes`` (sorted, non-negative), keeping them as size 1 when ``keepdims``."""
 
@@ -510,11 +546,11 @@ class LayerNorm(Layer):
 
 #: Host steps whose output may stay float32 in a QDQ model (onnxruntime's quantizer leaves the element-wise
 #: ones unquantized, and the rearranging ones too when their input is float).
-FLOAT_STEPS = (Unary, Binary, ReduceMean, Softmax, LayerNorm, Transpose, Slice, Flatten, Reshape)
+FLOAT_STEPS = (Unary, Binary, ReduceMean, Softmax, LayerNorm, Transpose, Slice, Gather, Flatten, Reshape)
 
 
 LAYER_TYPES = (Input, Constant, Conv2d, Gemm, MatMul, MaxPool, AveragePool, GlobalAveragePool, Add, Relu, Clip, Unary, Binary,
-               Transpose, Slice, ReduceMean, Softmax, LayerNorm, Flatten, Reshape,
+               Transpose, Slice, Pad, Gather, ReduceMean, Softmax, LayerNorm, Flatten, Reshape,
                Concat)
 
 

@@ -93,7 +93,7 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from .graph import (FLOAT_STEPS, Add, LayerNorm, ReduceMean, Slice, Softmax, Transpose, Binary, BinaryFn, Unary, UnaryFn, ceil_extra, AveragePool, Clip, Concat, Constant, Conv2d, Flatten, Gemm, GlobalAveragePool, GraphError, Input,
+from .graph import (FLOAT_STEPS, Add, Gather, LayerNorm, Pad, ReduceMean, Slice, Softmax, Transpose, Binary, BinaryFn, Unary, UnaryFn, ceil_extra, AveragePool, Clip, Concat, Constant, Conv2d, Flatten, Gemm, GlobalAveragePool, GraphError, Input,
                     Layer, LayerGraph, MatMul, MaxPool, QuantParams, Relu, Reshape, TensorInfo, check_shape,
                     format_shape)
 
@@ -1409,6 +1409,48 @@ class _Importer:
             if out:
                 self.add(node, Slice(slices=tuple(slices)), [x], out=out)
 
+    def op_Pad(self, node, a):
+        x, quant = self.act(node, node.input[0])
+        xs = self.nodes[x].shape
+        mode = a.get_str("mode", "constant")
+        if mode not in ("constant", "reflect", "edge"):
+            raise self.err(node, f"attribute 'mode' is '{_name(mode)}', expected constant, reflect or edge")
+        pads = self._ints_input(node, 1, "pads") if self.opset >= 11 else list(a.get_ints("pads", ()))
+        if pads is None or len(pads) % 2:
+            raise self.err(node, "pads must be a constant of even length")
+        axes = self._axes(node, self._ints_input(node, 3, "axes") or list(range(len(pads) // 2)), len(xs))
+        if len(axes) * 2 != len(pads) or min(pads, default=0) < 0:
+            raise self.err(node, f"pads {pads}: one begin and one end per axis, none negative")
+        per_axis = [(0, 0)] * len(xs)
+        for i, ax in enumerate(axes):
+            per_axis[ax] = (pads[i], pads[i + len(axes)])
+        value = 0.0
+        if len(node.input) > 2 and node.input[2]:
+            t = node.input[2]
+            qc = self.qconsts.get(t)
+            if qc is None and not self.is_const(t):
+                raise self.err(node, f"constant_value '{_name(t)}' must be a constant")
+            v = np.asarray(qc.real if qc is not None else self.const(node, t), np.float64).reshape(-1)
+            if v.size != 1:
+                raise self.err(node, f"constant_value '{_name(t)}' must be one value")
+            value = float(v[0])
+        elif self.opset < 11:
+            value = a.get_float("value", 0.0)
+        self.add(node, Pad(pads=tuple(per_axis), mode=mode, value=value), [x])
+
+    def op_Gather(self, node, a):
+        x, _ = self.act(node, node.input[0], float_ok=True)
+        xs = self.nodes[x].shape
+        (axis,) = self._axes(node, [a.get_int("axis", 0)], len(xs), "attribute 'axis'")
+        if not self.is_const(node.input[1]):
+            raise self.err(node, f"indices '{_name(node.input[1])}' must be a constant")
+        idx = np.asarray(self.const(node, node.input[1]))
+        if not np.issubdtype(idx.dtype, np.integer):
+            raise self.err(node, f"indices '{_name(node.input[1])}' must be integers, got {idx.dtype}")
+        if idx.size and (idx.min() < -xs[axis] or idx.max() >= xs[axis]):
+            raise self.err(node, f"indices {idx.min()}..{idx.max()} outside axis {axis} of {format_shape(xs)}")
+        self.add(node, Gather(axis=axis, indices=np.where(idx < 0, idx + xs[axis], idx).astype(np.int64)), [x])
+
     def op_ReduceMean(self, node, a):
         x, _ = self.act(node, node.input[0], float_ok=True)
         xs = self.nodes[x].shape
@@ -1474,7 +1516,7 @@ OP_PLACEMENT: dict[str, str] = {
     "QuantizeLinear": "folded", "DequantizeLinear": "folded", "Constant": "folded", "BatchNormalization": "folded",
     "Identity": "folded", "Dropout": "folded", "Squeeze": "host", "Unsqueeze": "host",
     "Transpose": "host", "Slice": "host", "Split": "host", "ReduceMean": "host", "Softmax": "host",
-    "LayerNormalization": "host", "Erf": "host", "Gelu": "host",
+    "LayerNormalization": "host", "Erf": "host", "Gelu": "host", "Pad": "host", "Gather": "host",
     "Relu": "host", "Clip": "host", "Sigmoid": "host", "HardSigmoid": "host", "HardSwish": "host",
     "Mul": "host", "Sub": "host", "Div": "host", "MaxPool": "host", "AveragePool": "host", "GlobalAveragePool": "host",
     "Add": "host", "Flatten": "host", "Reshape": "host", "Concat": "host",

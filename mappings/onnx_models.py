@@ -255,6 +255,27 @@ def encoder_layer(seed: int = 0, seq: int = 8, d: int = 16, heads: int = 2, ff: 
     return b.model("encoder_layer", [("input", (1, seq, d))], [("output", (1, seq, d))], opset=20 if gelu_op else opset)
 
 
+def pad_gather_cnn(seed: int = 0, hw: int = 12, cin: int = 3, classes: int = 10, width: int = 8,
+                   opset: int = 13) -> onnx.ModelProto:
+    """Pad (constant with a non-zero value and asymmetric pads; reflect) and Gather of channels by constant
+    indices (one negative), between convolutions; input "input" [1, cin, hw, hw], output "logits"."""
+    b = _Builder(seed)
+    c = width
+    x = b.conv("input", cin, c, 3, "conv1", pad=1)
+    x = b.node("Pad", [x, b.const("pad1.pads", np.array([0, 0, 1, 2, 0, 0, 2, 1], np.int64)),
+                       b.const("pad1.value", np.array(0.5, np.float32))], "pad_const", mode="constant")
+    x = b.conv(x, c, c, 3, "conv2")
+    x = b.node("Pad", [x, b.const("pad2.pads", np.array([0, 0, 1, 1, 0, 0, 1, 1], np.int64))], "pad_reflect",
+               mode="reflect")
+    x = b.node("Gather", [x, b.const("pick", np.array([3, 0, 1, -1, 5], np.int64))], "pick_channels", axis=1)
+    x = b.conv(x, 5, 2 * c, 3, "conv3", stride=2)
+    x = b.node("Flatten", [b.node("GlobalAveragePool", [x], "gap")], "flatten", axis=1)
+    w = (b.rng.standard_normal((classes, 2 * c)) * np.sqrt(1.0 / (2 * c))).astype(np.float32)
+    ins = [x, b.const("fc.weight", w), b.const("fc.bias", (b.rng.standard_normal(classes) * 0.1).astype(np.float32))]
+    b.nodes.append(helper.make_node("Gemm", ins, ["logits"], name="fc", transB=1))
+    return b.model("pad_gather_cnn", [("input", (1, cin, hw, hw))], [("logits", (1, classes))], opset=opset)
+
+
 def _divisible(v: float, divisor: int = 8) -> int:
     """torchvision's _make_divisible: round to a multiple of ``divisor``, never below 90% of ``v``."""
     out = max(divisor, int(v + divisor / 2) // divisor * divisor)
@@ -350,7 +371,8 @@ def mlp(seed: int = 0, features: Sequence[int] = (32, 24, 16, 10)) -> onnx.Model
 
 #: every builder above by name (tests that must cover each built model iterate this)
 BUILDERS = {"small_cnn": small_cnn, "conv_chain": conv_chain, "mlp": mlp, "ceil_pool_cnn": ceil_pool_cnn,
-            "activation_cnn": activation_cnn, "shuffle_cnn": shuffle_cnn, "encoder_layer": encoder_layer}
+            "activation_cnn": activation_cnn, "shuffle_cnn": shuffle_cnn, "encoder_layer": encoder_layer,
+            "pad_gather_cnn": pad_gather_cnn}
 
 
 def save(model: onnx.ModelProto, path: str | os.PathLike) -> Path:

@@ -9,7 +9,7 @@ from onnx import TensorProto, helper
 
 from hwgen.config import AcceleratorConfig
 from mappings.onnx_import import OnnxImportError, import_onnx
-from mappings.onnx_models import quantize_qdq, save, shuffle_cnn
+from mappings.onnx_models import pad_gather_cnn, quantize_qdq, save, shuffle_cnn
 from ort_checks import check_against_ort
 
 CFG = AcceleratorConfig(name="act4", rows=4, cols=4, a_spad_depth=256, w_spad_depth=256, acc_depth=64)
@@ -28,6 +28,17 @@ def test_shuffle_plumbing_against_onnxruntime(tmp_path, opset, act, pc):
     check_against_ort(tmp_path / "q.onnx", fm, CFG, opset)
 
 
+@pytest.mark.parametrize("act,pc", [("int8", True), ("uint8", False)])
+def test_pad_and_gather_against_onnxruntime(tmp_path, act, pc):
+    fm = pad_gather_cnn(seed=4)
+    save(fm, tmp_path / "f.onnx")
+    quantize_qdq(tmp_path / "f.onnx", tmp_path / "q.onnx", activation_type=act, per_channel=pc, seed=4)
+    g = import_onnx(tmp_path / "q.onnx")
+    assert {g.layer(n).mode for n in g.order() if g.layer(n).kind == "Pad"} == {"constant", "reflect"}
+    assert "Gather" in {g.layer(n).kind for n in g.order()}
+    check_against_ort(tmp_path / "q.onnx", fm, CFG, 4)
+
+
 def _one(op: str, shape, attrs: dict, inputs=(), inits=(), opset: int = 13) -> onnx.ModelProto:
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, list(shape))
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["d0", "d1", "d2"])
@@ -43,6 +54,8 @@ def _one(op: str, shape, attrs: dict, inputs=(), inits=(), opset: int = 13) -> o
     ("Slice", {}, ("s", "e", "a", "st"), {"s": [0], "e": [2], "a": [1], "st": [-1]}, ("node 'n'", "positive steps")),
     ("Slice", {}, ("s", "e", "a"), {"s": [0], "e": [2], "a": [5]}, ("node 'n'", "axis")),
     ("ReduceMean", {"axes": [7]}, (), {}, ("node 'n'", "axis")),
+    ("Pad", {"mode": "wrap"}, ("p",), {"p": [0, 0, 0, 0, 0, 0]}, ("node 'n'", "mode")),
+    ("Gather", {"axis": 1}, ("i",), {"i": [0, 9]}, ("node 'n'", "indices")),
 ])
 def test_bad_attributes_are_refused_naming_the_node(op, attrs, inputs, consts, words):
     inits = [onnx.numpy_helper.from_array(np.array(v, np.int64), k) for k, v in consts.items()]
