@@ -26,9 +26,9 @@ from hwgen.config import AcceleratorConfig
 from sim.perf import GemmShape
 from sim.reference import ChannelQuant
 
-from .graph import (Add, AveragePool, Clip, Concat, Constant, Conv2d, Flatten, Gemm, GlobalAveragePool, Input, LayerGraph,
-                    MatMul, MaxPool, QuantParams, Relu, Reshape, Unary, UnaryFn, Binary, BinaryFn, FLOAT_STEPS,
-                    Transpose, Slice, Pad, Gather, ReduceMean, Softmax, LayerNorm)
+from .graph import (FLOAT_STEPS, Add, AveragePool, Binary, BinaryFn, Clip, Concat, Constant, Conv2d, Flatten, Gather, Gemm,
+                    GlobalAveragePool, Input, LayerGraph, LayerNorm, MatMul, MaxPool, Pad, QuantParams, ReduceMean,
+                    Relu, Reshape, Slice, Softmax, Transpose, Unary, UnaryFn)
 from .grouping import merge_weights
 from .lowering import LoweringError, lower_conv2d, lower_gemm
 from .mapper import executed_plan
@@ -339,7 +339,7 @@ def _same_values(graph: LayerGraph, node: str, x: QTensor, q: np.ndarray) -> QTe
     return out
 
 
-def _host(graph: LayerGraph, node: str, ins: list[QTensor]) -> QTensor:
+def _host(graph: LayerGraph, node: str, ins: list[QTensor | FloatTensor]) -> QTensor | FloatTensor:
     layer = graph.layer(node)
     if isinstance(layer, (Flatten, Reshape)):
         return _moved(graph, node, ins[0], lambda v: v.reshape(graph.shapes[node]))
@@ -383,9 +383,10 @@ def _host(graph: LayerGraph, node: str, ins: list[QTensor]) -> QTensor:
             xp = np.pad(real, ((0, 0), (0, 0), (pt, pb), (pl, pr)))
             # the divisor counts the input, and with count_include_pad the explicit pads, never the
             # ceil-mode rows and columns (onnxruntime's AveragePool)
-            ept, epl, epb, epr = layer.pads if layer.count_include_pad else (0, 0, 0, 0)
-            counted = np.pad(np.ones(real.shape[2:], np.float32), ((ept, epb), (epl, epr)), constant_values=1)
-            counted = np.pad(counted, ((pt - ept, pb - epb), (pl - epl, pr - epr)))
+            ept, epl, epb, epr = layer.pads
+            counted = np.pad(np.ones(real.shape[2:], np.float32), ((ept, epb), (epl, epr)),
+                             constant_values=float(layer.count_include_pad))
+            counted = np.pad(counted, ((0, layer.ceil_pads[0]), (0, layer.ceil_pads[1])))
             oh, ow = graph.shapes[node][2:]
             kh, kw = layer.kernel
             sh, sw = layer.stride

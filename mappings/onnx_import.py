@@ -93,9 +93,10 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from .graph import (FLOAT_STEPS, Add, Gather, LayerNorm, Pad, ReduceMean, Slice, Softmax, Transpose, Binary, BinaryFn, Unary, UnaryFn, ceil_extra, AveragePool, Clip, Concat, Constant, Conv2d, Flatten, Gemm, GlobalAveragePool, GraphError, Input,
-                    Layer, LayerGraph, MatMul, MaxPool, QuantParams, Relu, Reshape, TensorInfo, check_shape,
-                    format_shape)
+from .graph import (FLOAT_STEPS, Add, AveragePool, Binary, BinaryFn, Clip, Concat, Constant, Conv2d, Flatten, Gather, Gemm,
+                    GlobalAveragePool, GraphError, Input, Layer, LayerGraph, LayerNorm, MatMul, MaxPool, Pad,
+                    QuantParams, ReduceMean, Relu, Reshape, Slice, Softmax, TensorInfo, Transpose, Unary, UnaryFn,
+                    ceil_extra, check_shape, format_shape)
 
 from hwgen.errors import HwgenError, LimitError
 from hwgen.limits import check_limit
