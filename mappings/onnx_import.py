@@ -526,6 +526,24 @@ def _load(model: Any):
     return m, where
 
 
+def _folded_size(node, values: list) -> int:
+    """An upper bound on the elements a folded node produces, checked before it is evaluated (a hostile
+    ConstantOfShape, broadcast or Gather must not allocate first)."""
+    present = [v for v in values if v is not None]
+    if node.op_type == "ConstantOfShape":
+        dims = [int(d) for d in np.asarray(present[0]).reshape(-1)] if present else []
+        return math.prod(max(d, 0) for d in dims)
+    if node.op_type in ("Mul", "Add", "Sub", "Div"):
+        try:
+            return math.prod(np.broadcast_shapes(*(np.shape(v) for v in present)))
+        except ValueError:
+            return 0  # the evaluator reports the shapes
+    if node.op_type == "Gather" and len(present) == 2:
+        data, idx = present
+        return data.size * max(1, idx.size)  # out = data.size / data.shape[axis] * idx.size
+    return sum(v.size for v in present)
+
+
 class _Attrs:
     """A node's attributes with typed, range-checked access.
 
@@ -804,6 +822,10 @@ class _Importer:
         for node in g.node:  # _check_operators refused every operator without a handler
             if not node.output or not node.output[0]:
                 raise self.err(node, "has no output")
+            if node.op_type in FOLDED_WHEN_CONSTANT and node.input and \
+                    all(not t or (t in self.consts and t not in self.qconsts) for t in node.input):
+                self._fold(node)
+                continue
             getattr(self, f"op_{node.op_type}")(node, _Attrs(self, node))
 
         outputs = []
@@ -844,6 +866,40 @@ class _Importer:
         return lg
 
     # ---------------------------------------------------- constants and Q/DQ
+    def _fold(self, node) -> None:
+        """Evaluate a node whose inputs are all constants (the Shape-derived subgraphs exporters write
+        around Reshape, Slice and Expand) with onnx's reference evaluator: its outputs become constants."""
+        from onnx.reference import ReferenceEvaluator
+
+        feeds = {t: np.asarray(self.consts[t]) for t in node.input if t}
+        _limit("tensor_elements", _folded_size(node, [np.asarray(self.consts[t]) if t else None for t in node.input]),
+               f"{self.where}: {_node_label(node)}: elements of its folded output")
+        try:
+            outs = ReferenceEvaluator(node).run(None, feeds)
+        except Exception as e:  # the evaluator raises what numpy raises on bad operands
+            raise self.err(node, f"cannot fold this constant subexpression: {_one_line(e)}") from None
+        for name, v in zip(node.output, outs):
+            if name:
+                self.consts[name] = np.asarray(v)
+
+    def op_Shape(self, node, a):
+        """The static shape of a tensor (start/end as ONNX slices it), a constant for the subgraph after it."""
+        t = node.input[0]
+        if t in self.consts:
+            shape = np.shape(self.consts[t])
+        else:
+            shape = self.nodes[self.act(node, t, float_ok=True)[0]].shape
+        r = len(shape)
+        start, end = a.get_int("start", 0), a.get_int("end", r)
+        self.consts[node.output[0]] = np.array(shape[slice(*slice(start, end).indices(r)[:2])], np.int64)
+
+    def op_Cast(self, node, a):
+        raise self.err(node, f"Cast of the activation '{_name(node.input[0])}' is not supported (only of constants, "
+                             f"which are folded)")
+
+    def op_ConstantOfShape(self, node, a):
+        raise self.err(node, "ConstantOfShape needs a constant shape")
+
     def op_Constant(self, node, a):
         try:
             self.consts[node.output[0]] = _const_node_value(node)
@@ -1506,6 +1562,11 @@ class _Importer:
 
 #: the operators the importer handles (domain "" or "ai.onnx"); anything else is refused before the ONNX
 #: checker and shape inference run
+#: Operators evaluated at import when every input is a constant (not a quantized one): what exporters build
+#: from Shape to compute the operands of Reshape, Slice or Expand.
+FOLDED_WHEN_CONSTANT = frozenset({"Gather", "Unsqueeze", "Squeeze", "Concat", "Cast", "Slice", "Mul", "Add", "Sub",
+                                  "Div", "Reshape", "ConstantOfShape", "Transpose", "Identity"})
+
 SUPPORTED_OPS = frozenset(n[3:] for n in vars(_Importer) if n.startswith("op_"))
 
 #: Where the nodes of each supported operator run once imported (``hwgen check``; docs/ARCHITECTURE.md's
@@ -1518,6 +1579,7 @@ OP_PLACEMENT: dict[str, str] = {
     "Identity": "folded", "Dropout": "folded", "Squeeze": "host", "Unsqueeze": "host",
     "Transpose": "host", "Slice": "host", "Split": "host", "ReduceMean": "host", "Softmax": "host",
     "LayerNormalization": "host", "Erf": "host", "Gelu": "host", "Pad": "host", "Gather": "host",
+    "Shape": "folded", "Cast": "folded", "ConstantOfShape": "folded",
     "Relu": "host", "Clip": "host", "Sigmoid": "host", "HardSigmoid": "host", "HardSwish": "host",
     "Mul": "host", "Sub": "host", "Div": "host", "MaxPool": "host", "AveragePool": "host", "GlobalAveragePool": "host",
     "Add": "host", "Flatten": "host", "Reshape": "host", "Concat": "host",

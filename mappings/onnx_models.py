@@ -276,6 +276,34 @@ def pad_gather_cnn(seed: int = 0, hw: int = 12, cin: int = 3, classes: int = 10,
     return b.model("pad_gather_cnn", [("input", (1, cin, hw, hw))], [("logits", (1, classes))], opset=opset)
 
 
+def shape_subgraph_cnn(seed: int = 0, hw: int = 8, cin: int = 3, classes: int = 10, width: int = 8) -> onnx.ModelProto:
+    """The Shape-derived subgraphs exporters write: torch's old flatten (Shape, Gather, Unsqueeze, Concat with
+    -1, Reshape) and a Reshape whose target comes from Shape, Slice, Cast and Mul; input "input"
+    [1, cin, hw, hw], output "logits" [1, classes]."""
+    b = _Builder(seed)
+    c = width
+    x = b.conv("input", cin, c, 3, "conv1", pad=1)
+    s = b.node("Shape", [x], "shape1")
+    hw2 = b.node("Slice", [s, b.const("s.starts", np.array([2], np.int64)), b.const("s.ends", np.array([4], np.int64))],
+                 "hw_dims")
+    half = b.node("Div", [b.node("Cast", [hw2], "hw_float", to=TensorProto.FLOAT),
+                          b.const("two_f", np.array([1.0, 1.0], np.float32))], "hw_same")
+    tgt = b.node("Concat", [b.const("nc", np.array([1, c], np.int64)), b.node("Cast", [half], "hw_int", to=TensorProto.INT64)],
+                 "target", axis=0)
+    x = b.node("Reshape", [x, tgt], "reshape_same")
+    x = b.conv(x, c, c, 3, "conv2", stride=2, pad=1)
+    x = b.node("GlobalAveragePool", [x], "gap")
+    s = b.node("Shape", [x], "shape2")
+    n = b.node("Unsqueeze", [b.node("Gather", [s, b.const("zero", np.array(0, np.int64))], "batch", axis=0),
+                             b.const("unsq0", np.array([0], np.int64))], "batch1")
+    x = b.node("Reshape", [x, b.node("Concat", [n, b.const("minus1", np.array([-1], np.int64))], "flat_shape", axis=0)],
+               "flatten")
+    w = (b.rng.standard_normal((classes, c)) * np.sqrt(1.0 / c)).astype(np.float32)
+    ins = [x, b.const("fc.weight", w), b.const("fc.bias", (b.rng.standard_normal(classes) * 0.1).astype(np.float32))]
+    b.nodes.append(helper.make_node("Gemm", ins, ["logits"], name="fc", transB=1))
+    return b.model("shape_subgraph_cnn", [("input", (1, cin, hw, hw))], [("logits", (1, classes))])
+
+
 def _divisible(v: float, divisor: int = 8) -> int:
     """torchvision's _make_divisible: round to a multiple of ``divisor``, never below 90% of ``v``."""
     out = max(divisor, int(v + divisor / 2) // divisor * divisor)
@@ -372,7 +400,7 @@ def mlp(seed: int = 0, features: Sequence[int] = (32, 24, 16, 10)) -> onnx.Model
 #: every builder above by name (tests that must cover each built model iterate this)
 BUILDERS = {"small_cnn": small_cnn, "conv_chain": conv_chain, "mlp": mlp, "ceil_pool_cnn": ceil_pool_cnn,
             "activation_cnn": activation_cnn, "shuffle_cnn": shuffle_cnn, "encoder_layer": encoder_layer,
-            "pad_gather_cnn": pad_gather_cnn}
+            "pad_gather_cnn": pad_gather_cnn, "shape_subgraph_cnn": shape_subgraph_cnn}
 
 
 def save(model: onnx.ModelProto, path: str | os.PathLike) -> Path:

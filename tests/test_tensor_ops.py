@@ -9,7 +9,7 @@ from onnx import TensorProto, helper
 
 from hwgen.config import AcceleratorConfig
 from mappings.onnx_import import OnnxImportError, import_onnx
-from mappings.onnx_models import pad_gather_cnn, quantize_qdq, save, shuffle_cnn
+from mappings.onnx_models import pad_gather_cnn, quantize_qdq, save, shape_subgraph_cnn, shuffle_cnn
 from ort_checks import check_against_ort
 
 CFG = AcceleratorConfig(name="act4", rows=4, cols=4, a_spad_depth=256, w_spad_depth=256, acc_depth=64)
@@ -62,3 +62,27 @@ def test_bad_attributes_are_refused_naming_the_node(op, attrs, inputs, consts, w
     with pytest.raises(OnnxImportError) as e:
         import_onnx(_one(op, (1, 4, 6), attrs, inputs, inits))
     assert all(w in str(e.value) for w in words), str(e.value)
+
+
+def test_shape_subgraphs_are_folded_and_run_against_onnxruntime(tmp_path):
+    """torch's old flatten (Shape, Gather, Unsqueeze, Concat, Reshape) and a Reshape target built from Shape,
+    Slice, Cast and Div are evaluated at import: only the compute layers and the two Reshapes remain."""
+    fm = shape_subgraph_cnn(seed=2)
+    save(fm, tmp_path / "f.onnx")
+    quantize_qdq(tmp_path / "f.onnx", tmp_path / "q.onnx", activation_type="int8", per_channel=True, seed=2)
+    for path in (tmp_path / "f.onnx", tmp_path / "q.onnx"):
+        kinds = [import_onnx(path).layer(n).kind for n in import_onnx(path).order()]
+        assert kinds == ["Input", "Conv2d", "Reshape", "Conv2d", "GlobalAveragePool", "Reshape", "Gemm"]
+    check_against_ort(tmp_path / "q.onnx", fm, CFG, 3)
+
+
+def test_a_huge_folded_constant_is_refused_before_it_is_built():
+    shape = onnx.numpy_helper.from_array(np.array([1 << 16, 1 << 13], np.int64), "s")  # 2**29 elements
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1 << 13])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["a", "b"])
+    nodes = [helper.make_node("ConstantOfShape", ["s"], ["big"], name="huge"),
+             helper.make_node("Add", ["x", "big"], ["y"], name="add")]
+    m = helper.make_model(helper.make_graph(nodes, "g", [x], [y], [shape]), opset_imports=[helper.make_opsetid("", 13)])
+    m.ir_version = 8
+    with pytest.raises(OnnxImportError, match=r"node 'huge'.*tensor_elements|node 'huge'.*elements"):
+        import_onnx(m)
