@@ -28,7 +28,7 @@ from sim.reference import ChannelQuant
 
 from .graph import (FLOAT_STEPS, Add, AveragePool, Binary, BinaryFn, Clip, Concat, Constant, Conv2d, Flatten, Gather, Gemm,
                     GlobalAveragePool, Input, LayerGraph, LayerNorm, MatMul, MaxPool, Pad, QuantParams, ReduceMean,
-                    Relu, Reshape, Slice, Softmax, Transpose, Unary, UnaryFn)
+                    Relu, Reshape, Resize, Slice, Softmax, Transpose, Unary, UnaryFn)
 from .grouping import merge_weights
 from .lowering import LoweringError, lower_conv2d, lower_gemm
 from .mapper import executed_plan
@@ -347,6 +347,8 @@ def _host(graph: LayerGraph, node: str, ins: list[QTensor | FloatTensor]) -> QTe
         return _moved(graph, node, ins[0], lambda v: np.transpose(v, layer.perm))
     if isinstance(layer, Slice):
         return _moved(graph, node, ins[0], lambda v: v[layer.index()])
+    if isinstance(layer, Resize):
+        return _moved(graph, node, ins[0], lambda v: v[np.ix_(*layer.index)])
     if isinstance(layer, Gather):
         return _moved(graph, node, ins[0], lambda v: np.take(v, layer.indices, axis=layer.axis))
     if isinstance(layer, Pad):

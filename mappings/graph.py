@@ -29,7 +29,7 @@ from hwgen.limits import check_limit
 __all__ = [
     "GraphError", "QuantParams", "TensorInfo", "Layer", "Input", "Constant", "Conv2d", "Gemm", "MatMul", "MaxPool", "AveragePool",
     "GlobalAveragePool", "Add", "Relu", "Clip", "Unary", "UnaryFn", "Binary", "BinaryFn", "Transpose", "Slice",
-    "ReduceMean", "Softmax", "LayerNorm", "Pad", "Gather", "Flatten", "Reshape", "Concat", "LayerGraph", "LAYER_TYPES", "FLOAT_STEPS",
+    "ReduceMean", "Softmax", "LayerNorm", "Pad", "Gather", "Resize", "Flatten", "Reshape", "Concat", "LayerGraph", "LAYER_TYPES", "FLOAT_STEPS",
     "conv_output_hw", "ceil_extra", "check_shape", "format_shape",
 ]
 
@@ -455,6 +455,21 @@ class Gather(Layer):
 
 
 @dataclass
+class Resize(Layer):
+    """Nearest-neighbour resize: output index i of axis a reads input index ``index[a][i]`` (the ONNX
+    coordinate transformation and nearest rounding already applied at import)."""
+
+    index: tuple[tuple[int, ...], ...] = ()
+
+    def infer(self, inputs, where):
+        (s,) = inputs
+        _need(len(self.index) == len(s), where, f"{len(self.index)} index maps for {len(s)} axes")
+        for d, ix in zip(s, self.index):
+            _need(len(ix) >= 1 and min(ix) >= 0 and max(ix) < d, where, f"resize indices outside an axis of {d}")
+        return tuple(len(ix) for ix in self.index)
+
+
+@dataclass
 class ReduceMean(Layer):
     """Mean over ``axes`` (sorted, non-negative), keeping them as size 1 when ``keepdims``."""
 
@@ -546,11 +561,11 @@ class LayerNorm(Layer):
 
 #: Host steps whose output may stay float32 in a QDQ model (onnxruntime's quantizer leaves the element-wise
 #: ones unquantized, and the rearranging ones too when their input is float).
-FLOAT_STEPS = (Unary, Binary, ReduceMean, Softmax, LayerNorm, Transpose, Slice, Gather, Flatten, Reshape)
+FLOAT_STEPS = (Unary, Binary, ReduceMean, Softmax, LayerNorm, Transpose, Slice, Gather, Resize, Flatten, Reshape)
 
 
 LAYER_TYPES = (Input, Constant, Conv2d, Gemm, MatMul, MaxPool, AveragePool, GlobalAveragePool, Add, Relu, Clip, Unary, Binary,
-               Transpose, Slice, Pad, Gather, ReduceMean, Softmax, LayerNorm, Flatten, Reshape,
+               Transpose, Slice, Pad, Gather, Resize, ReduceMean, Softmax, LayerNorm, Flatten, Reshape,
                Concat)
 
 

@@ -95,7 +95,7 @@ import numpy as np
 
 from .graph import (FLOAT_STEPS, Add, AveragePool, Binary, BinaryFn, Clip, Concat, Constant, Conv2d, Flatten, Gather, Gemm,
                     GlobalAveragePool, GraphError, Input, Layer, LayerGraph, LayerNorm, MatMul, MaxPool, Pad,
-                    QuantParams, ReduceMean, Relu, Reshape, Slice, Softmax, TensorInfo, Transpose, Unary, UnaryFn,
+                    QuantParams, ReduceMean, Relu, Reshape, Resize, Slice, Softmax, TensorInfo, Transpose, Unary, UnaryFn,
                     ceil_extra, check_shape, format_shape)
 
 from hwgen.errors import HwgenError, LimitError
@@ -542,6 +542,28 @@ def _folded_size(node, values: list) -> int:
         data, idx = present
         return data.size * max(1, idx.size)  # out = data.size / data.shape[axis] * idx.size
     return sum(v.size for v in present)
+
+
+def _f32(v) -> np.ndarray:
+    return np.asarray(v, np.float32)
+
+
+#: ONNX Resize's coordinate transformations (output index x, scale s, input and output lengths d, o) to the
+#: input coordinate, in float32 as onnxruntime computes them.
+_RESIZE_COORDS = {
+    "half_pixel": lambda x, s, d, o: _f32((x + np.float32(0.5)) / s - np.float32(0.5)),
+    "pytorch_half_pixel": lambda x, s, d, o: _f32((x + np.float32(0.5)) / s - np.float32(0.5)) if o > 1 else _f32(x * 0),
+    "align_corners": lambda x, s, d, o: _f32(x * np.float32(d - 1) / np.float32(o - 1)) if o > 1 else _f32(x * 0),
+    "asymmetric": lambda x, s, d, o: _f32(x / s),
+    "tf_half_pixel_for_nn": lambda x, s, d, o: _f32((x + np.float32(0.5)) / s),
+}
+#: ONNX Resize's nearest modes: the input index a coordinate reads.
+_RESIZE_ROUNDING = {
+    "round_prefer_floor": lambda c: np.where(c - np.floor(c) == np.float32(0.5), np.floor(c), np.round(c)),
+    "round_prefer_ceil": lambda c: np.where(c - np.floor(c) == np.float32(0.5), np.ceil(c), np.round(c)),
+    "floor": np.floor,
+    "ceil": np.ceil,
+}
 
 
 class _Attrs:
@@ -1508,6 +1530,60 @@ class _Importer:
             raise self.err(node, f"indices {idx.min()}..{idx.max()} outside axis {axis} of {format_shape(xs)}")
         self.add(node, Gather(axis=axis, indices=np.where(idx < 0, idx + xs[axis], idx).astype(np.int64)), [x])
 
+    def op_Resize(self, node, a):
+        """Nearest-neighbour Resize: per axis, the input index each output index reads (ONNX's coordinate
+        transformations and nearest rounding, in float32 as onnxruntime computes them)."""
+        x, _ = self.act(node, node.input[0], float_ok=True)
+        xs = self.nodes[x].shape
+        mode = a.get_str("mode", "nearest")
+        if mode != "nearest":
+            raise self.err(node, f"attribute 'mode' is '{_name(mode)}': only 'nearest' is supported")
+        ctm = a.get_str("coordinate_transformation_mode", "half_pixel")
+        if ctm not in _RESIZE_COORDS:
+            raise self.err(node, f"attribute 'coordinate_transformation_mode' '{_name(ctm)}' is not supported "
+                                 f"(one of {', '.join(_RESIZE_COORDS)})")
+        nearest = a.get_str("nearest_mode", "round_prefer_floor")
+        if nearest not in _RESIZE_ROUNDING:
+            raise self.err(node, f"attribute 'nearest_mode' '{_name(nearest)}' is not supported")
+        if a.get_int("antialias", 0) or a.get_ints("axes", ()) or a.get_str("keep_aspect_ratio_policy", "stretch") != "stretch":
+            raise self.err(node, "antialias, axes and keep_aspect_ratio_policy other than the defaults are not supported")
+        k_scales, k_sizes = (1, None) if self.opset < 11 else (2, 3)
+        scales = sizes = None
+        if len(node.input) > k_scales and node.input[k_scales]:
+            t = node.input[k_scales]
+            if not self.is_const(t):
+                raise self.err(node, f"scales '{_name(t)}' must be a constant")
+            scales = [float(v) for v in np.asarray(self.const(node, t), np.float32).reshape(-1)]
+        if k_sizes is not None:
+            sizes = self._ints_input(node, k_sizes, "sizes")
+        if not scales and not sizes:
+            raise self.err(node, "needs constant scales or sizes")
+        if scales and (len(scales) != len(xs) or min(scales) <= 0):
+            raise self.err(node, f"scales {scales}: one positive scale per axis of {format_shape(xs)}")
+        if sizes and (len(sizes) != len(xs) or min(sizes) < 1):
+            raise self.err(node, f"sizes {sizes}: one size >= 1 per axis of {format_shape(xs)}")
+        index = []
+        for ax, d in enumerate(xs):
+            if sizes:
+                o = sizes[ax]
+                if o % d and not (d % o == 0 and (d // o) & (d // o - 1) == 0):
+                    # onnxruntime's float rounding of output / input differs between its coordinate modes
+                    raise self.err(node, f"sizes {sizes}: axis {ax} resized from {d} to {o}; only sizes that are "
+                                         f"whole multiples of the input, or a power-of-two fraction of it, are "
+                                         f"supported (give scales instead)")
+                sc = np.float32(o) / np.float32(d)
+            else:
+                sc = np.float32(scales[ax])
+                o = int(np.floor(np.float32(d) * sc))
+            _limit("dimension", o, f"{self.where}: {_node_label(node)}: output axis {ax}")
+            if o < 1:
+                raise self.err(node, f"axis {ax} of {format_shape(xs)} resizes to {o} elements")
+            orig = _RESIZE_COORDS[ctm](np.arange(o, dtype=np.float32), sc, d, o)
+            index.append(tuple(int(i) for i in np.clip(_RESIZE_ROUNDING[nearest](orig), 0, d - 1)))
+        if all(len(ix) == d for ix, d in zip(index, xs)):  # onnxruntime copies a resize to the same shape
+            index = [tuple(range(d)) for d in xs]
+        self.add(node, Resize(index=tuple(index)), [x])
+
     def op_ReduceMean(self, node, a):
         x, _ = self.act(node, node.input[0], float_ok=True)
         xs = self.nodes[x].shape
@@ -1579,7 +1655,7 @@ OP_PLACEMENT: dict[str, str] = {
     "Identity": "folded", "Dropout": "folded", "Squeeze": "host", "Unsqueeze": "host",
     "Transpose": "host", "Slice": "host", "Split": "host", "ReduceMean": "host", "Softmax": "host",
     "LayerNormalization": "host", "Erf": "host", "Gelu": "host", "Pad": "host", "Gather": "host",
-    "Shape": "folded", "Cast": "folded", "ConstantOfShape": "folded",
+    "Shape": "folded", "Cast": "folded", "ConstantOfShape": "folded", "Resize": "host",
     "Relu": "host", "Clip": "host", "Sigmoid": "host", "HardSigmoid": "host", "HardSwish": "host",
     "Mul": "host", "Sub": "host", "Div": "host", "MaxPool": "host", "AveragePool": "host", "GlobalAveragePool": "host",
     "Add": "host", "Flatten": "host", "Reshape": "host", "Concat": "host",
