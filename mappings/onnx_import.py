@@ -526,10 +526,10 @@ def _load(model: Any):
     return m, where
 
 
-def _folded_size(node, values: list) -> int:
-    """An upper bound on the elements a folded node produces, checked before it is evaluated (a hostile
-    ConstantOfShape, broadcast or Gather must not allocate first)."""
-    present = [v for v in values if v is not None]
+def _folded_size(node, present: list) -> int:
+    """An upper bound on the elements a folded node produces from its constant inputs ``present`` (in
+    order, absent optional inputs left out), checked before it is evaluated (a hostile ConstantOfShape,
+    broadcast or Gather must not allocate first)."""
     if node.op_type == "ConstantOfShape":
         dims = [int(d) for d in np.asarray(present[0]).reshape(-1)] if present else []
         return math.prod(max(d, 0) for d in dims)
@@ -783,6 +783,16 @@ class _Importer:
             raise self.err(node, f"input '{tensor}' is a constant where an activation is expected")
         raise self.err(node, f"input '{tensor}' is not produced by any node")
 
+    def real_const(self, node, tensor: str, what: str) -> np.ndarray:
+        """The float32 values of a constant operand: an initializer or Constant, or a quantized constant
+        behind a DequantizeLinear (its dequantized values)."""
+        qc = self.qconsts.get(tensor)
+        if qc is not None:
+            return np.asarray(qc.real, np.float32)
+        if not self.is_const(tensor):
+            raise self.err(node, f"{what} '{_name(tensor)}' must be a constant")
+        return np.asarray(self.const(node, tensor), np.float32)
+
     def is_const(self, tensor: str) -> bool:
         return tensor in self.consts or tensor in self.qconsts
 
@@ -894,7 +904,7 @@ class _Importer:
         from onnx.reference import ReferenceEvaluator
 
         feeds = {t: np.asarray(self.consts[t]) for t in node.input if t}
-        _limit("tensor_elements", _folded_size(node, [np.asarray(self.consts[t]) if t else None for t in node.input]),
+        _limit("tensor_elements", _folded_size(node, list(feeds.values())),
                f"{self.where}: {_node_label(node)}: elements of its folded output")
         try:
             outs = ReferenceEvaluator(node).run(None, feeds)
@@ -911,9 +921,8 @@ class _Importer:
             shape = np.shape(self.consts[t])
         else:
             shape = self.nodes[self.act(node, t, float_ok=True)[0]].shape
-        r = len(shape)
-        start, end = a.get_int("start", 0), a.get_int("end", r)
-        self.consts[node.output[0]] = np.array(shape[slice(*slice(start, end).indices(r)[:2])], np.int64)
+        start, end = a.get_int("start", 0), a.get_int("end", len(shape))
+        self.consts[node.output[0]] = np.array(tuple(shape)[start:end], np.int64)  # Python clamps as ONNX does
 
     def op_Cast(self, node, a):
         raise self.err(node, f"Cast of the activation '{_name(node.input[0])}' is not supported (only of constants, "
@@ -1244,11 +1253,7 @@ class _Importer:
             if len(node.input) <= k or not node.input[k]:
                 params.append(None)
                 continue
-            t = node.input[k]
-            qc = self.qconsts.get(t)
-            if qc is None and not self.is_const(t):
-                raise self.err(node, f"{what} '{_name(t)}' must be a constant")
-            params.append(np.asarray(qc.real if qc is not None else self.const(node, t), np.float32))
+            params.append(self.real_const(node, node.input[k], what))
         self.add(node, LayerNorm(axis=ax, epsilon=a.get_float("epsilon", 1e-5), scale=params[0], bias=params[1]), [x])
 
     def _binary(self, node, fn: BinaryFn) -> None:
@@ -1259,10 +1264,9 @@ class _Importer:
             raise self.err(node, "both operands are constants")
         if self.is_const(l) or self.is_const(r):
             cname, xname = (l, r) if self.is_const(l) else (r, l)
-            qc = self.qconsts.get(cname)
-            c = qc.real if qc is not None else np.asarray(self.const(node, cname), np.float32)
+            c = self.real_const(node, cname, "constant operand")
             x, _ = self.act(node, xname, float_ok=True)
-            layer = Binary(fn=fn, const=np.asarray(c, np.float32), const_left=cname == l)
+            layer = Binary(fn=fn, const=c, const_left=cname == l)
             self.add(node, layer, [x])
             return
         x, _ = self.act(node, l, float_ok=True)
@@ -1505,13 +1509,9 @@ class _Importer:
             per_axis[ax] = (pads[i], pads[i + len(axes)])
         value = 0.0
         if len(node.input) > 2 and node.input[2]:
-            t = node.input[2]
-            qc = self.qconsts.get(t)
-            if qc is None and not self.is_const(t):
-                raise self.err(node, f"constant_value '{_name(t)}' must be a constant")
-            v = np.asarray(qc.real if qc is not None else self.const(node, t), np.float64).reshape(-1)
+            v = self.real_const(node, node.input[2], "constant_value").reshape(-1)
             if v.size != 1:
-                raise self.err(node, f"constant_value '{_name(t)}' must be one value")
+                raise self.err(node, f"constant_value '{_name(node.input[2])}' must be one value")
             value = float(v[0])
         elif self.opset < 11:
             value = a.get_float("value", 0.0)
