@@ -17,7 +17,7 @@
     ``hwgen run`` executes it: the model runs (:func:`mappings.execute.run_quantized`,
     cycle model) on a random float input drawn from ``seed`` (standard normal, the
     graph input's shape; :func:`onnx_inputs`) up to the layer, and the workload is
-    :func:`mappings.execute.layer_program` of that layer on its real integer input (its
+    :func:`mappings.execute.layer_programs` of that layer on its real integer input (its
     quantized weights, folded bias and requantization). The file is read wherever the
     workload is built (every campaign worker).
 
@@ -388,7 +388,7 @@ def onnx_inputs(graph, seed: int) -> dict[str, np.ndarray]:
 def _onnx_program(spec: str, d: dict, cfg: AcceleratorConfig, seed: int) -> Program:
     import networkx as nx
 
-    from mappings.execute import ExecutionError, layer_program, run_quantized
+    from mappings.execute import ExecutionError, layer_programs, run_quantized
     from mappings.graph import LayerGraph
     from mappings.onnx_import import import_onnx
 
@@ -415,7 +415,8 @@ def _onnx_program(spec: str, d: dict, cfg: AcceleratorConfig, seed: int) -> Prog
     sub.outputs = [src]
     try:
         run = run_quantized(sub, onnx_inputs(graph, seed), cfg)
-        prog, *_ = layer_program(cfg, graph, node, run.values[src])
+        # the layer's first program: its only one at batch 1
+        prog = layer_programs(cfg, graph, node, [run.values[src]]).programs[0]
     except ExecutionError as e:
         raise WorkloadError(f"{_where(spec, cfg)}: {_why(e)}") from None
     prog.meta.update(layer=node, model=str(path))

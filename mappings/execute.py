@@ -33,13 +33,14 @@ from .grouping import merge_weights
 from .lowering import LoweringError, lower_conv2d, lower_gemm
 from .mapper import executed_plan
 from .network_map import executed_layer_shape
+from .zero_points import extend_operands
 from .quantize import dequantize_linear, from_int8_domain, quantize_linear, quantize_multiplier, to_int8_domain
 from hwgen.errors import HwgenError, LimitError
 from hwgen.isa import INSTR_BYTES
 from hwgen.limits import check_limit
 from hwgen.program import HOST_BYTES_PER_INSTRUCTION, Executor, RunResult, run_programs
 
-__all__ = ["ExecutionError", "ExecutionLimitError", "LayerRun", "NetworkRun", "run_quantized", "layer_program",
+__all__ = ["ExecutionError", "ExecutionLimitError", "LayerRun", "NetworkRun", "run_quantized", "layer_programs", "LayerPrograms",
            "QTensor", "check_run_limits"]
 
 
@@ -236,14 +237,35 @@ def _check_fits(cfg: AcceleratorConfig, node: str, w_rows: np.ndarray, bias, x_z
                              f"acc_width={cfg.acc_width} signed bits (max_reduction={cfg.max_reduction})")
 
 
-def layer_program(cfg: AcceleratorConfig, graph: LayerGraph, node: str, x: QTensor, dataflow: str | None = None):
-    """The Program that runs ``node`` (Conv2d or Gemm) on input ``x``; returns (program, output shape,
-    out scale, out zero point (int8 domain), out dtype).
+@dataclass
+class LayerPrograms:
+    """The programs that run one accelerator layer (one per image of a convolution's batch, one per batch
+    index of a MatMul, one for a Gemm) and what their outputs become: :meth:`collect` assembles the
+    layer's int8-domain value from each program's ``out`` tensor."""
+
+    programs: list
+    shape: tuple[int, ...]  # the layer's output (logical ONNX layout)
+    scale: np.ndarray
+    zero_point: int  # int8 domain
+    dtype: str
+    layout: str  # "nchw": each program gives one image as HWC; "rows": the programs' rows in order
+
+    def collect(self, outs: list[np.ndarray]) -> QTensor:
+        if self.layout == "nchw":
+            q = np.stack([np.transpose(o, (2, 0, 1)) for o in outs])
+        else:
+            q = np.concatenate([o.reshape(-1) for o in outs]).reshape(self.shape)
+        return QTensor(q.astype(np.int8), self.scale, self.zero_point, self.dtype)
+
+
+def layer_programs(cfg: AcceleratorConfig, graph: LayerGraph, node: str, ins: list[QTensor],
+                   dataflow: str | None = None) -> LayerPrograms:
+    """The programs that run ``node`` (Conv2d, Gemm, or MatMul of two activations) on its inputs ``ins``.
 
     Raises :class:`ExecutionError` naming the node when the layer cannot run on ``cfg`` (accumulators that
     could overflow ``acc_width``, or a tiling/addressing limit of the lowering)."""
     try:
-        return _layer_program(cfg, graph, node, x, dataflow)
+        return _layer_programs(cfg, graph, node, ins, dataflow)
     except LoweringError as e:
         raise ExecutionError(f"node '{node}': cannot be lowered on config '{cfg.name}': {e}") from None
 
@@ -258,39 +280,64 @@ def _planned_perf(cfg: AcceleratorConfig, shape, dataflow: str | None):
     return executed_plan(cfg, shape, dataflow)[1]
 
 
-def _layer_program(cfg: AcceleratorConfig, graph: LayerGraph, node: str, x: QTensor, dataflow: str | None):
+def _layer_programs(cfg: AcceleratorConfig, graph: LayerGraph, node: str, ins: list[QTensor],
+                    dataflow: str | None) -> LayerPrograms:
     layer = graph.layer(node)
     out_scale, out_zp, out_dtype = _as_activation(_quant_of(graph, node), node)
+    out = dict(shape=graph.shapes[node], scale=out_scale, zero_point=out_zp, dtype=out_dtype)
+    _, shape, _ = executed_layer_shape(cfg, graph, node)
+    x = ins[0]
+    if isinstance(layer, MatMul):
+        return LayerPrograms(_matmul_programs(cfg, node, x, ins[1], out_scale, out_zp, shape, dataflow),
+                             layout="rows", **out)
     if layer.weight is None or not np.issubdtype(np.asarray(layer.weight).dtype, np.integer):
         raise ExecutionError(f"node '{node}': needs integer (quantized) weights")
     w = np.asarray(layer.weight).astype(np.int64)
     if isinstance(layer, Conv2d):
-        n = x.q.shape[0]
-        if n != 1:
-            raise ExecutionError(f"node '{node}': batch size {n}, only 1 is supported")
         O = layer.out_channels
         wt = np.transpose(w, (2, 3, 1, 0))  # OIHW -> KH KW I/g O
         quant = _channel_quant(x, w, layer.bias, layer.weight_quant, out_scale, out_zp, O,
                                w.reshape(O, -1).sum(axis=1), node)
         _check_fits(cfg, node, w.reshape(O, -1), layer.bias, x.zero_point)
-        _, shape, _ = executed_layer_shape(cfg, graph, node)
         if shape.groups != layer.groups:  # block-diagonal groups (mappings.grouping): the same outputs
             wt = merge_weights(wt, layer.groups, layer.groups // shape.groups)
-        prog = lower_conv2d(cfg, np.transpose(x.q[0], (1, 2, 0)), wt.astype(np.int8), layer.stride, layer.pads,
-                            quant, dataflow=dataflow, groups=shape.groups, dilation=layer.dilation,
-                            pad_value=x.zero_point, plan=_plan(cfg, shape, dataflow))
-        oh, ow = prog.outputs["out"].shape[:2]
-        return prog, (1, O, oh, ow), out_scale, out_zp, out_dtype
+        plan = _plan(cfg, shape, dataflow)
+        progs = [lower_conv2d(cfg, np.transpose(image, (1, 2, 0)), wt.astype(np.int8), layer.stride, layer.pads,
+                              quant, dataflow=dataflow, groups=shape.groups, dilation=layer.dilation,
+                              pad_value=x.zero_point, plan=plan) for image in x.q]
+        return LayerPrograms(progs, layout="nchw", **out)
     if isinstance(layer, Gemm):
-        lead = x.q.shape[:-1]
         A = x.q.reshape(-1, layer.in_features)
         quant = _channel_quant(x, w, layer.bias, layer.weight_quant, out_scale, out_zp, layer.out_features,
                                w.sum(axis=0), node)
         _check_fits(cfg, node, w.T, layer.bias, x.zero_point)
-        plan = _plan(cfg, GemmShape(A.shape[0], layer.in_features, layer.out_features), dataflow)
-        prog = lower_gemm(cfg, A, w.astype(np.int8), quant, dataflow=dataflow, plan=plan)
-        return prog, (*lead, layer.out_features), out_scale, out_zp, out_dtype
+        prog = lower_gemm(cfg, A, w.astype(np.int8), quant, dataflow=dataflow, plan=_plan(cfg, shape, dataflow))
+        return LayerPrograms([prog], layout="rows", **out)
     raise ExecutionError(f"node '{node}' ({layer.kind}) does not run on the accelerator")
+
+
+def _matmul_programs(cfg: AcceleratorConfig, node: str, a: QTensor, b: QTensor, out_scale, out_zp: int,
+                     shape: GemmShape, dataflow: str | None) -> list:
+    """One program per batch index of ``a @ b``: B is the W operand, both zero points folded exactly
+    (:mod:`mappings.zero_points`: the fills extend the reduction to ``shape.K``, A's zero point goes into
+    the per-column bias with B's column sums less its zero point)."""
+    for t, which in ((a, "first"), (b, "second")):
+        if not isinstance(t, QTensor):
+            raise ExecutionError(f"node '{node}': MatMul's {which} operand is not quantized (a QDQ model "
+                                 f"quantizes both inputs of a MatMul of two activations)")
+    M, K = a.q.shape[-2:]
+    N = b.q.shape[-1]
+    zb = b.zero_point
+    wq = QuantParams(np.asarray(b.scale, np.float32), np.zeros((), np.int64))
+    plan = _plan(cfg, shape, dataflow)
+    progs = []
+    for a2, b2 in zip(a.q.reshape(-1, M, K), b.q.reshape(-1, K, N)):
+        centred = b2.astype(np.int64) - zb
+        quant = _channel_quant(a, centred, None, wq, out_scale, out_zp, N, centred.sum(axis=0), node)
+        _check_fits(cfg, node, centred.T, None, a.zero_point)
+        A, W = extend_operands(a2, b2, zb)
+        progs.append(lower_gemm(cfg, A, W, quant, dataflow=dataflow, plan=plan))
+    return progs
 
 
 def _model_executor(cfg: AcceleratorConfig) -> Executor:
@@ -419,9 +466,6 @@ def _host(graph: LayerGraph, node: str, ins: list[QTensor | FloatTensor]) -> QTe
         scale, zp, dtype = _as_activation(_quant_of(graph, node), node)
         q8, _ = to_int8_domain(np.asarray(layer.value), zp + 128 if dtype == "uint8" else zp, dtype)
         return QTensor(q8, scale, zp, dtype)
-    if isinstance(layer, MatMul):
-        a, b = ins
-        return _requant_host(np.matmul(a.real(), b.real()), graph, node)
     raise ExecutionError(f"node '{node}': {layer.kind} is not supported by the executor")
 
 
@@ -434,24 +478,28 @@ def _limit(field_name: str, value: int, what: str) -> None:
 
 
 def _accelerator_bytes(cfg: AcceleratorConfig, graph: LayerGraph, node: str, dataflow: str | None) -> int:
-    """Host bytes a Conv2d/Gemm layer allocates while it runs (an upper bound): int64 working copies of the
-    weights, the program's host-memory image twice (the image and the simulator's copy), the input and
-    output rearranged, and every instruction (:data:`HOST_BYTES_PER_INSTRUCTION`), counted by the
-    analytical model for the plan the run will use (memoised, so the run plans nothing twice)."""
+    """Host bytes a Conv2d/Gemm/MatMul layer allocates while it runs (an upper bound): int64 working copies
+    of the weights, every program's host-memory image twice (the image and the simulator's copy; all of a
+    batch's programs are lowered before they run), the input and output rearranged, and every instruction
+    (:data:`HOST_BYTES_PER_INSTRUCTION`), counted by the analytical model for the plan the run will use
+    (memoised, so the run plans nothing twice)."""
     layer = graph.layer(node)
-    src = graph.shapes[graph.inputs_of(node)[0]]
-    n_in, n_out = math.prod(src), math.prod(graph.shapes[node])
-    _, shape, _ = executed_layer_shape(cfg, graph, node)
+    ins = [graph.shapes[i] for i in graph.inputs_of(node)]
+    n_in, n_out = math.prod(ins[0]), math.prod(graph.shapes[node])
+    _, shape, repeat = executed_layer_shape(cfg, graph, node)
     if isinstance(layer, Conv2d):
         n_w = layer.out_channels * (layer.in_channels // shape.groups) * layer.kernel[0] * layer.kernel[1]
+    elif isinstance(layer, MatMul):  # each program's W' and A' (the operands extended by the fills)
+        n_w = repeat * shape.K * shape.N
+        n_in = repeat * shape.M * shape.K + math.prod(ins[1])
     else:
         n_w = layer.in_features * layer.out_features
     try:
-        instructions = _planned_perf(cfg, shape, dataflow).instructions
+        instructions = repeat * _planned_perf(cfg, shape, dataflow).instructions
     except HwgenError:  # no plan fits: the run reports it at this layer, before simulating it
         instructions = 0
-    _limit("instructions", instructions, f"node '{node}' ({layer.kind}): instructions of its program")
-    image = instructions * INSTR_BYTES + n_in + n_w + n_out + 16 * cfg.cols + 64 * cfg.host_port_bytes
+    _limit("instructions", instructions, f"node '{node}' ({layer.kind}): instructions of its programs")
+    image = instructions * INSTR_BYTES + n_in + n_w + n_out + repeat * (16 * cfg.cols + 64 * cfg.host_port_bytes)
     return 24 * n_w + 3 * (n_in + n_out) + 2 * image + instructions * HOST_BYTES_PER_INSTRUCTION
 
 
@@ -484,8 +532,8 @@ def check_run_limits(graph: LayerGraph, cfg: AcceleratorConfig, dataflow: str | 
     for node in graph.order():
         layer = graph.layer(node)
         where = f"node '{node}' ({layer.kind})"
-        if isinstance(layer, (Conv2d, Gemm)):
-            _limit("simulated_macs", layer.macs(graph.shapes[node]), f"{where}: multiply-accumulates to simulate")
+        if isinstance(layer, (Conv2d, Gemm, MatMul)):
+            _limit("simulated_macs", graph.layer_macs(node), f"{where}: multiply-accumulates to simulate")
             working = _accelerator_bytes(cfg, graph, node, dataflow)
         else:
             working = _host_bytes(graph, node)
@@ -544,18 +592,20 @@ def run_quantized(graph: LayerGraph, inputs: Mapping[str, np.ndarray] | np.ndarr
             run.layers.append(LayerRun(node, "Input", "host", shape))
         else:
             ins = [values[i] for i in graph.inputs_of(node)]
-            if isinstance(layer, (Conv2d, Gemm)):
-                prog, out_shape, s, z, dt = layer_program(cfg, graph, node, ins[0], dataflow)
-                try:
-                    res = _run_layer(make_executor(cfg), prog)
-                except ExecutionError as e:
-                    raise ExecutionError(f"node '{node}': {e}") from None
-                memory, cycles, busy = res.memory, res.cycles, res.busy_pe
-                out = prog.outputs["out"].read(memory).astype(np.int8)
-                q = np.transpose(out, (2, 0, 1))[None] if isinstance(layer, Conv2d) else out.reshape(out_shape)
-                values[node] = QTensor(q, s, z, dt)
-                run.layers.append(LayerRun(node, layer.kind, "accelerator", shape, layer.macs(shape), cycles, busy,
-                                           len(prog.instructions), prog.meta["plan"]["dataflow"],
+            if isinstance(layer, (Conv2d, Gemm, MatMul)):
+                job = layer_programs(cfg, graph, node, ins, dataflow)
+                outs, cycles, busy = [], 0, 0
+                for prog in job.programs:
+                    try:
+                        res = _run_layer(make_executor(cfg), prog)
+                    except ExecutionError as e:
+                        raise ExecutionError(f"node '{node}': {e}") from None
+                    outs.append(prog.outputs["out"].read(res.memory))
+                    cycles, busy = cycles + res.cycles, busy + res.busy_pe
+                values[node] = job.collect(outs)
+                run.layers.append(LayerRun(node, layer.kind, "accelerator", shape, graph.layer_macs(node), cycles, busy,
+                                           sum(len(p.instructions) for p in job.programs),
+                                           job.programs[0].meta["plan"]["dataflow"],
                                            busy / (cycles * cfg.pes) if cycles else 0.0))
             else:
                 values[node] = _host(graph, node, ins)

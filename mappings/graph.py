@@ -666,6 +666,10 @@ class LayerGraph:
         return [{"name": n, "kind": layer.kind, "shape": self.shapes[n], "macs": self._macs(n, self.shapes)}
                 for n, layer in self]
 
+    def layer_macs(self, n: str) -> int:
+        """MACs of node ``n`` (0 for layers that are not Conv2d, Gemm or MatMul); shapes must be inferred."""
+        return self._macs(n, self.shapes)
+
     def _macs(self, n: str, shapes: dict[str, tuple[int, ...]]) -> int:
         """MACs of node ``n`` (0 for layers that are not Conv2d, Gemm or MatMul) from already inferred shapes."""
         layer = self.layer(n)

@@ -33,6 +33,7 @@ from sim.perf import ConvShape, GemmShape, LayerPerf, Roofline, roofline
 from .graph import Conv2d, Gemm, LayerGraph, MatMul
 from .grouping import executed_conv
 from .mapper import EXECUTED_PER_CHANNEL
+from .zero_points import matmul_fills
 from hwgen.errors import HwgenError
 
 __all__ = ["ModelSpecError", "MapRow", "NetworkMap", "load_model", "map_graph", "default_planner", "chart_png", "layer_shape",
@@ -180,13 +181,14 @@ def default_planner(cfg: AcceleratorConfig, shape, per_channel: bool = EXECUTED_
 
 
 def layer_shape(graph: LayerGraph, node: str) -> tuple[GemmShape | ConvShape, int]:
-    """The accelerator shape of a compute node and how many times it runs (MatMul batch)."""
+    """The accelerator shape of a compute node and how many times it runs: once per image of a convolution's
+    batch, once per batch index of a MatMul (a Gemm's batch is rows of its one GEMM)."""
     layer = graph.layer(node)
     src = graph.shapes[graph.inputs_of(node)[0]]
     if isinstance(layer, Conv2d):
-        _, c, h, w = src
+        n, c, h, w = src
         return ConvShape(h, w, c, layer.kernel[0], layer.kernel[1], layer.out_channels, layer.stride, layer.pads,
-                         layer.dilation, layer.groups), 1
+                         layer.dilation, layer.groups), n
     if isinstance(layer, Gemm):
         return GemmShape(int(np.prod(src[:-1])), layer.in_features, layer.out_features), 1
     if isinstance(layer, MatMul):
@@ -198,9 +200,14 @@ def layer_shape(graph: LayerGraph, node: str) -> tuple[GemmShape | ConvShape, in
 def executed_layer_shape(cfg: AcceleratorConfig, graph: LayerGraph, node: str
                          ) -> tuple[GemmShape | ConvShape, GemmShape | ConvShape, int]:
     """(the layer's shape, the shape that runs for it on ``cfg``, repeats): grouped convolutions run as
-    block-diagonal groups (mappings.grouping); ``hwgen map`` and ``hwgen run`` both plan this one."""
+    block-diagonal groups (mappings.grouping), a MatMul of two activations with its reduction extended by
+    the zero-point fills (mappings.zero_points); ``hwgen map`` and ``hwgen run`` both plan this one."""
     shape, repeat = layer_shape(graph, node)
-    return shape, executed_conv(cfg, shape) if isinstance(shape, ConvShape) else shape, repeat
+    if isinstance(shape, ConvShape):
+        return shape, executed_conv(cfg, shape), repeat
+    if isinstance(graph.layer(node), MatMul):
+        return shape, GemmShape(shape.M, shape.K * (1 + len(matmul_fills(graph, node))), shape.N), repeat
+    return shape, shape, repeat
 
 
 def _plan_all(cfg: AcceleratorConfig, shapes: list, planner: Planner, per_channel: bool, jobs: int,
@@ -248,7 +255,7 @@ def map_graph(graph: LayerGraph, cfg: AcceleratorConfig, planner: Planner = defa
         shape, run_shape, repeat = shapes[node]
         plan, perf = planned[run_shape]
         # the useful MACs (and so the roofline's compute bound) stay the layer's own
-        perf = dataclasses.replace(perf, macs=shape.macs) if isinstance(shape, ConvShape) else perf
+        perf = dataclasses.replace(perf, macs=shape.macs) if isinstance(shape, ConvShape) or shape != run_shape else perf
         perf_total = perf
         for _ in range(repeat - 1):
             perf_total = perf_total + perf
@@ -256,7 +263,9 @@ def map_graph(graph: LayerGraph, cfg: AcceleratorConfig, planner: Planner = defa
         merged = groups // getattr(run_shape, "groups", 1)
         tiles = (f"kc={plan.kc} mb={plan.mb} nt={plan.nt} order={plan.order}"
                  + (f" groups={groups}" if groups > 1 else "") + (f" merged x{merged}" if merged > 1 else "")
-                 + (f" x{repeat}" if repeat > 1 else ""))
+                 + (f" x{repeat}" if repeat > 1 else "")
+                 + (f" K={shape.K}+{run_shape.K - shape.K} zero-point fill" if isinstance(shape, GemmShape)
+                    and run_shape != shape else ""))
         spad = perf_total.a_spad_elems + perf_total.w_spad_elems + perf_total.q_spad_bytes
         rl = perf_total.roofline(cfg)
         rows.append(MapRow(node, layer.kind, shape_s, "accelerator", plan.dataflow, tiles, run_shape.gemm,
