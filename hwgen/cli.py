@@ -79,7 +79,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from mappings.execute import ExecutionError, run_quantized
-    from mappings.onnx_import import import_onnx
+    from mappings.onnx_import import OnnxImportError, import_onnx
 
     outs = Outputs(force=args.force, command="run")
     out_key = outs.file(args.output)
@@ -97,6 +97,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UserError(f"{model}: the model has {len(graph.graph_inputs)} inputs "
                         f"({', '.join(graph.graph_inputs)}); hwgen run takes exactly one")
     (inp,) = graph.graph_inputs
+    batch = _batch_of(Path(args.input), tuple(graph.shapes[inp]))
+    if batch is not None:  # a symbolic batch takes the input's; a fixed one is left for _load_input to name
+        try:
+            graph = import_onnx(model, batch=batch)
+        except OnnxImportError:
+            pass
     x = _load_input(Path(args.input), inp, tuple(graph.shapes[inp]), model)
     try:
         run = run_quantized(graph, x, cfg, backend=args.backend)
@@ -123,6 +129,24 @@ def cmd_run(args: argparse.Namespace) -> int:
           f"{run.cycles:,} cycles on {cfg.rows}x{cfg.cols} ({args.backend}); output {y.shape} -> {args.output}",
           file=log)
     return 0
+
+
+def _batch_of(path: Path, shape: tuple[int, ...]) -> int | None:
+    """The first dimension of the .npy array at ``path`` when only it differs from the model input's
+    ``shape`` (a batch for a model exported with a symbolic one), else None; the header alone is read,
+    and any problem with the file is left for :func:`_load_input` to report."""
+    from numpy.lib import format as npy
+
+    try:
+        with open(path, "rb") as f:
+            version = npy.read_magic(f)
+            readers = {(1, 0): npy.read_array_header_1_0, (2, 0): npy.read_array_header_2_0}
+            hshape = tuple(readers[version](f, max_header_size=10_000)[0])
+    except Exception:  # noqa: BLE001 - _load_input reads the file again and names what is wrong
+        return None
+    if len(hshape) == len(shape) and hshape[1:] == shape[1:] and hshape[:1] != shape[:1] and hshape[0] >= 1:
+        return int(hshape[0])
+    return None
 
 
 def _load_input(path: Path, name: str, shape: tuple[int, ...], model: Path):
@@ -206,7 +230,7 @@ def cmd_map(args: argparse.Namespace) -> int:
 
     from mappings.network_map import chart_png, load_model, map_graph
 
-    graph = load_model(args.model)
+    graph = load_model(args.model, batch=args.batch)
     err = Console(stderr=True)
     # a bar on a terminal only (a decoupled configuration's exact costs take minutes on ResNet-50)
     with Progress(TextColumn("[bold]mapping"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[node]}"),
@@ -311,7 +335,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("run", help="run an int8 QDQ ONNX model end to end on the accelerator")
     r.add_argument("model", help="int8 QDQ ONNX file (as onnxruntime's quantize_static writes it)")
-    r.add_argument("--input", required=True, metavar="X.npy", help="float32 input in the model's input shape")
+    r.add_argument("--input", required=True, metavar="X.npy",
+                   help="float32 input in the model's input shape (a symbolic batch takes the array's first dimension)")
     r.add_argument("--output", required=True, metavar="Y.npy", help="dequantized float32 output ('-': stdout)")
     add_config_args(r)
     r.add_argument("--backend", choices=("model", "rtl"), default="model", help="cycle model or Verilator RTL")
@@ -331,6 +356,8 @@ def build_parser() -> argparse.ArgumentParser:
     mp.add_argument("--all", action="store_true", help="also list host steps in the table")
     mp.add_argument("--jobs", type=int_at_least(1), default=1, metavar="N",
                     help="plan the distinct layer shapes in N processes (default 1)")
+    mp.add_argument("--batch", type=int_at_least(1), default=None, metavar="N",
+                    help="the size of an ONNX model's symbolic batch dimension (default 1)")
     mp.add_argument("--scalesim-compat", action="store_true",
                     help="report compute cycles and utilization as SCALE-Sim computes them for an ideal array")
     mp.add_argument("--scalesim-dataflow", choices=("os", "ws", "is"),

@@ -44,8 +44,11 @@ class ModelSpecError(HwgenError, ValueError):
     """A model argument that is neither an ONNX file, a SCALE-Sim CSV nor zoo:NAME."""
 
 
-def load_model(spec: str) -> LayerGraph:
+def load_model(spec: str, batch: int | None = None) -> LayerGraph:
     """``zoo:NAME``, ``*.onnx`` or a SCALE-Sim ``*.csv`` topology, as a validated LayerGraph.
+
+    ``batch``: the size of an ONNX model's symbolic batch (:func:`mappings.onnx_import.import_onnx`); the
+    zoo and SCALE-Sim topologies are batch 1.
 
     Every failure is a HwgenError naming the file (or zoo name) and, where it applies, the node, the size
     and the limit: the importers check the file (regular, within ``file_bytes``), every declared shape
@@ -53,6 +56,8 @@ def load_model(spec: str) -> LayerGraph:
     passes ``LayerGraph.validate``'s limit checks, so the mapper only ever sees a graph it can cost."""
     if not spec or "\0" in spec:
         raise ModelSpecError(f"{spec!r}: not a model (an .onnx file, a SCALE-Sim .csv topology or zoo:NAME)")
+    if batch not in (None, 1) and not spec.lower().endswith(".onnx"):
+        raise ModelSpecError(f"{spec}: batch {batch}: only an ONNX model with a symbolic batch takes a batch size")
     if spec.startswith("zoo:"):
         from .zoo import get_model
 
@@ -68,7 +73,7 @@ def load_model(spec: str) -> LayerGraph:
     if path.suffix.lower() == ".onnx":
         from .onnx_import import import_onnx
 
-        return import_onnx(path)
+        return import_onnx(path, batch=batch)
     raise ModelSpecError(f"{spec}: expected an .onnx file, a SCALE-Sim .csv topology or zoo:NAME")
 
 

@@ -99,7 +99,7 @@ from .graph import (FLOAT_STEPS, Add, AveragePool, Binary, BinaryFn, Clip, Conca
                     ceil_extra, check_shape, format_shape)
 
 from hwgen.errors import HwgenError, LimitError
-from hwgen.limits import check_limit
+from hwgen.limits import check_limit, limits
 
 __all__ = ["OnnxImportError", "OnnxLimitError", "Constant", "import_onnx", "SUPPORTED_OPS", "OP_PLACEMENT",
            "OpSupport", "op_support"]
@@ -1720,10 +1720,33 @@ def _bcast(v: np.ndarray, axis: int | None, ndim: int) -> np.ndarray:
     return v.reshape(shape)
 
 
-def import_onnx(model: Any, name: str | None = None) -> LayerGraph:
+def import_onnx(model: Any, name: str | None = None, batch: int | None = None) -> LayerGraph:
     """Import an ONNX model (a path or an ``onnx.ModelProto``) as a validated :class:`LayerGraph`.
 
-    ``name`` names the graph (default: the ONNX graph's name).
+    ``name`` names the graph (default: the ONNX graph's name). ``batch``: the size a symbolic batch
+    dimension (the first dimension of a graph input) takes, before shape inference, so every shape and
+    every Shape-derived constant follows it (None: 1); a graph input whose batch is fixed must have this
+    size.
     """
     m, where = _load(model)
+    if batch is not None:
+        _set_batch(m, where, batch)
     return _Importer(m, where, name).run()
+
+
+def _set_batch(m, where: str, batch: int) -> None:
+    """Give the symbolic batch dimension of every graph input the size ``batch`` (checked: an integer from 1
+    to the ``tensor_elements`` limit; a fixed batch must already be it)."""
+    if isinstance(batch, bool) or not isinstance(batch, (int, np.integer)) or not 1 <= batch <= limits().tensor_elements:
+        raise OnnxImportError(f"{where}: batch {batch!r}: must be an integer from 1 to {limits().tensor_elements}")
+    inits = {i.name for i in m.graph.initializer}
+    for inp in m.graph.input:
+        dims = inp.type.tensor_type.shape.dim
+        if inp.name in inits or not inp.type.tensor_type.HasField("shape") or not dims:
+            continue
+        if dims[0].HasField("dim_value"):
+            if dims[0].dim_value != batch:
+                raise OnnxImportError(f"{where}: graph input '{_name(inp.name)}' has a fixed batch of "
+                                      f"{dims[0].dim_value}, not {batch}")
+        else:
+            dims[0].dim_value = int(batch)
