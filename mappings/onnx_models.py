@@ -12,6 +12,9 @@ weights from a seed)::
 * :func:`conv_chain` ``n`` 3x3 convs, each followed by Relu.
 * :func:`mlp` MatMul + Add (bias) + Relu, then Gemm (transB=0) + Relu, then
   Gemm (transB=1).
+* torchvision's ``squeezenet1_1``, ``shufflenet_v2_x0_5``, ``efficientnet_b0`` and
+  ``mobilenet_v3_large`` as ``torch.onnx.export`` writes them (BatchNorm folded, random weights) are in
+  :mod:`mappings.onnx_vision`; :data:`BUILDERS` includes them.
 * :func:`quantize_qdq` runs ``onnxruntime.quantization.quantize_static`` in
   QDQ format with a calibration reader over a few random inputs.
 * :func:`run_ort` runs a model and returns the requested tensors, including
@@ -28,6 +31,9 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
+
+# onnx_vision does not import this module (no cycle)
+from .onnx_vision import efficientnet_b0, mobilenet_v3_large, shufflenet_v2_x0_5, squeezenet1_1
 
 OPSET = 13
 
@@ -400,7 +406,10 @@ def mlp(seed: int = 0, features: Sequence[int] = (32, 24, 16, 10)) -> onnx.Model
 #: every builder above by name (tests that must cover each built model iterate this)
 BUILDERS = {"small_cnn": small_cnn, "conv_chain": conv_chain, "mlp": mlp, "ceil_pool_cnn": ceil_pool_cnn,
             "activation_cnn": activation_cnn, "shuffle_cnn": shuffle_cnn, "encoder_layer": encoder_layer,
-            "pad_gather_cnn": pad_gather_cnn, "shape_subgraph_cnn": shape_subgraph_cnn}
+            "pad_gather_cnn": pad_gather_cnn, "shape_subgraph_cnn": shape_subgraph_cnn,
+            # torchvision's networks (mappings.onnx_vision)
+            "squeezenet1_1": squeezenet1_1, "shufflenet_v2_x0_5": shufflenet_v2_x0_5,
+            "efficientnet_b0": efficientnet_b0, "mobilenet_v3_large": mobilenet_v3_large}
 
 
 def save(model: onnx.ModelProto, path: str | os.PathLike) -> Path:
