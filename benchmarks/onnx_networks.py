@@ -1,15 +1,19 @@
-"""Networks users bring, from ONNX as onnxruntime quantizes them: per model, the cycles and PE utilization
-``hwgen map`` reports and ``hwgen run`` measures, the output's distance from onnxruntime in output quanta
-(and ORT's own spread between optimisation levels), whether the argmax agrees, and the wall time of map
-and run; with ``--rtl``, the run on native Verilator compared layer by layer with the cycle model
-(integer outputs, cycles, busy PEs).
+"""Networks users bring, from ONNX as onnxruntime quantizes them: per model, opset and weight quantization,
+the cycles and PE utilization ``hwgen map`` reports and ``hwgen run`` measures (and whether they agree layer
+by layer), the output's distance from onnxruntime in output quanta (and ORT's own spread between
+optimisation levels), whether the argmax agrees, and the wall time of map and run; with ``--rtl``, the
+MobileNetV3-Small runs on native Verilator too, compared layer by layer with the cycle model (integer
+outputs, cycles, busy PEs).
 
-    python benchmarks/onnx_networks.py [--models mobilenet_v3_small,shuffle_cnn] [--rtl] [--bert]
+    python benchmarks/onnx_networks.py [--models squeezenet1_1,shufflenet_v2_x0_5] [--opsets 13,17]
+                                       [--rtl] [--bert]
 
-The models are mappings.onnx_models' builders (torch is not a dependency): MobileNetV3-Small at 1x3x64x64
-(torchvision's architecture), the operator models of the tests, and with ``--bert`` a BERT-base encoder
-layer (sequence 128, width 768, 12 heads, feed-forward 3072). Random weights, quantized by onnxruntime's
-``quantize_static`` (QDQ, int8 activations, per-channel weights, calibration on random inputs).
+The networks are mappings.onnx_vision's builders of torchvision's architectures as torch.onnx.export writes
+them (torch is not a dependency) at 1x3x64x64, the operator models of the tests, and with ``--bert`` a
+BERT-base encoder layer (mappings.onnx_models.bert_encoder_layer: sequence 128, width 768, 12 heads,
+feed-forward 3072, post-norm). Random weights, quantized by onnxruntime's ``quantize_static`` (QDQ, int8
+activations, per-channel and per-tensor weights, calibration on random inputs). Exit 1 if a run is
+further from ORT than two quanta or ORT's own spread, differs in argmax, or map and run disagree.
 """
 
 from __future__ import annotations
@@ -30,28 +34,31 @@ from hwgen.config import AcceleratorConfig  # noqa: E402
 from mappings.execute import run_quantized  # noqa: E402
 from mappings.network_map import map_graph  # noqa: E402
 from mappings.onnx_import import import_onnx  # noqa: E402
-from mappings.onnx_models import (activation_cnn, ceil_pool_cnn, encoder_layer, mobilenet_v3_small,  # noqa: E402
+from mappings.onnx_models import (activation_cnn, bert_encoder_layer, ceil_pool_cnn, encoder_layer,  # noqa: E402
                                   quantize_qdq, random_inputs, run_ort, save, shuffle_cnn)
+from mappings.onnx_vision import VISION_BUILDERS  # noqa: E402
 
+#: name -> builder of the float model at an opset
 MODELS = {
-    "mobilenet_v3_small": lambda: mobilenet_v3_small(seed=1, hw=64, opset=17),
-    "mobilenet_v3_small_op13": lambda: mobilenet_v3_small(seed=2, hw=64, opset=13),
-    "ceil_pool_cnn": lambda: ceil_pool_cnn(seed=1, hw=65),
-    "activation_cnn": lambda: activation_cnn(seed=1, hw=64),
-    "shuffle_cnn": lambda: shuffle_cnn(seed=1, hw=64),
-    "encoder_layer": lambda: encoder_layer(seed=1, seq=32, d=64, heads=4, ff=256),
+    **{name: (lambda build: lambda opset: build(seed=1, hw=64, opset=opset))(build)
+       for name, build in VISION_BUILDERS.items()},
+    "ceil_pool_cnn": lambda opset: ceil_pool_cnn(seed=1, hw=65),
+    "activation_cnn": lambda opset: activation_cnn(seed=1, hw=64, opset=opset),
+    "shuffle_cnn": lambda opset: shuffle_cnn(seed=1, hw=64, opset=opset),
+    "encoder_layer": lambda opset: encoder_layer(seed=1, seq=32, d=64, heads=4, ff=256, opset=opset),
 }
-BERT = lambda: encoder_layer(seed=1, seq=128, d=768, heads=12, ff=3072)  # noqa: E731
+BERT = lambda opset: bert_encoder_layer(seed=1, seq=128, opset=opset)  # noqa: E731
+#: the network --rtl runs on Verilator too
+RTL_MODEL = "mobilenet_v3_small"
 
 #: Gemmini-equal resources (issue 8's configuration)
 CFG = AcceleratorConfig(name="net16", rows=16, cols=16, host_port_width=128, a_spad_depth=8192, w_spad_depth=8192,
                         acc_depth=1024)
 
 
-def measure(name: str, build, folder: Path, rtl: bool) -> dict:
-    fm = build()
+def measure(name: str, fm, per_channel: bool, folder: Path, rtl: bool) -> dict:
     save(fm, folder / f"{name}.onnx")
-    q = quantize_qdq(folder / f"{name}.onnx", folder / f"{name}_q.onnx", "int8", True, seed=3)
+    q = quantize_qdq(folder / f"{name}.onnx", folder / f"{name}_q.onnx", "int8", per_channel, seed=3)
     g = import_onnx(q)
     (out,) = g.outputs
     scale = float(g.tensors[out].quant.scale)
@@ -66,12 +73,14 @@ def measure(name: str, build, folder: Path, rtl: bool) -> dict:
     best = next(iter(run_ort(q, feed, opt_level="all").values()))
     plain = next(iter(run_ort(q, feed, opt_level="disable").values()))
     ours = run.outputs[out]
+    mapped = {r.layer: r.cycles for r in nmap.rows if r.where == "accelerator"}
+    ran = {r.name: r.cycles for r in run.layers if r.where == "accelerator"}
     row = dict(model=name, nodes=len(g.order()), accel=sum(r.where == "accelerator" for r in run.layers),
-               map_cycles=nmap.cycles, run_cycles=run.cycles,
+               map_cycles=nmap.cycles, run_cycles=run.cycles, map_eq_run=mapped == ran,
                util=sum(r.busy_pe for r in run.layers) / (run.cycles * CFG.pes) if run.cycles else 0.0,
                quanta=float(np.abs(ours - best).max()) / scale, quanta_plain=float(np.abs(ours - plain).max()) / scale,
                spread=float(np.abs(best - plain).max()) / scale,
-               argmax=bool(ours.reshape(-1).argmax() == best.reshape(-1).argmax()), map_s=map_s, run_s=run_s, rtl="-")
+               argmax=bool(np.array_equal(ours.argmax(-1), best.argmax(-1))), map_s=map_s, run_s=run_s, rtl="-")
     if rtl:
         t0 = time.perf_counter()
         hw = run_quantized(g, x, CFG, backend="rtl")
@@ -85,27 +94,35 @@ def measure(name: str, build, folder: Path, rtl: bool) -> dict:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--models", default=",".join(MODELS), help=f"comma-separated, of {', '.join(MODELS)}")
-    ap.add_argument("--rtl", action="store_true", help="also run on native Verilator, layer by layer against the model")
+    ap.add_argument("--opsets", default="13,17", help="comma-separated export opsets (default 13,17)")
+    ap.add_argument("--rtl", action="store_true", help=f"also run {RTL_MODEL} on native Verilator, layer by layer "
+                                                       f"against the model")
     ap.add_argument("--bert", action="store_true", help="also a BERT-base encoder layer at sequence 128")
     args = ap.parse_args(argv)
     todo = {m: MODELS[m] for m in args.models.split(",") if m}
     if args.bert:
         todo["bert_base_layer"] = BERT
     table = Table(title=f"ONNX networks on {CFG.rows}x{CFG.cols} ({CFG.controller} controller), int8 QDQ by onnxruntime")
-    cols = ("model", "nodes", "accel", "map cycles", "run cycles", "PE util", "quanta vs ORT", "vs ORT(no opt)",
-            "ORT spread", "argmax", "map s", "run s", "RTL")
+    cols = ("model", "opset", "weights", "nodes", "accel", "map cycles", "run cycles", "map=run", "PE util",
+            "quanta vs ORT", "vs ORT(no opt)", "ORT spread", "argmax", "map s", "run s", "RTL")
     for c in cols:
-        table.add_column(c, justify="left" if c in ("model", "RTL", "argmax") else "right")
+        table.add_column(c, justify="left" if c in ("model", "RTL", "argmax", "weights", "map=run") else "right")
     bad = 0
     with tempfile.TemporaryDirectory() as d:
         for name, build in todo.items():
-            r = measure(name, build, Path(d), args.rtl)
-            # map == run except where run computes attention MatMuls on the host (issue 9): shown, not failed
-            bad += r["quanta_plain"] > 2 + 1e-3 or "DIFFERS" in r["rtl"]
-            table.add_row(r["model"], str(r["nodes"]), str(r["accel"]), f"{r['map_cycles']:,}", f"{r['run_cycles']:,}",
-                          f"{r['util']:.1%}", f"{r['quanta']:.0f}", f"{r['quanta_plain']:.0f}", f"{r['spread']:.0f}",
-                          "same" if r["argmax"] else "differs", f"{r['map_s']:.1f}", f"{r['run_s']:.1f}", r["rtl"])
-    Console(width=200).print(table)
+            for k, opset in enumerate(int(o) for o in args.opsets.split(",")):
+                for per_channel in (True, False):
+                    rtl = args.rtl and name == RTL_MODEL and k == 0 and per_channel
+                    r = measure(name, build(opset), per_channel, Path(d), rtl)
+                    bad += (r["quanta_plain"] > max(2.0, r["spread"]) + 1e-3 or not r["argmax"]
+                            or not r["map_eq_run"] or "DIFFERS" in r["rtl"])
+                    table.add_row(r["model"], str(opset), "per-channel" if per_channel else "per-tensor",
+                                  str(r["nodes"]), str(r["accel"]), f"{r['map_cycles']:,}", f"{r['run_cycles']:,}",
+                                  "yes" if r["map_eq_run"] else "NO", f"{r['util']:.1%}", f"{r['quanta']:.0f}",
+                                  f"{r['quanta_plain']:.0f}", f"{r['spread']:.0f}",
+                                  "same" if r["argmax"] else "differs", f"{r['map_s']:.1f}", f"{r['run_s']:.1f}",
+                                  r["rtl"])
+    Console(width=220).print(table)
     return 1 if bad else 0
 
 

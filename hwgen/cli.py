@@ -88,8 +88,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     log = sys.stderr if outs.uses_stdout else sys.stdout
 
     cfg = config_from_args(args)
-    model = Path(args.model)
-    graph = import_onnx(model)  # OnnxImportError names the file (or the node and its operator)
+    model = Path(args.model)  # how messages name it
+    source = _zoo_quantized(args.model[4:]) if args.model.startswith("zoo:") else model
+    graph = import_onnx(source)  # OnnxImportError names the file (or the node and its operator)
     if len(graph.outputs) != 1:
         raise UserError(f"{model}: the model has {len(graph.outputs)} outputs ({', '.join(graph.outputs)}); "
                         f"hwgen run writes exactly one")
@@ -100,7 +101,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     batch = _batch_of(Path(args.input), tuple(graph.shapes[inp]))
     if batch is not None:  # a symbolic batch takes the input's; a fixed one is left for _load_input to name
         try:
-            graph = import_onnx(model, batch=batch)
+            graph = import_onnx(source, batch=batch)
         except OnnxImportError:
             pass
     x = _load_input(Path(args.input), inp, tuple(graph.shapes[inp]), model)
@@ -129,6 +130,25 @@ def cmd_run(args: argparse.Namespace) -> int:
           f"{run.cycles:,} cycles on {cfg.rows}x{cfg.cols} ({args.backend}); output {y.shape} -> {args.output}",
           file=log)
     return 0
+
+
+def _zoo_quantized(name: str):
+    """Zoo model ``name``'s ONNX graph (:data:`mappings.zoo.ONNX_ZOO`, random weights, seed 0) quantized by
+    onnxruntime's static QDQ quantizer (int8, per tensor, calibrated on random inputs), as a ModelProto."""
+    import tempfile
+
+    import onnx
+
+    from mappings.onnx_models import quantize_qdq, save
+    from mappings.zoo import UnknownModelError, onnx_model
+
+    try:
+        fm = onnx_model(name)
+    except UnknownModelError as e:
+        raise UserError(str(e)) from None
+    with tempfile.TemporaryDirectory() as tmp:
+        save(fm, Path(tmp) / "float.onnx")
+        return onnx.load(str(quantize_qdq(Path(tmp) / "float.onnx", Path(tmp) / "qdq.onnx")))
 
 
 def _batch_of(path: Path, shape: tuple[int, ...]) -> int | None:
@@ -312,6 +332,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="hwgen", description="Systolic accelerator generator, model and verifier")
     p.add_argument("--version", action="version", version=f"hwgen {_version()}")
+    from mappings.zoo import model_names
+
     sub = p.add_subparsers(dest="command", required=True)
 
     g = sub.add_parser("generate", help="write Verilog, config.json and a manifest")
@@ -334,7 +356,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.set_defaults(func=cmd_demo)
 
     r = sub.add_parser("run", help="run an int8 QDQ ONNX model end to end on the accelerator")
-    r.add_argument("model", help="int8 QDQ ONNX file (as onnxruntime's quantize_static writes it)")
+    r.add_argument("model", help="int8 QDQ ONNX file (as onnxruntime's quantize_static writes it), or zoo:NAME "
+                                 "of an ONNX-built zoo model (quantized by onnxruntime on random inputs first)")
     r.add_argument("--input", required=True, metavar="X.npy",
                    help="float32 input in the model's input shape (a symbolic batch takes the array's first dimension)")
     r.add_argument("--output", required=True, metavar="Y.npy", help="dequantized float32 output ('-': stdout)")
@@ -348,7 +371,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     mp = sub.add_parser("map", help="map a network (ONNX, SCALE-Sim CSV or zoo:NAME) and report it per layer")
     mp.add_argument("model", help="MODEL.onnx, a SCALE-Sim topology .csv, or zoo:NAME "
-                                  "(mobilenet_v1, mobilenet_v2, resnet18, resnet50, bert_base, mlp)")
+                                  f"({', '.join(model_names())})")
     add_config_args(mp)
     mp.add_argument("--json", metavar="FILE", help="write the per-layer table as JSON ('-': stdout)")
     mp.add_argument("--csv", metavar="FILE", help="write the per-layer table as CSV ('-': stdout)")

@@ -12,9 +12,9 @@ weights from a seed)::
 * :func:`conv_chain` ``n`` 3x3 convs, each followed by Relu.
 * :func:`mlp` MatMul + Add (bias) + Relu, then Gemm (transB=0) + Relu, then
   Gemm (transB=1).
-* torchvision's ``squeezenet1_1``, ``shufflenet_v2_x0_5``, ``efficientnet_b0`` and
-  ``mobilenet_v3_large`` as ``torch.onnx.export`` writes them (BatchNorm folded, random weights) are in
-  :mod:`mappings.onnx_vision`; :data:`BUILDERS` includes them.
+* torchvision's networks (``squeezenet1_1``, ``shufflenet_v2_x0_5``, ``efficientnet_b0``,
+  ``mobilenet_v3_small`` and ``-large``) as ``torch.onnx.export`` writes them (BatchNorm folded, random
+  weights) are in :mod:`mappings.onnx_vision`, built on this module's ``_Builder``.
 * :func:`quantize_qdq` runs ``onnxruntime.quantization.quantize_static`` in
   QDQ format with a calibration reader over a few random inputs.
 * :func:`run_ort` runs a model and returns the requested tensors, including
@@ -31,9 +31,6 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
-
-# onnx_vision does not import this module (no cycle)
-from .onnx_vision import efficientnet_b0, mobilenet_v3_large, shufflenet_v2_x0_5, squeezenet1_1
 
 OPSET = 13
 
@@ -191,9 +188,9 @@ def shuffle_cnn(seed: int = 0, hw: int = 16, cin: int = 3, classes: int = 10, wi
     y = b.conv("half1", c // 2, c // 2, 1, "branch")
     y = b.node("Relu", [y], "branch_relu")
     y = b.node("Concat", ["half0", y], "concat", axis=1)
-    y = b.node("Reshape", [y, b.const("shuffle.in", np.array([1, 2, c // 2, h, h], np.int64))], "shuffle_in")
+    y = b.node("Reshape", [y, b.const("shuffle.in", np.array([0, 2, c // 2, h, h], np.int64))], "shuffle_in")
     y = b.node("Transpose", [y], "shuffle", perm=[0, 2, 1, 3, 4])
-    y = b.node("Reshape", [y, b.const("shuffle.out", np.array([1, c, h, h], np.int64))], "shuffle_out")
+    y = b.node("Reshape", [y, b.const("shuffle.out", np.array([0, c, h, h], np.int64))], "shuffle_out")
     y = b.node("Slice", [y, b.const("crop.starts", np.array([1], np.int64)), b.const("crop.ends", np.array([h], np.int64)),
                          b.const("crop.axes", np.array([3], np.int64))], "crop")
     y = b.conv(y, c, 2 * c, 1, "expand")
@@ -212,12 +209,13 @@ def shuffle_cnn(seed: int = 0, hw: int = 16, cin: int = 3, classes: int = 10, wi
 
 
 def encoder_layer(seed: int = 0, seq: int = 8, d: int = 16, heads: int = 2, ff: int = 32, opset: int = 17,
-                  gelu_op: bool = False) -> onnx.ModelProto:
+                  gelu_op: bool = False, post_norm: bool = False, epsilon: float = 1e-5) -> onnx.ModelProto:
     """One transformer encoder layer as exporters write it (pre-norm): LayerNormalization, Q/K/V projections
     (MatMul + Add), heads split by Reshape and Transpose, Q·Kᵀ (a MatMul of two activations), the scale
     (Div), Softmax, probabilities·V, heads merged, the output projection and residual Add, then the
     feed-forward block with GELU (``gelu_op``: ONNX's Gelu, opset 20; else Erf, Mul and Add as torch
-    exports it) and a second residual. Input "input" [1, seq, d], output "output" [1, seq, d]."""
+    exports it) and a second residual. ``post_norm``: BERT's order instead, each LayerNormalization after
+    its residual Add (:func:`bert_encoder_layer`). Input "input" [1, seq, d], output "output" [1, seq, d]."""
     b = _Builder(seed)
     dh = d // heads
 
@@ -230,13 +228,13 @@ def encoder_layer(seed: int = 0, seq: int = 8, d: int = 16, heads: int = 2, ff: 
     def norm(x: str, name: str) -> str:
         return b.node("LayerNormalization", [x, b.const(f"{name}.scale", b.rng.uniform(0.5, 1.5, d).astype(np.float32)),
                                               b.const(f"{name}.bias", (b.rng.standard_normal(d) * 0.1).astype(np.float32))],
-                      name, axis=-1, epsilon=1e-5)
+                      name, axis=-1, epsilon=epsilon)
 
     def split_heads(x: str, name: str, perm: list[int]) -> str:
-        y = b.node("Reshape", [x, b.const(f"{name}.shape", np.array([1, seq, heads, dh], np.int64))], f"{name}_rs")
+        y = b.node("Reshape", [x, b.const(f"{name}.shape", np.array([0, seq, heads, dh], np.int64))], f"{name}_rs")
         return b.node("Transpose", [y], name, perm=perm)
 
-    h = norm("input", "ln1")
+    h = "input" if post_norm else norm("input", "ln1")
     q = split_heads(dense(h, d, d, "q"), "q_heads", [0, 2, 1, 3])
     k = split_heads(dense(h, d, d, "k"), "k_heads", [0, 2, 3, 1])          # K transposed: [1, heads, dh, seq]
     v = split_heads(dense(h, d, d, "v"), "v_heads", [0, 2, 1, 3])
@@ -245,9 +243,11 @@ def encoder_layer(seed: int = 0, seq: int = 8, d: int = 16, heads: int = 2, ff: 
     probs = b.node("Softmax", [scores], "softmax", axis=-1)
     ctx = b.node("MatMul", [probs, v], "context")
     ctx = b.node("Transpose", [ctx], "merge_t", perm=[0, 2, 1, 3])
-    ctx = b.node("Reshape", [ctx, b.const("merge.shape", np.array([1, seq, d], np.int64))], "merge")
+    ctx = b.node("Reshape", [ctx, b.const("merge.shape", np.array([0, seq, d], np.int64))], "merge")
     x = b.node("Add", ["input", dense(ctx, d, d, "o")], "residual1")
-    h = dense(norm(x, "ln2"), d, ff, "ff1")
+    if post_norm:
+        x = norm(x, "ln1")
+    h = dense(x if post_norm else norm(x, "ln2"), d, ff, "ff1")
     if gelu_op:
         h = b.node("Gelu", [h], "gelu")
     else:
@@ -257,8 +257,17 @@ def encoder_layer(seed: int = 0, seq: int = 8, d: int = 16, heads: int = 2, ff: 
         h = b.node("Mul", [h, e], "gelu_mul")
         h = b.node("Mul", [h, b.const("half", np.array(0.5, np.float32))], "gelu_half")
     x = b.node("Add", [x, dense(h, ff, d, "ff2")], "residual2")
+    if post_norm:
+        x = norm(x, "ln2")
     b.nodes[-1].output[0] = "output"
     return b.model("encoder_layer", [("input", (1, seq, d))], [("output", (1, seq, d))], opset=20 if gelu_op else opset)
+
+
+def bert_encoder_layer(seed: int = 0, seq: int = 128, opset: int = 17) -> onnx.ModelProto:
+    """One BERT-base encoder layer as Hugging Face's BertLayer exports (without an attention mask): hidden
+    768, 12 heads, feed-forward 3072, post-norm LayerNormalization (epsilon 1e-12) and torch's erf GELU;
+    :func:`encoder_layer` with those sizes. Input "input" [1, seq, 768], output "output" [1, seq, 768]."""
+    return encoder_layer(seed, seq=seq, d=768, heads=12, ff=3072, opset=opset, post_norm=True, epsilon=1e-12)
 
 
 def pad_gather_cnn(seed: int = 0, hw: int = 12, cin: int = 3, classes: int = 10, width: int = 8,
@@ -316,60 +325,6 @@ def _divisible(v: float, divisor: int = 8) -> int:
     return out + divisor if out < 0.9 * v else out
 
 
-#: torchvision's MobileNetV3-Small inverted residuals: (in, kernel, expanded, out, squeeze-excite,
-#: hard-swish, stride)
-MOBILENET_V3_SMALL = ((16, 3, 16, 16, True, False, 2), (16, 3, 72, 24, False, False, 2),
-                      (24, 3, 88, 24, False, False, 1), (24, 5, 96, 40, True, True, 2),
-                      (40, 5, 240, 40, True, True, 1), (40, 5, 240, 40, True, True, 1),
-                      (40, 5, 120, 48, True, True, 1), (48, 5, 144, 48, True, True, 1),
-                      (48, 5, 288, 96, True, True, 2), (96, 5, 576, 96, True, True, 1),
-                      (96, 5, 576, 96, True, True, 1))
-
-
-def mobilenet_v3_small(seed: int = 0, hw: int = 64, classes: int = 1000, opset: int = 17) -> onnx.ModelProto:
-    """MobileNetV3-Small as torchvision builds it (BatchNorm folded into the convolutions, as onnxruntime's
-    ``quant_pre_process`` leaves it): the hard-swish stem, the eleven inverted residuals of
-    :data:`MOBILENET_V3_SMALL` with squeeze-excite (global pool, 1x1 reduce, ReLU, 1x1 expand,
-    HardSigmoid, channel scale), the 576-channel head, a 1024-wide hard-swish classifier. Hard-swish is
-    ONNX's HardSwish from opset 14, ``x * HardSigmoid(x)`` before (as torch exports it). Input "input"
-    [1, 3, hw, hw], output "logits" [1, classes]."""
-    b = _Builder(seed)
-
-    def hswish(x: str, name: str) -> str:
-        if opset >= 14:
-            return b.node("HardSwish", [x], name)
-        g = b.node("HardSigmoid", [x], f"{name}_gate", alpha=1 / 6, beta=0.5)
-        return b.node("Mul", [x, g], name)
-
-    def act(x: str, hs: bool, name: str) -> str:
-        return hswish(x, name) if hs else b.node("Relu", [x], name)
-
-    x = hswish(b.conv("input", 3, 16, 3, "stem", stride=2, pad=1), "stem_act")
-    for i, (cin, k, exp, cout, se, hs, stride) in enumerate(MOBILENET_V3_SMALL):
-        p = f"b{i}"
-        y = x
-        if exp != cin:
-            y = act(b.conv(y, cin, exp, 1, f"{p}_expand"), hs, f"{p}_expand_act")
-        y = act(b.conv(y, exp, exp, k, f"{p}_dw", stride=stride, pad=k // 2, groups=exp), hs, f"{p}_dw_act")
-        if se:
-            sq = _divisible(exp // 4)
-            s = b.node("GlobalAveragePool", [y], f"{p}_se_pool")
-            s = b.node("Relu", [b.conv(s, exp, sq, 1, f"{p}_se_fc1")], f"{p}_se_relu")
-            s = b.node("HardSigmoid", [b.conv(s, sq, exp, 1, f"{p}_se_fc2")], f"{p}_se_gate", alpha=1 / 6, beta=0.5)
-            y = b.node("Mul", [y, s], f"{p}_se_scale")
-        y = b.conv(y, exp, cout, 1, f"{p}_project")
-        x = b.node("Add", [y, x], f"{p}_residual") if stride == 1 and cin == cout else y
-    x = hswish(b.conv(x, 96, 576, 1, "head"), "head_act")
-    x = b.node("Flatten", [b.node("GlobalAveragePool", [x], "pool")], "flatten", axis=1)
-    w1 = (b.rng.standard_normal((1024, 576)) * np.sqrt(2.0 / 576)).astype(np.float32)
-    x = b.node("Gemm", [x, b.const("fc1.weight", w1), b.const("fc1.bias", np.zeros(1024, np.float32))], "fc1", transB=1)
-    x = hswish(x, "fc1_act")
-    w2 = (b.rng.standard_normal((classes, 1024)) * np.sqrt(1.0 / 1024)).astype(np.float32)
-    ins = [x, b.const("fc2.weight", w2), b.const("fc2.bias", (b.rng.standard_normal(classes) * 0.1).astype(np.float32))]
-    b.nodes.append(helper.make_node("Gemm", ins, ["logits"], name="fc2", transB=1))
-    return b.model("mobilenet_v3_small", [("input", (1, 3, hw, hw))], [("logits", (1, classes))], opset=opset)
-
-
 def conv_chain(seed: int = 0, n: int = 5, hw: int = 12, channels: int = 8, cin: int = 3) -> onnx.ModelProto:
     """``n`` conv3x3 p1 + Relu layers; input "input" [1, cin, hw, hw], output "output"."""
     b = _Builder(seed)
@@ -406,10 +361,7 @@ def mlp(seed: int = 0, features: Sequence[int] = (32, 24, 16, 10)) -> onnx.Model
 #: every builder above by name (tests that must cover each built model iterate this)
 BUILDERS = {"small_cnn": small_cnn, "conv_chain": conv_chain, "mlp": mlp, "ceil_pool_cnn": ceil_pool_cnn,
             "activation_cnn": activation_cnn, "shuffle_cnn": shuffle_cnn, "encoder_layer": encoder_layer,
-            "pad_gather_cnn": pad_gather_cnn, "shape_subgraph_cnn": shape_subgraph_cnn,
-            # torchvision's networks (mappings.onnx_vision)
-            "squeezenet1_1": squeezenet1_1, "shufflenet_v2_x0_5": shufflenet_v2_x0_5,
-            "efficientnet_b0": efficientnet_b0, "mobilenet_v3_large": mobilenet_v3_large}
+            "pad_gather_cnn": pad_gather_cnn, "shape_subgraph_cnn": shape_subgraph_cnn}
 
 
 def save(model: onnx.ModelProto, path: str | os.PathLike) -> Path:

@@ -36,10 +36,9 @@ What is not
       tensors are initializers here.
     * Batch is fixed at 1 and the input is square.
 
-This module does not import :mod:`mappings.onnx_models`: that module registers these builders in its
-``BUILDERS`` (so the tests that cover every built model include them), and importing back would be an
-import cycle. :class:`_Builder` here is the same small accumulator of nodes and initializers, with the
-layers these networks share (conv, fully connected, the activations) as methods.
+:class:`_Builder` extends :mod:`mappings.onnx_models`' accumulator of nodes and initializers with the
+layers these networks share (conv with torchvision's padding, fully connected, the activations,
+squeeze-excite) as methods. :data:`VISION_BUILDERS` lists every network by name.
 """
 
 from __future__ import annotations
@@ -48,35 +47,22 @@ from typing import Sequence
 
 import numpy as np
 import onnx
-from onnx import TensorProto, helper, numpy_helper
+from onnx import helper
 
-__all__ = ["squeezenet1_1", "shufflenet_v2_x0_5", "efficientnet_b0", "mobilenet_v3_large",
-           "SQUEEZENET1_1_FIRE", "SHUFFLENET_V2_X0_5", "EFFICIENTNET_B0", "MOBILENET_V3_LARGE"]
+from .onnx_models import _Builder as _BaseBuilder, _divisible
 
-
-def _divisible(v: float, divisor: int = 8) -> int:
-    """torchvision's _make_divisible: round to a multiple of ``divisor``, never below 90% of ``v``."""
-    out = max(divisor, int(v + divisor / 2) // divisor * divisor)
-    return out + divisor if out < 0.9 * v else out
+__all__ = ["squeezenet1_1", "shufflenet_v2_x0_5", "efficientnet_b0", "mobilenet_v3_small", "mobilenet_v3_large",
+           "SQUEEZENET1_1_FIRE", "SHUFFLENET_V2_X0_5", "EFFICIENTNET_B0", "MOBILENET_V3_SMALL", "MOBILENET_V3_LARGE",
+           "VISION_BUILDERS"]
 
 
-class _Builder:
-    """Accumulates nodes and initializers; weights drawn from one RNG (He-normal, biases N(0, 0.1))."""
+class _Builder(_BaseBuilder):
+    """:class:`mappings.onnx_models._Builder` with an opset and the layers these networks share, in the
+    forms torch's exporter writes (He-normal weights, biases N(0, 0.1))."""
 
     def __init__(self, seed: int, opset: int):
-        self.rng = np.random.default_rng(seed)
+        super().__init__(seed)
         self.opset = opset
-        self.nodes: list[onnx.NodeProto] = []
-        self.inits: list[onnx.TensorProto] = []
-
-    def const(self, name: str, arr: np.ndarray) -> str:
-        self.inits.append(numpy_helper.from_array(np.asarray(arr), name))
-        return name
-
-    def node(self, op: str, inputs: Sequence[str], name: str, **attrs) -> str:
-        out = f"{name}_out"
-        self.nodes.append(helper.make_node(op, list(inputs), [out], name=name, **attrs))
-        return out
 
     def bias(self, name: str, n: int) -> str:
         return self.const(name, (self.rng.standard_normal(n) * 0.1).astype(np.float32))
@@ -85,12 +71,7 @@ class _Builder:
              groups: int = 1) -> str:
         """Conv with bias (a BatchNorm folded in, or a conv that has a bias); ``pad`` defaults to
         torchvision's Conv2dNormActivation padding ``(k - 1) // 2``."""
-        pad = (k - 1) // 2 if pad is None else pad
-        fan_in = cin // groups * k * k
-        w = (self.rng.standard_normal((cout, cin // groups, k, k)) * np.sqrt(2.0 / fan_in)).astype(np.float32)
-        return self.node("Conv", [x, self.const(f"{name}.weight", w), self.bias(f"{name}.bias", cout)], name,
-                         dilations=[1, 1], group=groups, kernel_shape=[k, k], pads=[pad] * 4,
-                         strides=[stride, stride])
+        return super().conv(x, cin, cout, k, name, stride, (k - 1) // 2 if pad is None else pad, groups)
 
     def linear(self, x: str, cin: int, cout: int, name: str, gain: float = 2.0, out: str | None = None) -> str:
         """torch's Linear as exported: Gemm(x, W [out, in], b, alpha=1, beta=1, transB=1)."""
@@ -126,15 +107,9 @@ class _Builder:
         s = self.node("Sigmoid", [s], f"{name}_gate") if gate == "sigmoid" else self.hardsigmoid(s, f"{name}_gate")
         return self.node("Mul", [s, x], f"{name}_scale")
 
-    def model(self, graph_name: str, hw: int, classes: int) -> onnx.ModelProto:
-        g = helper.make_graph(self.nodes, graph_name,
-                              [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, hw, hw])],
-                              [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, classes])],
-                              initializer=self.inits)
-        m = helper.make_model(g, opset_imports=[helper.make_opsetid("", self.opset)], producer_name="hwgen-tests")
-        m.ir_version = 8  # readable by every onnxruntime of the last years
-        onnx.checker.check_model(m, full_check=True)
-        return m
+    def classifier(self, graph_name: str, hw: int, classes: int) -> onnx.ModelProto:
+        """The model: input "input" [1, 3, hw, hw], output "logits" [1, classes]."""
+        return self.model(graph_name, [("input", (1, 3, hw, hw))], [("logits", (1, classes))], opset=self.opset)
 
 
 # ------------------------------------------------------------------ SqueezeNet 1.1
@@ -171,7 +146,7 @@ def squeezenet1_1(seed: int = 0, hw: int = 64, classes: int = 1000, opset: int =
     x = b.relu(b.conv(x, c, classes, 1, "final_conv"), "final_relu")
     x = b.node("GlobalAveragePool", [x], "avgpool")
     b.nodes.append(helper.make_node("Flatten", [x], ["logits"], name="flatten", axis=1))
-    return b.model("squeezenet1_1", hw, classes)
+    return b.classifier("squeezenet1_1", hw, classes)
 
 
 # ------------------------------------------------------------------ ShuffleNetV2 x0.5
@@ -228,7 +203,7 @@ def shufflenet_v2_x0_5(seed: int = 0, hw: int = 64, classes: int = 1000, opset: 
     else:
         x = b.node("ReduceMean", [x], "mean", axes=[2, 3], keepdims=0)
     b.linear(x, chans[4], classes, "fc", gain=1.0, out="logits")
-    return b.model("shufflenet_v2_x0_5", hw, classes)
+    return b.classifier("shufflenet_v2_x0_5", hw, classes)
 
 
 # ------------------------------------------------------------------ EfficientNet-B0
@@ -264,7 +239,7 @@ def efficientnet_b0(seed: int = 0, hw: int = 64, classes: int = 1000, opset: int
     x = b.silu(b.conv(x, last, 4 * last, 1, "head"), "head_silu")
     x = b.node("Flatten", [b.node("GlobalAveragePool", [x], "avgpool")], "flatten", axis=1)
     b.linear(x, 4 * last, classes, "classifier", gain=1.0, out="logits")
-    return b.model("efficientnet_b0", hw, classes)
+    return b.classifier("efficientnet_b0", hw, classes)
 
 
 # ------------------------------------------------------------------ MobileNetV3-Large
@@ -280,20 +255,20 @@ MOBILENET_V3_LARGE = ((16, 3, 16, 16, False, False, 1), (16, 3, 64, 24, False, F
                       (160, 5, 960, 160, True, True, 1))
 
 
-def mobilenet_v3_large(seed: int = 0, hw: int = 64, classes: int = 1000, opset: int = 17) -> onnx.ModelProto:
-    """MobileNetV3-Large: stem conv 3x3/2 3 -> 16 + hard-swish, the fifteen inverted residuals of
-    :data:`MOBILENET_V3_LARGE` (expand 1x1 when expanded != in, depthwise k x k, both with ReLU or
-    hard-swish; squeeze-excite with ``_make_divisible(expanded // 4)`` channels, ReLU and HardSigmoid;
-    project 1x1; residual Add when stride 1 and in == out), head conv 1x1 160 -> 960 + hard-swish,
-    GlobalAveragePool, Flatten, classifier Linear 960 -> 1280, hard-swish, Dropout (absent), Linear
-    1280 -> classes. Input "input" [1, 3, hw, hw], output "logits" [1, classes]."""
+def _mobilenet_v3(name: str, settings, hidden: int, seed: int, hw: int, classes: int, opset: int) -> onnx.ModelProto:
+    """torchvision's MobileNetV3: stem conv 3x3/2 3 -> 16 + hard-swish, the inverted residuals of
+    ``settings`` (expand 1x1 when expanded != in, depthwise k x k, both with ReLU or hard-swish;
+    squeeze-excite with ``_make_divisible(expanded // 4)`` channels, ReLU and HardSigmoid; project 1x1;
+    residual Add when stride 1 and in == out), head conv 1x1 to 6x the last width + hard-swish,
+    GlobalAveragePool, Flatten, classifier Linear to ``hidden``, hard-swish, Dropout (absent), Linear to
+    ``classes``."""
     b = _Builder(seed, opset)
 
     def act(x: str, hs: bool, name: str) -> str:
         return b.hardswish(x, name) if hs else b.relu(x, name)
 
     x = b.hardswish(b.conv("input", 3, 16, 3, "stem", stride=2), "stem_act")
-    for i, (cin, k, exp, cout, se, hs, stride) in enumerate(MOBILENET_V3_LARGE):
+    for i, (cin, k, exp, cout, se, hs, stride) in enumerate(settings):
         p = f"b{i}"
         y = x
         if exp != cin:
@@ -303,9 +278,36 @@ def mobilenet_v3_large(seed: int = 0, hw: int = 64, classes: int = 1000, opset: 
             y = b.squeeze_excite(y, exp, _divisible(exp // 4), f"{p}_se", act="relu", gate="hardsigmoid")
         y = b.conv(y, exp, cout, 1, f"{p}_project")
         x = b.node("Add", [y, x], f"{p}_residual") if stride == 1 and cin == cout else y
-    last = MOBILENET_V3_LARGE[-1][3]
+    last = settings[-1][3]
     x = b.hardswish(b.conv(x, last, 6 * last, 1, "head"), "head_act")
     x = b.node("Flatten", [b.node("GlobalAveragePool", [x], "avgpool")], "flatten", axis=1)
-    x = b.hardswish(b.linear(x, 6 * last, _divisible(1280), "classifier0"), "classifier1")
-    b.linear(x, _divisible(1280), classes, "classifier3", gain=1.0, out="logits")
-    return b.model("mobilenet_v3_large", hw, classes)
+    x = b.hardswish(b.linear(x, 6 * last, hidden, "classifier0"), "classifier1")
+    b.linear(x, hidden, classes, "classifier3", gain=1.0, out="logits")
+    return b.classifier(name, hw, classes)
+
+
+#: torchvision's MobileNetV3-Small inverted residuals, in the form of :data:`MOBILENET_V3_LARGE`
+MOBILENET_V3_SMALL = ((16, 3, 16, 16, True, False, 2), (16, 3, 72, 24, False, False, 2),
+                      (24, 3, 88, 24, False, False, 1), (24, 5, 96, 40, True, True, 2),
+                      (40, 5, 240, 40, True, True, 1), (40, 5, 240, 40, True, True, 1),
+                      (40, 5, 120, 48, True, True, 1), (48, 5, 144, 48, True, True, 1),
+                      (48, 5, 288, 96, True, True, 2), (96, 5, 576, 96, True, True, 1),
+                      (96, 5, 576, 96, True, True, 1))
+
+
+def mobilenet_v3_large(seed: int = 0, hw: int = 64, classes: int = 1000, opset: int = 17) -> onnx.ModelProto:
+    """MobileNetV3-Large (:func:`_mobilenet_v3` of :data:`MOBILENET_V3_LARGE`: head 960, classifier 1280).
+    Input "input" [1, 3, hw, hw], output "logits" [1, classes]."""
+    return _mobilenet_v3("mobilenet_v3_large", MOBILENET_V3_LARGE, _divisible(1280), seed, hw, classes, opset)
+
+
+def mobilenet_v3_small(seed: int = 0, hw: int = 64, classes: int = 1000, opset: int = 17) -> onnx.ModelProto:
+    """MobileNetV3-Small (:func:`_mobilenet_v3` of :data:`MOBILENET_V3_SMALL`: head 576, classifier 1024).
+    Input "input" [1, 3, hw, hw], output "logits" [1, classes]."""
+    return _mobilenet_v3("mobilenet_v3_small", MOBILENET_V3_SMALL, 1024, seed, hw, classes, opset)
+
+
+#: every network of this module by name
+VISION_BUILDERS = {"squeezenet1_1": squeezenet1_1, "shufflenet_v2_x0_5": shufflenet_v2_x0_5,
+                   "efficientnet_b0": efficientnet_b0, "mobilenet_v3_small": mobilenet_v3_small,
+                   "mobilenet_v3_large": mobilenet_v3_large}

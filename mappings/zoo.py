@@ -46,7 +46,7 @@ from .graph import (Add, Clip, Conv2d, Flatten, Gemm, GlobalAveragePool, Input, 
 
 from hwgen.errors import HwgenError
 
-__all__ = ["ZOO", "UnknownModelError", "get_model", "model_names", "mobilenet_v1", "mobilenet_v2", "resnet18",
+__all__ = ["ZOO", "ONNX_ZOO", "onnx_model", "UnknownModelError", "get_model", "model_names", "mobilenet_v1", "mobilenet_v2", "resnet18",
            "resnet50", "bert_base", "mlp", "total_macs", "MOBILENET_V2_SETTINGS"]
 
 
@@ -262,6 +262,54 @@ def mlp(sizes: tuple[int, ...] = (784, 512, 256, 10), *, with_weights: bool = Fa
     return b.done([x])
 
 
+# ------------------------------------------------- networks built as ONNX exports
+def _onnx_builders() -> dict[str, Callable[..., "onnx.ModelProto"]]:  # noqa: F821 - onnx is imported lazily
+    """Zoo name -> the builder of the ONNX graph torch's exporter writes for it (mappings.onnx_models,
+    mappings.onnx_vision), each taking ``seed`` and ``resolution``."""
+    from . import onnx_models as om
+    from . import onnx_vision as ov
+
+    def vision(build):
+        return lambda seed=0, resolution=224: build(seed=seed, hw=resolution, classes=1000)
+
+    return {"mobilenet_v3_small": vision(ov.mobilenet_v3_small), "mobilenet_v3_large": vision(ov.mobilenet_v3_large),
+            "efficientnet_b0": vision(ov.efficientnet_b0), "squeezenet1_1": vision(ov.squeezenet1_1),
+            "shufflenet_v2_x0_5": vision(ov.shufflenet_v2_x0_5),
+            "bert_base_encoder": lambda seed=0, resolution=128: om.bert_encoder_layer(seed=seed, seq=resolution)}
+
+
+#: The zoo models that are ONNX graphs (every operator of the export: squeeze-excite, hard-swish, SiLU,
+#: channel shuffle, attention with Softmax, LayerNormalization and GELU), with random float weights;
+#: ``resolution`` is the input's height and width (BERT: the sequence length). ``hwgen run zoo:NAME``
+#: quantizes one with onnxruntime and runs it.
+ONNX_ZOO = ("mobilenet_v3_small", "mobilenet_v3_large", "efficientnet_b0", "squeezenet1_1", "shufflenet_v2_x0_5",
+            "bert_base_encoder")
+
+
+def onnx_model(name: str, seed: int = 0, resolution: int | None = None) -> "onnx.ModelProto":  # noqa: F821
+    """The float32 ONNX graph of zoo model ``name`` (one of :data:`ONNX_ZOO`)."""
+    builders = _onnx_builders()
+    if name not in builders:
+        raise UnknownModelError(f"zoo model '{name}' is not an ONNX graph; those are: {', '.join(ONNX_ZOO)}")
+    return builders[name](seed=seed) if resolution is None else builders[name](seed=seed, resolution=resolution)
+
+
+def _imported(name: str):
+    def build(resolution: int | None = None, *, with_weights: bool = False, seed: int = 0) -> LayerGraph:
+        from .onnx_import import import_onnx
+
+        g = import_onnx(onnx_model(name, seed, resolution), name=name)
+        if not with_weights:  # the zoo's contract: shapes only unless asked (the export's random weights)
+            for _, layer in g:
+                if isinstance(layer, (Conv2d, Gemm)):
+                    layer.weight = layer.bias = None
+        return g
+
+    build.__name__ = name
+    build.__doc__ = f"``{name}`` imported from its ONNX graph (:func:`onnx_model`)."
+    return build
+
+
 # ------------------------------------------------------------------- registry
 ZOO: dict[str, Callable[..., LayerGraph]] = {
     "mobilenet_v1": mobilenet_v1,
@@ -270,6 +318,7 @@ ZOO: dict[str, Callable[..., LayerGraph]] = {
     "resnet50": resnet50,
     "bert_base": bert_base,
     "mlp": mlp,
+    **{name: _imported(name) for name in ONNX_ZOO},
 }
 
 

@@ -2,8 +2,8 @@
 
 Layer by layer: every node fed onnxruntime's inputs (its unoptimised graph, the operators' own
 definitions) is within one quantum of ORT, or, for a value the quantizer leaves float, equal to ORT's
-float32 within rounding. End to end: within two output quanta of the unoptimised graph, and of the
-optimised one or ORT's own spread between the two, whichever is larger; the same argmax."""
+float32 within rounding. End to end: within two output quanta, or ORT's own spread between its
+unoptimised and optimised graphs where that is larger, of each of them; the same argmax."""
 
 import numpy as np
 
@@ -49,7 +49,8 @@ def check_against_ort(path, float_model, cfg, seed: int, n: int = 2, classifier:
         spread = float(np.abs(best - plain).max()) / scale
         spread_max = max(spread_max, spread)
         assert ours.shape == plain.shape == best.shape
-        assert np.abs(ours - plain).max() / scale <= 2 + 1e-3
+        # the issue's tolerance: two quanta, or ORT's own spread between its optimisation levels if larger
+        assert np.abs(ours - plain).max() / scale <= max(2.0, spread) + 1e-3
         assert np.abs(ours - best).max() / scale <= max(2.0, spread) + 1e-3
         if classifier:
             assert np.array_equal(ours.argmax(axis=-1), plain.argmax(axis=-1))

@@ -7,7 +7,8 @@ import onnx
 import pytest
 
 from hwgen.config import AcceleratorConfig
-from mappings.onnx_models import mobilenet_v3_small, quantize_qdq, save
+from mappings.onnx_models import quantize_qdq, save
+from mappings.onnx_vision import mobilenet_v3_small
 from ort_checks import check_against_ort
 
 CFG = AcceleratorConfig(name="mv3", rows=16, cols=16, host_port_width=128, a_spad_depth=8192, w_spad_depth=8192,

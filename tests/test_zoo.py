@@ -20,6 +20,18 @@ EXPECTED = {
     # one BERT-base layer at seq 128: 4*128*768*768 + 2*128*768*3072 + 2*12*128*128*64
     "bert_base": (8, 2, 931_135_488, 4 * 128 * 768 * 768 + 2 * 128 * 768 * 3072 + 2 * 12 * 128 * 128 * 64, 0.0),
     "mlp": (3, 0, 535_040, 784 * 512 + 512 * 256 + 256 * 10, 0.0),
+    # the ONNX-built ones (mappings.zoo.ONNX_ZOO): Howard et al. 2019, Tables 3 and 4: 56M and 219M MAdds
+    "mobilenet_v3_small": (54, 6, 56_510_400, 56e6, 0.01),
+    "mobilenet_v3_large": (64, 10, 216_589_760, 219e6, 0.015),
+    # Tan and Le 2019, Table 2: 0.39B FLOPs (multiply-adds)
+    "efficientnet_b0": (82, 9, 385_814_752, 0.39e9, 0.015),
+    # torchvision's model card: 0.35 GFLOPS
+    "squeezenet1_1": (26, 0, 349_151_936, 0.35e9, 0.005),
+    # Ma et al. 2018, Table 5: 41M FLOPs (multiply-adds)
+    "shufflenet_v2_x0_5": (57, 0, 40_476_448, 41e6, 0.015),
+    # the whole layer graph: the same GEMMs as bert_base, plus the two residuals and GELU's erf + 1
+    "bert_base_encoder": (8, 3, 931_135_488, 4 * 128 * 768 * 768 + 2 * 128 * 768 * 3072 + 2 * 12 * 128 * 128 * 64,
+                          0.0),
 }
 
 
