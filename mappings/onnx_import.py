@@ -1647,8 +1647,8 @@ SUPPORTED_OPS = frozenset(n[3:] for n in vars(_Importer) if n.startswith("op_"))
 
 #: Where the nodes of each supported operator run once imported (``hwgen check``; docs/ARCHITECTURE.md's
 #: op table): on the array, as a host step of the executor, or folded at import (quantization nodes,
-#: constants, BatchNormalization into the Conv before it, identities). A MatMul runs on the array when its
-#: right operand is a constant, as a host step when both are activations (:func:`op_support` decides per node).
+#: constants, BatchNormalization into the Conv before it, identities). A MatMul runs on the array whether its
+#: right operand is a constant (a Gemm) or an activation (mappings.zero_points).
 OP_PLACEMENT: dict[str, str] = {
     "Conv": "accelerator", "Gemm": "accelerator", "MatMul": "accelerator",
     "QuantizeLinear": "folded", "DequantizeLinear": "folded", "Constant": "folded", "BatchNormalization": "folded",
@@ -1689,26 +1689,14 @@ def op_support(model: Any) -> list[OpSupport]:
         m = _parse(_read_model_file(path, where), where)
     if not m.HasField("graph") or len(m.graph.node) == 0:
         raise OnnxImportError(f"{where}: not a valid ONNX model (no graph or nodes)")
-    consts = {t.name for t in m.graph.initializer} | {o for n in m.graph.node if n.op_type == "Constant" for o in n.output}
-    producers = {o: n for n in m.graph.node for o in n.output}
     rows: dict[tuple[str, str], list[str]] = {}
     for node in m.graph.node:
         standard = node.domain in ("", "ai.onnx")
         op = node.op_type if standard else f"{node.domain}.{node.op_type}"
         where_ = OP_PLACEMENT.get(node.op_type, "unsupported") if standard else "unsupported"
-        if standard and node.op_type == "MatMul" and len(node.input) > 1 and not _through_dq(producers, node.input[1], consts):
-            where_ = "host"
         label = node.name or (node.output[0] if len(node.output) else "") or "<unnamed>"
         rows.setdefault((_name(op), where_), []).append(_name(label))
     return [OpSupport(op, w, len(nodes), tuple(nodes)) for (op, w), nodes in rows.items()]
-
-
-def _through_dq(producers: dict, tensor: str, consts: set[str]) -> bool:
-    """Whether ``tensor`` is a constant, or a DequantizeLinear of one (how a QDQ model holds weights)."""
-    if tensor in consts:
-        return True
-    node = producers.get(tensor)
-    return node is not None and node.op_type == "DequantizeLinear" and bool(node.input) and node.input[0] in consts
 
 
 def _bcast(v: np.ndarray, axis: int | None, ndim: int) -> np.ndarray:

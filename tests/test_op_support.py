@@ -54,7 +54,7 @@ def test_check_table_counts_every_node_of_a_qdq_model(tmp_path, capsys):
     by_op: Counter = Counter()
     for r in rows:
         by_op[r.op] += r.count
-        assert r.where == OP_PLACEMENT[r.op] or (r.op == "MatMul" and r.where == "host")
+        assert r.where == OP_PLACEMENT[r.op]
     assert by_op == Counter(n.op_type for n in m.graph.node)  # independent count: the model's own nodes
     assert {"Conv": "accelerator", "QuantizeLinear": "folded"}.items() <= {r.op: r.where for r in rows}.items()
     assert main(["check", str(d / "q.onnx")]) == 0
@@ -62,19 +62,18 @@ def test_check_table_counts_every_node_of_a_qdq_model(tmp_path, capsys):
     assert "accelerator" in out and "imports:" in out and "0 unsupported nodes" in out
 
 
-def test_check_places_matmul_by_its_right_operand_and_lists_unsupported(tmp_path, capsys):
+def test_check_places_every_matmul_on_the_array_and_lists_unsupported(tmp_path, capsys):
     a = helper.make_tensor_value_info("a", TensorProto.FLOAT, [4, 8])
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [4, 4])
     w = numpy_helper.from_array(np.ones((8, 4), np.float32), "w")
     nodes = [helper.make_node("MatMul", ["a", "w"], ["p"], name="proj"),       # weights: on the array
              helper.make_node("Softplus", ["p"], ["pt"], name="t"),
-             helper.make_node("MatMul", ["p", "pt"], ["y"], name="scores")]      # two activations: host
+             helper.make_node("MatMul", ["p", "pt"], ["y"], name="scores")]      # two activations: the array too
     model = helper.make_model(helper.make_graph(nodes, "mm", [a], [y], [w]), opset_imports=[helper.make_opsetid("", 13)])
     path = tmp_path / "mm.onnx"
     onnx.save(model, path)
     rows = {(r.op, r.where): r.nodes for r in op_support(path)}
-    assert rows == {("MatMul", "accelerator"): ("proj",), ("Softplus", "unsupported"): ("t",),
-                    ("MatMul", "host"): ("scores",)}
+    assert rows == {("MatMul", "accelerator"): ("proj", "scores"), ("Softplus", "unsupported"): ("t",)}
     assert main(["check", str(path)]) == 2
     io = capsys.readouterr()
     assert "unsupported" in io.out and "node 't' (Softplus)" in io.err

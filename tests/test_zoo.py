@@ -191,3 +191,26 @@ def test_mlp(models):
     assert [g.shapes[n] for n in ("fc1", "fc2", "fc3")] == [(1, 512), (1, 256), (1, 10)]
     assert g.outputs == ["fc3"] and "relu3" not in g.g
     assert get_model("mlp", sizes=(16, 8)).shapes["fc1"] == (1, 8)
+
+
+def test_run_zoo_quantizes_the_onnx_graph_and_map_agrees(tmp_path):
+    """``hwgen run zoo:NAME`` quantizes the zoo's ONNX graph with onnxruntime and runs it; ``map`` of the
+    same name plans the same accelerator layers (cycles need the quantized graph's zero points: only the
+    convolutions here, none an activation MatMul, so they are equal)."""
+    import json
+
+    from hwgen.cli import main
+
+    x = np.random.default_rng(0).standard_normal((1, 3, 224, 224)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    flags = ["--rows", "16", "--cols", "16", "--host-port-width", "128"]
+    assert main(["run", "zoo:shufflenet_v2_x0_5", "--input", str(tmp_path / "x.npy"), "--output",
+                 str(tmp_path / "y.npy"), "--report", str(tmp_path / "r.json"), *flags]) == 0
+    assert np.load(tmp_path / "y.npy").shape == (1, 1000)
+    assert main(["map", "zoo:shufflenet_v2_x0_5", "--json", str(tmp_path / "m.json"), *flags]) == 0
+    ran = {r["name"]: r["cycles"] for r in json.loads((tmp_path / "r.json").read_text())["layers"]
+           if r["where"] == "accelerator"}
+    mapped = {r["layer"]: r["cycles"] for r in json.loads((tmp_path / "m.json").read_text())["layers"]
+              if r["where"] == "accelerator"}
+    assert ran == mapped and len(ran) == 57
+    assert main(["run", "zoo:resnet50", "--input", str(tmp_path / "x.npy"), "--output", str(tmp_path / "z.npy")]) == 2
