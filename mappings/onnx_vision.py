@@ -43,7 +43,6 @@ squeeze-excite) as methods. :data:`VISION_BUILDERS` lists every network by name.
 
 from __future__ import annotations
 
-from typing import Sequence
 
 import numpy as np
 import onnx

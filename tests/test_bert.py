@@ -6,9 +6,7 @@ probabilities·V, both operands activations with zero points) run on the array, 
 every layer with the cycles ``hwgen run`` measures. A small post-norm layer covers the same graph on a
 4x4 array."""
 
-import numpy as np
 import onnx
-import pytest
 
 from hwgen.config import AcceleratorConfig
 from mappings.execute import run_quantized
