@@ -249,6 +249,7 @@ def cmd_map(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from mappings.network_map import chart_png, load_model, map_graph
+    from sim.energy import COMPONENTS
 
     graph = load_model(args.model, batch=args.batch)
     err = Console(stderr=True)
@@ -281,6 +282,9 @@ def cmd_map(args: argparse.Namespace) -> int:
     print(f"{n_acc} accelerator layers, {len(nmap.rows) - n_acc} host steps; {nmap.cycles:,} cycles, "
           f"{nmap.macs:,} MACs, {100 * nmap.busy_utilization:.2f}% PE utilization "
           f"({100 * nmap.mac_utilization:.2f}% MAC utilization); {nmap.roofline_text}", file=log)
+    e = nmap.energy
+    parts = ", ".join(f"{c} {100 * getattr(e, c) / e.total_pj:.0f}%" for c in COMPONENTS) if e.total_pj else "-"
+    print(f"energy {e.total_uj:,.1f} uJ per inference ({parts}); {e.scaling}", file=log)
     return 0
 
 

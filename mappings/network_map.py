@@ -28,6 +28,7 @@ import numpy as np
 
 from hwgen.config import AcceleratorConfig
 from hwgen.dataflow import Dataflow
+from sim.energy import Energy, layer_energy
 from sim.perf import ConvShape, GemmShape, LayerPerf, Roofline, roofline
 
 from .graph import Conv2d, Gemm, LayerGraph, MatMul
@@ -100,6 +101,8 @@ class MapRow:
     roofline_cycles: int = 0
     roofline_bound: str | None = None
     roofline_ratio: float = 0.0
+    #: dynamic energy of the layer's program (:func:`sim.energy.layer_energy`), picojoules
+    energy_pj: float = 0.0
 
     @property
     def host_bytes(self) -> int:
@@ -122,6 +125,8 @@ class NetworkMap:
     name: str
     config: AcceleratorConfig
     rows: list[MapRow]
+    #: the accelerator layers' energy by component (host steps run on the host and are not priced)
+    energy: Energy = dataclasses.field(default_factory=Energy)
 
     @property
     def cycles(self) -> int:
@@ -161,6 +166,8 @@ class NetworkMap:
                            "mac_utilization": self.mac_utilization,
                            "roofline_cycles": rl.cycles, "roofline_bound": rl.bound,
                            "roofline_ratio": rl.ratio(self.cycles),
+                           "energy_uj": self.energy.total_uj, "energy_pj": self.energy.to_dict(),
+                           "energy_scaling": self.energy.scaling,
                            "layers": [asdict(r) for r in self.rows]}, indent=2) + "\n"
 
     def to_csv(self) -> str:
@@ -252,6 +259,7 @@ def map_graph(graph: LayerGraph, cfg: AcceleratorConfig, planner: Planner = defa
         names.setdefault(run, node)
     planned = _plan_all(cfg, list(names), planner, per_channel, jobs, progress, names)
     rows: list[MapRow] = []
+    energy = Energy()
     for node, layer in graph:
         shape_s = "x".join(map(str, graph.shapes[node]))
         if node not in shapes:
@@ -273,12 +281,15 @@ def map_graph(graph: LayerGraph, cfg: AcceleratorConfig, planner: Planner = defa
                     and run_shape != shape else ""))
         spad = perf_total.a_spad_elems + perf_total.w_spad_elems + perf_total.q_spad_bytes
         rl = perf_total.roofline(cfg)
+        e = layer_energy(cfg, perf_total)
+        energy = energy + e
         rows.append(MapRow(node, layer.kind, shape_s, "accelerator", plan.dataflow, tiles, run_shape.gemm,
                            perf_total.macs, perf_total.cycles, perf_total.utilization, perf_total.instructions,
                            perf_total.host_read_bytes, perf_total.host_write_bytes, spad,
                            host_fetch_bytes=perf_total.host_fetch_bytes, roofline_cycles=rl.cycles,
-                           roofline_bound=rl.bound, roofline_ratio=rl.ratio(perf_total.cycles)))
-    return NetworkMap(graph.name, cfg, rows)
+                           roofline_bound=rl.bound, roofline_ratio=rl.ratio(perf_total.cycles),
+                           energy_pj=e.total_pj))
+    return NetworkMap(graph.name, cfg, rows, energy)
 
 
 def chart_png(nmap: NetworkMap) -> bytes:

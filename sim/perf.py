@@ -189,6 +189,9 @@ class LayerPerf:
     q_spad_words: int
     q_spad_bytes: int
     acc_row_writes: int     #: accumulator-buffer rows written by computes
+    a_spad_reads: int       #: A-scratchpad words read by computes (os: depth per compute; ws: rows)
+    w_spad_reads: int       #: W-scratchpad words read by computes (the tile's depth, either dataflow)
+    acc_row_reads: int      #: accumulator-buffer rows read: by accumulating computes and by stores
     host_read_bytes: int    #: operand bytes read by loads (padding fills read nothing)
     host_fetch_bytes: int   #: instruction bytes fetched
     host_write_bytes: int   #: output bytes written by stores
@@ -239,6 +242,9 @@ class _Tally:
     q_words: int = 0
     q_bytes: int = 0
     acc_rows: int = 0
+    a_reads: int = 0
+    w_reads: int = 0
+    acc_reads: int = 0
     read_bytes: int = 0
     write_bytes: int = 0
 
@@ -393,16 +399,22 @@ def _group(cfg: AcceleratorConfig, plan: Plan, aview, M: int, K: int, N: int, w_
         t.computes = m_tiles * Nt * nk
         t.compute_exec = m_tiles * Nt * (K + nk * compute_overhead(cfg, Dataflow.OS))
         t.acc_rows = M * Nt * nk
+        t.a_reads = t.w_reads = m_tiles * Nt * K  # each tile's computes read its K-deep operands once
+        t.acc_reads = M * Nt * (nk - 1) + M * Nt  # every chunk after the first accumulates; the store
         t.stores = m_tiles * Nt
     else:
         k_tiles = sum(cdiv(k1 - k0, R) for k0, k1 in k_chunks)  # R-deep k tiles over all chunks
         t.computes = nMB * Nt * k_tiles
         t.compute_exec = Nt * k_tiles * (M + nMB * compute_overhead(cfg, Dataflow.WS))
         t.acc_rows = M * Nt * k_tiles
+        t.a_reads = M * Nt * k_tiles  # each k tile streams the m block's rows
+        t.w_reads = nMB * Nt * K  # and preloads its depth of weight rows
+        t.acc_reads = M * Nt * (k_tiles - 1) + M * Nt
         t.stores = nMB * Nt
     t.busy = M * K * C * Nt
     t.write_bytes = M * N
-    for f in ("computes", "compute_exec", "acc_rows", "stores", "busy", "write_bytes"):
+    for f in ("computes", "compute_exec", "acc_rows", "a_reads", "w_reads", "acc_reads", "stores", "busy",
+              "write_bytes"):
         setattr(t, f, getattr(t, f) * G)
     t.store_exec = _store_exec(cfg, plan, M, N, w_stride, gq) + STORE_LATENCY * t.stores
 
@@ -492,7 +504,8 @@ def _finish(cfg: AcceleratorConfig, t: _Tally, groups: int, macs: int) -> LayerP
         store_cycles=store_c, other_cycles=other,
         a_spad_words=groups * t.a_words, a_spad_elems=groups * t.a_elems, w_spad_words=groups * t.w_words,
         w_spad_elems=groups * t.w_elems, q_spad_words=groups * t.q_words, q_spad_bytes=groups * t.q_bytes,
-        acc_row_writes=groups * t.acc_rows, host_read_bytes=groups * t.read_bytes, host_fetch_bytes=n * INSTR_BYTES,
+        acc_row_writes=groups * t.acc_rows, a_spad_reads=groups * t.a_reads, w_spad_reads=groups * t.w_reads,
+        acc_row_reads=groups * t.acc_reads, host_read_bytes=groups * t.read_bytes, host_fetch_bytes=n * INSTR_BYTES,
         host_write_bytes=groups * t.write_bytes)
 
 

@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hwgen.config import AcceleratorConfig
+from hwgen.dataflow import Dataflow
 from hwgen.isa import Opcode
 from mappings.lowering import LoweringError, lower_conv2d, lower_gemm, plan_tiles
 from mappings.random_programs import random_programs
@@ -57,7 +58,8 @@ def _from_instructions(cfg: AcceleratorConfig, instrs) -> dict:
     """The LayerPerf fields, summed over an emitted instruction list."""
     out = dict(instructions=len(instrs), loads=0, computes=0, stores=0, load_cycles=0, compute_cycles=0,
                store_cycles=0, other_cycles=0, a_spad_words=0, a_spad_elems=0, w_spad_words=0, w_spad_elems=0,
-               q_spad_words=0, q_spad_bytes=0, acc_row_writes=0, host_read_bytes=0, host_write_bytes=0)
+               q_spad_words=0, q_spad_bytes=0, acc_row_writes=0, a_spad_reads=0, w_spad_reads=0, acc_row_reads=0,
+               host_read_bytes=0, host_write_bytes=0)
     for ins in instrs:
         cyc = instruction_cycles(cfg, ins)
         a = ins.args
@@ -73,10 +75,15 @@ def _from_instructions(cfg: AcceleratorConfig, instrs) -> dict:
             out["computes"] += 1
             out["compute_cycles"] += cyc
             out["acc_row_writes"] += a["rows"]
+            out["acc_row_reads"] += a["rows"] * a["accumulate"]  # read, add, write back
+            os_ = a["dataflow"] == Dataflow.OS.code
+            out["a_spad_reads"] += a["depth"] if os_ else a["rows"]  # os: A words a_addr..+depth; ws: +rows
+            out["w_spad_reads"] += a["depth"]
         elif ins.op == Opcode.STORE:
             out["stores"] += 1
             out["store_cycles"] += cyc
             out["host_write_bytes"] += a["rows"] * a["cols"]
+            out["acc_row_reads"] += a["rows"]
         else:
             out["other_cycles"] += cyc
     return out
