@@ -373,12 +373,12 @@ class _Step:
     ``loads`` and ``computes`` are built when first read: the cost path reads them only for steps
     whose ``load_key`` / ``compute_key`` (what the items' timing depends on, see
     :func:`_pipeline_steps`) it has not met before. ``n_loads`` / ``n_computes`` count them either way;
-    ``host_hi`` is (tensor, one past the last byte) of the step's A fill, or None."""
+    ``host_hi`` holds (tensor, one past the last byte read) of each of the step's fills (A, W)."""
 
     __slots__ = ("_loads", "_computes", "stores", "load_key", "compute_key", "n_loads", "n_computes", "host_hi")
 
     def __init__(self, loads, computes, stores: list, load_key=None, compute_key=None, n_loads: int = 0,
-                 n_computes: int = 0, host_hi: tuple[str, int] | None = None):
+                 n_computes: int = 0, host_hi: tuple[tuple[str, int], ...] = ()):
         self._loads, self._computes, self.stores = loads, computes, stores
         self.load_key, self.compute_key = load_key, compute_key
         self.n_loads, self.n_computes, self.host_hi = n_loads, n_computes, host_hi
@@ -434,6 +434,25 @@ def _a_fill(R: int, plan: Plan, aview, m0: int, m1: int, k0: int, k1: int, memo:
     return hit[0], org - hit[1]
 
 
+def _w_fill(R: int, plan: Plan, tiles: list[tuple[int, int]], k0: int, k1: int, w_stride: int, w_off: int,
+            memo: dict | None) -> tuple[_Fill, int]:
+    """(the fill's class, the shift of its tensor offsets) of the W fill of column tiles ``tiles`` x chunk
+    [k0, k1): :func:`sim.tiling.w_block_loads` (shift 0), or with a ``memo`` (dict) the loads of the
+    class (tile widths relative to the first tile, chunk length, row stride) built at column 0 and
+    row 0, to be shifted by ``k0 * w_stride + w_off`` + the first tile's column. A W fill is translation
+    invariant: the pieces' scratchpad words depend on the tile widths and the chunk length only, and
+    merging on offset differences only (as for :func:`_a_fill`, the cost path uses it and
+    tests/test_pipelined.py checks the streams are equal)."""
+    if memo is None:
+        return _fill(w_block_loads(R, plan, tiles, k0, k1, w_stride, w_off), -1), 0
+    n0 = tiles[0][0]
+    key = (tuple((a - n0, b - n0) for a, b in tiles), k1 - k0, w_stride)
+    hit = memo.get(key)
+    if hit is None:
+        hit = memo[key] = _fill(w_block_loads(R, plan, list(key[0]), 0, k1 - k0, w_stride, 0), len(memo))
+    return hit, k0 * w_stride + w_off + n0
+
+
 def _shifted(loads: list, d: int, base: int) -> list:
     """Loads with tensor offsets ``d`` bytes on (zero fills keep theirs) and scratchpad words ``base`` up
     (``Load._replace``, without its per-call cost)."""
@@ -466,10 +485,11 @@ def _pipeline_steps(cfg: AcceleratorConfig, plan: Plan, gemms, M: int, K: int, N
                     qtable: bool, memo: bool = False) -> list[_Step]:
     """The steps of the double-buffered lowering (see :func:`_emit_pipelined`), in loop order.
 
-    ``memo`` (the cost path): A fills through the equivalence-class memo of :func:`_a_fill`, a W
-    block's loads built once, instructions without the ISA constructors' checks, and every step keyed
+    ``memo`` (the cost path): A and W fills through the equivalence-class memos of :func:`_a_fill` and
+    :func:`_w_fill`, instructions without the ISA constructors' checks, and every step keyed
     by what its items' timing depends on once host footprints are left out: its loads by (A class,
-    A shift modulo the port width, A base word; W block, W base word), its computes by (block rows,
+    A shift modulo the port width, A base word; W class, W shift modulo the port width, W base word),
+    its computes by (block rows,
     tiles, chunk length, first chunk or not, the three base words). Steps with equal keys have loads
     and computes whose records (:func:`sim.schedule.record` without host ranges) are equal."""
     R = cfg.rows
@@ -482,7 +502,7 @@ def _pipeline_steps(cfg: AcceleratorConfig, plan: Plan, gemms, M: int, K: int, N
     ha = hw = hc = 1  # the half of the last fill / block: the first one goes to half 0
     a_base = w_base = 0
     steps: list[_Step] = []
-    w_memo: dict[tuple, _Fill] = {}  # memo: a W block's loads, by (N block, K chunk, layout); blocks recur
+    w_memo: dict[tuple, _Fill] | None = {} if memo else None  # W classes, shared by the groups
     n_classes = 0                    # A classes of earlier groups: class ids are unique across the layer
     for aview, ops in gemms:
         a_memo = {} if memo else None  # per group: the view's offsets include the group's channels
@@ -499,7 +519,8 @@ def _pipeline_steps(cfg: AcceleratorConfig, plan: Plan, gemms, M: int, K: int, N
             c_base = _top(hc, Hc, extent)
             for ci, (k0, k1) in enumerate(k_chunks):
                 k_tiles = [(k0 + a, k0 + b) for a, b in _blocks(k1 - k0, R)]
-                a_key = w_key = host_hi = None
+                a_key = w_key = None
+                host_hi: list[tuple[str, int]] = []
                 parts: list = []
                 n_loads = 0
                 if a_res != (mi, ci):
@@ -508,21 +529,17 @@ def _pipeline_steps(cfg: AcceleratorConfig, plan: Plan, gemms, M: int, K: int, N
                     fa, d = _a_fill(R, plan, aview, m0, m1, k0, k1, a_memo)
                     a_base = _top(ha, Ha, fa.extent)
                     a_key = (n_classes + fa.cid, d % pb, a_base)
-                    host_hi = (aview.tensor, fa.host_hi + d)
+                    host_hi.append((aview.tensor, fa.host_hi + d))
                     parts.append((fa.loads, d, a_base))
                     n_loads += len(fa.loads)
                 if w_res != (ni, ci):
                     w_res = (ni, ci)
                     hw ^= 1
-                    wkey = (ni, k0, k1, ops.w_stride, ops.w_off)
-                    fw = w_memo.get(wkey) if memo else None
-                    if fw is None:
-                        fw = _fill(w_block_loads(R, plan, tiles, k0, k1, ops.w_stride, ops.w_off), len(w_memo))
-                        if memo:
-                            w_memo[wkey] = fw
+                    fw, dw = _w_fill(R, plan, tiles, k0, k1, ops.w_stride, ops.w_off, w_memo)
                     w_base = _top(hw, Hw, fw.extent)
-                    w_key = (fw.cid, w_base)
-                    parts.append((fw.loads, 0, w_base))
+                    w_key = (fw.cid, dw % pb, w_base)
+                    host_hi.append(("W", fw.host_hi + dw))
+                    parts.append((fw.loads, dw, w_base))
                     n_loads += len(fw.loads)
                 loads = partial(_join_fills, tuple(parts)) if memo else _join_fills(tuple(parts))
                 cargs = (make_compute, plan, R, os_, m_tiles, len(tiles), k_tiles, ci == 0, a_base, w_base, c_base)
@@ -530,7 +547,7 @@ def _pipeline_steps(cfg: AcceleratorConfig, plan: Plan, gemms, M: int, K: int, N
                 n_comps = len(m_tiles) * len(tiles) if os_ else len(tiles) * len(k_tiles)
                 steps.append(_Step(loads, comps, [], (a_key, w_key),
                                    (m1 - m0, len(tiles), k1 - k0, ci == 0, a_base, w_base, c_base),
-                                   n_loads, n_comps, host_hi))
+                                   n_loads, n_comps, tuple(host_hi)))
             stores = steps[-1].stores
             for j, (na, nb) in enumerate(tiles):
                 if qtable and q_res != ops.out_off + na:

@@ -38,7 +38,7 @@ from sim.perf import ConvShape, GemmShape, LayerPerf, layer_perf
 from sim.tiling import LoweringError, Plan, cdiv
 
 from .lowering import check_plan, plan_needs, plan_tiles
-from .pipelined import decoupled_bound, decoupled_perf, in_order
+from .pipelined import decoupled_bound, decoupled_perf, decoupled_tight_bound, in_order
 
 __all__ = ["executed_plan", "EXECUTED_PER_CHANNEL", "legal_plans", "count_legal_plans", "best_plan", "plan_cycles", "network_plans", "DEFAULT_EXHAUSTIVE_LIMIT",
            "DEFAULT_PROXY_KEEP"]
@@ -438,8 +438,8 @@ def _best_plan(cfg: AcceleratorConfig, shape, per_channel: bool, dataflow: str |
             proxy = lambda p: _perf(ecfg, gemm, p, per_channel).cycles  # noqa: E731
         best, best_c, n, n_proxy = _search(cfg, M, K, N, dfs, seeds, cost, proxy, proxy_keep)
     plan = dataclasses.replace(best, cost=best_c)
-    perf = decoupled_perf(cfg, shape, plan, per_channel) if cfg.controller is Controller.DECOUPLED else \
-        layer_perf(cfg, shape, plan, per_channel)
+    # the evaluation config's counts are ``cfg``'s: no LayerPerf field depends on the depths (the memo hits)
+    perf = _perf(ecfg, shape, best, per_channel)
     assert perf.cycles == best_c <= base_cycles
     info = dict(method=method, space=space, evaluated=n, proxy_evaluated=n_proxy, seconds=time.perf_counter() - t0,
                 baseline_cycles=base_cycles, baseline_plan=base_plan)
@@ -457,8 +457,10 @@ def _decoupled_search(cfg: AcceleratorConfig, ecfg: AcceleratorConfig, shape, pe
     exhaustive limit of them, else the reduced search of :func:`_search` with that ranking as its
     cost (for a convolution, with the rank of the GEMM of the same M x K x N as its proxy, as in
     order). Of the ``keep`` best by rank, the best by in-order cycles and the seeds (plan_tiles' plans),
-    the cheapest exact cost wins; they are costed in rank order, and one whose lower bound already
-    exceeds the best exact cost so far is not costed (it cannot win, so the winner is the same).
+    the cheapest exact cost wins. They are costed in the order of a tighter lower bound
+    (:func:`mappings.pipelined.decoupled_tight_bound`, which counts the pipeline's fill and drain and is
+    often exact), and once that bound exceeds the best exact cost so far the rest are not costed (they
+    cannot win, so the winner is the same; typically one or two plans are costed instead of six).
     Returns (method, plan, exact cycles, plans costed exactly,
     plans ranked by the layer's own counts)."""
     M, K, N = _shape_gemm(shape)
@@ -489,11 +491,13 @@ def _decoupled_search(cfg: AcceleratorConfig, ecfg: AcceleratorConfig, shape, pe
         rank(p)
     order = sorted(ranked, key=lambda p: (ranked[p], str(p)))
     by_in_order = min(ranked, key=lambda p: (ranked[p][1], str(p)))
+    finalists = dict.fromkeys(order[:keep] + [by_in_order] + seeds)
+    bound = {p: max(ranked[p][0], decoupled_tight_bound(ecfg, shape, p, per_channel)) for p in finalists}
     exact: dict[Plan, int] = {}
     best = None
-    for p in sorted(dict.fromkeys(order[:keep] + [by_in_order] + seeds), key=lambda p: (ranked[p], str(p))):
-        if best is not None and (ranked[p][0], str(p)) > (exact[best], str(best)):
-            continue  # its lower bound already loses to the best exact cost (same winner, fewer costings)
+    for p in sorted(finalists, key=lambda p: (bound[p], str(p))):
+        if best is not None and (bound[p], str(p)) > (exact[best], str(best)):
+            break  # this lower bound, and every later one, already loses to the best exact cost (same winner)
         exact[p] = cost(p)
         if best is None or (exact[p], str(p)) < (exact[best], str(best)):
             best = p

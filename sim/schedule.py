@@ -52,7 +52,7 @@ from hwgen.isa import Instruction, Opcode
 from .timing import DECODE_CYCLES, exec_cycles, fetch_cycles
 
 __all__ = ["Unit", "Structure", "Access", "footprint", "conflict", "Schedule", "schedule", "Record", "record",
-           "periodic_cycles", "UNIT_OF", "DEFAULT_QUEUE_DEPTH"]
+           "periodic_cycles", "start_cycle", "UNIT_OF", "DEFAULT_QUEUE_DEPTH"]
 
 #: Entries of each unit's instruction queue.
 DEFAULT_QUEUE_DEPTH = 4
@@ -236,6 +236,16 @@ def schedule(cfg: AcceleratorConfig, program: Sequence[Instruction], *,
         if m.cycles is not None:
             return Schedule(tuple(push), tuple(start), tuple(end), m.cycles)
     raise ValueError("program has no halt")
+
+
+def start_cycle(cfg: AcceleratorConfig, records: Sequence[Record], *, queue_depth: int = DEFAULT_QUEUE_DEPTH) -> int:
+    """The start cycle of the last of ``records`` (not halt or fence) when they begin a program: the same in
+    every program that begins with them, since an instruction's times depend only on those before it."""
+    m = _Machine(cfg, queue_depth)
+    s = -1
+    for r in records:
+        _, s, _ = m.step(r)
+    return s
 
 
 def periodic_cycles(cfg: AcceleratorConfig, sequence: Sequence[int], regions: Mapping[int, Sequence[Record]], *,

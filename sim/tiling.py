@@ -24,6 +24,7 @@ ISA (the stride field's range) and ``sim.reference.conv_out_size``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Iterable, NamedTuple
 
 from hwgen.dataflow import STATIONARY, Dataflow
@@ -100,13 +101,27 @@ class Rect(NamedTuple):
     k_stride: int = 0
 
 
-class GemmA:
+class _View:
+    """Equality and hashing by the parameters that define a view (``_key``): the memoised block loads
+    (:func:`a_block_loads`) are shared by every equal view, e.g. across the plans the mapper costs."""
+
+    _key: tuple
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and other._key == self._key
+
+    def __hash__(self) -> int:
+        return hash(self._key)
+
+
+class GemmA(_View):
     """A row-major M x K matrix."""
 
     tensor = "A"
 
     def __init__(self, M: int, K: int):
         self.M, self.K = M, K
+        self._key = (M, K)
 
     def rects(self, m0: int, m1: int, k0: int, k1: int) -> list[Rect]:
         return [Rect(m0, m1, k0, k1, m0 * self.K + k0, self.K, 1)]
@@ -128,7 +143,7 @@ class GemmA:
         return k0
 
 
-class ConvA:
+class ConvA(_View):
     """The im2col view of (one group of) an NHWC input:
     A[m = oh*OW + ow, k = (kh*KW + kw)*Cin + c] = X[oh*sh + kh*dh - ph, ow*sw + kw*dw - pw, c_off + c],
     where X has ``c_total`` channels and the group reads ``Cin`` of them from ``c_off``."""
@@ -145,6 +160,7 @@ class ConvA:
         self.OH = conv_out_size(H, KH, sh, ph, pb, dh)
         self.OW = conv_out_size(W, KW, sw, pw, pr, dw)
         self.M, self.K = self.OH * self.OW, KH * KW * Cin
+        self._key = (H, W, Cin, KH, KW, sh, sw, ph, pw, self.OH, self.OW, dh, dw, self.c_total, c_off)
         self._row_classes: tuple[int, ...] | None = None
         self._valid: list[tuple[bool, ...]] = []  # row class -> validity of each kernel row kh
         self._vpatterns: dict[tuple[int, ...], tuple] = {}
@@ -391,24 +407,34 @@ def a_block_loads(R: int, plan: Plan, aview, m0: int, m1: int, k0: int, k1: int)
     """The loads filling the A scratchpad with rows [m0, m1) x reduction chunk [k0, k1).
 
     os: the block is cut into R-row tiles; A word ``i*kc + k`` holds tile i's rows at k0+k.
-    ws: the chunk is cut into R-wide k tiles; A word ``t*mb + m`` holds row m0+m, k tile t."""
+    ws: the chunk is cut into R-wide k tiles; A word ``t*mb + m`` holds row m0+m, k tile t.
+    Memoised by value (the plan enters only through its dataflow and that one layout field, so the
+    mapper's candidate plans share fills); the list returned is the caller's own."""
+    layout = plan.kc if plan.dataflow == Dataflow.OS else plan.mb
+    return list(_a_block_loads(R, plan.dataflow, layout, aview, m0, m1, k0, k1))
+
+
+@lru_cache(maxsize=1 << 15)
+def _a_block_loads(R: int, dataflow: Dataflow, layout: int, aview, m0: int, m1: int, k0: int, k1: int
+                   ) -> tuple[Load, ...]:
+    """:func:`a_block_loads` (``layout``: the plan's ``kc`` for os, ``mb`` for ws)."""
     pieces = []
     tensor = aview.tensor
-    if plan.dataflow == Dataflow.OS:  # words along k, lanes along m
+    if dataflow == Dataflow.OS:  # words along k, lanes along m
         for i, ta in enumerate(range(m0, m1, R)):
             tb = min(m1, ta + R)
-            w0 = i * plan.kc - k0
+            w0 = i * layout - k0
             for r in aview.rects(ta, tb, k0, k1):
                 pieces.append(piece(0, w0 + r.k0, r.k1 - r.k0, r.m0 - ta, r.m1 - r.m0, tensor, r.offset,
                                     r.k_stride, r.m_stride))
     else:  # words along m, lanes along k
         for t, ka in enumerate(range(k0, k1, R)):
             kb = min(k1, ka + R)
-            w0 = t * plan.mb - m0
+            w0 = t * layout - m0
             for r in aview.rects(m0, m1, ka, kb):
                 pieces.append(piece(0, w0 + r.m0, r.m1 - r.m0, r.k0 - ka, r.k1 - r.k0, tensor, r.offset,
                                     r.m_stride, r.k_stride))
-    return merge(pieces)
+    return tuple(merge(pieces))
 
 
 def w_block_loads(R: int, plan: Plan, tiles: list[tuple[int, int]], k0: int, k1: int, w_stride: int,
@@ -416,18 +442,26 @@ def w_block_loads(R: int, plan: Plan, tiles: list[tuple[int, int]], k0: int, k1:
     """The loads filling the W scratchpad with column tiles ``tiles`` x reduction chunk [k0, k1);
     W[k, n] is at ``W + k*w_stride + w_off + n``.
 
-    os: W word ``j*kc + k`` holds W[k0+k, tile j]; ws: words ``(j*kt + t)*R + i`` hold W[k0 + t*R + i, tile j]."""
+    os: W word ``j*kc + k`` holds W[k0+k, tile j]; ws: words ``(j*kt + t)*R + i`` hold W[k0 + t*R + i, tile j].
+    Memoised by value, as :func:`a_block_loads`."""
+    layout = plan.kc if plan.dataflow == Dataflow.OS else cdiv(plan.kc, R)
+    return list(_w_block_loads(R, plan.dataflow, layout, tuple(tiles), k0, k1, w_stride, w_off))
+
+
+@lru_cache(maxsize=1 << 15)
+def _w_block_loads(R: int, dataflow: Dataflow, layout: int, tiles: tuple[tuple[int, int], ...], k0: int, k1: int,
+                   w_stride: int, w_off: int) -> tuple[Load, ...]:
+    """:func:`w_block_loads` (``layout``: the plan's ``kc`` for os, its k tiles per chunk for ws)."""
     pieces = []
     for j, (na, nb) in enumerate(tiles):
-        if plan.dataflow == Dataflow.OS:
-            pieces.append(piece(1, j * plan.kc, k1 - k0, 0, nb - na, "W", k0 * w_stride + w_off + na, w_stride, 1))
+        if dataflow == Dataflow.OS:
+            pieces.append(piece(1, j * layout, k1 - k0, 0, nb - na, "W", k0 * w_stride + w_off + na, w_stride, 1))
         else:
-            kt = cdiv(plan.kc, R)
             for t, ka in enumerate(range(k0, k1, R)):
                 kb = min(k1, ka + R)
-                pieces.append(piece(1, (j * kt + t) * R, kb - ka, 0, nb - na, "W", ka * w_stride + w_off + na,
+                pieces.append(piece(1, (j * layout + t) * R, kb - ka, 0, nb - na, "W", ka * w_stride + w_off + na,
                                     w_stride, 1))
-    return merge(pieces)
+    return tuple(merge(pieces))
 
 
 def q_tile_load(entry: int, n: int) -> Load:
