@@ -18,6 +18,8 @@ commits the whole plan, then injects the pending faults in batches:
   connected; any failure is a CampaignError naming the address, before the
   database is created or written.
 
+(The machinery is :mod:`hwgen.workers`, shared with the design-space sweeps.)
+
 Each worker (process, or Dask worker thread) builds its injector once, from the
 campaign's backend, configuration, workload spec and seed (the workload is
 rebuilt deterministically; the worker checks that its golden run has the
@@ -60,7 +62,9 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from hwgen.config import AcceleratorConfig
+from hwgen import workers
 from hwgen.errors import HwgenError
+from hwgen.workers import MAX_JOBS, progress_bar, run_tasks
 
 from .faults import FAULT_MODELS, OUTCOMES, CampaignError, Fault, InjectionResult, Site
 from .store import CampaignInfo, CampaignStore, check_file, is_int, path_exists, quoted
@@ -90,16 +94,10 @@ INJECTORS: dict[str, Factory] = {}
 BUILTIN_BACKENDS: dict[str, Callable[[], Factory]] = {"model": _model_factory, "rtl": _rtl_factory}
 #: confidence recorded (and used by the report) when a campaign is given a number of injections
 DEFAULT_CONFIDENCE = 0.99
-#: seconds to wait for a Dask scheduler (to connect, and again for it to answer)
-SCHEDULER_TIMEOUT = 3.0
-#: most local worker processes one campaign may start (a mistyped --jobs must not fork thousands)
-MAX_JOBS = max(64, 4 * (os.cpu_count() or 1))
+#: seconds to wait for a Dask scheduler (to connect, and again for it to answer; read when connecting)
+SCHEDULER_TIMEOUT = workers.SCHEDULER_TIMEOUT
 _MAX_BATCH = 128
 _BACKEND_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}")
-#: scheme://host:port, host a name, an IPv4 address or a bracketed IPv6 address
-_ADDRESS = re.compile(r"(tcp|tls)://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9][A-Za-z0-9.-]{0,252}):([0-9]{1,5})")
-#: an in-process scheduler's address (a LocalCluster without processes): inproc://host/pid/n
-_INPROC = re.compile(r"inproc://[A-Za-z0-9.:\[\]-]{1,253}/[0-9]{1,10}/[0-9]{1,10}")
 
 
 def register_injector(name: str, factory: Factory) -> None:
@@ -179,29 +177,6 @@ def run_batch(ctx: _CTX, batch: Sequence[tuple[int, Fault]]) -> list[tuple[int, 
         if not isinstance(r, InjectionResult) or r.outcome not in OUTCOMES:
             raise CampaignError(f"injector returned {r!r}, not an InjectionResult with an outcome in {OUTCOMES}")
     return [(i, r) for (i, _), r in zip(batch, results)]
-
-
-def _watch_parent(pid: int) -> None:
-    """Pool worker initializer: exit when the campaign process ``pid`` is gone (e.g. SIGKILLed) instead of
-    lingering (a forkserver worker's parent is the fork server, which waits for its workers)."""
-
-    def watch() -> None:
-        while True:
-            time.sleep(0.5)
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                os._exit(1)
-            except PermissionError:  # pragma: no cover - the pid was reused by another user's process
-                os._exit(1)
-            try:  # killed but not yet reaped (a zombie) counts as gone
-                with open(f"/proc/{pid}/stat", "rb") as f:
-                    if f.read().rsplit(b")", 1)[1].split()[0] == b"Z":
-                        os._exit(1)
-            except (OSError, IndexError):
-                pass
-
-    threading.Thread(target=watch, daemon=True, name="campaign-watch").start()
 
 
 # ------------------------------------------------------------------ planning
@@ -305,9 +280,7 @@ def _check_args(n, margin, confidence, jobs, models, seed, batch_size) -> tuple[
 
 
 def _check_jobs(jobs: Any) -> None:
-    if not is_int(jobs, 1, MAX_JOBS):
-        raise CampaignError(f"jobs must be an integer from 1 to {MAX_JOBS} (local worker processes), "
-                            f"got {quoted(jobs)}")
+    workers.check_jobs(jobs, CampaignError)
 
 
 def _check_batch_size(batch_size: Any) -> None:
@@ -319,83 +292,12 @@ def check_scheduler_address(address: Any) -> str:
     """``address`` if it has the form of a Dask scheduler address (``tcp://host:port``, or ``tls://``; or the
     ``inproc://`` address of a scheduler in this process), CampaignError otherwise: checked before anything is
     resolved or connected."""
-    if isinstance(address, str) and _INPROC.fullmatch(address):
-        return address
-    m = _ADDRESS.fullmatch(address) if isinstance(address, str) else None
-    if m is None or not 1 <= int(m.group(3)) <= 65535:
-        raise CampaignError(f"Dask scheduler address {quoted(address)} is not of the form tcp://host:port "
-                            f"(e.g. tcp://127.0.0.1:8786; port 1 to 65535)")
-    return address
-
-
-def _unreachable(address: str, reason: str) -> CampaignError:
-    return CampaignError(f"cannot reach the Dask scheduler at {address} within {SCHEDULER_TIMEOUT:g} s ({reason}); "
-                         f"expected the address of a running scheduler, tcp://host:port")
-
-
-def _probe(address: str) -> None:
-    """Ask the peer at ``address`` who it is, over Dask's protocol, within SCHEDULER_TIMEOUT in all.
-
-    ``distributed.Client`` alone waits without end for a peer that accepts the connection and never answers
-    (its handshake read has no timeout), so the question runs under one ``asyncio.wait_for`` in a thread of
-    its own (the caller may itself be inside an event loop); CampaignError if no scheduler answers."""
-    import asyncio
-
-    from distributed.comm import connect
-
-    state: dict[str, Any] = {}
-
-    async def ask() -> Any:
-        comm = await connect(address, timeout=round(0.8 * SCHEDULER_TIMEOUT, 2))  # connects and shakes hands
-        try:
-            await comm.write({"op": "identity", "reply": True})
-            return await comm.read()
-        finally:
-            comm.abort()
-
-    def run() -> None:
-        try:
-            state["identity"] = asyncio.run(asyncio.wait_for(ask(), SCHEDULER_TIMEOUT))
-        except asyncio.TimeoutError:
-            state["error"] = "connected, but no Dask handshake: not a Dask scheduler, or one too busy to answer"
-        except Exception as e:  # OSError (refused, no route, unknown host), CommClosedError, ValueError
-            state["error"] = _reason(e)
-
-    thread = threading.Thread(target=run, daemon=True, name="dask-probe")
-    thread.start()
-    thread.join(SCHEDULER_TIMEOUT + 2.0)
-    if thread.is_alive() or "identity" not in state:
-        raise _unreachable(address, state.get("error", "no answer"))
-    identity = state["identity"]
-    if not (isinstance(identity, dict) and identity.get("type") == "Scheduler"):
-        kind = identity.get("type") if isinstance(identity, dict) else None
-        raise _unreachable(address, f"the peer answers, but is not a Dask scheduler ({quoted(kind)})")
-
-
-def _reason(e: BaseException) -> str:
-    """One line on why a connection failed: the exception, and the first cause in its chain that says more."""
-    text = " ".join(f"{type(e).__name__}: {e}".split())
-    seen, inner = {id(e)}, e.__cause__ or e.__context__
-    while inner is not None and id(inner) not in seen:
-        seen.add(id(inner))
-        if str(inner).strip():
-            return f"{text} ({' '.join(str(inner).split())})"
-        inner = inner.__cause__ or inner.__context__
-    return text
+    return workers.check_scheduler_address(address, CampaignError)
 
 
 def _connect(scheduler: str):
     """A Dask client of ``scheduler``: the address checked, the scheduler asked (bounded), then connected."""
-    try:
-        from distributed import Client
-    except ImportError as e:  # pragma: no cover - distributed is a dependency
-        raise CampaignError(f"dask.distributed is not available ({e})") from None
-    check_scheduler_address(scheduler)
-    _probe(scheduler)
-    try:
-        return Client(scheduler, timeout=f"{SCHEDULER_TIMEOUT}s", set_as_default=False)
-    except Exception as e:
-        raise _unreachable(scheduler, _reason(e)) from None
+    return workers.connect_scheduler(scheduler, SCHEDULER_TIMEOUT, CampaignError)
 
 
 def run_campaign(db_path: str | os.PathLike[str], cfg: AcceleratorConfig, workload_spec: str, n: int | None = None,
@@ -490,20 +392,6 @@ def _batches(pending: list, size: int) -> list[list]:
     return [pending[i:i + size] for i in range(0, len(pending), size)]
 
 
-def _progress(enabled: bool, total: int, done: int, label: str):
-    from rich.console import Console
-    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                               TimeRemainingColumn)
-
-    console = Console(stderr=True)
-    bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                   TextColumn("{task.fields[rate]}"), TextColumn("elapsed"), TimeElapsedColumn(),
-                   TextColumn("ETA"), TimeRemainingColumn(), console=console,
-                   disable=not (enabled and console.is_terminal), transient=False)
-    task = bar.add_task(label, total=total, completed=done, rate="")
-    return bar, task
-
-
 def _execute(store: CampaignStore, factory: Factory, jobs: int, client, progress: bool, batch_size: int | None,
              injector) -> CampaignSummary:
     info = store.info
@@ -512,17 +400,17 @@ def _execute(store: CampaignStore, factory: Factory, jobs: int, client, progress
     pending = store.pending()
     ctx = (info.backend, factory, AcceleratorConfig.from_dict(info.config, source=str(store.path)).to_json(),
            info.workload, info.seed, info.golden_cycles)
-    workers = max(1, sum(client.nthreads().values()) if client is not None else jobs)
+    n_workers = max(1, sum(client.nthreads().values()) if client is not None else jobs)
     if batch_size is None:
         batch_size = getattr(factory, "preferred_batch", None)
         _check_batch_size(batch_size)
     if batch_size is None:
-        batch_size = max(1, min(_MAX_BATCH, math.ceil(len(pending) / (workers * 16)) if pending else 1))
+        batch_size = max(1, min(_MAX_BATCH, math.ceil(len(pending) / (n_workers * 16)) if pending else 1))
     batches = _batches(pending, batch_size)
     done0 = info.planned - len(pending)
     t0 = time.monotonic()
     injected = 0
-    bar, task = _progress(progress, info.planned, done0, f"{store.path.name} ({info.backend})")
+    bar, task = progress_bar(progress, info.planned, done0, f"{store.path.name} ({info.backend})")
 
     def commit(results: list[tuple[int, InjectionResult]]) -> None:
         nonlocal injected
@@ -538,21 +426,11 @@ def _execute(store: CampaignStore, factory: Factory, jobs: int, client, progress
                              f"'hwgen fi resume --db {store.path}' continues")
 
     with bar:
-        if not batches:
-            pass
-        elif client is not None:
-            _run_dask(client, ctx, batches, workers, commit, failed)
-        elif jobs == 1:
-            if injector is not None:
-                _LOCAL.cached = (ctx, injector)
-            for b in batches:
-                try:
-                    res = run_batch(ctx, b)
-                except Exception as e:
-                    raise failed(b, e) from None
-                commit(res)
-        else:
-            _run_pool(jobs, ctx, batches, commit, failed)
+        if client is None and jobs == 1 and injector is not None:
+            _LOCAL.cached = (ctx, injector)
+        elif client is None and jobs > 1 and batches:
+            _check_sendable(ctx)
+        run_tasks(run_batch, ctx, batches, commit, failed, jobs=jobs, client=client)
     return CampaignSummary(store.path, info.planned, store.n_results(), injected, time.monotonic() - t0,
                            store.counts())
 
@@ -567,59 +445,3 @@ def _check_sendable(ctx: _CTX) -> None:
         raise CampaignError(f"backend '{ctx[0]}': its factory cannot be sent to worker processes "
                             f"({type(e).__name__}: {e}); register a module-level function or class, "
                             f"or run with jobs=1") from None
-
-
-def _run_pool(jobs: int, ctx, batches, commit, failed) -> None:
-    import multiprocessing
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-
-    _check_sendable(ctx)
-    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("forkserver"),
-                               initializer=_watch_parent, initargs=(os.getpid(),))
-    todo = list(reversed(batches))
-    running: dict = {}
-    ok = False
-    try:
-        while todo or running:
-            while todo and len(running) < 2 * jobs:
-                b = todo.pop()
-                running[pool.submit(run_batch, ctx, b)] = b
-            finished, _ = wait(running, return_when=FIRST_COMPLETED)
-            for fut in finished:
-                _collect(fut, running.pop(fut), commit, failed)
-        ok = True
-    finally:
-        pool.shutdown(wait=ok, cancel_futures=True)
-
-
-def _collect(fut, batch, commit, failed) -> None:
-    """Commit a finished batch's results; a worker's failure becomes the campaign's error for that batch."""
-    try:
-        res = fut.result()
-    except Exception as e:
-        raise failed(batch, e) from None
-    commit(res)
-
-
-def _run_dask(client, ctx, batches, workers: int, commit, failed) -> None:
-    from distributed import as_completed
-
-    todo = list(reversed(batches))
-    owner: dict = {}
-    for _ in range(min(len(todo), 2 * workers)):
-        b = todo.pop()
-        f = client.submit(run_batch, ctx, b, pure=False)
-        owner[f.key] = (f, b)
-    ac = as_completed([f for f, _ in owner.values()], loop=client.loop)
-    try:
-        for fut in ac:
-            _, b = owner.pop(fut.key)
-            _collect(fut, b, commit, failed)
-            if todo:
-                nb = todo.pop()
-                nf = client.submit(run_batch, ctx, nb, pure=False)
-                owner[nf.key] = (nf, nb)
-                ac.add(nf)
-    finally:
-        for f, _ in owner.values():
-            f.cancel()

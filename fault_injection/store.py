@@ -12,6 +12,9 @@ One file per campaign, four tables:
 * ``results``: ``fault_index`` PRIMARY KEY (a second result for one fault is
   impossible), outcome, cycles, early_stop, detail, finished (UTC time).
 
+The rules below that every hwgen SQLite file follows (header check, safe connection, schema check, atomic
+creation) are implemented once in :mod:`hwgen.sqlite_files`; this module states its tables and fields.
+
 Crash safety: a new campaign file is written completely (schema, parameters and
 the whole plan, one transaction) as a temporary sibling and then linked into
 place, so the path either does not exist or holds the whole plan. Each batch of
@@ -44,27 +47,25 @@ fails writes nothing.
 
 from __future__ import annotations
 
-import fcntl
 import json
-import numbers
 import os
 import sqlite3
-import tempfile
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from hwgen.errors import HwgenError
+from hwgen.sqlite_files import (SQL_ERRORS, DatabaseKind, SqliteStore, check_header, create_new, hwgen_version,
+                                insert_rows, is_int, open_checked, quoted, sql_reason, utc_now)
+from hwgen.sqlite_files import path_exists as _path_exists
 
 from .faults import FAULT_MODELS, OUTCOMES, Fault, InjectionResult, Site, structure_of
 
 __all__ = ["StoreError", "CampaignInfo", "CampaignStore", "check_file", "path_exists", "quoted", "is_int", "SCHEMA_VERSION", "APPLICATION_ID",
-           "BUSY_TIMEOUT", "SQL_ERRORS"]
+           "BUSY_TIMEOUT", "SQL_ERRORS", "KIND"]
 
 SCHEMA_VERSION = 1
 APPLICATION_ID = 0x68774649  # "hwFI"
-_SQLITE_MAGIC = b"SQLite format 3\x00"
 
 _SCHEMA = f"""
 CREATE TABLE campaign (
@@ -131,12 +132,15 @@ BUSY_TIMEOUT = 30.0
 #: longest configuration JSON read back (a configuration is a few hundred characters; deep nesting and
 #: huge integers below this are parse_json's errors, naming the json_depth limit)
 _MAX_CONFIG_TEXT = 1 << 20
-#: characters of a bad value quoted in an error message
-_QUOTE = 60
 
 
 class StoreError(HwgenError, ValueError):
     """A campaign file that cannot be created, opened or written; the message names the file."""
+
+
+#: how the header identifies a campaign file and how messages name it (hwgen.sqlite_files)
+KIND = DatabaseKind(application_id=APPLICATION_ID, schema_version=SCHEMA_VERSION, noun="campaign database",
+                    title="fault-injection campaign", error=StoreError)
 
 
 @dataclass(frozen=True)
@@ -162,75 +166,18 @@ class CampaignInfo:
         return d
 
 
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
-
-
-def _hwgen_version() -> str:
-    try:
-        from importlib.metadata import version
-
-        return version("hwgen")
-    except Exception:  # pragma: no cover - not installed
-        return "unknown"
-
-
 def path_exists(path: str | os.PathLike[str]) -> bool:
     """Whether anything (a dangling link included) is at ``path``; StoreError for a path the system cannot even
     look up (too long, a NUL byte, a file where a folder should be), instead of an OSError later."""
-    try:
-        os.lstat(path)
-        return True
-    except FileNotFoundError:
-        return False
-    except (OSError, ValueError) as e:
-        raise StoreError(f"{quoted(str(path))}: not a usable path ({getattr(e, 'strerror', None) or e})") from None
+    return _path_exists(path, StoreError)
 
 
 def check_file(path: str | os.PathLike[str]) -> None:
     """Raise StoreError unless ``path`` is a campaign database of this schema version (reads 100 bytes only)."""
-    p = Path(path)
-    try:
-        with open(p, "rb") as f:
-            head = f.read(100)
-    except FileNotFoundError:
-        raise StoreError(f"{p}: no such campaign database") from None
-    except IsADirectoryError:
-        raise StoreError(f"{p}: is a folder, not a campaign database") from None
-    except OSError as e:
-        raise StoreError(f"{p}: cannot read ({e.strerror or e})") from None
-    if not head:
-        raise StoreError(f"{p}: empty file, not a fault-injection campaign database")
-    if len(head) < 100 or not head.startswith(_SQLITE_MAGIC):
-        raise StoreError(f"{p}: not a fault-injection campaign database (not an SQLite file)")
-    app_id = int.from_bytes(head[68:72], "big")
-    user_version = int.from_bytes(head[60:64], "big")
-    if app_id != APPLICATION_ID:
-        raise StoreError(f"{p}: an SQLite database, but not a hwgen fault-injection campaign "
-                         f"(application_id {app_id:#x}, expected {APPLICATION_ID:#x})")
-    if user_version != SCHEMA_VERSION:
-        raise StoreError(f"{p}: campaign database schema version {user_version}; this hwgen reads version "
-                         f"{SCHEMA_VERSION}")
-    if head[18:20] != b"\x01\x01":  # this store writes rollback-journal files; WAL would create sibling files
-        raise StoreError(f"{p}: not a fault-injection campaign database (SQLite file format "
-                         f"{head[18]}/{head[19]}, expected the rollback-journal format 1/1)")
+    check_header(path, KIND)
 
 
 # ---------------------------------------------------------------- checking what a file holds
-def quoted(value: Any) -> str:
-    """A bad value for an error message: its repr, cut to a few dozen characters (it may be megabytes)."""
-    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 200:
-        return f"an integer of {value.bit_length():,} bits"
-    text = repr(value)
-    return text if len(text) <= _QUOTE else f"{text[:_QUOTE]}... ({len(text):,} characters)"
-
-
-def is_int(value: Any, lo: float, hi: float) -> bool:
-    """An integer (not a bool, which Python counts as one) with lo <= value <= hi: the one test of every count,
-    index, seed and cycle read from a file or given to the library."""
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and lo <= value <= hi
-
-
 def _is_fraction(value: Any) -> bool:
     """A float strictly between 0 and 1 (SQLite returns REAL columns as float; NaN fails the comparison)."""
     return isinstance(value, float) and 0.0 < value < 1.0
@@ -307,32 +254,20 @@ def _models_field(path: Path, text: Any) -> tuple[str, ...]:
     return tuple(models)
 
 
-#: what SQLite raises on a damaged, locked or full file; UnicodeDecodeError when its message quotes the damaged
-#: bytes (Python then cannot even decode the message)
-SQL_ERRORS = (sqlite3.Error, UnicodeDecodeError)
-
-
 def _sql_reason(e: BaseException) -> str:
-    """SQLite's message, saying 'damaged' where the file is (the message alone reads like our bug)."""
-    if isinstance(e, UnicodeDecodeError):
-        return "damaged campaign database: SQLite's message quotes bytes that are not text"
-    text = " ".join(str(e).split()) or type(e).__name__
-    if isinstance(e, sqlite3.DatabaseError) and not isinstance(e, (sqlite3.OperationalError,
-                                                                  sqlite3.IntegrityError)):
-        return f"damaged campaign database: {text}"
-    return text
+    return sql_reason(e, KIND)
 
 
-class CampaignStore:
+class CampaignStore(SqliteStore):
     """An open campaign database. Use :meth:`create` or :meth:`open`; a context manager.
 
     Every method turns SQLite's errors into :class:`StoreError` naming the file, and checks each row it
     reads (a file may have been damaged or edited since it was written)."""
 
+    KIND = KIND
+
     def __init__(self, path: Path, conn: sqlite3.Connection):
-        self.path = path
-        self._conn = conn
-        self._lock_fd: int | None = None
+        super().__init__(path, conn)
         self._site_map: dict[str, Site] | None = None
         self.info = self._read_info()
         self._check_plan()
@@ -348,29 +283,7 @@ class CampaignStore:
             raise StoreError(f"{p}: already exists (use 'hwgen fi resume' to continue a campaign)")
         if len(faults) != info.planned:
             raise ValueError(f"plan of {len(faults)} faults, but {info.planned} planned")
-        try:
-            p.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
-            os.close(fd)
-        except OSError as e:
-            raise StoreError(f"{p}: cannot write ({e.strerror or e})") from None
-        try:
-            _write_new(tmp, info, sites, faults)
-            os.chmod(tmp, 0o666 & ~_umask())
-            try:
-                os.link(tmp, p)  # atomic, and never replaces an existing file
-            except FileExistsError:
-                raise StoreError(f"{p}: already exists (created meanwhile by another process)") from None
-            except OSError:  # a filesystem without hard links
-                if p.exists():
-                    raise StoreError(f"{p}: already exists") from None
-                os.replace(tmp, p)
-        except (*SQL_ERRORS, OverflowError) as e:
-            raise StoreError(f"{p}: cannot write the campaign ({_sql_reason(e)})") from None
-        except OSError as e:
-            raise StoreError(f"{p}: cannot write ({e.strerror or e})") from None
-        finally:
-            Path(tmp).unlink(missing_ok=True)
+        create_new(p, lambda conn: _write_new(conn, info, sites, faults), KIND, "the campaign")
         return cls.open(p)
 
     @classmethod
@@ -379,30 +292,13 @@ class CampaignStore:
         schema, SQLite's quick_check, campaign row and plan bounds. StoreError naming the
         file on any failure, with the file unchanged."""
         p = Path(path)
-        check_file(p)
-        try:
-            conn = _connect(p, readonly)
-        except sqlite3.OperationalError as e:
-            if readonly:  # e.g. a hot journal left by a killed writer: a read-write open rolls it back
-                return cls.open(p, readonly=False)
-            raise StoreError(f"{p}: cannot open ({_sql_reason(e)})") from None
-        except SQL_ERRORS as e:
-            raise StoreError(f"{p}: cannot open ({_sql_reason(e)})") from None
-        try:
-            _check_schema(p, conn)
-            return cls(p, conn)
-        except SQL_ERRORS as e:
-            conn.close()
-            raise StoreError(f"{p}: cannot read ({_sql_reason(e)})") from None
-        except BaseException:
-            conn.close()
-            raise
+        return open_checked(p, KIND, _TABLES, readonly, BUSY_TIMEOUT, lambda conn: cls(p, conn))
 
     def _read_info(self) -> CampaignInfo:
-        (n,), = self._query("SELECT COUNT(*) FROM campaign")
+        (n,), = self.query("SELECT COUNT(*) FROM campaign")
         if n > 1:
             raise StoreError(f"{self.path}: campaign database holds {n} campaign rows; a campaign file holds one")
-        rows = self._query(
+        rows = self.query(
             "SELECT config, workload, seed, backend, models, planned, confidence, golden_cycles, margin, created, "
             "schema_version, hwgen_version FROM campaign WHERE id = 1")
         if not rows:
@@ -413,53 +309,20 @@ class CampaignStore:
         """The plan is fault_index 0..planned-1 (distinct: the primary key) and every result is of a planned
         fault; a site inventory exists. Index-only queries: cheap on a plan of millions."""
         planned = self.info.planned
-        (n, lo, hi), = self._query("SELECT COUNT(*), MIN(fault_index), MAX(fault_index) FROM faults")
+        (n, lo, hi), = self.query("SELECT COUNT(*), MIN(fault_index), MAX(fault_index) FROM faults")
         if (n, lo, hi) != (planned, 0, planned - 1):
             raise StoreError(f"{self.path}: the plan holds {n:,} faults (indices {lo}..{hi}); the campaign planned "
                              f"{planned:,} (indices 0..{planned - 1})")
-        (rlo, rhi), = self._query("SELECT MIN(fault_index), MAX(fault_index) FROM results")
+        (rlo, rhi), = self.query("SELECT MIN(fault_index), MAX(fault_index) FROM results")
         if rlo is not None and not (is_int(rlo, 0, planned - 1) and is_int(rhi, 0, planned - 1)):
             raise StoreError(f"{self.path}: results for fault indices {quoted(rlo)}..{quoted(rhi)}, outside the "
                              f"plan 0..{planned - 1}")
-        if not self._query("SELECT 1 FROM sites LIMIT 1"):
+        if not self.query("SELECT 1 FROM sites LIMIT 1"):
             raise StoreError(f"{self.path}: campaign database has no fault sites")
 
-    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
-        """All rows of ``sql``; any SQLite error (damaged page, locked file) as StoreError naming the file."""
-        try:
-            return self._conn.execute(sql, params).fetchall()
-        except SQL_ERRORS as e:
-            raise StoreError(f"{self.path}: cannot read ({_sql_reason(e)})") from None
-
-    # ---------------------------------------------------------------- locking
     def lock(self) -> None:
         """Take an exclusive advisory lock (flock) for running injections; StoreError if another process has it."""
-        if self._lock_fd is not None:
-            return
-        try:
-            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
-        except OSError as e:
-            raise StoreError(f"{self.path}: cannot open for locking ({e.strerror or e})") from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)
-            raise StoreError(f"{self.path}: another process is running this campaign") from None
-        self._lock_fd = fd
-
-    def close(self) -> None:
-        try:
-            self._conn.close()
-        finally:
-            if self._lock_fd is not None:  # after SQLite has closed: closing an fd drops the process's POSIX locks
-                os.close(self._lock_fd)
-                self._lock_fd = None
-
-    def __enter__(self) -> "CampaignStore":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
+        super().lock("another process is running this campaign")
 
     # ---------------------------------------------------------------- reading
     def sites(self) -> list[Site]:
@@ -469,7 +332,7 @@ class CampaignStore:
     def _sites(self) -> dict[str, Site]:
         if self._site_map is None:
             out: dict[str, Site] = {}
-            for row in self._query("SELECT name, width, depth, kind FROM sites ORDER BY rowid"):
+            for row in self.query("SELECT name, width, depth, kind FROM sites ORDER BY rowid"):
                 site = _site_row(self.path, row)
                 out[site.name] = site
             self._site_map = out
@@ -480,7 +343,7 @@ class CampaignStore:
         return [f for _, f in self._faults("")]
 
     def _faults(self, where: str) -> list[tuple[int, Fault]]:
-        rows = self._query(
+        rows = self.query(
             "SELECT f.fault_index, f.site, f.model, f.cycle, f.bit, f.word, f.nbits, f.duration FROM faults f "
             f"{where} ORDER BY f.fault_index")
         sites, cycles = self._sites(), self.info.golden_cycles
@@ -491,11 +354,11 @@ class CampaignStore:
         return self._faults("WHERE NOT EXISTS (SELECT 1 FROM results r WHERE r.fault_index = f.fault_index)")
 
     def n_results(self) -> int:
-        (n,), = self._query("SELECT COUNT(*) FROM results")
+        (n,), = self.query("SELECT COUNT(*) FROM results")
         return int(n)
 
     def results(self) -> dict[int, InjectionResult]:
-        return dict(_result_row(self.path, row) for row in self._query(
+        return dict(_result_row(self.path, row) for row in self.query(
             "SELECT fault_index, outcome, cycles, early_stop, detail FROM results ORDER BY fault_index"))
 
     def joined(self) -> list[tuple[int, Fault, InjectionResult]]:
@@ -510,7 +373,7 @@ class CampaignStore:
         stored ``structure`` column, which a tampered file could contradict."""
         out: dict[str, dict[str, int]] = {}
         sites = self._sites()
-        for site, outcome, k in self._query(
+        for site, outcome, k in self.query(
                 "SELECT f.site, r.outcome, COUNT(*) FROM results r JOIN faults f USING (fault_index) "
                 "GROUP BY f.site, r.outcome"):
             if site not in sites or outcome not in OUTCOMES:
@@ -525,19 +388,13 @@ class CampaignStore:
     def add_results(self, results: Iterable[tuple[int, InjectionResult]]) -> None:
         """Commit a batch of results in one transaction (StoreError if one already has a result, or if the
         file cannot take it: damaged, locked, disk full; the results committed before stay)."""
-        rows = [(int(i), r.outcome, int(r.cycles), int(bool(r.early_stop)), str(r.detail), _now())
+        rows = [(int(i), r.outcome, int(r.cycles), int(bool(r.early_stop)), str(r.detail), utc_now())
                 for i, r in results]
         for _, o, *_ in rows:
             if o not in OUTCOMES:
                 raise ValueError(f"outcome {o!r} is not one of {OUTCOMES}")
         try:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                self._conn.executemany("INSERT INTO results VALUES (?, ?, ?, ?, ?, ?)", rows)
-                self._conn.execute("COMMIT")
-            except BaseException:
-                self._rollback()
-                raise
+            insert_rows(self.conn, "INSERT INTO results VALUES (?, ?, ?, ?, ?, ?)", rows)
         except sqlite3.IntegrityError as e:
             raise StoreError(f"{self.path}: result already recorded or fault not planned ({e})") from None
         except (*SQL_ERRORS, OverflowError) as e:
@@ -545,74 +402,22 @@ class CampaignStore:
             raise StoreError(f"{self.path}: cannot record results ({reason}); the results committed "
                              f"before are kept") from None
 
-    def _rollback(self) -> None:
-        """End a failed transaction, keeping the error that failed it: SQLite may have rolled back already
-        (a full disk, an I/O error), and a second failure here would hide the first."""
-        if self._conn.in_transaction:
-            try:
-                self._conn.execute("ROLLBACK")
-            except SQL_ERRORS:
-                pass
 
-
-def _write_new(tmp: str, info: CampaignInfo, sites: Sequence[Site], faults: Sequence[Fault]) -> None:
-    """Schema, campaign row, sites and plan into the fresh file ``tmp``, one transaction."""
-    conn = sqlite3.connect(tmp, isolation_level=None)
-    try:
-        conn.executescript(_SCHEMA)
-        conn.execute("BEGIN")
-        conn.execute("INSERT INTO campaign VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                     (SCHEMA_VERSION, json.dumps(info.config, sort_keys=True), info.workload, int(info.seed),
-                      info.backend, json.dumps(list(info.models)), int(info.planned), info.margin,
-                      float(info.confidence), int(info.golden_cycles), info.created or _now(),
-                      info.hwgen_version or _hwgen_version()))
-        conn.executemany("INSERT INTO sites VALUES (?, ?, ?, ?, ?)",
-                         [(s.name, s.structure, s.width, s.depth, s.kind) for s in sites])
-        conn.executemany("INSERT INTO faults VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                         [(i, f.site, f.structure, f.model, f.cycle, f.word, f.bit, f.nbits, f.duration)
-                          for i, f in enumerate(faults)])
-        conn.execute("COMMIT")
-    finally:
-        conn.close()
-
-
-def _connect(p: Path, readonly: bool) -> sqlite3.Connection:
-    """A connection that cannot be steered by the file: no schema-defined functions (trusted_schema off),
-    read-only when ``readonly``."""
-    if readonly:
-        conn = sqlite3.connect(f"{p.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None,
-                               timeout=BUSY_TIMEOUT)
-    else:
-        conn = sqlite3.connect(p, isolation_level=None, timeout=BUSY_TIMEOUT)
-    try:
-        conn.execute("PRAGMA trusted_schema = OFF")
-        conn.execute("PRAGMA synchronous = FULL")
-        if readonly:
-            conn.execute("PRAGMA query_only = ON")
-        conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchall()  # reads the schema: fails here if damaged
-    except BaseException:
-        conn.close()
-        raise
-    return conn
-
-
-def _check_schema(p: Path, conn: sqlite3.Connection) -> None:
-    """Exactly this store's tables (with their columns) and their automatic indices; no triggers or views,
-    which would run SQL of the file's choosing on our writes; then SQLite's quick_check of every page."""
-    objects = conn.execute("SELECT type, name, tbl_name FROM sqlite_master").fetchall()
-    extra = sorted(f"{kind} '{name}'" for kind, name, table in objects
-                   if not ((kind == "table" and name in _TABLES)
-                           or (kind == "index" and str(name).startswith("sqlite_autoindex_") and table in _TABLES)))
-    if extra:
-        raise StoreError(f"{p}: campaign database holds {', '.join(extra)}, which this store never writes")
-    tables = {name: {r[1] for r in conn.execute(f"PRAGMA table_info({name})")} for name in _TABLES}
-    missing = [f"{t} ({', '.join(sorted(cols - tables[t]))})" for t, cols in _TABLES.items() if not cols <= tables[t]]
-    if missing:
-        raise StoreError(f"{p}: campaign database lacks table columns: {'; '.join(missing)}")
-    verdict = conn.execute("PRAGMA quick_check(1)").fetchone()
-    if verdict is None or verdict[0] != "ok":
-        found = " ".join(str(verdict[0] if verdict else "no verdict").split())
-        raise StoreError(f"{p}: damaged campaign database (SQLite quick_check: {found[:200]})")
+def _write_new(conn: sqlite3.Connection, info: CampaignInfo, sites: Sequence[Site], faults: Sequence[Fault]) -> None:
+    """Schema, campaign row, sites and plan into a fresh file, one transaction."""
+    conn.executescript(_SCHEMA)
+    conn.execute("BEGIN")
+    conn.execute("INSERT INTO campaign VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                 (SCHEMA_VERSION, json.dumps(info.config, sort_keys=True), info.workload, int(info.seed),
+                  info.backend, json.dumps(list(info.models)), int(info.planned), info.margin,
+                  float(info.confidence), int(info.golden_cycles), info.created or utc_now(),
+                  info.hwgen_version or hwgen_version()))
+    conn.executemany("INSERT INTO sites VALUES (?, ?, ?, ?, ?)",
+                     [(s.name, s.structure, s.width, s.depth, s.kind) for s in sites])
+    conn.executemany("INSERT INTO faults VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                     [(i, f.site, f.structure, f.model, f.cycle, f.word, f.bit, f.nbits, f.duration)
+                      for i, f in enumerate(faults)])
+    conn.execute("COMMIT")
 
 
 def _site_row(path: Path, row: Sequence[Any]) -> Site:
@@ -645,9 +450,3 @@ def _result_row(path: Path, row: Sequence[Any]) -> tuple[int, InjectionResult]:
         raise StoreError(f"{path}: result of fault {quoted(i)} = {quoted(tuple(row[1:]))} is not a result "
                          f"(outcome among {', '.join(OUTCOMES)}, cycles, early stop 0/1, detail text)")
     return i, InjectionResult(outcome, cycles, bool(early), detail)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
