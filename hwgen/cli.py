@@ -437,6 +437,10 @@ def build_parser() -> argparse.ArgumentParser:
     from fault_injection.cli import add_fi_parser
 
     add_fi_parser(sub)
+
+    from mappings.dse_cli import add_dse_parser
+
+    add_dse_parser(sub)
     return p
 
 

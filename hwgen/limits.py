@@ -52,6 +52,8 @@ class Limits:
         Random programs of one ``hwgen verify`` run.
     injections:
         Planned injections of one fault-injection campaign.
+    sweep_points:
+        Design points of one design-space sweep (``hwgen dse``: the product of its axes' lengths).
     rtl_pes:
         Processing elements of a design that is elaborated into RTL (generate, verify, RTL runs).
     json_depth:
@@ -68,6 +70,7 @@ class Limits:
     file_bytes: int = 1 << 32
     programs: int = 10_000
     injections: int = 10_000_000
+    sweep_points: int = 100_000
     rtl_pes: int = 64 * 64
     json_depth: int = 64
 
