@@ -341,11 +341,24 @@ def cmd_synth(args: argparse.Namespace) -> int:
     keys = _declare_outputs(outs, args, "json")
     cfg = config_from_args(args)
     log = sys.stderr if outs.uses_stdout else sys.stdout
+    if args.pnr and args.target != "ecp5":
+        raise UserError(f"--pnr places and routes on ECP5 only; use --target ecp5 (not {args.target})")
     report = synthesize(cfg, args.target, whole=args.whole, echo=lambda msg: print(msg, file=sys.stderr))
+    placed = None
+    if args.pnr:
+        from .pnr import place_and_route
+
+        print(f"placing and routing on ECP5 {args.device} (out of context, minutes)", file=sys.stderr)
+        placed = place_and_route(cfg, args.device, args.freq)
+        report.extra["pnr"] = placed.to_dict()
     if "json" in keys:
         outs.put(keys["json"], report.to_json().encode())
     outs.commit()
     print(format_report(report), end="", file=log)
+    if placed is not None:
+        from .pnr import format_pnr
+
+        print(format_pnr(placed), end="", file=log)
     return 0
 
 
@@ -421,6 +434,13 @@ def build_parser() -> argparse.ArgumentParser:
     sy.add_argument("--whole", action="store_true",
                     help="synthesise the whole design in one run instead of composing the PE classes and the rest")
     sy.add_argument("--json", metavar="FILE", help="write the report (parts and total) as JSON ('-': stdout)")
+    from .pnr import DEVICES as PNR_DEVICES
+
+    sy.add_argument("--pnr", action="store_true",
+                    help="also place and route the whole design with nextpnr-ecp5 (out of context) for its Fmax")
+    sy.add_argument("--device", choices=tuple(PNR_DEVICES), default="85k", help="ECP5 device for --pnr (default 85k)")
+    sy.add_argument("--freq", type=float, default=50.0, metavar="MHZ",
+                    help="clock target for --pnr in MHz (the report gives the achieved Fmax; default 50)")
     add_force_arg(sy)
     sy.set_defaults(func=cmd_synth)
 
