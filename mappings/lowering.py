@@ -406,13 +406,13 @@ class _Fill(NamedTuple):
     """A fill's loads at scratchpad word 0 (``loads``), their extent in words, the class id the cost path
     keys them by, and one past the last tensor byte they read (non-zero loads; -1 if none)."""
 
-    loads: list
+    loads: Sequence[Load]
     extent: int
     cid: int
     host_hi: int
 
 
-def _fill(loads: list, cid: int) -> _Fill:
+def _fill(loads: Sequence[Load], cid: int) -> _Fill:
     hi = max((span(ld.offset, ((ld.count, ld.word_stride), (ld.lanes, ld.lane_stride)))[1]
               for ld in loads if not ld.zero), default=-1)
     return _Fill(loads, max(ld.spad_addr + ld.count for ld in loads), cid, hi)
@@ -420,14 +420,14 @@ def _fill(loads: list, cid: int) -> _Fill:
 
 def _a_fill(R: int, plan: Plan, aview, m0: int, m1: int, k0: int, k1: int, memo: dict | None) -> tuple[_Fill, int]:
     """(the fill's class, the shift of its tensor offsets): :func:`sim.tiling.a_block_loads` (shift 0), or
-    with a ``memo`` (dict) the loads of the first block and chunk with the same ``block_key`` and
-    ``chunk_key``, to be shifted by the difference of their origins (the equivalence :mod:`sim.perf`
-    relies on; the cost path uses it, the lowering does not, and tests/test_pipelined.py checks the
-    two streams are equal)."""
+    with a ``memo`` (dict, shared by the groups of a layer) the loads of the first block and chunk, in
+    any group, with the same ``block_key`` and ``chunk_key``, to be shifted by the difference of their
+    ``fill_origin`` (the equivalence :mod:`sim.perf` relies on; the cost path uses it, the lowering does
+    not, and tests/test_pipelined.py checks the two streams are equal)."""
     if memo is None:
         return _fill(a_block_loads(R, plan, aview, m0, m1, k0, k1), -1), 0
     key = (aview.block_key(m0, m1), aview.chunk_key(m0, m1, k0, k1))
-    org = aview.block_origin(m0) + aview.chunk_origin(k0)
+    org = aview.fill_origin(m0, k0)
     hit = memo.get(key)
     if hit is None:
         hit = memo[key] = (_fill(a_block_loads(R, plan, aview, m0, m1, k0, k1), len(memo)), org)
@@ -503,9 +503,9 @@ def _pipeline_steps(cfg: AcceleratorConfig, plan: Plan, gemms, M: int, K: int, N
     a_base = w_base = 0
     steps: list[_Step] = []
     w_memo: dict[tuple, _Fill] | None = {} if memo else None  # W classes, shared by the groups
-    n_classes = 0                    # A classes of earlier groups: class ids are unique across the layer
+    chunk_tiles = [[(k0 + a, k0 + b) for a, b in _blocks(k1 - k0, R)] for k0, k1 in k_chunks]  # R-deep k tiles
+    a_memo: dict | None = {} if memo else None  # A classes, shared by the groups (fill_origin has the channels)
     for aview, ops in gemms:
-        a_memo = {} if memo else None  # per group: the view's offsets include the group's channels
         a_res = w_res = q_res = None  # residency is per GEMM and per half: a new fill always flips the half
         for mi, ni in order:
             m0, m1 = m_blocks[mi]
@@ -518,7 +518,7 @@ def _pipeline_steps(cfg: AcceleratorConfig, plan: Plan, gemms, M: int, K: int, N
                 extent = (len(tiles) - 1) * plan.mb + m1 - m0
             c_base = _top(hc, Hc, extent)
             for ci, (k0, k1) in enumerate(k_chunks):
-                k_tiles = [(k0 + a, k0 + b) for a, b in _blocks(k1 - k0, R)]
+                k_tiles = chunk_tiles[ci]
                 a_key = w_key = None
                 host_hi: list[tuple[str, int]] = []
                 parts: list = []
@@ -528,7 +528,7 @@ def _pipeline_steps(cfg: AcceleratorConfig, plan: Plan, gemms, M: int, K: int, N
                     ha ^= 1
                     fa, d = _a_fill(R, plan, aview, m0, m1, k0, k1, a_memo)
                     a_base = _top(ha, Ha, fa.extent)
-                    a_key = (n_classes + fa.cid, d % pb, a_base)
+                    a_key = (fa.cid, d % pb, a_base)
                     host_hi.append((aview.tensor, fa.host_hi + d))
                     parts.append((fa.loads, d, a_base))
                     n_loads += len(fa.loads)
@@ -558,8 +558,6 @@ def _pipeline_steps(cfg: AcceleratorConfig, plan: Plan, gemms, M: int, K: int, N
                     stores.append(("store", dict(relu=relu_i, qtable=int(qtable), o_addr=o_addr, rows=tb - ta,
                                                  cols=nb - na, row_stride=ops.out_stride, col_stride=1),
                                    ("out", ta * ops.out_stride + ops.out_off + na)))
-        if memo:
-            n_classes += len(a_memo)
     return steps
 
 
@@ -578,7 +576,9 @@ def _unchecked(op: Opcode, kw: dict) -> Instruction:
 
 
 def _compute_unchecked(**kw: int) -> Instruction:
-    return _unchecked(Opcode.COMPUTE, kw)
+    """A compute from every one of its fields in the layout's order (as :func:`_step_computes` passes them):
+    ``kw`` is already the instruction's argument dict, so none is rebuilt (the cost path builds millions)."""
+    return Instruction(Opcode.COMPUTE, kw)
 
 
 @lru_cache(maxsize=1 << 12)
@@ -609,18 +609,23 @@ def _interleave(cfg: AcceleratorConfig, streams: Sequence[list]) -> list:
     """The items of ``streams`` (one per unit's work of a step) merged by the fraction of its stream's
     execute cycles that precede each item, so that each stream's work is spread evenly over the merged
     sequence (ties: the earlier stream first). Within a stream the order is kept."""
+    positions = _interleave_positions([[_weight(cfg, x) for x in items] for items in streams])
+    return [streams[si][i] for si, i in positions]
+
+
+def _interleave_positions(weights: Sequence[Sequence[int]]) -> list[tuple[int, int]]:
+    """:func:`_interleave`'s order as (stream, position) pairs, from each stream's item weights."""
     keyed = []
-    for si, items in enumerate(streams):
-        if not items:
+    for si, w in enumerate(weights):
+        if not w:
             continue
-        w = [_weight(cfg, x) for x in items]
         total = sum(w)
         acc = 0
-        for idx, (x, wx) in enumerate(zip(items, w)):
-            keyed.append((acc / total, si, idx, x))
+        for idx, wx in enumerate(w):
+            keyed.append((acc / total, si, idx))
             acc += wx
-    keyed.sort(key=lambda e: e[:3])
-    return [e[3] for e in keyed]
+    keyed.sort()
+    return [(si, idx) for _, si, idx in keyed]
 
 
 #: How :func:`_emit_pipelined` orders a step's work (``"interleave"``, the default) and the simpler
@@ -689,12 +694,20 @@ def _region_items(cfg: AcceleratorConfig, steps: Sequence[_Step], part: tuple, o
     """The items of one region (:func:`_region_parts`): the three lists in turn (``"blocked"``), or merged
     by :func:`_interleave`."""
     c, ld, st = part
-    comps = steps[c].computes if c is not None else []
-    loads = steps[ld].loads if ld is not None else []
-    stores = steps[st].stores if st is not None else []
+    streams = [steps[c].computes if c is not None else [], steps[ld].loads if ld is not None else [],
+               steps[st].stores if st is not None else []]
+    positions = _region_positions([[_weight(cfg, x) for x in items] for items in streams], order)
+    return [streams[si][i] for si, i in positions]
+
+
+def _region_positions(weights: Sequence[Sequence[int]], order: str) -> list[tuple[int, int]]:
+    """(list, position) of each item of a region, in stream order, from the execute-cycle weights
+    (:func:`_weight`) of its three lists (computes, loads, stores): the lists in turn (``"blocked"``),
+    or merged by :func:`_interleave_positions`. The cost path orders record indices with it, and
+    :func:`_region_items` the items."""
     if order == "blocked":
-        return comps + loads + stores
-    return _interleave(cfg, [comps, loads, stores])
+        return [(si, i) for si, w in enumerate(weights) for i in range(len(w))]
+    return _interleave_positions(weights)
 
 
 def _config_for(quant) -> Instruction:

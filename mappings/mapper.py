@@ -34,14 +34,17 @@ from typing import Iterator
 from hwgen.config import AcceleratorConfig, Controller
 from hwgen.dataflow import STATIONARY, Dataflow
 
+import sim.perf
+import sim.tiling
 from sim.perf import ConvShape, GemmShape, LayerPerf, layer_perf
 from sim.tiling import LoweringError, Plan, cdiv
 
 from .lowering import check_plan, plan_needs, plan_tiles
+from . import pipelined
 from .pipelined import decoupled_bound, decoupled_perf, decoupled_tight_bound, in_order
 
 __all__ = ["executed_plan", "EXECUTED_PER_CHANNEL", "legal_plans", "count_legal_plans", "best_plan", "plan_cycles", "network_plans", "DEFAULT_EXHAUSTIVE_LIMIT",
-           "DEFAULT_PROXY_KEEP"]
+           "DEFAULT_PROXY_KEEP", "clear_cache"]
 
 #: best_plan enumerates every legal plan up to this many (an evaluation costs ~0.3-20 ms).
 DEFAULT_EXHAUSTIVE_LIMIT = 400
@@ -509,3 +512,13 @@ def network_plans(cfg: AcceleratorConfig, shapes, per_channel: bool = False, dat
                   ) -> list[tuple[Plan, LayerPerf, dict]]:
     """:func:`best_plan` of every layer (repeated shapes are searched once)."""
     return [best_plan(cfg, s, per_channel, dataflow, exhaustive_limit, proxy_keep) for s in shapes]
+
+
+def clear_cache() -> None:
+    """Forget every memoised plan search and cost (this module's, :mod:`mappings.pipelined`'s,
+    :mod:`sim.perf`'s and :mod:`sim.tiling`'s): a cold start, e.g. to time the mapper."""
+    _best_plan.cache_clear()
+    _perf.cache_clear()
+    pipelined.clear_cache()
+    sim.perf.clear_cache()
+    sim.tiling.clear_cache()

@@ -32,18 +32,20 @@ from sim.schedule import (DEFAULT_QUEUE_DEPTH, Record, Schedule, Unit, periodic_
 from sim.tiling import GemmA, Load, LoweringError, Plan
 from sim.timing import DECODE_CYCLES, compute_overhead, fetch_cycles
 
-from .lowering import (_emit_layer, _layout, _Operands, _pipeline_regions, _pipeline_steps, _region_items,
-                       _region_parts, _relocate)
+from .lowering import (_emit_layer, _layout, _Operands, _pipeline_regions, _pipeline_steps, _region_parts,
+                       _region_positions, _relocate, _weight)
 
 __all__ = ["layer_instructions", "layer_schedule", "layer_cycles", "decoupled_perf", "decoupled_cycles", "decoupled_bound",
            "decoupled_tight_bound", "in_order", "clear_cache"]
 
 
+@lru_cache(maxsize=64)
 def in_order(cfg: AcceleratorConfig) -> AcceleratorConfig:
     """``cfg`` with the in-order controller (the same memories and array; the queue depth, which the
     in-order controller does not have, at its default so that one in-order evaluation serves every
     queue depth): the config whose analytical model (:mod:`sim.perf`) and cycle model give the counts
-    and results of a decoupled program."""
+    and results of a decoupled program. Memoised: the mapper asks for it for every plan it ranks, and
+    building a config validates it."""
     if cfg.controller is Controller.IN_ORDER:
         return cfg
     return dataclasses.replace(cfg, controller=Controller.IN_ORDER, queue_depth=DEFAULT_QUEUE_DEPTH)
@@ -124,6 +126,7 @@ class _Stream:
         self._distinct: dict[Record, int] = {}   # equal records (other keys, same timing) share an index
         self.by_index: list[Record] = []
         self._store_keys: dict[int, tuple] = {}
+        self._lists: dict[tuple, tuple[tuple[int, ...], list[int]]] = {}
 
     def key(self, item) -> tuple:
         """:func:`_timing_key` of a stream item at this stream's addresses."""
@@ -148,6 +151,21 @@ class _Stream:
     def records(self, items) -> list[Record]:
         """The record of each item."""
         return [self.by_index[k] for k in self.indices(items)]
+
+    def part_list(self, kind: int, s: int | None) -> tuple[tuple[int, ...], list[int]]:
+        """(record indices, :func:`mappings.lowering._weight` s) of step ``s``'s computes (``kind`` 0),
+        loads (1) or stores (2), memoised by the step's key for that list: steps with equal keys have
+        lists with equal records and weights (:func:`mappings.lowering._pipeline_steps`), so a list is
+        built (and a compute list emitted at all) once per key."""
+        if s is None:
+            return (), []
+        st = self.steps[s]
+        key = (kind, st.compute_key if kind == 0 else st.load_key if kind == 1 else self.stores_key(s))
+        hit = self._lists.get(key)
+        if hit is None:
+            items = st.computes if kind == 0 else st.loads if kind == 1 else st.stores
+            hit = self._lists[key] = (self.indices(items), [_weight(self.cfg, x) for x in items])
+        return hit
 
     def stores_key(self, s: int) -> tuple:
         """The timing keys of step ``s``'s stores (and quantization-table loads)."""
@@ -180,8 +198,7 @@ def layer_cycles(cfg: AcceleratorConfig, shape: GemmShape | ConvShape, plan: Pla
     region_ids: dict[tuple[int, ...], int] = {}
     bodies: dict[int, tuple[Record, ...]] = {}
 
-    def rid_of(items: list) -> int:
-        body = stream.indices(items)
+    def rid_of_body(body: tuple[int, ...]) -> int:
         rid = region_ids.get(body)
         if rid is None:
             rid = region_ids[body] = len(region_ids)
@@ -189,16 +206,18 @@ def layer_cycles(cfg: AcceleratorConfig, shape: GemmShape | ConvShape, plan: Pla
         return rid
 
     by_part: dict[tuple, int] = {}
-    sequence = [rid_of([config()])]
+    sequence = [rid_of_body(stream.indices([config()]))]
     for part in _region_parts(len(steps), order):
         c, ld, st = part
         pkey = (None if c is None else steps[c].compute_key, None if ld is None else steps[ld].load_key,
                 None if st is None else stream.stores_key(st))
         rid = by_part.get(pkey)
-        if rid is None:
-            rid = by_part[pkey] = rid_of(_region_items(cfg, steps, part, order))
+        if rid is None:  # the region's records in stream order, from its three lists' memoised records
+            lists = [stream.part_list(kind, s) for kind, s in enumerate(part)]
+            positions = _region_positions([w for _, w in lists], order)
+            rid = by_part[pkey] = rid_of_body(tuple(lists[si][0][i] for si, i in positions))
         sequence.append(rid)
-    sequence.append(rid_of([halt()]))
+    sequence.append(rid_of_body(stream.indices([halt()])))
     busy = {u: 0 for u in Unit}
     for rid in sequence:
         for r in bodies[rid]:

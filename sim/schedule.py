@@ -121,9 +121,13 @@ class _Machine:
     State: the dispatcher's next fetch cycle ``t``; per unit its last end, the start cycles of its last
     ``queue_depth`` instructions (the pops that free queue slots) and the (end, footprint) of its
     instructions that may still be in flight; the latest end of any; overlapping computes: the
-    earliest start of the next one and the ends of the last ``SHADOW_TAILS + 1``."""
+    earliest start of the next one and the ends of the last ``SHADOW_TAILS + 1``.
 
-    def __init__(self, cfg: AcceleratorConfig, queue_depth: int):
+    ``shared_footprints``: every footprint stepped stays alive for the machine's life (the caller holds its
+    records), so conflicts are memoised by the two footprints' identities; a timed stream compares the
+    same few footprints millions of times."""
+
+    def __init__(self, cfg: AcceleratorConfig, queue_depth: int, shared_footprints: bool = False):
         if queue_depth < 1:
             raise ValueError(f"queue_depth must be at least 1, got {queue_depth}")
         self.F = fetch_cycles(cfg) + DECODE_CYCLES
@@ -136,6 +140,7 @@ class _Machine:
         self.t = 0
         self.all_done = -1
         self.cycles: int | None = None   # set by halt
+        self._conflicts: dict[tuple[int, int], bool] | None = {} if shared_footprints else None
 
     def step(self, r: Record) -> tuple[int, int, int]:
         """Dispatch and time one instruction: (push, start, end), start and end -1 for halt and fence."""
@@ -154,6 +159,7 @@ class _Machine:
         compute = unit is Unit.COMPUTE
         if compute and r.interval is not None and self.overlap_free is not None:
             s = max(p + 1, self.overlap_free)
+        memo = self._conflicts
         for other, win in self.window.items():
             if other is unit:
                 continue
@@ -162,7 +168,14 @@ class _Machine:
             for e_other, fp_other in reversed(win):
                 if e_other + 1 <= s:
                     break  # older ones of that unit end earlier still
-                if conflict(fp, fp_other):
+                if memo is None:
+                    hit = conflict(fp, fp_other)
+                else:
+                    pair = (id(fp), id(fp_other))
+                    hit = memo.get(pair)
+                    if hit is None:
+                        hit = memo[pair] = conflict(fp, fp_other)
+                if hit:
                     s = e_other + 1
                     break
         e = s + r.duration - 1
@@ -241,7 +254,7 @@ def schedule(cfg: AcceleratorConfig, program: Sequence[Instruction], *,
 def start_cycle(cfg: AcceleratorConfig, records: Sequence[Record], *, queue_depth: int = DEFAULT_QUEUE_DEPTH) -> int:
     """The start cycle of the last of ``records`` (not halt or fence) when they begin a program: the same in
     every program that begins with them, since an instruction's times depend only on those before it."""
-    m = _Machine(cfg, queue_depth)
+    m = _Machine(cfg, queue_depth, shared_footprints=True)
     s = -1
     for r in records:
         _, s, _ = m.step(r)
@@ -260,7 +273,7 @@ def periodic_cycles(cfg: AcceleratorConfig, sequence: Sequence[int], regions: Ma
     earlier boundary's key (not in a period) is not stepped either: the state after it is that
     boundary's successor, shifted. Exact by construction; tests compare it with :func:`schedule` of
     the concatenated instructions."""
-    m = _Machine(cfg, queue_depth)
+    m = _Machine(cfg, queue_depth, shared_footprints=True)  # ``regions`` holds every record
     seen: dict[tuple, tuple[int, int]] = {}
     after: dict[tuple, tuple[tuple, int, int | None]] = {}  # (state key, region) -> (key after, cycles, halt)
     j, n = 0, len(sequence)

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Iterable, NamedTuple
+from typing import Iterable, NamedTuple, Sequence
 
 from hwgen.dataflow import STATIONARY, Dataflow
 from hwgen.isa import LAYOUT, QTABLE_BYTES, Opcode
@@ -34,7 +34,7 @@ from .reference import conv_out_size
 from hwgen.errors import HwgenError
 
 __all__ = ["LoweringError", "Plan", "Rect", "GemmA", "ConvA", "Load", "piece", "merge", "blocks",
-           "a_block_loads", "w_block_loads", "q_tile_load", "a_visits", "w_visits", "q_visits", "cdiv"]
+           "a_block_loads", "w_block_loads", "q_tile_load", "a_visits", "w_visits", "q_visits", "cdiv", "clear_cache"]
 
 
 class LoweringError(HwgenError, ValueError):
@@ -42,6 +42,9 @@ class LoweringError(HwgenError, ValueError):
 
 
 _STRIDE_FIELD = {f.name: f for f in LAYOUT[Opcode.LOAD]}["word_stride"]
+#: builds a named tuple from a tuple of all its fields without its Python-level ``__new__`` (the
+#: analytical model and the mapper build millions of rectangles and loads)
+_new = tuple.__new__
 
 
 def cdiv(a: int, b: int) -> int:
@@ -106,12 +109,16 @@ class _View:
     (:func:`a_block_loads`) are shared by every equal view, e.g. across the plans the mapper costs."""
 
     _key: tuple
+    _hash: int
+
+    def _set_key(self, *key) -> None:
+        self._key, self._hash = key, hash(key)
 
     def __eq__(self, other: object) -> bool:
         return type(other) is type(self) and other._key == self._key
 
     def __hash__(self) -> int:
-        return hash(self._key)
+        return self._hash
 
 
 class GemmA(_View):
@@ -121,7 +128,7 @@ class GemmA(_View):
 
     def __init__(self, M: int, K: int):
         self.M, self.K = M, K
-        self._key = (M, K)
+        self._set_key(M, K)
 
     def rects(self, m0: int, m1: int, k0: int, k1: int) -> list[Rect]:
         return [Rect(m0, m1, k0, k1, m0 * self.K + k0, self.K, 1)]
@@ -142,6 +149,10 @@ class GemmA(_View):
         """See ConvA.chunk_origin."""
         return k0
 
+    def fill_origin(self, m0: int, k0: int) -> int:
+        """See ConvA.fill_origin."""
+        return self.block_origin(m0) + k0
+
 
 class ConvA(_View):
     """The im2col view of (one group of) an NHWC input:
@@ -160,7 +171,7 @@ class ConvA(_View):
         self.OH = conv_out_size(H, KH, sh, ph, pb, dh)
         self.OW = conv_out_size(W, KW, sw, pw, pr, dw)
         self.M, self.K = self.OH * self.OW, KH * KW * Cin
-        self._key = (H, W, Cin, KH, KW, sh, sw, ph, pw, self.OH, self.OW, dh, dw, self.c_total, c_off)
+        self._set_key(H, W, Cin, KH, KW, sh, sw, ph, pw, self.OH, self.OW, dh, dw, self.c_total, c_off)
         self._row_classes: tuple[int, ...] | None = None
         self._valid: list[tuple[bool, ...]] = []  # row class -> validity of each kernel row kh
         self._vpatterns: dict[tuple[int, ...], tuple] = {}
@@ -187,21 +198,21 @@ class ConvA(_View):
                 ih = oh * self.sh + kh * self.dh - self.ph
                 kwd = kw * self.dw
                 if not 0 <= ih < self.H:
-                    out.append(Rect(ma, mb, ka, kb, None))
+                    out.append(_new(Rect, (ma, mb, ka, kb, None, 0, 0)))
                 else:
                     lo = max(owa, cdiv(self.pw - kwd, sw))  # first ow with iw >= 0
                     hi = min(owb, (self.W - 1 + self.pw - kwd) // sw + 1)  # past the last ow with iw < W
                     if lo >= hi:
-                        out.append(Rect(ma, mb, ka, kb, None))
+                        out.append(_new(Rect, (ma, mb, ka, kb, None, 0, 0)))
                     else:
                         base_m = oh * OW
                         if lo > owa:
-                            out.append(Rect(ma, base_m + lo, ka, kb, None))
+                            out.append(_new(Rect, (ma, base_m + lo, ka, kb, None, 0, 0)))
                         iw = lo * sw + kwd - self.pw
-                        out.append(Rect(base_m + lo, base_m + hi, ka, kb, (ih * self.W + iw) * ct + self.c_off + c,
-                                        sw * ct, 1))
+                        out.append(_new(Rect, (base_m + lo, base_m + hi, ka, kb,
+                                               (ih * self.W + iw) * ct + self.c_off + c, sw * ct, 1)))
                         if hi < owb:
-                            out.append(Rect(base_m + hi, mb, ka, kb, None))
+                            out.append(_new(Rect, (base_m + hi, mb, ka, kb, None, 0, 0)))
                 k = kb
             m = mb
         return out
@@ -279,6 +290,13 @@ class ConvA(_View):
         g = k0 // self.Cin
         return self._koff[g] + k0 - g * self.Cin
 
+    def fill_origin(self, m0: int, k0: int) -> int:
+        """``block_origin(m0) + chunk_origin(k0)`` + the group's first channel: the views of a grouped
+        convolution's groups differ only in that channel offset, which moves every offset by itself, so
+        fills with equal ``block_key`` and ``chunk_key`` in any of them are one fill shifted by the
+        difference of their ``fill_origin``."""
+        return self.block_origin(m0) + self.chunk_origin(k0) + self.c_off
+
 
 # ---------------------------------------------------------------- load pieces
 class Load(NamedTuple):
@@ -308,13 +326,13 @@ def _fits_stride(s: int) -> bool:
 def piece(target: int, spad_addr: int, count: int, lane_off: int, lanes: int, tensor: str, offset: int | None,
           word_stride: int, lane_stride: int) -> Load:
     if offset is None:
-        return Load(target, 1, spad_addr, count, lane_off, lanes, None, 0, 0, 0)
+        return _new(Load, (target, 1, spad_addr, count, lane_off, lanes, None, 0, 0, 0))
     ws = word_stride if count > 1 else 0
     ls = lane_stride if lanes > 1 else 0
     if not (_SLO <= ws <= _SHI and _SLO <= ls <= _SHI):
         raise LoweringError(f"load stride {ws if not _fits_stride(ws) else ls} does not fit the "
                             f"{_STRIDE_FIELD.width}-bit stride field")
-    return Load(target, 0, spad_addr, count, lane_off, lanes, tensor, offset, ws, ls)
+    return _new(Load, (target, 0, spad_addr, count, lane_off, lanes, tensor, offset, ws, ls))
 
 
 def _join_stride(n_p: int, s_p: int, n_q: int, s_q: int, d_off: int) -> int | None:
@@ -331,25 +349,28 @@ def _join_stride(n_p: int, s_p: int, n_q: int, s_q: int, d_off: int) -> int | No
 
 
 def _try_merge(p: Load, q: Load) -> Load | None:
-    """p and q as one load, when q continues p along the words or along the lanes."""
-    if p.target != q.target or p.zero != q.zero or p.tensor != q.tensor:
+    """p and q as one load, when q continues p along the words or along the lanes. (Fields unpacked once
+    and the result built with ``tuple.__new__``: ``Load._replace`` was most of the merge's time.)"""
+    pt, pz, psa, pn, plo, pln, pten, poff, pws, pls = p
+    qt, qz, qsa, qn, qlo, qln, qten, qoff, qws, qls = q
+    if pt != qt or pz != qz or pten != qten:
         return None
-    if p.lane_off == q.lane_off and p.lanes == q.lanes and q.spad_addr == p.spad_addr + p.count:
-        if p.zero:
-            return p._replace(count=p.count + q.count)
-        if p.lanes > 1 and p.lane_stride != q.lane_stride:
+    if plo == qlo and pln == qln and qsa == psa + pn:
+        if pz:
+            return _new(Load, (pt, pz, psa, pn + qn, plo, pln, pten, poff, pws, pls))
+        if pln > 1 and pls != qls:
             return None
-        s = _join_stride(p.count, p.word_stride, q.count, q.word_stride, q.offset - p.offset)
+        s = _join_stride(pn, pws, qn, qws, qoff - poff)
         if s is not None:
-            return p._replace(count=p.count + q.count, word_stride=s, lane_stride=max(p.lane_stride, q.lane_stride))
-    if p.spad_addr == q.spad_addr and p.count == q.count and q.lane_off == p.lane_off + p.lanes:
-        if p.zero:
-            return p._replace(lanes=p.lanes + q.lanes)
-        if p.count > 1 and p.word_stride != q.word_stride:
+            return _new(Load, (pt, pz, psa, pn + qn, plo, pln, pten, poff, s, max(pls, qls)))
+    if psa == qsa and pn == qn and qlo == plo + pln:
+        if pz:
+            return _new(Load, (pt, pz, psa, pn, plo, pln + qln, pten, poff, pws, pls))
+        if pn > 1 and pws != qws:
             return None
-        s = _join_stride(p.lanes, p.lane_stride, q.lanes, q.lane_stride, q.offset - p.offset)
+        s = _join_stride(pln, pls, qln, qls, qoff - poff)
         if s is not None:
-            return p._replace(lanes=p.lanes + q.lanes, lane_stride=s, word_stride=max(p.word_stride, q.word_stride))
+            return _new(Load, (pt, pz, psa, pn, plo, pln + qln, pten, poff, max(pws, qws), s))
     return None
 
 
@@ -368,12 +389,14 @@ def merge(pieces: Iterable[Load]) -> list[Load]:
     w_start: dict[tuple, list[int]] = {}
     l_end: dict[tuple, list[int]] = {}
     l_start: dict[tuple, list[int]] = {}
+    we_get, ws_get, le_get, ls_get = w_end.get, w_start.get, l_end.get, l_start.get
+    empty: tuple = ()
     seq = 0
     for q in pieces:
         while True:
             _, _, sa, n, lo, ln = q[:6]
-            cands = [*w_end.get((lo, ln, sa), ()), *w_start.get((lo, ln, sa + n), ()),
-                     *l_end.get((sa, n, lo), ()), *l_start.get((sa, n, lo + ln), ())]
+            cands = [*we_get((lo, ln, sa), empty), *ws_get((lo, ln, sa + n), empty),
+                     *le_get((sa, n, lo), empty), *ls_get((sa, n, lo + ln), empty)]
             if not cands:
                 break
             if len(cands) > 1:
@@ -394,33 +417,36 @@ def merge(pieces: Iterable[Load]) -> list[Load]:
                 break
         alive[seq] = q
         _, _, sa, n, lo, ln = q[:6]
-        w_end.setdefault((lo, ln, sa + n), []).append(seq)
-        w_start.setdefault((lo, ln, sa), []).append(seq)
-        l_end.setdefault((sa, n, lo + ln), []).append(seq)
-        l_start.setdefault((sa, n, lo), []).append(seq)
+        for index, key in ((w_end, (lo, ln, sa + n)), (w_start, (lo, ln, sa)), (l_end, (sa, n, lo + ln)),
+                           (l_start, (sa, n, lo))):
+            bucket = index.get(key)
+            if bucket is None:
+                index[key] = [seq]
+            else:
+                bucket.append(seq)
         seq += 1
     return list(alive.values())
 
 
 # ------------------------------------------------------ loads of one block
-def a_block_loads(R: int, plan: Plan, aview, m0: int, m1: int, k0: int, k1: int) -> list[Load]:
+def a_block_loads(R: int, plan: Plan, aview, m0: int, m1: int, k0: int, k1: int) -> Sequence[Load]:
     """The loads filling the A scratchpad with rows [m0, m1) x reduction chunk [k0, k1).
 
     os: the block is cut into R-row tiles; A word ``i*kc + k`` holds tile i's rows at k0+k.
     ws: the chunk is cut into R-wide k tiles; A word ``t*mb + m`` holds row m0+m, k tile t.
     Memoised by value (the plan enters only through its dataflow and that one layout field, so the
-    mapper's candidate plans share fills); the list returned is the caller's own."""
-    layout = plan.kc if plan.dataflow == Dataflow.OS else plan.mb
-    return list(_a_block_loads(R, plan.dataflow, layout, aview, m0, m1, k0, k1))
+    mapper's candidate plans share fills): the tuple returned is shared."""
+    os_ = plan.dataflow is Dataflow.OS
+    return _a_block_loads(R, os_, plan.kc if os_ else plan.mb, aview, m0, m1, k0, k1)
 
 
 @lru_cache(maxsize=1 << 15)
-def _a_block_loads(R: int, dataflow: Dataflow, layout: int, aview, m0: int, m1: int, k0: int, k1: int
-                   ) -> tuple[Load, ...]:
-    """:func:`a_block_loads` (``layout``: the plan's ``kc`` for os, ``mb`` for ws)."""
+def _a_block_loads(R: int, os_: bool, layout: int, aview, m0: int, m1: int, k0: int, k1: int) -> tuple[Load, ...]:
+    """:func:`a_block_loads` (``os_``: output-stationary; ``layout``: the plan's ``kc`` for os, ``mb`` for
+    ws; the dataflow as a bool, whose hash is cheaper than the enum's)."""
     pieces = []
     tensor = aview.tensor
-    if dataflow == Dataflow.OS:  # words along k, lanes along m
+    if os_:  # words along k, lanes along m
         for i, ta in enumerate(range(m0, m1, R)):
             tb = min(m1, ta + R)
             w0 = i * layout - k0
@@ -437,24 +463,24 @@ def _a_block_loads(R: int, dataflow: Dataflow, layout: int, aview, m0: int, m1: 
     return tuple(merge(pieces))
 
 
-def w_block_loads(R: int, plan: Plan, tiles: list[tuple[int, int]], k0: int, k1: int, w_stride: int,
-                  w_off: int) -> list[Load]:
+def w_block_loads(R: int, plan: Plan, tiles: Sequence[tuple[int, int]], k0: int, k1: int, w_stride: int,
+                  w_off: int) -> Sequence[Load]:
     """The loads filling the W scratchpad with column tiles ``tiles`` x reduction chunk [k0, k1);
     W[k, n] is at ``W + k*w_stride + w_off + n``.
 
     os: W word ``j*kc + k`` holds W[k0+k, tile j]; ws: words ``(j*kt + t)*R + i`` hold W[k0 + t*R + i, tile j].
-    Memoised by value, as :func:`a_block_loads`."""
-    layout = plan.kc if plan.dataflow == Dataflow.OS else cdiv(plan.kc, R)
-    return list(_w_block_loads(R, plan.dataflow, layout, tuple(tiles), k0, k1, w_stride, w_off))
+    Memoised by value, as :func:`a_block_loads` (the tuple returned is shared)."""
+    os_ = plan.dataflow is Dataflow.OS
+    return _w_block_loads(R, os_, plan.kc if os_ else cdiv(plan.kc, R), tuple(tiles), k0, k1, w_stride, w_off)
 
 
 @lru_cache(maxsize=1 << 15)
-def _w_block_loads(R: int, dataflow: Dataflow, layout: int, tiles: tuple[tuple[int, int], ...], k0: int, k1: int,
+def _w_block_loads(R: int, os_: bool, layout: int, tiles: tuple[tuple[int, int], ...], k0: int, k1: int,
                    w_stride: int, w_off: int) -> tuple[Load, ...]:
-    """:func:`w_block_loads` (``layout``: the plan's ``kc`` for os, its k tiles per chunk for ws)."""
+    """:func:`w_block_loads` (``os_``, ``layout``: the plan's ``kc`` for os, its k tiles per chunk for ws)."""
     pieces = []
     for j, (na, nb) in enumerate(tiles):
-        if dataflow == Dataflow.OS:
+        if os_:
             pieces.append(piece(1, j * layout, k1 - k0, 0, nb - na, "W", k0 * w_stride + w_off + na, w_stride, 1))
         else:
             for t, ka in enumerate(range(k0, k1, R)):
@@ -462,6 +488,12 @@ def _w_block_loads(R: int, dataflow: Dataflow, layout: int, tiles: tuple[tuple[i
                 pieces.append(piece(1, (j * layout + t) * R, kb - ka, 0, nb - na, "W", ka * w_stride + w_off + na,
                                     w_stride, 1))
     return tuple(merge(pieces))
+
+
+def clear_cache() -> None:
+    """Forget the memoised block loads (:func:`a_block_loads`, :func:`w_block_loads`)."""
+    _a_block_loads.cache_clear()
+    _w_block_loads.cache_clear()
 
 
 def q_tile_load(entry: int, n: int) -> Load:
