@@ -12,7 +12,8 @@
   recorded at the commit before it), and their plans and cycles are untouched.
 * The mapper on decoupled configs: best_plan's plan fits, its cycles are the schedule's, never worse
   than plan_tiles' plan or the in-order-optimal plan among legal ones (small layers: the exhaustive
-  minimum over the costed candidates), and the bound is a lower bound.
+  minimum over the costed candidates), and both bounds (``decoupled_bound`` and the fill-and-drain
+  ``decoupled_tight_bound``) are lower bounds.
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ import pytest
 from hwgen.config import AcceleratorConfig
 from mappings.lowering import LoweringError, check_plan, lower_conv2d, lower_gemm, plan_needs, plan_tiles
 from mappings.mapper import best_plan, legal_plans, plan_cycles
-from mappings.pipelined import (decoupled_bound, decoupled_cycles, decoupled_perf, in_order, layer_instructions,
-                                layer_schedule)
+from mappings.pipelined import (decoupled_bound, decoupled_cycles, decoupled_perf, decoupled_tight_bound, in_order,
+                                layer_instructions, layer_schedule)
 from sim.cycle import CycleModel
 from sim.perf import ConvShape, GemmShape, layer_perf
 from sim.reference import ChannelQuant, Quant, conv2d_ref, gemm_ref
@@ -115,6 +116,23 @@ def test_decoupled_lowering_is_exact(cfg_name, shape):
         assert (perf.busy_pe, perf.instructions, perf.host_read_bytes, perf.host_write_bytes) == \
             (inorder.busy_pe, inorder.instructions, inorder.host_read_bytes, inorder.host_write_bytes)
         assert decoupled_bound(cfg, inorder, plan.dataflow) <= perf.cycles
+        assert decoupled_tight_bound(cfg, shape, plan, per_channel) <= perf.cycles
+
+
+@pytest.mark.parametrize("cfg_name", sorted(DEC))
+def test_tight_bound_is_a_lower_bound(cfg_name):
+    """decoupled_tight_bound (fill and drain counted), which the mapper prunes its finalists by, never
+    exceeds the exact cost, on every legal plan of the small layers."""
+    cfg = DEC[cfg_name]
+    checked = 0
+    for shape in SHAPES:
+        M, K, N = shape.gemm
+        for plan in legal_plans(cfg, M, K, N, groups=getattr(shape, "groups", 1)):
+            for per_channel in (False, True):
+                bound = decoupled_tight_bound(cfg, shape, plan, per_channel)
+                assert bound <= decoupled_cycles(cfg, shape, plan, per_channel), (shape, plan, per_channel)
+                checked += 1
+    assert checked
 
 
 def test_blocked_order_is_also_exact():
