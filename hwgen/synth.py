@@ -77,7 +77,8 @@ from .config import AcceleratorConfig
 from .errors import HwgenError
 
 __all__ = ["TARGETS", "SynthError", "Resources", "PartResult", "SynthReport", "synthesize", "synth_verilog",
-           "split_modules", "pe_classes", "resources_of", "yosys_version", "cache_folder", "format_report"]
+           "synthesize_pe_classes", "split_modules", "pe_classes", "resources_of", "yosys_version", "cache_folder",
+           "format_report"]
 
 #: The synthesis targets, in the order the CLI lists them.
 TARGETS = ("ecp5", "ice40", "generic")
@@ -371,6 +372,40 @@ def _part(name: str, module: str, count: int, where: str, target: str, cells: di
     return PartResult(name, module, count, where, kept, resources_of(target, kept, transistors), cpu, wall, cached)
 
 
+def _pe_parts(cfg: AcceleratorConfig, verilog: str, target: str, cache_dir: str | os.PathLike[str] | None,
+              say: Callable[[str], None]) -> list[PartResult]:
+    """One part per PE class of ``verilog`` (the design of ``cfg``), each synthesised once."""
+    modules = split_modules(verilog)
+    classes = pe_classes(modules)
+    if sum(len(m) for _, m in classes) != cfg.pes:
+        raise SynthError(f"found {sum(len(m) for _, m in classes)} PE modules in the Verilog of a "
+                         f"{cfg.rows}x{cfg.cols} array")
+    drop = lambda cell: cell == "$scopeinfo"  # noqa: E731 - a PE has no sub-instances
+    parts = []
+    for k, (rep, members) in enumerate(classes):
+        say(f"synthesising PE class {k + 1}/{len(classes)} ({rep.rsplit('.', 1)[-1]}, x{len(members)}) "
+            f"for {target}")
+        cells, tr, cpu, wall, cached = synth_verilog(modules[rep], rep, target, cache_dir=cache_dir,
+                                                     what=f"PE module {rep}")
+        parts.append(_part(rep.rsplit('.', 1)[-1], rep, len(members), _where(members), target,
+                           cells, tr, cpu, wall, cached, drop))
+    return parts
+
+
+def synthesize_pe_classes(cfg: AcceleratorConfig, target: str = "ecp5", *,
+                          cache_dir: str | os.PathLike[str] | None = None,
+                          echo: Callable[[str], None] | None = None) -> list[PartResult]:
+    """Only the PE-class parts of :func:`synthesize` (composed) for ``cfg``: seconds per class, where the
+    rest takes minutes, so a sweep of PE widths and dataflows (benchmarks/fit_cost_model.py) can afford
+    many. Cached like every part (the same entries :func:`synthesize` reads)."""
+    if target not in TARGETS:
+        raise SynthError(f"unknown synthesis target '{target}'; the targets are {', '.join(TARGETS)}")
+    from .generate import verilog_text
+
+    verilog, _ = verilog_text(cfg)
+    return _pe_parts(cfg, verilog, target, cache_dir, echo or (lambda _msg: None))
+
+
 def synthesize(cfg: AcceleratorConfig, target: str = "ecp5", *, whole: bool = False,
                cache_dir: str | os.PathLike[str] | None = None,
                echo: Callable[[str], None] | None = None) -> SynthReport:
@@ -406,18 +441,7 @@ def synthesize(cfg: AcceleratorConfig, target: str = "ecp5", *, whole: bool = Fa
                                                      what="the whole design")
         parts.append(_part("whole", TOP_NAME, 1, "everything", target, cells, tr, cpu, wall, cached, drop))
     else:
-        modules = split_modules(verilog)
-        classes = pe_classes(modules)
-        if sum(len(m) for _, m in classes) != cfg.pes:
-            raise SynthError(f"found {sum(len(m) for _, m in classes)} PE modules in the Verilog of a "
-                             f"{cfg.rows}x{cfg.cols} array")
-        for k, (rep, members) in enumerate(classes):
-            say(f"synthesising PE class {k + 1}/{len(classes)} ({rep.rsplit('.', 1)[-1]}, x{len(members)}) "
-                f"for {target}")
-            cells, tr, cpu, wall, cached = synth_verilog(modules[rep], rep, target, cache_dir=cache_dir,
-                                                         what=f"PE module {rep}")
-            parts.append(_part(rep.rsplit('.', 1)[-1], rep, len(members), _where(members), target,
-                               cells, tr, cpu, wall, cached, drop))
+        parts += _pe_parts(cfg, verilog, target, cache_dir, say)
         say(f"synthesising the rest (the design with its {cfg.pes} PEs as black boxes) for {target}")
         cells, tr, cpu, wall, cached = synth_verilog(verilog, TOP_NAME, target, blackbox=f"{TOP_NAME}.array.pe_r*",
                                                      cache_dir=cache_dir, what="the design without its PEs")
