@@ -26,17 +26,19 @@ evaluation serves every memory split (:mod:`mappings.ilp` relies on this).
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
+import heapq
 import time
 from functools import lru_cache
-from typing import Iterator
+from typing import Callable, Iterator
 
 from hwgen.config import AcceleratorConfig, Controller
 from hwgen.dataflow import STATIONARY, Dataflow
 
 import sim.perf
 import sim.tiling
-from sim.perf import ConvShape, GemmShape, LayerPerf, layer_perf
+from sim.perf import ConvShape, GemmShape, LayerPerf, closed_perf, layer_perf
 from sim.tiling import LoweringError, Plan, cdiv
 
 from .lowering import check_plan, plan_needs, plan_tiles
@@ -296,16 +298,61 @@ def _neighbours(cfg: AcceleratorConfig, M: int, K: int, N: int, p: Plan, groups:
     return res
 
 
-def _climb(cfg: AcceleratorConfig, M: int, K: int, N: int, start: Plan, scored: dict, cost, groups: int = 1) -> None:
+class _Scores(dict):
+    """Plans costed by ``cost`` (a dict plan -> cost), which knows when a plan need not be costed.
+
+    A plan is skipped when its lower bound ``lower`` (a closed form, microseconds against the cost's
+    milliseconds) ranks it, (bound, plan text), after the ``need``-th best key costed so far, and, with
+    ``also``, its ``also`` key after the best ``also`` key so far: the plan cannot be among the ``need``
+    best (nor the best by ``also``) of the search that costs everything, since costing more plans only
+    moves those thresholds down. Every later use of the scores (the climbs' starts, the proxy's keep,
+    the decoupled finalists and their best by in-order cycles) reads only those, so the search returns
+    the same plan and cycles as without the skipping, having costed fewer plans."""
+
+    def __init__(self, cost, lower=None, need: int = 1, also=None) -> None:
+        super().__init__()
+        self.cost, self.lower, self.need, self.also = cost, lower, need, also
+        self._keys: list = []  # sorted (cost, plan text) of every costed plan
+        self._also_best = None
+        self.skipped = 0
+
+    def score(self, p: Plan):
+        c = self.get(p)
+        if c is None:
+            c = self[p] = self.cost(p)
+            key = (c, str(p))
+            bisect.insort(self._keys, key)
+            if self.also is not None:
+                akey = (self.also(c), key[1])
+                if self._also_best is None or akey < self._also_best:
+                    self._also_best = akey
+        return c
+
+    def skippable(self, p: Plan, beyond=None) -> bool:
+        """Whether ``p`` (not yet costed) cannot matter: see the class; ``beyond``, a climb's current
+        cost, which the plan must also exceed to be no move."""
+        if self.lower is None or p in self or len(self._keys) < self.need:
+            return False
+        lb = self.lower(p)
+        key = (lb, str(p))
+        if key <= self._keys[self.need - 1] or (beyond is not None and not lb > beyond):
+            return False
+        if self.also is not None and (self.also(lb), key[1]) <= self._also_best:
+            return False
+        self.skipped += 1
+        return True
+
+
+def _climb(cfg: AcceleratorConfig, M: int, K: int, N: int, start: Plan, scored: _Scores, groups: int = 1) -> None:
     """Hill-climb from ``start``: move to the cheapest neighbour while it is cheaper (records every
-    evaluation in ``scored``)."""
-    cur, cur_c = start, scored[start]
+    evaluation in ``scored``; a neighbour whose lower bound exceeds the current cost is no move)."""
+    cur, cur_c = start, scored.score(start)
     while True:
         best, best_c = None, cur_c
         for q in _neighbours(cfg, M, K, N, cur, groups):
-            c = scored.get(q)
-            if c is None:
-                c = scored[q] = cost(q)
+            if scored.skippable(q, cur_c):
+                continue
+            c = scored.score(q)
             if c < best_c or (best is not None and c == best_c and str(q) < str(best)):
                 best, best_c = q, c
         if best is None:
@@ -318,7 +365,8 @@ def _ranked(scored: dict) -> list[Plan]:
 
 
 def _search(cfg: AcceleratorConfig, M: int, K: int, N: int, dfs: list[str], seeds: list[Plan], cost,
-            proxy=None, keep: int = DEFAULT_PROXY_KEEP, groups: int = 1) -> tuple[Plan, int, int, int]:
+            proxy=None, keep: int = DEFAULT_PROXY_KEEP, groups: int = 1, lower=None, need: int = 1,
+            also=None, proxy_lower=None) -> tuple[Plan, int, int, int]:
     """The reduced search, for spaces larger than the exhaustive limit.
 
     1. Candidates (per dataflow): up to 8 chunk lengths (the 4 with the fewest chunks that fit, then a
@@ -334,26 +382,36 @@ def _search(cfg: AcceleratorConfig, M: int, K: int, N: int, dfs: list[str], seed
        the same computes, stores and W fills and differs only in the A fills, ~10-100x cheaper to
        evaluate): steps 1-2 rank plans by the proxy; then the ``keep`` best by proxy and the seeds
        are costed exactly and step 2 is repeated from the exact best with the exact cost.
-    Returns (plan, exact cycles, plans costed exactly, plans costed by the proxy)."""
-    first = proxy or cost
+    ``lower`` and ``proxy_lower``: lower bounds on the cost and the proxy of a plan (closed forms); plans
+    that they prove cannot matter are not costed (:class:`_Scores`; ``need`` and ``also``: what the caller
+    reads of the exact scores besides the best). Candidates are costed in the order of that bound, so
+    the thresholds fall early. Returns (plan, exact cycles, plans costed exactly, plans costed by the
+    proxy), and leaves the exact scores in ``cost``'s memo where the caller keeps one."""
+    first, first_lower = (proxy, proxy_lower) if proxy else (cost, lower)
     cands: list[Plan] = []
     for df in dfs:
         cands += _with_orders(_seeds(cfg, M, K, N, df, groups=groups), M, N, cfg)
     cands += seeds
-    scored: dict[Plan, int] = {}
+    climbs = 5
+    scored = _Scores(first, first_lower, max(climbs, keep) if proxy else max(climbs, need), None if proxy else also)
+    cands = list(dict.fromkeys(cands))
+    if first_lower is not None:
+        cands.sort(key=lambda p: (first_lower(p), str(p)))
     for p in cands:
-        if p not in scored:
-            scored[p] = first(p)
-    for p in _ranked(scored)[:5]:
-        _climb(cfg, M, K, N, p, scored, first, groups)
+        if not scored.skippable(p):
+            scored.score(p)
+    for p in _ranked(scored)[:climbs]:
+        _climb(cfg, M, K, N, p, scored, groups)
     if proxy is None:
         best = _ranked(scored)[0]
         return best, scored[best], len(scored), 0
-    exact: dict[Plan, int] = {}
-    for p in _ranked(scored)[:keep] + seeds:
-        if p not in exact:
-            exact[p] = cost(p)
-    _climb(cfg, M, K, N, _ranked(exact)[0], exact, cost, groups)
+    exact = _Scores(cost, lower, need, also)
+    for p in seeds:  # always costed
+        exact.score(p)
+    for p in sorted(_ranked(scored)[:keep], key=lambda p: (lower(p), str(p)) if lower else 0):
+        if not exact.skippable(p):
+            exact.score(p)
+    _climb(cfg, M, K, N, _ranked(exact)[0], exact, groups)
     best = _ranked(exact)[0]
     return best, exact[best], len(exact), len(scored)
 
@@ -482,25 +540,48 @@ def _decoupled_search(cfg: AcceleratorConfig, ecfg: AcceleratorConfig, shape, pe
         perf = _perf(icfg, GemmShape(M, K, N), p, per_channel)
         return decoupled_bound(ecfg, perf, p.dataflow), perf.cycles
 
+    def lower(s) -> Callable[[Plan], tuple[int, int]]:  # a lower bound on the rank of a plan for ``s``
+        @lru_cache(maxsize=None)
+        def bound(p: Plan) -> tuple[int, int]:
+            perf = closed_perf(icfg, s, p)
+            return decoupled_bound(ecfg, perf, p.dataflow), perf.cycles
+        return bound
+
+    def in_order_cycles(r: tuple[int, int]) -> int:
+        return r[1]
+
     if exhaustive:
         method = "exhaustive"
-        for p in legal_plans(cfg, M, K, N, dataflow, G):
-            rank(p)
+        scores = _Scores(rank, lower(shape), keep, in_order_cycles)
+        for p in seeds:
+            scores.score(p)
+        for p in sorted(legal_plans(cfg, M, K, N, dataflow, G), key=lambda p: (scores.lower(p), str(p))):
+            if not scores.skippable(p):
+                scores.score(p)
     else:
         method = "search"
         conv = isinstance(shape, ConvShape) and proxy_keep
-        _search(cfg, M, K, N, dfs, seeds, rank, gemm_rank if conv else None, proxy_keep, G)
+        _search(cfg, M, K, N, dfs, seeds, rank, gemm_rank if conv else None, proxy_keep, G, lower=lower(shape),
+                need=keep, also=in_order_cycles, proxy_lower=lower(GemmShape(M, K, N)))
     for p in seeds:
         rank(p)
     order = sorted(ranked, key=lambda p: (ranked[p], str(p)))
     by_in_order = min(ranked, key=lambda p: (ranked[p][1], str(p)))
     finalists = dict.fromkeys(order[:keep] + [by_in_order] + seeds)
-    bound = {p: max(ranked[p][0], decoupled_tight_bound(ecfg, shape, p, per_channel)) for p in finalists}
+    # costed in the order of their lower bounds, the tight bound computed only when a plan's rank bound
+    # comes first (heap entries: (bound, plan text, tight?, plan)); a popped tight bound above the best
+    # exact cost ends the loop: every plan left has a bound at least as high (same winner)
+    heap = [(ranked[p][0], str(p), False, p) for p in finalists]
+    heapq.heapify(heap)
     exact: dict[Plan, int] = {}
     best = None
-    for p in sorted(finalists, key=lambda p: (bound[p], str(p))):
-        if best is not None and (bound[p], str(p)) > (exact[best], str(best)):
+    while heap:
+        b, text, tight, p = heapq.heappop(heap)
+        if best is not None and (b, text) > (exact[best], str(best)):
             break  # this lower bound, and every later one, already loses to the best exact cost (same winner)
+        if not tight:
+            heapq.heappush(heap, (max(b, decoupled_tight_bound(ecfg, shape, p, per_channel)), text, True, p))
+            continue
         exact[p] = cost(p)
         if best is None or (exact[p], str(p)) < (exact[best], str(best)):
             best = p

@@ -57,7 +57,7 @@ from .timing import DECODE_CYCLES, LOAD_LATENCY, STORE_LATENCY, compute_overhead
 from .tiling import (ConvA, GemmA, LoweringError, Plan, a_block_loads, a_visits, blocks, cdiv, q_tile_load,
                      q_visits, w_block_loads, w_visits)
 
-__all__ = ["GemmShape", "ConvShape", "LayerPerf", "Roofline", "roofline", "gemm_perf", "conv_perf", "layer_perf",
+__all__ = ["GemmShape", "ConvShape", "LayerPerf", "Roofline", "roofline", "gemm_perf", "conv_perf", "layer_perf", "closed_perf",
            "clear_cache", "Plan"]
 
 
@@ -371,29 +371,19 @@ def _store_exec(cfg: AcceleratorConfig, plan: Plan, M: int, N: int, out_stride: 
 _store_beats = lru_cache(maxsize=1 << 16)(store_beats)
 
 
-def _group(cfg: AcceleratorConfig, plan: Plan, aview, M: int, K: int, N: int, w_stride: int, qtable: bool,
-           ga: Counter = _ONE, gw: Counter = _ONE, gq: Counter = _ONE) -> _Tally:
-    """Execute-phase sums of the instructions ``mappings.lowering._emit`` produces for one GEMM
-    (W[k, n] at k*w_stride + n: N for a GEMM, Cout for one group of a convolution), summed over
-    the groups of a grouped convolution: ``ga``, ``gw``, ``gq`` count the groups by the residue,
-    modulo the port bytes, of the group's shift of the A offsets (its first channel), of the W
-    offsets and of the quantization-table entries and outputs (its first output channel; the output
-    rows are w_stride apart too). ``aview`` is group 0's."""
+def _closed(cfg: AcceleratorConfig, plan: Plan, M: int, K: int, N: int, w_stride: int, gq: Counter = _ONE) -> _Tally:
+    """The closed-form part of :func:`_group`: computes, stores and their traffic, summed over the groups
+    (``gq`` as there), without any load. Microseconds, so the plan search can bound a plan's cycles before
+    it pays for the fills (:func:`closed_perf`)."""
     R, C = cfg.rows, cfg.cols
-    pb = cfg.host_port_bytes
     os_ = plan.dataflow == Dataflow.OS
     if plan.dataflow not in STATIONARY:
         raise LoweringError(f"plan dataflow must be 'os' or 'ws', not {plan.dataflow!r}")
-    G = sum(ga.values())
+    G = sum(gq.values())
     t = _Tally()
     Nt = cdiv(N, C)
-    k_chunks = blocks(K, plan.kc)
-    nk = len(k_chunks)
-    m_blocks = blocks(M, plan.mb)
-    nMB = len(m_blocks)
-    nNB = cdiv(Nt, plan.nt)
-
-    # ---- computes and stores: closed forms (per group, times G)
+    nk = cdiv(K, plan.kc)
+    nMB = cdiv(M, plan.mb)
     if os_:
         m_tiles = (M // plan.mb) * cdiv(plan.mb, R) + cdiv(M % plan.mb, R)  # R-row tiles over all m blocks
         t.computes = m_tiles * Nt * nk
@@ -403,7 +393,8 @@ def _group(cfg: AcceleratorConfig, plan: Plan, aview, M: int, K: int, N: int, w_
         t.acc_reads = M * Nt * (nk - 1) + M * Nt  # every chunk after the first accumulates; the store
         t.stores = m_tiles * Nt
     else:
-        k_tiles = sum(cdiv(k1 - k0, R) for k0, k1 in k_chunks)  # R-deep k tiles over all chunks
+        full, rest = divmod(K, plan.kc)
+        k_tiles = full * cdiv(plan.kc, R) + cdiv(rest, R)  # R-deep k tiles over all chunks
         t.computes = nMB * Nt * k_tiles
         t.compute_exec = Nt * k_tiles * (M + nMB * compute_overhead(cfg, Dataflow.WS))
         t.acc_rows = M * Nt * k_tiles
@@ -417,6 +408,26 @@ def _group(cfg: AcceleratorConfig, plan: Plan, aview, M: int, K: int, N: int, w_
               "write_bytes"):
         setattr(t, f, getattr(t, f) * G)
     t.store_exec = _store_exec(cfg, plan, M, N, w_stride, gq) + STORE_LATENCY * t.stores
+    return t
+
+
+def _group(cfg: AcceleratorConfig, plan: Plan, aview, M: int, K: int, N: int, w_stride: int, qtable: bool,
+           ga: Counter = _ONE, gw: Counter = _ONE, gq: Counter = _ONE) -> _Tally:
+    """Execute-phase sums of the instructions ``mappings.lowering._emit`` produces for one GEMM
+    (W[k, n] at k*w_stride + n: N for a GEMM, Cout for one group of a convolution), summed over
+    the groups of a grouped convolution: ``ga``, ``gw``, ``gq`` count the groups by the residue,
+    modulo the port bytes, of the group's shift of the A offsets (its first channel), of the W
+    offsets and of the quantization-table entries and outputs (its first output channel; the output
+    rows are w_stride apart too). ``aview`` is group 0's."""
+    R, C = cfg.rows, cfg.cols
+    pb = cfg.host_port_bytes
+    t = _closed(cfg, plan, M, K, N, w_stride, gq)
+    Nt = cdiv(N, C)
+    k_chunks = blocks(K, plan.kc)
+    nk = len(k_chunks)
+    m_blocks = blocks(M, plan.mb)
+    nMB = len(m_blocks)
+    nNB = cdiv(Nt, plan.nt)
 
     # ---- A fills: once per equivalence class of m blocks and chunk, and residue of the shift
     # (block origin + chunk origin + group shift) relative to the class representative
@@ -565,6 +576,19 @@ def conv_perf(cfg: AcceleratorConfig, shape: ConvShape, plan: Plan, per_channel:
         raise LoweringError(f"empty convolution output {shape.OH}x{shape.OW}")
     _check_plan(cfg, plan)
     return _conv_cached(cfg, shape, plan, bool(per_channel))
+
+
+def closed_perf(cfg: AcceleratorConfig, shape: GemmShape | ConvShape, plan: Plan) -> LayerPerf:
+    """The counts of :func:`layer_perf` without any load (no fill, no quantization-table load): computes and
+    stores exactly, so every cycle field is a lower bound on :func:`layer_perf`'s and the compute and store
+    fields equal them. Closed forms only (microseconds against the fills' milliseconds): the plan search
+    bounds a plan with it and skips the plans that cannot win (:mod:`mappings.mapper`)."""
+    _check_plan(cfg, plan)
+    M, K, N = shape.gemm if isinstance(shape, ConvShape) else (shape.M, shape.K, shape.N)
+    if isinstance(shape, ConvShape):
+        t = _closed(cfg, plan, M, K, N, shape.Cout, _residues(N, shape.groups, cfg.host_port_bytes))
+        return _finish(cfg, t, 1, shape.macs)
+    return _finish(cfg, _closed(cfg, plan, M, K, N, N), 1, M * K * N)
 
 
 def layer_perf(cfg: AcceleratorConfig, shape: GemmShape | ConvShape, plan: Plan, per_channel: bool = False) -> LayerPerf:
