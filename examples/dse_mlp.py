@@ -1,5 +1,9 @@
 """A design-space script on hwgen's Python API (mappings.dse): sweep array shapes and dataflows for a network,
-keep the results in a resumable SQLite file, print the Pareto front of cycles against energy.
+keep the results in a resumable SQLite file, print the Pareto front over latency, area and energy.
+
+Every metric of mappings.dse.METRICS is printed for the front, area included: LUTs, FFs, DSPs (MULT18X18D)
+and BRAMs (DP16KD) of the whole ECP5 design, from the calibrated cost model (hwgen.cost_model), not from
+synthesis, so the sweep stays at seconds.
 
     python examples/dse_mlp.py                       # zoo:mlp, 24 points, in-order controller: a few seconds
     python examples/dse_mlp.py --network zoo:resnet18 --db resnet18.sqlite   # minutes per point (decoupled)
@@ -36,11 +40,17 @@ def main() -> None:
     front = pareto_front(run.points, FRONT)
     print(f"Pareto front over {', '.join(o.name for o in FRONT)} ({len(front)} points):")
     names = [n for n, _ in sweep.axes]
-    print("  ".join(f"{n:>10}" for n in (*names, *(m.name for m in METRICS))))
-    for p in front:
-        vals = [str(p.params[n]) for n in names]
-        vals += [f"{p.metrics[m.name]:,}" if m.kind is int else f"{p.metrics[m.name]:.4g}" for m in METRICS]
-        print("  ".join(f"{v:>10}" for v in vals))
+    cols = [*names, *(m.name for m in METRICS)]
+    rows = [[str(p.params[n]) for n in names]
+            + [f"{p.metrics[m.name]:,}" if m.kind is int else f"{p.metrics[m.name]:.4g}" for m in METRICS]
+            for p in front]
+    # each column as wide as its name or widest value: fixed widths for 14 columns would overflow a terminal
+    widths = [max([len(c), *(len(r[i]) for r in rows)]) for i, c in enumerate(cols)]
+    print("  ".join(f"{c:>{w}}" for c, w in zip(cols, widths)))
+    for r in rows:
+        print("  ".join(f"{v:>{w}}" for v, w in zip(r, widths)))
+    units = {m.name: m.unit for m in METRICS}
+    print("units: " + ", ".join(f"{n} {units[n]}" for n in cols if n in units))
 
 
 if __name__ == "__main__":

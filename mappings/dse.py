@@ -3,18 +3,21 @@
 A :class:`Sweep` is a network (anything :func:`mappings.network_map.load_model` takes), a base
 configuration and a few axes (configuration fields and the values each takes: :data:`AXES`). Its design
 points are the product of the axes (:func:`design_points`). :func:`evaluate_point` builds a point's
-configuration and runs :func:`mappings.network_map.map_graph` on it (the mapper and the exact analytical
-model), recording the :data:`METRICS`; a point that is not a valid configuration, or on which a layer does
-not fit, is a result with its status and message, not a failure. :func:`run_sweep` evaluates the points not
-yet in the sweep's SQLite file (:mod:`mappings.sweep_store`), committing each as it finishes, in this
+configuration, prices its area with the calibrated ECP5 cost model (:func:`hwgen.cost_model.estimate`) and
+runs :func:`mappings.network_map.map_graph` on it (the mapper and the exact analytical model), recording the
+:data:`METRICS`; a point that is not a valid configuration, that the cost model cannot price, or on which a
+layer does not fit, is a result with its status and message, not a failure. :func:`run_sweep` evaluates the
+points not yet in the sweep's SQLite file (:mod:`mappings.sweep_store`), committing each as it finishes, in this
 process, in worker processes or on a Dask cluster (:mod:`hwgen.workers`, the machinery of the
 fault-injection campaigns); a run killed at any moment is continued by running it again.
 :func:`pareto_front` keeps the non-dominated points over the objectives.
 
 Why a table of metrics: each :class:`Objective` is a name, a unit, a getter of the value from the point's
-:class:`~mappings.network_map.NetworkMap` and a direction, and whether the Pareto front trades it off. The
-database columns, the CSV and JSON outputs and the front all follow the table, so a new objective (the area
-of a calibrated cost model, once there is one) is one more entry and nothing else.
+:class:`PointContext` (its :class:`~mappings.network_map.NetworkMap` and its cost-model
+:class:`~hwgen.synth.Resources`, each computed once per point however many metrics read it) and a direction,
+and whether the Pareto front trades it off. The database columns, the CSV and JSON outputs and the front all
+follow the table, so a new objective is one more entry and nothing else. The default front trades latency
+(cycles), area (LUTs) and energy per inference.
 
 Written for scripts (``examples/dse_mlp.py``) as much as for ``hwgen dse``.
 """
@@ -37,15 +40,17 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from hwgen import workers
 from hwgen.config import AcceleratorConfig, ConfigError, Dataflow
+from hwgen.cost_model import CostModelError, estimate
 from hwgen.errors import HwgenError
 from hwgen.limits import check_limit
 from hwgen.sqlite_files import path_exists, quoted
+from hwgen.synth import Resources
 
 from .network_map import NetworkMap, load_model, map_graph
 from .sweep_store import PointResult, PointStatus, SweepStore, check_sweep_file
 
-__all__ = ["SweepError", "Direction", "Objective", "METRICS", "FRONT", "AXES", "Sweep", "SweepRun", "parse_axis",
-           "design_points", "point_config", "sram_bytes", "evaluate_point", "run_sweep", "pareto_front",
+__all__ = ["SweepError", "Direction", "PointContext", "Objective", "METRICS", "FRONT", "AXES", "Sweep", "SweepRun",
+           "parse_axis", "design_points", "point_config", "sram_bytes", "evaluate_point", "run_sweep", "pareto_front",
            "PointResult", "PointStatus", "points_csv", "points_json", "front_png", "SCHEDULER_TIMEOUT"]
 
 #: seconds to wait for a Dask scheduler (to connect, and again for it to answer; read when connecting)
@@ -66,16 +71,31 @@ class Direction(StrEnum):
 
 
 @dataclass(frozen=True)
+class PointContext:
+    """What the metric getters of one mapped point read: its NetworkMap (``config`` included) and the cost
+    model's resources of its configuration. Why a context rather than the map alone: four metrics (LUTs,
+    FFs, DSPs, BRAMs) come from one :func:`hwgen.cost_model.estimate`, which :func:`evaluate_point` makes
+    once per point, not once per metric; the getters stay one-liners over values already computed."""
+
+    nmap: NetworkMap
+    resources: Resources
+
+    @property
+    def config(self) -> AcceleratorConfig:
+        return self.nmap.config
+
+
+@dataclass(frozen=True)
 class Objective:
     """One recorded metric of a design point.
 
-    ``getter`` takes the point's NetworkMap (its ``config`` included); ``kind`` is int or float (the database
-    column's type); ``front``: whether :func:`pareto_front` trades it off by default (the others are recorded
-    and reported only)."""
+    ``getter`` takes the point's :class:`PointContext`; ``kind`` is int or float (the database column's
+    type); ``front``: whether :func:`pareto_front` trades it off by default (the others are recorded and
+    reported only)."""
 
     name: str
     unit: str
-    getter: Callable[[NetworkMap], int | float]
+    getter: Callable[[PointContext], int | float]
     direction: Direction
     kind: type = float
     front: bool = False
@@ -94,18 +114,23 @@ def sram_bytes(cfg: AcceleratorConfig) -> int:
     return -(-bits // 8)
 
 
-#: every metric a point records, in column order. Area is absent on purpose: no calibrated cost model
-#: exists yet (hwgen.synth measures whole designs); it will be one more entry here.
+#: every metric a point records, in column order. The area metrics are the whole-design ECP5 resources of
+#: hwgen.cost_model (calibrated on Yosys synthesis: DSPs and BRAMs exact; LUTs and FFs fitted, leave-one-out
+#: within 12% and 1%), in the resource definitions of hwgen.synth; LUTs stand for area on the front.
 METRICS: tuple[Objective, ...] = (
-    Objective("cycles", "cycles", lambda m: m.cycles, Direction.MIN, int, front=True),
-    Objective("energy_uj", "uJ", lambda m: m.energy.total_uj, Direction.MIN, float, front=True),
-    Objective("pe_utilization", "fraction", lambda m: m.busy_utilization, Direction.MAX),
-    Objective("mac_utilization", "fraction", lambda m: m.mac_utilization, Direction.MAX),
-    Objective("roofline_ratio", "fraction", lambda m: m.roofline.ratio(m.cycles), Direction.MAX),
-    Objective("sram_bytes", "bytes", lambda m: sram_bytes(m.config), Direction.MIN, int),
-    Objective("pes", "PEs", lambda m: m.config.pes, Direction.MIN, int),
+    Objective("cycles", "cycles", lambda p: p.nmap.cycles, Direction.MIN, int, front=True),
+    Objective("luts", "LUTs", lambda p: p.resources.luts, Direction.MIN, int, front=True),
+    Objective("energy_uj", "uJ", lambda p: p.nmap.energy.total_uj, Direction.MIN, float, front=True),
+    Objective("ffs", "FFs", lambda p: p.resources.ffs, Direction.MIN, int),
+    Objective("dsps", "MULT18X18D", lambda p: p.resources.dsps, Direction.MIN, int),
+    Objective("brams", "DP16KD", lambda p: p.resources.brams, Direction.MIN, int),
+    Objective("pe_utilization", "fraction", lambda p: p.nmap.busy_utilization, Direction.MAX),
+    Objective("mac_utilization", "fraction", lambda p: p.nmap.mac_utilization, Direction.MAX),
+    Objective("roofline_ratio", "fraction", lambda p: p.nmap.roofline.ratio(p.nmap.cycles), Direction.MAX),
+    Objective("sram_bytes", "bytes", lambda p: sram_bytes(p.config), Direction.MIN, int),
+    Objective("pes", "PEs", lambda p: p.config.pes, Direction.MIN, int),
 )
-#: the default Pareto objectives: fewer cycles and less energy per inference (and any later front entry)
+#: the default Pareto objectives: latency (cycles), area (LUTs) and energy per inference
 FRONT: tuple[Objective, ...] = tuple(m for m in METRICS if m.front)
 
 
@@ -255,21 +280,33 @@ def point_config(base: AcceleratorConfig, params: Mapping[str, Any]) -> Accelera
 
 # ------------------------------------------------------------------ evaluating
 def evaluate_point(graph, base: AcceleratorConfig, params: Mapping[str, Any], index: int = 0) -> PointResult:
-    """Map ``graph`` onto the point's configuration and record :data:`METRICS`. Not a valid configuration:
-    status ``invalid``; a layer that cannot be mapped on it (any HwgenError of the mapper, which names the
-    layer and the limit): ``unfit``; both with the message."""
+    """Price the point's configuration with the cost model, map ``graph`` onto it and record :data:`METRICS`.
+    Not a valid configuration: status ``invalid``; a configuration the cost model does not cover (a
+    CostModelError, naming the memory or target and the limit) or a layer that cannot be mapped on it (any
+    HwgenError of the mapper, which names the layer and the limit): ``unfit``; both with the message. The
+    estimate (~0.2 ms) comes first: a point without an area is not evaluated further, and it is made once
+    for all the area metrics (:class:`PointContext`)."""
     t0 = time.monotonic()
     params = dict(params)
     try:
         cfg = point_config(base, params)
     except ConfigError as e:
         return PointResult(index, params, PointStatus.INVALID, error=str(e), seconds=time.monotonic() - t0)
+
+    def unfit(e: HwgenError) -> PointResult:
+        return PointResult(index, params, PointStatus.UNFIT, error=f"{type(e).__name__}: {e}",
+                           seconds=time.monotonic() - t0)
+
+    try:
+        resources = estimate(cfg)
+    except CostModelError as e:  # names the memory (or target) and the limit, as the mapper's errors do
+        return unfit(e)
     try:
         nmap = map_graph(graph, cfg)
     except HwgenError as e:
-        return PointResult(index, params, PointStatus.UNFIT, error=f"{type(e).__name__}: {e}",
-                           seconds=time.monotonic() - t0)
-    metrics = {m.name: m.kind(m.getter(nmap)) for m in METRICS}
+        return unfit(e)
+    ctx = PointContext(nmap, resources)
+    metrics = {m.name: m.kind(m.getter(ctx)) for m in METRICS}
     return PointResult(index, params, PointStatus.OK, metrics, seconds=time.monotonic() - t0)
 
 
@@ -330,6 +367,18 @@ class SweepRun:
         return {s.value: sum(p.status is s for p in self.points) for s in PointStatus}
 
 
+def _same_metrics(p: Path, store: SweepStore) -> None:
+    """Refuse a sweep database without a column per :data:`METRICS` entry: one written before a metric was
+    added (the area metrics, say) cannot be continued, since its ok points lack the new metrics and a
+    front over them would be wrong; re-evaluating into another file is the remedy, so the message says so."""
+    present = {row[1] for row in store.query("PRAGMA table_info(points)")}
+    missing = [m.name for m in METRICS if m.name not in present]
+    if missing:
+        raise SweepError(f"{p}: a sweep database of an older hwgen: it lacks the metric columns "
+                         f"{', '.join(missing)}; this hwgen records {', '.join(m.name for m in METRICS)}. "
+                         f"Choose another --db to run the sweep again (the file is left as it is)")
+
+
 def _same_sweep(p: Path, stored: dict, n_stored: int, mine: dict, n_points: int) -> None:
     diffs = [k for k in sorted(set(stored) | set(mine)) if stored.get(k) != mine.get(k)]
     if "axes" in diffs:
@@ -366,7 +415,8 @@ def run_sweep(sweep: Sweep, db_path: str | os.PathLike[str], *, jobs: int = 1, s
     exists = path_exists(p, SweepError)
     if exists:
         check_sweep_file(p)  # a foreign file is refused untouched, before SQLite opens it
-        with SweepStore.open(p, _columns(), readonly=True) as st:
+        with SweepStore.open(p, {}, readonly=True) as st:  # the fixed columns only: then say what is missing
+            _same_metrics(p, st)
             _same_sweep(p, st.identity, st.n_points, identity, sweep.n_points)
     client = workers.connect_scheduler(scheduler, SCHEDULER_TIMEOUT, SweepError) if scheduler else None
     try:
@@ -470,33 +520,45 @@ def points_json(sweep: Sweep, points: Sequence[PointResult], front: Sequence[Poi
                       indent=2) + "\n"
 
 
+def _label(o: Objective) -> str:
+    return o.name if o.unit.lower() == o.name.lower() else f"{o.name} ({o.unit})"
+
+
 def front_png(sweep: Sweep, points: Sequence[PointResult], front: Sequence[PointResult]) -> bytes:
-    """Two panels: cycles against energy for every ok point, coloured by PEs, the front joined and ringed;
-    PE and MAC utilization against the array size (PEs)."""
+    """Two panels. Left: every ok point in the first two front objectives (cycles against LUTs), coloured by
+    the third (energy; by PEs if the front has two), the front ringed; a front over three objectives projects
+    onto no curve, so the line joins only its points that trade off the two plotted ones (the cycles-area
+    staircase). Right: PE and MAC utilization against the array size (PEs)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    by_name = {m.name: m for m in METRICS}
+    x, y = FRONT[0], FRONT[1] if len(FRONT) > 1 else by_name["pes"]
+    colour = FRONT[2] if len(FRONT) > 2 else by_name["pes"]
     ok = [p for p in points if p.ok]
     fig, (ax, au) = plt.subplots(1, 2, figsize=(11, 4.5))
     if ok:
-        sc = ax.scatter([p.metrics["cycles"] for p in ok], [p.metrics["energy_uj"] for p in ok],
-                        c=[p.metrics["pes"] for p in ok], cmap="viridis", s=22)
-        fig.colorbar(sc, ax=ax, label="PEs")
-        fr = sorted(front, key=lambda p: p.metrics["cycles"])
-        ax.plot([p.metrics["cycles"] for p in fr], [p.metrics["energy_uj"] for p in fr], "-", color="tab:red",
-                lw=1, zorder=0)
-        ax.scatter([p.metrics["cycles"] for p in fr], [p.metrics["energy_uj"] for p in fr], facecolors="none",
-                   edgecolors="tab:red", s=70, label=f"Pareto front ({len(fr)})")
+        sc = ax.scatter([p.metrics[x.name] for p in ok], [p.metrics[y.name] for p in ok],
+                        c=[p.metrics[colour.name] for p in ok], cmap="viridis", s=22)
+        fig.colorbar(sc, ax=ax, label=_label(colour))
+        fr = [p for p in front if p.ok]
+        ax.scatter([p.metrics[x.name] for p in fr], [p.metrics[y.name] for p in fr], facecolors="none",
+                   edgecolors="tab:red", s=70, label=f"Pareto front over {', '.join(o.name for o in FRONT)} "
+                                                   f"({len(fr)})")
+        two = sorted(pareto_front(fr, (x, y)), key=lambda p: x.value(p))
+        ax.step([p.metrics[x.name] for p in two], [p.metrics[y.name] for p in two], "-", where="post",
+                color="tab:red", lw=1, zorder=0, label=f"{x.name}-{y.name} trade-off ({len(two)})")
         ax.legend(fontsize=8)
         pes = [p.metrics["pes"] for p in ok]
         au.scatter(pes, [100 * p.metrics["pe_utilization"] for p in ok], s=18, label="PE (busy) utilization")
         au.scatter(pes, [100 * p.metrics["mac_utilization"] for p in ok], s=18, marker="x", label="MAC utilization")
         au.set_xscale("log", base=2)
         au.legend(fontsize=8)
-    ax.set_xlabel("cycles per inference")
-    ax.set_ylabel("energy per inference (uJ)")
+    ax.ticklabel_format(axis="both", style="sci", scilimits=(-3, 4))  # six-digit cycle counts would overlap
+    ax.set_xlabel(_label(x))
+    ax.set_ylabel(_label(y) + (" (ECP5 cost model)" if y.name == "luts" else ""))
     ax.set_title(f"{sweep.network}: {len(ok)} of {len(points)} points ok", fontsize=9)
     au.set_xlabel("array size (PEs)")
     au.set_ylabel("utilization (%)")

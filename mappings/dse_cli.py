@@ -20,7 +20,7 @@ import sys
 from hwgen.cli_support import CONFIG_FLAGS, UserError, add_force_arg, config_from_args, int_at_least
 from hwgen.outputs import Outputs
 
-from .dse import AXES, METRICS
+from .dse import AXES, FRONT, METRICS
 
 __all__ = ["add_dse_parser", "cmd_dse"]
 
@@ -42,8 +42,10 @@ def add_dse_parser(subparsers) -> argparse.ArgumentParser:
                    help="results database: created, or continued if it holds this sweep")
     d.add_argument("--csv", metavar="FILE", help="every point as CSV ('-': stdout)")
     d.add_argument("--json", metavar="FILE", help="the sweep and every point as JSON ('-': stdout)")
-    d.add_argument("--pareto", metavar="FILE", help="the Pareto front (fewest cycles and least energy) as CSV")
-    d.add_argument("--png", metavar="FILE", help="plots: the front (cycles vs energy) and utilization vs array size")
+    objectives = ", ".join(o.name for o in FRONT)
+    d.add_argument("--pareto", metavar="FILE", help=f"the Pareto front over {objectives} as CSV")
+    d.add_argument("--png", metavar="FILE", help="plots: every point in the first two front objectives coloured by "
+                                                "the third, the front ringed; utilization vs array size")
     d.add_argument("--jobs", type=int_at_least(1), default=1, metavar="N", help="local worker processes (default 1)")
     d.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler address (tcp://host:8786) instead of local")
     d.add_argument("--no-progress", action="store_true", help="no progress bar (there is none off a terminal)")

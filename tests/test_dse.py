@@ -1,6 +1,7 @@
 """Design-space exploration (mappings.dse, mappings.sweep_store, ``hwgen dse``): axes and their bad inputs, the
-Pareto front against a brute-force check, each point's metrics against map_graph, resume after an interrupted
-and after a SIGKILLed run, foreign and other sweeps' databases refused untouched, the command end to end.
+Pareto front against a brute-force check, each point's metrics against map_graph and its area against the cost
+model, resume after an interrupted and after a SIGKILLed run, foreign, older and other sweeps' databases refused
+untouched, the command end to end.
 Small and fast: zoo:mlp or a two-layer SCALE-Sim CSV on arrays of at most 8x8, the in-order controller."""
 
 from __future__ import annotations
@@ -22,11 +23,12 @@ from hypothesis import strategies as st
 
 from hwgen.cli import main
 from hwgen.config import AcceleratorConfig
+from hwgen.cost_model import CostModelError, estimate
 from hwgen.errors import LimitError
 from mappings.dse import (FRONT, METRICS, Direction, Objective, PointResult, PointStatus, Sweep, SweepError,
                           design_points, evaluate_point, pareto_front, parse_axis, point_config, run_sweep, sram_bytes)
 from mappings.network_map import load_model, map_graph
-from mappings.sweep_store import SweepStoreError
+from mappings.sweep_store import SweepStore, SweepStoreError
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE = AcceleratorConfig(controller="in-order", a_spad_depth=64, w_spad_depth=64, acc_depth=64)
@@ -100,7 +102,10 @@ def test_design_points_and_configs():
 
 # ------------------------------------------------------------------ the front
 def _brute_front(points, objectives):
-    vals = {p.index: [o.value(p) for o in objectives] for p in points if p.ok}
+    """The non-dominated ok points by the definition, O(n^2), signing each metric by its direction itself
+    (not through Objective.value), so that the check does not share the code it checks."""
+    vals = {p.index: [p.metrics[o.name] if o.direction is Direction.MIN else -p.metrics[o.name] for o in objectives]
+            for p in points if p.ok}
 
     def dominated(i):
         return any(all(a <= b for a, b in zip(vals[j], vals[i])) and vals[j] != vals[i] for j in vals)
@@ -108,17 +113,28 @@ def _brute_front(points, objectives):
     return {i for i in vals if not dominated(i)}
 
 
-_OBJ3 = (*FRONT, Objective("pe_utilization", "fraction", lambda m: m.busy_utilization, Direction.MAX))
+#: the default front and one more objective to maximise (the direction's sign is exercised too)
+_EXTRA = (*FRONT, next(m for m in METRICS if m.direction is Direction.MAX))
+
+
+def test_default_front_is_latency_area_energy():
+    assert [o.name for o in FRONT] == ["cycles", "luts", "energy_uj"]
+    assert all(o.direction is Direction.MIN for o in FRONT)
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.lists(st.tuples(st.integers(1, 6), st.integers(1, 6), st.integers(0, 6), st.booleans()), max_size=40),
+@given(st.lists(st.tuples(st.lists(st.integers(0, 5), min_size=len(_EXTRA), max_size=len(_EXTRA)), st.booleans()),
+                max_size=40),
        st.booleans())
-def test_pareto_front_equals_brute_force(rows, three):
+def test_pareto_front_equals_brute_force(rows, extra):
+    """Random points in every objective of the table's front (three: cycles, LUTs, energy), or in those and a
+    maximised one; small ranges so that ties and duplicates are common."""
+    objectives = _EXTRA if extra else FRONT
+    assert len(objectives) >= 3
     points = [PointResult(i, {}, PointStatus.OK if ok else PointStatus.INVALID,
-                          {"cycles": c, "energy_uj": e / 2, "pe_utilization": u / 6} if ok else {}, error="" if ok else "x")
-              for i, (c, e, u, ok) in enumerate(rows)]
-    objectives = _OBJ3 if three else FRONT
+                          {o.name: (v if o.kind is int else v / 2) for o, v in zip(_EXTRA, vals)} if ok else {},
+                          error="" if ok else "x")
+              for i, (vals, ok) in enumerate(rows)]
     front = pareto_front(points, objectives)
     assert {p.index for p in front} == _brute_front(points, objectives)
     assert len(front) == len({p.index for p in front})
@@ -144,12 +160,61 @@ def test_points_equal_map_graph(tmp_path):
     assert set(p.metrics) == {m.name for m in METRICS}
 
 
+def test_area_equals_cost_model(tmp_path):
+    """Each point's area metrics, through the database, equal hwgen.cost_model.estimate of the point's
+    configuration built here (not by point_config): the whole-design ECP5 resources."""
+    sw = Sweep.from_options("zoo:mlp", BASE, rows="4,8", cols="4,8", dataflow="ws,both")
+    run = run_sweep(sw, tmp_path / "s.sqlite")
+    assert run.counts()["ok"] == sw.n_points
+    for p in run.points:
+        cfg = AcceleratorConfig(controller="in-order", a_spad_depth=64, w_spad_depth=64, acc_depth=64, **p.params)
+        r = estimate(cfg)
+        assert (p.metrics["luts"], p.metrics["ffs"], p.metrics["dsps"], p.metrics["brams"]) == \
+            (r.luts, r.ffs, r.dsps, r.brams)
+        assert all(isinstance(p.metrics[n], int) for n in ("luts", "ffs", "dsps", "brams"))
+    luts = {(p.params["rows"], p.params["cols"], p.params["dataflow"]): p.metrics["luts"] for p in run.points}
+    assert luts[(8, 8, "both")] > luts[(4, 4, "both")]  # more PEs, more area
+
+
+def test_one_estimate_per_point(monkeypatch):
+    """The four area metrics share one estimate (the context), not one call per metric."""
+    import mappings.dse as dse
+
+    calls = []
+
+    def counted(cfg, *args, **kwargs):
+        calls.append(cfg)
+        return estimate(cfg, *args, **kwargs)
+
+    monkeypatch.setattr(dse, "estimate", counted)
+    r = evaluate_point(load_model("zoo:mlp"), BASE, {"rows": 4, "cols": 4})
+    assert r.ok and len(calls) == 1 and r.metrics["luts"] == estimate(calls[0]).luts
+
+
+def test_cost_model_refusal_is_unfit(tmp_path):
+    """A 2-row array with 64-word scratchpads: the A scratchpad (64 x 16 bits) is distributed RAM, which the
+    cost model refuses; the point is recorded unfit with the model's message (naming the memory and its
+    limit), in the database too, and is not on the front."""
+    cfg = AcceleratorConfig(controller="in-order", a_spad_depth=64, w_spad_depth=64, acc_depth=64, rows=2, cols=4)
+    with pytest.raises(CostModelError) as e:
+        estimate(cfg)
+    r = evaluate_point(load_model("zoo:mlp"), BASE, {"rows": 2, "cols": 4}, 5)
+    assert (r.index, r.status, r.metrics) == (5, PointStatus.UNFIT, {})
+    assert r.error == f"CostModelError: {e.value}"
+    assert "memory a_spad (64 words of 16 bits) is shallow enough for distributed RAM" in r.error
+    run = run_sweep(Sweep.from_options("zoo:mlp", BASE, rows="2,4", cols="4"), tmp_path / "s.sqlite")
+    bad, ok = run.points
+    assert bad.status is PointStatus.UNFIT and bad.error == r.error and ok.ok
+    assert run.counts() == {"ok": 1, "invalid": 0, "unfit": 1} and pareto_front(run.points) == [ok]
+
+
 def test_invalid_point_is_recorded(tmp_path):
-    sw = Sweep.from_options("zoo:mlp", BASE, rows="4,80", w_spad_depth="8", dataflow="ws")
+    # 64 words: shallower W scratchpads are distributed RAM, which the cost model refuses (unfit, not invalid)
+    sw = Sweep.from_options("zoo:mlp", BASE, rows="4,80", w_spad_depth="64", dataflow="ws")
     run = run_sweep(sw, tmp_path / "s.sqlite")
     ok, bad = run.points
     assert ok.ok and bad.status is PointStatus.INVALID and not bad.metrics
-    assert "field 'w_spad_depth' = 8: must hold at least 80 words" in bad.error
+    assert "field 'w_spad_depth' = 64: must hold at least 80 words" in bad.error
     assert pareto_front(run.points) == [ok]
 
 
@@ -296,6 +361,23 @@ def test_foreign_file_refused_untouched(tmp_path, how, says):
     assert db.read_bytes() == before and _siblings(db) == ["s.sqlite"]
 
 
+def test_older_database_without_area_refused_untouched(tmp_path):
+    """A sweep database written before the area metrics (its points table without their columns, the same
+    sweep otherwise) is refused naming the file and the missing columns, and left as it was."""
+    db, sw = tmp_path / "s.sqlite", _sweep()
+    area = ("luts", "ffs", "dsps", "brams")
+    old = {m.name: m.kind for m in METRICS if m.name not in area}
+    with SweepStore.create(db, sw.identity(None), sw.n_points, old) as store:  # zoo:mlp: no file, no digest
+        store.add(PointResult(0, design_points(sw)[0], PointStatus.OK, {n: k(1) for n, k in old.items()}))
+    before = db.read_bytes()
+    with pytest.raises(SweepError) as e:
+        run_sweep(sw, db)
+    msg = str(e.value)
+    assert msg.startswith(f"{db}: a sweep database of an older hwgen: it lacks the metric columns "
+                          f"luts, ffs, dsps, brams; ") and "another --db" in msg
+    assert db.read_bytes() == before and _siblings(db) == ["s.sqlite"]
+
+
 def test_tampered_row_refused(tmp_path):
     db = tmp_path / "s.sqlite"
     run_sweep(_sweep(), db)
@@ -325,8 +407,11 @@ def test_cli_end_to_end(tmp_path, capsys):
     assert len(data["points"]) == 8 and data["axes"]["cols"] == [4, 8]
     front = [int(r["point"]) for r in csv.DictReader(io.StringIO((out / "front.csv").read_text()))]
     assert front == data["pareto"] and front
-    points = [PointResult(int(r["point"]), {}, PointStatus.OK,
-                          {"cycles": int(r["cycles"]), "energy_uj": float(r["energy_uj"])}) for r in rows]
+    assert set(rows[0]) >= {m.name for m in METRICS} and [m["name"] for m in data["metrics"]] == \
+        [m.name for m in METRICS]
+    assert [m["name"] for m in data["metrics"] if m["front"]] == [o.name for o in FRONT]
+    points = [PointResult(int(r["point"]), {}, PointStatus.OK, {o.name: o.kind(r[o.name]) for o in FRONT})
+              for r in rows]
     assert set(front) == _brute_front(points, FRONT)
     assert (out / "front.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert main(args) == 2  # outputs exist: replaced only with --force
