@@ -41,7 +41,8 @@ from hwgen.limits import check_limit
 from hwgen.program import HOST_BYTES_PER_INSTRUCTION, Executor, RunResult, run_programs
 
 __all__ = ["ExecutionError", "ExecutionLimitError", "LayerRun", "NetworkRun", "run_quantized", "layer_programs", "LayerPrograms",
-           "QTensor", "check_run_limits"]
+           "QTensor", "check_run_limits", "quant_of", "activation_quant", "requantize_on_host", "channel_requant",
+           "run_on_host"]
 
 
 class ExecutionError(HwgenError, ValueError):
@@ -122,14 +123,16 @@ class NetworkRun:
 
 
 # ------------------------------------------------------------- quantization
-def _quant_of(graph: LayerGraph, node: str) -> QuantParams:
+def quant_of(graph: LayerGraph, node: str) -> QuantParams:
+    """The quantization parameters of ``node``'s output; an error naming the node if it has none."""
     t = graph.tensors.get(node)
     if t is None or t.quant is None:
         raise ExecutionError(f"node '{node}' has no quantization parameters (is the model an int8 QDQ model?)")
     return t.quant
 
 
-def _as_activation(qp: QuantParams, node: str) -> tuple[np.ndarray, int, str]:
+def activation_quant(qp: QuantParams, node: str) -> tuple[np.ndarray, int, str]:
+    """(scale, zero point in the int8 domain, dtype) of a per-tensor int8 or uint8 activation."""
     if qp.per_channel:
         raise ExecutionError(f"node '{node}': per-channel quantization of an activation is not supported")
     if qp.dtype not in ("int8", "uint8"):
@@ -185,13 +188,13 @@ _BINARY: dict[BinaryFn, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
     BinaryFn.MUL: np.multiply, BinaryFn.SUB: np.subtract, BinaryFn.DIV: np.divide}
 
 
-def _requant_host(real: np.ndarray, graph: LayerGraph, node: str) -> QTensor | FloatTensor:
+def requantize_on_host(real: np.ndarray, graph: LayerGraph, node: str) -> QTensor | FloatTensor:
     """Quantize a float32 result with the node's output parameters (QuantizeLinear); an element-wise step
     whose output the model leaves unquantized keeps it float32."""
     t = graph.tensors.get(node)
     if (t is None or t.quant is None) and isinstance(graph.layer(node), FLOAT_STEPS):
         return FloatTensor(np.asarray(real, np.float32))
-    scale, zp8, dtype = _as_activation(_quant_of(graph, node), node)
+    scale, zp8, dtype = activation_quant(quant_of(graph, node), node)
     return _quantize(real, scale, zp8, dtype)
 
 
@@ -203,8 +206,8 @@ def _quantize(real: np.ndarray, scale, zp8: int, dtype: str) -> QTensor:
 
 
 # ----------------------------------------------------- accelerator layers
-def _channel_quant(x: QTensor, w: np.ndarray, bias: np.ndarray | None, wq: QuantParams | None, out_scale: float,
-                   out_zp: int, n_out: int, w_sum: np.ndarray, node: str) -> ChannelQuant:
+def channel_requant(x: QTensor, w: np.ndarray, bias: np.ndarray | None, wq: QuantParams | None, out_scale: float,
+                    out_zp: int, n_out: int, w_sum: np.ndarray, node: str) -> ChannelQuant:
     """Fold the input zero point into the bias and the scales into (multiplier, shift) per output channel."""
     if wq is None:
         raise ExecutionError(f"node '{node}': weights have no quantization parameters")
@@ -283,7 +286,7 @@ def _planned_perf(cfg: AcceleratorConfig, shape, dataflow: str | None):
 def _layer_programs(cfg: AcceleratorConfig, graph: LayerGraph, node: str, ins: list[QTensor],
                     dataflow: str | None) -> LayerPrograms:
     layer = graph.layer(node)
-    out_scale, out_zp, out_dtype = _as_activation(_quant_of(graph, node), node)
+    out_scale, out_zp, out_dtype = activation_quant(quant_of(graph, node), node)
     out = dict(shape=graph.shapes[node], scale=out_scale, zero_point=out_zp, dtype=out_dtype)
     _, shape, _ = executed_layer_shape(cfg, graph, node)
     x = ins[0]
@@ -296,7 +299,7 @@ def _layer_programs(cfg: AcceleratorConfig, graph: LayerGraph, node: str, ins: l
     if isinstance(layer, Conv2d):
         O = layer.out_channels
         wt = np.transpose(w, (2, 3, 1, 0))  # OIHW -> KH KW I/g O
-        quant = _channel_quant(x, w, layer.bias, layer.weight_quant, out_scale, out_zp, O,
+        quant = channel_requant(x, w, layer.bias, layer.weight_quant, out_scale, out_zp, O,
                                w.reshape(O, -1).sum(axis=1), node)
         _check_fits(cfg, node, w.reshape(O, -1), layer.bias, x.zero_point)
         if shape.groups != layer.groups:  # block-diagonal groups (mappings.grouping): the same outputs
@@ -308,7 +311,7 @@ def _layer_programs(cfg: AcceleratorConfig, graph: LayerGraph, node: str, ins: l
         return LayerPrograms(progs, layout="nchw", **out)
     if isinstance(layer, Gemm):
         A = x.q.reshape(-1, layer.in_features)
-        quant = _channel_quant(x, w, layer.bias, layer.weight_quant, out_scale, out_zp, layer.out_features,
+        quant = channel_requant(x, w, layer.bias, layer.weight_quant, out_scale, out_zp, layer.out_features,
                                w.sum(axis=0), node)
         _check_fits(cfg, node, w.T, layer.bias, x.zero_point)
         prog = lower_gemm(cfg, A, w.astype(np.int8), quant, dataflow=dataflow, plan=_plan(cfg, shape, dataflow))
@@ -333,7 +336,7 @@ def _matmul_programs(cfg: AcceleratorConfig, node: str, a: QTensor, b: QTensor, 
     progs = []
     for a2, b2 in zip(a.q.reshape(-1, M, K), b.q.reshape(-1, K, N)):
         centred = b2.astype(np.int64) - zb
-        quant = _channel_quant(a, centred, None, wq, out_scale, out_zp, N, centred.sum(axis=0), node)
+        quant = channel_requant(a, centred, None, wq, out_scale, out_zp, N, centred.sum(axis=0), node)
         _check_fits(cfg, node, centred.T, None, a.zero_point)
         A, W = extend_operands(a2, b2, zb)
         progs.append(lower_gemm(cfg, A, W, quant, dataflow=dataflow, plan=plan))
@@ -370,7 +373,7 @@ def _moved(graph: LayerGraph, node: str, x: QTensor | FloatTensor, move: Callabl
     """A step that rearranges values (reshape, transpose, slice): integers keep their quantization
     (:func:`_same_values`); a float32 input stays float, or is quantized if the node's output is."""
     if isinstance(x, FloatTensor):
-        return _requant_host(move(x.q), graph, node)
+        return requantize_on_host(move(x.q), graph, node)
     return _same_values(graph, node, x, move(x.q))
 
 
@@ -380,13 +383,14 @@ def _same_values(graph: LayerGraph, node: str, x: QTensor, q: np.ndarray) -> QTe
     out = QTensor(q, x.scale, x.zero_point, x.dtype)
     own = graph.tensors.get(node)
     if own is not None and own.quant is not None:
-        s, z, _ = _as_activation(own.quant, node)
+        s, z, _ = activation_quant(own.quant, node)
         if not (np.isclose(s, x.scale) and z == x.zero_point):
-            return _requant_host(out.real(), graph, node)
+            return requantize_on_host(out.real(), graph, node)
     return out
 
 
-def _host(graph: LayerGraph, node: str, ins: list[QTensor | FloatTensor]) -> QTensor | FloatTensor:
+def run_on_host(graph: LayerGraph, node: str, ins: list[QTensor | FloatTensor]) -> QTensor | FloatTensor:
+    """One step the accelerator does not run (reshapes, pooling, element-wise, softmax...), on the host."""
     layer = graph.layer(node)
     if isinstance(layer, (Flatten, Reshape)):
         return _moved(graph, node, ins[0], lambda v: v.reshape(graph.shapes[node]))
@@ -418,11 +422,11 @@ def _host(graph: LayerGraph, node: str, ins: list[QTensor | FloatTensor]) -> QTe
                 out = np.maximum(out, xp[:, :, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw])
         return _same_values(graph, node, x, out.astype(np.int8))
     if isinstance(layer, Softmax):
-        return _requant_host(_softmax(ins[0].real(), layer.axis), graph, node)
+        return requantize_on_host(_softmax(ins[0].real(), layer.axis), graph, node)
     if isinstance(layer, LayerNorm):
-        return _requant_host(_layer_norm(ins[0].real(), layer), graph, node)
+        return requantize_on_host(_layer_norm(ins[0].real(), layer), graph, node)
     if isinstance(layer, ReduceMean):
-        return _requant_host(ins[0].real().mean(axis=layer.axes, keepdims=layer.keepdims, dtype=np.float32), graph, node)
+        return requantize_on_host(ins[0].real().mean(axis=layer.axes, keepdims=layer.keepdims, dtype=np.float32), graph, node)
     if isinstance(layer, (AveragePool, GlobalAveragePool)):
         real = ins[0].real()
         if isinstance(layer, GlobalAveragePool):
@@ -446,24 +450,24 @@ def _host(graph: LayerGraph, node: str, ins: list[QTensor | FloatTensor]) -> QTe
                     acc += xp[:, :, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw]
                     cnt += counted[i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw]
             res = acc / cnt
-        return _requant_host(res, graph, node)
+        return requantize_on_host(res, graph, node)
     if isinstance(layer, Add):
-        return _requant_host(ins[0].real() + ins[1].real(), graph, node)
+        return requantize_on_host(ins[0].real() + ins[1].real(), graph, node)
     if isinstance(layer, Unary):
-        return _requant_host(_UNARY[layer.fn](ins[0].real(), layer), graph, node)
+        return requantize_on_host(_UNARY[layer.fn](ins[0].real(), layer), graph, node)
     if isinstance(layer, Binary):
         a, b = layer.operands([t.real() for t in ins])
         with np.errstate(divide="ignore", invalid="ignore"):  # x / 0 is +-inf or nan, saturated by quantization
             res = _BINARY[layer.fn](a, b).astype(np.float32)
-        return _requant_host(np.nan_to_num(res, nan=0.0), graph, node)
+        return requantize_on_host(np.nan_to_num(res, nan=0.0), graph, node)
     if isinstance(layer, Relu):
-        return _requant_host(np.maximum(ins[0].real(), np.float32(0)), graph, node)
+        return requantize_on_host(np.maximum(ins[0].real(), np.float32(0)), graph, node)
     if isinstance(layer, Clip):
-        return _requant_host(np.clip(ins[0].real(), np.float32(layer.min), np.float32(layer.max)), graph, node)
+        return requantize_on_host(np.clip(ins[0].real(), np.float32(layer.min), np.float32(layer.max)), graph, node)
     if isinstance(layer, Concat):
-        return _requant_host(np.concatenate([t.real() for t in ins], axis=layer.axis), graph, node)
+        return requantize_on_host(np.concatenate([t.real() for t in ins], axis=layer.axis), graph, node)
     if isinstance(layer, Constant):
-        scale, zp, dtype = _as_activation(_quant_of(graph, node), node)
+        scale, zp, dtype = activation_quant(quant_of(graph, node), node)
         q8, _ = to_int8_domain(np.asarray(layer.value), zp + 128 if dtype == "uint8" else zp, dtype)
         return QTensor(q8, scale, zp, dtype)
     raise ExecutionError(f"node '{node}': {layer.kind} is not supported by the executor")
@@ -588,7 +592,7 @@ def run_quantized(graph: LayerGraph, inputs: Mapping[str, np.ndarray] | np.ndarr
                 raise ExecutionError(f"input '{node}': dtype {x.dtype}, the model expects float32")
             if not np.all(np.isfinite(x)):
                 raise ExecutionError(f"input '{node}': contains NaN or infinite values")
-            values[node] = _requant_host(x.astype(np.float32), graph, node)
+            values[node] = requantize_on_host(x.astype(np.float32), graph, node)
             run.layers.append(LayerRun(node, "Input", "host", shape))
         else:
             ins = [values[i] for i in graph.inputs_of(node)]
@@ -608,7 +612,7 @@ def run_quantized(graph: LayerGraph, inputs: Mapping[str, np.ndarray] | np.ndarr
                                            job.programs[0].meta["plan"]["dataflow"],
                                            busy / (cycles * cfg.pes) if cycles else 0.0))
             else:
-                values[node] = _host(graph, node, ins)
+                values[node] = run_on_host(graph, node, ins)
                 run.layers.append(LayerRun(node, layer.kind, "host", shape))
         if node in feed and isinstance(values[node], FloatTensor):
             f = np.asarray(feed[node])
