@@ -461,6 +461,10 @@ def build_parser() -> argparse.ArgumentParser:
     from mappings.dse_cli import add_dse_parser
 
     add_dse_parser(sub)
+
+    from mappings.precision_cli import add_precision_parser
+
+    add_precision_parser(sub)
     return p
 
 

@@ -52,7 +52,13 @@ both operands and of the output with the layer's counts.
 minimise the total cost (latency cycles or energy, :class:`Objective`) subject to the packed weight
 bytes within the model-size budget and the summed sensitivities within the sensitivity budget (the
 additive approximation of HAWQ-V3). :func:`brute_force_widths` enumerates the same problem for tests.
-:func:`width_report` sets latency, energy and model size of a choice against all-int8.
+:func:`least_sensitivity` is the least summed sensitivity any choice within the size budget reaches (the
+``hwgen precision`` default sensitivity budget: the most accurate choice that fits, the cheapest among
+those). :func:`width_report` sets latency, energy and model size of a choice against all-int8.
+
+**Check** (:func:`verify_lowered`): the lowered network on the cycle model and on Verilator, every node's
+value against :func:`run_numpy` and every accelerator layer's cycles against the model's; the choice
+travels as JSON (:func:`widths_to_json`, :func:`widths_from_json`) beside the int8 model it applies to.
 """
 
 from __future__ import annotations
@@ -60,6 +66,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import itertools
+import json
 import math
 import time
 import warnings
@@ -90,7 +97,9 @@ __all__ = [
     "WEIGHT_BITS", "ACTIVATION_BITS", "lower_layer", "lower_graph", "widths_of", "applicable_options",
     "activation_producer", "NumpyRun", "run_numpy", "output_error", "SensitivityTable", "measure_sensitivity",
     "LayerCost", "LayerCostModel", "datapath8_cost", "CostTerms", "CostTable", "cost_table", "weight_bytes",
-    "size_table", "Choice", "choose_widths", "brute_force_widths", "LayerWidthRow", "WidthReport", "width_report",
+    "size_table", "Choice", "choose_widths", "least_sensitivity", "brute_force_widths", "LayerWidthRow",
+    "WidthReport", "width_report", "WIDTHS_FORMAT", "widths_to_json", "widths_from_json", "BackendCheck",
+    "verify_lowered",
 ]
 
 
@@ -865,6 +874,24 @@ def choose_widths(layers: Sequence[str], options: Sequence[WidthOption] | Mappin
     return Choice(choice, objective, c, s, e, pb.size_budget, pb.sens_budget, status, time.perf_counter() - t0)
 
 
+def least_sensitivity(layers: Sequence[str], options: Sequence[WidthOption] | Mapping[str, Sequence[WidthOption]],
+                      size: Table, sensitivity: Table | SensitivityTable, size_budget: float,
+                      time_limit: float | None = None) -> float:
+    """The least summed sensitivity of a choice within ``size_budget`` bytes (ILP), i.e. the tightest
+    sensitivity budget :func:`choose_widths` can meet at that size. Raises :class:`WidthBudgetError`
+    ("model size") when no choice fits the size budget."""
+    sens = sensitivity.values if isinstance(sensitivity, SensitivityTable) else sensitivity
+    zero = {n: {o: 0.0 for o in sens.get(n, {})} for n in layers}  # the cost does not enter this solve
+    pb = _prepare(layers, options, zero, size, sensitivity, size_budget, 0.0, Objective.ENERGY)
+    pb.sens_budget = math.inf  # unbounded: only the size budget constrains this solve (_prepare wants it finite)
+    choice, status = _solve(pb, "sensitivity", time_limit)
+    if choice is None:
+        if status != "Infeasible":
+            raise MixedPrecisionError(f"ILP solver status '{status}'")
+        raise _budget_error(pb, lambda: math.inf)
+    return _totals(pb, choice)[2]
+
+
 #: enumeration refuses more combinations than this
 BRUTE_FORCE_LIMIT = 2_000_000
 
@@ -992,3 +1019,95 @@ def width_report(choice: Choice | Mapping[str, WidthOption], costs: CostTable, s
                        sum(r.energy_pj for r in rows), sum(r.int8_energy_pj for r in rows),
                        sum(r.weight_bytes for r in rows), sum(r.int8_weight_bytes for r in rows),
                        sum(r.sensitivity for r in rows), measured, costs.model)
+
+
+# ------------------------------------------------------------------------------------- the choice as JSON
+#: ``widths_to_json``'s format tag, checked by :func:`widths_from_json`
+WIDTHS_FORMAT = "hwgen-widths/1"
+
+
+def widths_to_json(widths: Mapping[str, WidthOption], **meta) -> str:
+    """The choice as JSON text: ``{"format", "widths": {layer: {"wbits", "abits"}}, **meta}`` (layers in the
+    order given). It names layers of an int8 graph; ``lower_graph(graph, widths_from_json(text))`` rebuilds
+    the lowered network, so the choice travels without a second model file."""
+    return json.dumps({"format": WIDTHS_FORMAT, "widths": {n: {"wbits": o.wbits, "abits": o.abits}
+                                                           for n, o in widths.items()}, **meta}, indent=2) + "\n"
+
+
+def widths_from_json(text: str, graph: LayerGraph | None = None) -> dict[str, WidthOption]:
+    """The widths of :func:`widths_to_json` text; with ``graph``, each layer is checked to be one of its
+    compute layers. Raises :class:`MixedPrecisionError` naming what is wrong."""
+    try:
+        data = json.loads(text)
+    except ValueError as e:
+        raise MixedPrecisionError(f"widths file: not JSON ({e})") from None
+    if not isinstance(data, dict) or data.get("format") != WIDTHS_FORMAT or not isinstance(data.get("widths"), dict):
+        raise MixedPrecisionError(f"widths file: not a '{WIDTHS_FORMAT}' document")
+    out: dict[str, WidthOption] = {}
+    for n, o in data["widths"].items():
+        if not isinstance(o, dict) or set(o) != {"wbits", "abits"}:
+            raise MixedPrecisionError(f"widths file, layer '{n}': needs exactly 'wbits' and 'abits'")
+        out[n] = WidthOption(o["wbits"], o["abits"])
+        if graph is not None:
+            _check_compute(graph, n)
+    return out
+
+
+# ------------------------------------------------------------------------------------ exact on both
+@dataclass(frozen=True)
+class BackendCheck:
+    """One run of a lowered network on an executor against :func:`run_numpy` (and, for a backend other
+    than the model, against the model's cycles): ``mismatched`` names the nodes whose integer values
+    differ, ``cycle_mismatches`` the accelerator layers whose cycle or busy-PE counts differ from the
+    model's (empty for the model itself)."""
+
+    backend: str
+    cycles: int
+    accelerator_layers: int
+    mismatched: list[str]
+    cycle_mismatches: list[str]
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        return not self.mismatched and not self.cycle_mismatches
+
+
+def verify_lowered(graph: LayerGraph, x: Mapping[str, np.ndarray] | np.ndarray, cfg: AcceleratorConfig,
+                   backends: Sequence[str] = ("model", "rtl"),
+                   echo: Callable[[str], None] | None = None) -> list[BackendCheck]:
+    """Run ``graph`` (a lowered network) on ``x`` through :func:`mappings.execute.run_quantized` on each of
+    ``backends`` (``"model"``, the cycle model, is run first whenever another backend is asked for: the
+    cycles are compared with it) and check every node's value bit-exact with :func:`run_numpy`, i.e. the
+    lowered widths computed by the accelerator as the numpy definition computes them.
+    ``ExecutionError`` (a layer over the run limits, a failed simulation) propagates."""
+    from .execute import run_quantized
+
+    want = list(dict.fromkeys(["model", *backends] if any(b != "model" for b in backends) else backends))
+    ref = run_numpy(graph, x)
+    checks: list[BackendCheck] = []
+    model_layers = None
+    for b in want:
+        if echo is not None:
+            echo(f"running the lowered network on {'the cycle model' if b == 'model' else b}")
+        t0 = time.perf_counter()
+        run = run_quantized(graph, x, cfg, backend=b)
+        secs = time.perf_counter() - t0
+        bad = [n for n in graph.order() if not _same_value(run.values.get(n), ref.values[n])]
+        acc = [lr for lr in run.layers if lr.where == "accelerator"]
+        cyc: list[str] = []
+        if b == "model":
+            model_layers = {lr.name: lr for lr in acc}
+        elif model_layers is not None:
+            cyc = [lr.name for lr in acc if lr.name not in model_layers
+                   or (lr.cycles, lr.busy_pe) != (model_layers[lr.name].cycles, model_layers[lr.name].busy_pe)]
+            cyc += [n for n in model_layers if n not in {lr.name for lr in acc}]
+        checks.append(BackendCheck(b, run.cycles, len(acc), bad, cyc, secs))
+    return checks
+
+
+def _same_value(a, b) -> bool:
+    if a is None or type(a) is not type(b):
+        return False
+    qa, qb = np.asarray(a.q), np.asarray(b.q)
+    return qa.shape == qb.shape and qa.dtype == qb.dtype and bool(np.array_equal(qa, qb))

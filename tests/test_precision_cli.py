@@ -1,0 +1,194 @@
+"""``hwgen precision`` (mappings/precision_cli.py): the mixed-precision path from a model file or zoo name to
+verified widths.
+
+* End to end on small_cnn (a float ONNX file, quantized by the command): the choice fits half the int8
+  weight bytes, the folder holds widths.json, int8.onnx, report.json and report.txt, the lowered network
+  runs bit-exact with run_numpy on the cycle model and on Verilator with equal cycles (the native 4x4
+  build tests/test_native.py and test_network_ort.py already make), the widths rebuilt from the folder
+  give the same network, and the ILP's choice equals brute force on the command's own tables.
+* Bad input exits 2 with one line naming the option and its limit, before any folder is made.
+* The zoo's LayerGraph networks become ONNX with the zoo's layers and shapes (graph_to_onnx).
+* Slow (``HWGEN_SLOW=1``): ResNet-18 at 32x32 on the default 8x8 array, half the weight bytes, exact on
+  the model and on Verilator.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hwgen.cli import main
+from hwgen.config import AcceleratorConfig
+from mappings.execute import run_quantized
+from mappings.graph import Conv2d, Gemm
+from mappings.mixed_precision import (INT8, Objective, WidthOption, applicable_options, brute_force_widths,
+                                      cost_table, lower_graph, run_numpy, size_table, widths_from_json)
+from mappings.onnx_import import import_onnx
+from mappings.onnx_models import conv_chain, save, small_cnn
+from mappings.precision_cli import OBJECTIVES, graph_to_onnx, zoo_float_onnx
+from mappings.zoo import get_model
+
+#: the native build tests/test_native.py and tests/test_network_ort.py use (built once per run)
+NATIVE = ["--name", "native4x4p64", "--rows", "4", "--cols", "4", "--dataflow", "both", "--host-port-width", "64",
+          "--a-spad-depth", "64", "--w-spad-depth", "64", "--acc-depth", "64"]
+NATIVE_CFG = AcceleratorConfig(name="native4x4p64", dataflow="both", host_port_width=64, rows=4, cols=4,
+                               a_spad_depth=64, w_spad_depth=64, acc_depth=64)
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("precision_in")
+    save(small_cnn(seed=31), d / "cnn.onnx")
+    save(conv_chain(seed=8, n=3, hw=6, channels=4), d / "chain.onnx")
+    (d / "junk.onnx").write_bytes(b"not a model")
+    return d
+
+
+def _sens_table(report: dict) -> dict:
+    return {n: {WidthOption(int(k[1]), int(k[3])): v for k, v in row.items()}
+            for n, row in report["sensitivity"]["values"].items()}
+
+
+def _check_folder(out: Path, cfg: AcceleratorConfig, objective: Objective) -> dict:
+    """The folder's files agree with each other: the widths rebuild the verified network, the report's
+    choice is brute force's on the same tables, the size is within the budget."""
+    assert sorted(p.name for p in out.iterdir()) == [".hwgen-output", "int8.onnx", "report.json", "report.txt",
+                                                     "widths.json"]
+    report = json.loads((out / "report.json").read_text())
+    graph = import_onnx(out / "int8.onnx")
+    widths = widths_from_json((out / "widths.json").read_text(), graph)
+    assert {n: str(o) for n, o in widths.items()} == report["choice"]["widths"]
+    assert set(widths) == set(graph.compute_layers())
+    budgets = report["budgets"]
+    ratios = report["report"]["ratios"]
+    assert ratios["size"] <= budgets["size_fraction"] + 1e-12 and ratios["cycles"] == 1.0
+    assert ratios["energy"] <= 1.0
+    layers = graph.compute_layers()
+    sens = _sens_table(report)
+    options = {n: applicable_options(graph, n, sens[n]) for n in layers}
+    costs, size = cost_table(cfg, graph), size_table(graph)
+    assert sum(size[n][INT8] for n in layers) == budgets["int8_weight_bytes"]
+    bf = brute_force_widths(layers, options, costs, size, sens, budgets["size_bytes"], budgets["sensitivity"],
+                            objective)
+    assert bf.cost == pytest.approx(report["choice"]["cost"], rel=1e-9)
+    if bf.optima == 1:
+        assert bf.widths == widths
+    return report
+
+
+@pytest.mark.rtl
+@pytest.mark.xdist_group("rtl-network")
+def test_precision_end_to_end_on_rtl(files, tmp_path, capsys):
+    out = tmp_path / "mp"
+    rc = main(["precision", str(files / "cnn.onnx"), *NATIVE, "--budget-size", "0.5", "--calib", "3",
+               "--out", str(out), "--verify", "rtl"])
+    text = capsys.readouterr().out
+    assert rc == 0, text
+    report = _check_folder(out, NATIVE_CFG, Objective.ENERGY)
+    assert (out / "report.txt").read_text() == text
+    for want in ("latency", "energy", "weights", "vs int8", "verify model:", "verify rtl:", "cycles equal the model's"):
+        assert want in text
+    model, rtl = report["verify"]
+    assert (model["backend"], rtl["backend"]) == ("model", "rtl")
+    assert model["ok"] and rtl["ok"] and model["cycles"] == rtl["cycles"] > 0
+    assert model["accelerator_layers"] == rtl["accelerator_layers"] == 5
+    assert set(report["timings_s"]) >= {"quantize_import", "sensitivity", "costs", "ilp", "verify_model",
+                                        "verify_rtl"}
+    # the folder rebuilds the verified network: same cycles on the model, the same values as run_numpy
+    graph = import_onnx(out / "int8.onnx")
+    low = lower_graph(graph, widths_from_json((out / "widths.json").read_text()))
+    assert any(o != INT8 for o in widths_from_json((out / "widths.json").read_text()).values())
+    x = np.random.default_rng(0).standard_normal(graph.shapes[graph.graph_inputs[0]]).astype(np.float32)
+    run = run_quantized(low, x, NATIVE_CFG)
+    np.testing.assert_array_equal(run.outputs[low.outputs[0]], run_numpy(low, x).outputs[0])
+    assert run.cycles == rtl["cycles"]  # cycles depend on shapes, not values
+
+
+def test_precision_latency_objective_and_given_budget(files, tmp_path, capsys):
+    """conv_chain on the cycle model: a sensitivity budget given as a number, the latency objective."""
+    out = tmp_path / "chain"
+    rc = main(["precision", str(files / "chain.onnx"), "--rows", "4", "--cols", "4", "--budget-size", "0.6",
+               "--budget-sensitivity", "0.5", "--objective", "latency", "--calib", "2", "--out", str(out),
+               "--verify", "model"])
+    assert rc == 0, capsys.readouterr()
+    report = _check_folder(out, AcceleratorConfig(rows=4, cols=4), Objective.LATENCY)
+    assert report["budgets"]["sensitivity"] == 0.5 and not report["budgets"]["sensitivity_is_least"]
+    assert report["choice"]["sensitivity"] <= 0.5 and [v["backend"] for v in report["verify"]] == ["model"]
+    assert report["verify"][0]["ok"]
+    # --force replaces the folder hwgen wrote, and only with it
+    assert main(["precision", str(files / "chain.onnx"), "--budget-size", "0.6", "--calib", "2",
+                 "--out", str(out)]) == 2
+    assert "--force" in capsys.readouterr().err
+    assert main(["precision", str(files / "chain.onnx"), "--budget-size", "0.6", "--calib", "2",
+                 "--out", str(out), "--force"]) == 0
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["{chain}", "--budget-size", "0.1"], "--budget-size 0.1: no choice fits"),
+    (["{chain}", "--budget-size", "0.5", "--budget-sensitivity", "1e-12"],
+     "--budget-sensitivity 1e-12: no choice within --budget-size 0.5 reaches it; the least achievable is"),
+    (["zoo:nope", "--budget-size", "0.5"], "zoo:nope: unknown zoo model; known models: "),
+    (["zoo:resnet18", "--resolution", "16", "--budget-size", "0.5"],
+     "--resolution 16: zoo model 'resnet18' takes at least 32"),
+    (["zoo:mlp", "--resolution", "32", "--budget-size", "0.5"], "--resolution: zoo model 'mlp' has no input"),
+    (["{chain}", "--resolution", "32", "--budget-size", "0.5"], "--resolution applies to zoo:NAME models only"),
+    (["{chain}", "--budget-size", "0.5", "--calib", "1000"], "--calib 1000: at most 256"),
+    (["{junk}", "--budget-size", "0.5"], "junk.onnx: not an ONNX model"),
+    (["zoo:bert_base", "--budget-size", "0.5"], "use zoo:bert_base_encoder"),
+])
+def test_bad_input_exits_2_naming_the_option(files, tmp_path, capsys, argv, message):
+    out = tmp_path / "out"
+    argv = [a.format(chain=files / "chain.onnx", junk=files / "junk.onnx") for a in argv]
+    assert main(["precision", *argv, "--out", str(out)]) == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]  # the lines before it are progress
+    assert last.startswith("hwgen precision: error: ") and message in last
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "nan", "x"])
+def test_budget_size_must_be_positive(files, tmp_path, capsys, value):
+    with pytest.raises(SystemExit) as e:
+        main(["precision", str(files / "chain.onnx"), "--budget-size", value, "--out", str(tmp_path / "o")])
+    assert e.value.code == 2
+    assert "argument --budget-size: " in capsys.readouterr().err and not (tmp_path / "o").exists()
+
+
+def test_objective_choices_are_the_enum():
+    assert set(OBJECTIVES) == {o.value for o in Objective}
+
+
+@pytest.mark.parametrize("name", ["resnet18", "mobilenet_v2"])
+def test_zoo_graph_to_onnx_keeps_layers_and_shapes(name):
+    zoo = get_model(name, resolution=32, with_weights=True, seed=3)
+    g = import_onnx(zoo_float_onnx(name, 32, seed=3))
+    assert g.compute_layers() == zoo.compute_layers()
+    for n in zoo.compute_layers():
+        assert g.shapes[n] == zoo.shapes[n], n
+        a, b = g.layer(n), zoo.layer(n)
+        assert type(a) is type(b)
+        np.testing.assert_array_equal(a.weight, b.weight)
+        if isinstance(a, Conv2d):
+            assert (a.stride, a.pads, a.groups) == (b.stride, b.pads, b.groups)
+        else:
+            assert isinstance(a, Gemm)
+    assert graph_to_onnx(zoo).graph.name == name
+
+
+@pytest.mark.rtl
+@pytest.mark.skipif(not os.environ.get("HWGEN_SLOW"), reason="slow (minutes of Verilator): set HWGEN_SLOW=1")
+def test_resnet18_half_size_exact_on_model_and_rtl(tmp_path, capsys):
+    """ResNet-18 at 32x32 on the default 8x8 array: the ILP's widths within half the int8 weight bytes run
+    bit-exact on the cycle model and on Verilator, with equal cycles."""
+    out = tmp_path / "r18"
+    rc = main(["precision", "zoo:resnet18", "--resolution", "32", "--budget-size", "0.5", "--calib", "4",
+               "--out", str(out), "--verify", "rtl"])
+    assert rc == 0, capsys.readouterr()
+    report = json.loads((out / "report.json").read_text())
+    assert report["report"]["ratios"]["size"] <= 0.5
+    assert [v["ok"] for v in report["verify"]] == [True, True]
+    assert report["verify"][0]["cycles"] == report["verify"][1]["cycles"] == report["report"]["cycles"]
+    assert report["verify"][1]["accelerator_layers"] == 21
