@@ -14,6 +14,8 @@ verified widths.
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 import json
 import os
 from pathlib import Path
@@ -25,10 +27,12 @@ from hwgen.cli import main
 from hwgen.config import AcceleratorConfig
 from mappings.execute import run_quantized
 from mappings.graph import Conv2d, Gemm
-from mappings.mixed_precision import (INT8, Objective, WidthOption, applicable_options, brute_force_widths,
-                                      cost_table, lower_graph, run_numpy, size_table, widths_from_json)
+from mappings.mixed_precision import (DEFAULT_OPTIONS, INT8, MixedPrecisionError, Objective, WidthBudgetError,
+                                      WidthOption, applicable_options, brute_force_widths, cost_table,
+                                      least_sensitivity, lower_graph, run_numpy, size_table, widths_from_json,
+                                      widths_to_json)
 from mappings.onnx_import import import_onnx
-from mappings.onnx_models import conv_chain, save, small_cnn
+from mappings.onnx_models import conv_chain, quantize_qdq, save, small_cnn
 from mappings.precision_cli import OBJECTIVES, graph_to_onnx, zoo_float_onnx
 from mappings.zoo import get_model
 
@@ -46,6 +50,13 @@ def files(tmp_path_factory) -> Path:
     save(conv_chain(seed=8, n=3, hw=6, channels=4), d / "chain.onnx")
     (d / "junk.onnx").write_bytes(b"not a model")
     return d
+
+
+def quantized_chain(files: Path) -> Path:
+    q = files / "chain.q.onnx"
+    if not q.exists():
+        quantize_qdq(files / "chain.onnx", q, seed=2)
+    return q
 
 
 def _sens_table(report: dict) -> dict:
@@ -125,6 +136,59 @@ def test_precision_latency_objective_and_given_budget(files, tmp_path, capsys):
     assert "--force" in capsys.readouterr().err
     assert main(["precision", str(files / "chain.onnx"), "--budget-size", "0.6", "--calib", "2",
                  "--out", str(out), "--force"]) == 0
+
+
+def test_a_mismatch_exits_1_and_is_recorded(files, tmp_path, capsys, monkeypatch):
+    """An executor whose value differs from run_numpy at one node: exit 1, the node named in the report
+    (written all the same: it is the verdict)."""
+    import mappings.execute as execute
+
+    real = execute.run_quantized
+
+    def off_by_one(graph, x, cfg, backend="model", **kw):
+        run = real(graph, x, cfg, backend=backend, **kw)
+        node = graph.compute_layers()[-1]
+        t = run.values[node]
+        run.values[node] = dataclasses.replace(t, q=(t.q.astype(np.int16) + 1).clip(-128, 127).astype(t.q.dtype))
+        return run
+
+    monkeypatch.setattr(execute, "run_quantized", off_by_one)
+    out = tmp_path / "bad"
+    assert main(["precision", str(files / "chain.onnx"), "--budget-size", "0.6", "--calib", "2", "--out", str(out),
+                 "--verify", "model"]) == 1
+    assert "1 node(s) differ from run_numpy" in capsys.readouterr().out
+    (check,) = json.loads((out / "report.json").read_text())["verify"]
+    assert not check["ok"] and check["mismatched"] == [import_onnx(out / "int8.onnx").compute_layers()[-1]]
+
+
+def test_least_sensitivity_and_widths_json(files):
+    """least_sensitivity equals enumeration on conv_chain's size table (made-up sensitivities); the widths
+    JSON round-trips and names what is wrong with a bad file."""
+    g = import_onnx(quantized_chain(files))
+    layers = g.compute_layers()
+    sz = size_table(g)
+    sens = {n: {o: (0.0 if o == INT8 else (9 - o.wbits) * (9 - o.abits) * (i + 1) * 1e-3) for o in sz[n]}
+            for i, n in enumerate(layers)}
+    full = sum(sz[n][INT8] for n in layers)
+    for frac in (1.0, 0.6, 0.3):
+        least = least_sensitivity(layers, DEFAULT_OPTIONS, sz, sens, frac * full)
+        want = min(sum(sens[n][o] for n, o in zip(layers, c)) for c in itertools.product(DEFAULT_OPTIONS,
+                                                                                          repeat=len(layers))
+                   if sum(sz[n][o] for n, o in zip(layers, c)) <= frac * full)
+        assert least == pytest.approx(want, abs=1e-12)
+    with pytest.raises(WidthBudgetError) as e:
+        least_sensitivity(layers, DEFAULT_OPTIONS, sz, sens, 0.1 * full)
+    assert e.value.budget == "model size"
+    widths = {layers[0]: WidthOption(4, 4), layers[1]: INT8, layers[2]: WidthOption(2, 8)}
+    text = widths_to_json(widths, model="m")
+    assert widths_from_json(text, g) == widths and list(widths_from_json(text)) == list(widths)
+    for bad, msg in (("[1", "not JSON"), ('{"widths": {}}', "not a 'hwgen-widths/1' document"),
+                     (text.replace('"abits": 4', '"abits": 4, "x": 1'), "needs exactly 'wbits' and 'abits'"),
+                     (text.replace('"abits": 4', '"abits": 9'), "whole numbers of bits from 2 to 8")):
+        with pytest.raises(MixedPrecisionError, match=msg):
+            widths_from_json(bad)
+    with pytest.raises(MixedPrecisionError, match="no layer 'nope'"):
+        widths_from_json(widths_to_json({"nope": INT8}), g)
 
 
 @pytest.mark.parametrize("argv, message", [
