@@ -6,7 +6,9 @@ verified widths.
   runs bit-exact with run_numpy on the cycle model and on Verilator with equal cycles (the native 4x4
   build tests/test_native.py and test_network_ort.py already make), the widths rebuilt from the folder
   give the same network, and the ILP's choice equals brute force on the command's own tables.
-* Bad input exits 2 with one line naming the option and its limit, before any folder is made.
+* Bad input exits 2 with one line naming the option and its limit, before any folder is made; a value
+  that differs from run_numpy exits 1 and is named in the report.
+* least_sensitivity equals enumeration; the widths JSON round-trips and its errors name what is wrong.
 * The zoo's LayerGraph networks become ONNX with the zoo's layers and shapes (graph_to_onnx).
 * Slow (``HWGEN_SLOW=1``): ResNet-18 at 32x32 on the default 8x8 array, half the weight bytes, exact on
   the model and on Verilator.
