@@ -20,6 +20,10 @@ from sim.timing import exec_cycles
 
 CFG = AcceleratorConfig(name="pk4x6", rows=4, cols=6, dataflow="os", a_spad_depth=16, w_spad_depth=16,
                         acc_depth=8, host_port_width=32, packed_weights=True)
+#: the other corners: a one-byte port (no rotation of bytes, only of the two nibbles), an odd number of
+#: columns, the in-order controller
+CFG_NARROW = AcceleratorConfig(name="pk3x5io", rows=3, cols=5, dataflow="both", a_spad_depth=16, w_spad_depth=16,
+                               acc_depth=8, host_port_width=8, controller="in-order", packed_weights=True)
 MULT, SHIFT = 1 << 20, 22  # out = round(acc / 4): the products of 4-bit values stay well inside int8
 MEM = 2048
 A_AT, W_AT, OUT_AT = 512, 768, 1536
@@ -34,10 +38,10 @@ def _unpack(mem: np.ndarray, base: int, count: int, word_stride: int, lanes: int
     return out
 
 
-def _case(rng: np.random.Generator, depth: int) -> tuple[Program, np.ndarray]:
+def _case(cfg: AcceleratorConfig, rng: np.random.Generator, depth: int) -> tuple[Program, np.ndarray]:
     """A program: A (depth x rows, plain loads), W zero-filled then written by 2-3 packed loads of random
     placement, one os compute, one store; and the numpy reference of its output."""
-    R, C = CFG.rows, CFG.cols
+    R, C = cfg.rows, cfg.cols
     a = rng.integers(-8, 8, (depth, R), dtype=np.int64)
     wbytes = rng.integers(0, 256, 192, dtype=np.uint8)
     image = np.zeros(MEM, dtype=np.uint8)
@@ -67,16 +71,17 @@ def _case(rng: np.random.Generator, depth: int) -> tuple[Program, np.ndarray]:
     return prog, expected
 
 
-def _cases(n: int, seed: int) -> list[tuple[Program, np.ndarray]]:
+def _cases(cfg: AcceleratorConfig, n: int, seed: int) -> list[tuple[Program, np.ndarray]]:
     rng = np.random.default_rng(seed)
-    return [_case(rng, int(rng.integers(1, 9))) for _ in range(n)]
+    return [_case(cfg, rng, int(rng.integers(1, 9))) for _ in range(n)]
 
 
 # ------------------------------------------------------------------- no Verilator
-def test_model_unpacks_nibbles_as_the_reference():
-    for prog, expected in _cases(40, seed=4):
-        prog.check(CFG)
-        res = CycleModel(CFG).run(prog.image())
+@pytest.mark.parametrize("cfg", [CFG, CFG_NARROW], ids=lambda c: c.name)
+def test_model_unpacks_nibbles_as_the_reference(cfg):
+    for prog, expected in _cases(cfg, 40, seed=4):
+        prog.check(cfg)
+        res = CycleModel(cfg).run(prog.image())
         assert np.array_equal(prog.outputs["out"].read(res.memory), expected), prog.meta
 
 
@@ -125,11 +130,12 @@ def test_plain_configurations_generate_the_same_verilog():
 
 # ---------------------------------------------------------------------- Verilator
 @pytest.mark.rtl
-def test_rtl_equals_model_and_reference_on_packed_loads():
+@pytest.mark.parametrize("cfg", [CFG, CFG_NARROW], ids=lambda c: c.name)
+def test_rtl_equals_model_and_reference_on_packed_loads(cfg):
     from hwgen.verify import verify_programs
 
-    cases = _cases(24, seed=9)
-    result = verify_programs(CFG, cases, rtl=True)
+    cases = _cases(cfg, 24, seed=9)
+    result = verify_programs(cfg, cases, rtl=True)
     bad = [(c.name, c.problems) for c in result.checks if c.problems]
     assert not bad, bad
     assert len(result.checks) == 24
