@@ -23,14 +23,14 @@ import numpy as np
 from hwgen.config import AcceleratorConfig
 from hwgen.dataflow import Dataflow
 from hwgen.hw_facts import HOST_READ_LATENCY, compute_schedule, store_wide
-from hwgen.isa import Instruction, Opcode
+from hwgen.isa import Instruction, LoadTarget, Opcode, load_word_bytes
 from sim.timing import load_beats
 
 __all__ = ["Lane", "Accesses", "accesses", "load_write_cycle", "store_issue_cycles", "LOAD_TARGETS",
            "CONFIG_WRITE_CYCLE", "STORE_READ_OFFSETS"]
 
 #: a load's ``target`` field -> the structure it writes
-LOAD_TARGETS = {0: "a_spad", 1: "w_spad", 2: "qtable"}
+LOAD_TARGETS = {LoadTarget.A: "a_spad", LoadTarget.W: "w_spad", LoadTarget.Q: "qtable", LoadTarget.W4: "w_spad"}
 #: the execute cycle at which a config instruction's registers are written (they hold the new values
 #: from its first execute cycle on: a flip before it is overwritten, one during it stays)
 CONFIG_WRITE_CYCLE = -1
@@ -68,9 +68,10 @@ def load_write_cycle(cfg: AcceleratorConfig, a: dict, word: int, lane: int) -> i
     if a["lane_stride"] != 1:
         return w * a["lanes"] + l + HOST_READ_LATENCY
     pb = cfg.host_port_bytes
-    beats = load_beats(pb, a["base"], w, a["word_stride"], a["lanes"])
+    packed = a["target"] == LoadTarget.W4   # lane l is in the word's byte l // 2
+    beats = load_beats(pb, a["base"], w, a["word_stride"], load_word_bytes(a["target"], a["lanes"]))
     o = (a["base"] + w * a["word_stride"]) % pb
-    return beats + (o + l) // pb + HOST_READ_LATENCY
+    return beats + (o + (l // 2 if packed else l)) // pb + HOST_READ_LATENCY
 
 
 def store_issue_cycles(cfg: AcceleratorConfig, a: dict) -> np.ndarray:

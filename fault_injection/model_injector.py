@@ -53,7 +53,7 @@ import numpy as np
 from hwgen.config import AcceleratorConfig, Controller
 from hwgen.dataflow import Dataflow
 from hwgen.hw_facts import EXEC_COUNTER_WIDTH, REGISTERS, compute_schedule
-from hwgen.isa import INSTR_BYTES, QTABLE_BYTES, Instruction, Opcode, decode, requantize
+from hwgen.isa import INSTR_BYTES, QTABLE_BYTES, Instruction, LoadTarget, Opcode, decode, loads_w, requantize
 from hwgen.program import Program
 from sim.cycle import CycleModel, wrap
 from sim.schedule import schedule
@@ -476,8 +476,8 @@ class ModelInjector:
     @staticmethod
     def _load_touches(ins: Instruction, f: Fault) -> bool:
         t = ins.args["target"]
-        return (t == 0 and f.site == "a_spad") or (t == 1 and f.site == "w_spad") or \
-            (t == 2 and f.site.startswith("qtable_c"))
+        return (t == LoadTarget.A and f.site == "a_spad") or (loads_w(t) and f.site == "w_spad") or \
+            (t == LoadTarget.Q and f.site.startswith("qtable_c"))
 
     # ------------------------------------------------------- the decoupled controller
     def _inject_decoupled(self, faults: Sequence[Fault]) -> list[InjectionResult]:

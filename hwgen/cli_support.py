@@ -22,7 +22,7 @@ from .errors import HwgenError
 from .limits import check_limit, env_name
 
 __all__ = ["UserError", "CONFIG_FLAGS", "add_config_args", "config_from_args", "add_force_arg", "int_at_least",
-           "fraction", "positive_float", "run_guarded", "EXIT_USER", "EXIT_DEFECT",
+           "fraction", "yes_no", "positive_float", "run_guarded", "EXIT_USER", "EXIT_DEFECT",
            "EXIT_INTERRUPTED", "ISSUES_HINT"]
 
 EXIT_USER = 2
@@ -32,6 +32,16 @@ EXIT_INTERRUPTED = 130
 #: Where the message of a defect sends the user.
 ISSUES_HINT = ("this is a defect in hwgen, not in your input: please report it on the project's issue tracker "
                "with the command line and the traceback that HWGEN_TRACEBACK=1 prints")
+
+def yes_no(text: str) -> bool:
+    """A boolean option's value: true/false, yes/no, on/off or 1/0 (argparse names the option on a bad one)."""
+    v = text.strip().lower()
+    if v in ("true", "yes", "on", "1"):
+        return True
+    if v in ("false", "no", "off", "0"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
 
 CONFIG_FLAGS = (
     # flag, field, type, help
@@ -50,6 +60,8 @@ CONFIG_FLAGS = (
     ("--host-port-width", "host_port_width", int, "host memory port bits"),
     ("--controller", "controller", str, "decoupled (the default: load, compute and store units in parallel) or in-order"),
     ("--queue-depth", "queue_depth", int, "instructions each unit's queue holds (decoupled controller)"),
+    ("--packed-weights", "packed_weights", yes_no, "true: the load unit also unpacks 4-bit weights stored two "
+                                                    "per byte (load target w4)"),
 )
 
 

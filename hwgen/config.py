@@ -81,6 +81,10 @@ class AcceleratorConfig:
     controller: Controller = Controller.DECOUPLED
     #: Entries of each unit's instruction queue (decoupled controller).
     queue_depth: int = 4
+    #: The load unit also unpacks 4-bit weights stored two per host byte (``load target=w4``): half the
+    #: host bytes and port beats for a layer whose weights the mixed-precision ILP narrowed to 4 bits or
+    #: fewer. Off by default (a nibble rotator beside the byte one costs LUTs).
+    packed_weights: bool = False
 
     def __post_init__(self) -> None:
         for fld, kind in (("dataflow", Dataflow), ("controller", Controller)):
@@ -104,6 +108,7 @@ class AcceleratorConfig:
                     "max_reduction", "a_spad_depth", "w_spad_depth", "acc_depth", "host_port_width", "queue_depth"):
             v = getattr(self, fld)
             need(isinstance(v, int) and not isinstance(v, bool), fld, "must be an integer")
+        need(isinstance(self.packed_weights, bool), "packed_weights", "must be true or false")
         need(isinstance(self.name, str) and 0 < len(self.name) <= 64 and not self.name.startswith(".")
              and all(c.isascii() and (c.isalnum() or c in "-_.") for c in self.name),
              "name", "must be 1 to 64 ASCII letters, digits, '-', '_' or '.', not starting with '.' "
@@ -116,6 +121,8 @@ class AcceleratorConfig:
         need(2 <= self.input_width <= 8, "input_width", "must be between 2 and 8 (one host byte per element)")
         need(2 <= self.weight_width <= 8, "weight_width", "must be between 2 and 8 (one host byte per element)")
         need(2 <= self.output_width <= 8, "output_width", "must be between 2 and 8 (one host byte per element)")
+        need(not self.packed_weights or self.weight_width >= 4, "packed_weights",
+             f"4-bit packed weights need weight_width >= 4, not {self.weight_width}")
         need(8 <= self.acc_width <= 32, "acc_width", "must be between 8 and 32")
         need(self.max_reduction >= 1, "max_reduction", "must be at least 1")
         need_bits = self.input_width + self.weight_width + math.ceil(math.log2(self.max_reduction)) if self.max_reduction > 1 \

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from .config import AcceleratorConfig
 from .dataflow import Dataflow
-from .isa import Instruction, LoadTarget, Opcode
+from .isa import Instruction, LoadTarget, Opcode, load_word_bytes
 
 __all__ = ["Structure", "Access", "footprint", "conflict", "host_writes", "span"]
 
@@ -36,7 +36,8 @@ class Structure(enum.Enum):
 
 
 #: The structure each load target writes.
-_LOADED = {LoadTarget.A: Structure.A, LoadTarget.W: Structure.W, LoadTarget.Q: Structure.Q}
+_LOADED = {LoadTarget.A: Structure.A, LoadTarget.W: Structure.W, LoadTarget.Q: Structure.Q,
+           LoadTarget.W4: Structure.W}
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,8 @@ def footprint(cfg: AcceleratorConfig, ins: Instruction) -> tuple[Access, ...]:
     if ins.op == Opcode.LOAD:
         out = [Access(_LOADED[LoadTarget(a["target"])], a["spad_addr"], a["spad_addr"] + a["count"], True)]
         if not a["zero"]:
-            lo, hi = span(a["base"], ((a["count"], a["word_stride"]), (a["lanes"], a["lane_stride"])))
+            lo, hi = span(a["base"], ((a["count"], a["word_stride"]),
+                                      (load_word_bytes(a["target"], a["lanes"]), a["lane_stride"])))
             out.append(Access(Structure.HOST, lo, hi, False))
         return tuple(out)
     if ins.op == Opcode.COMPUTE:

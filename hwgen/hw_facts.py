@@ -121,6 +121,10 @@ def _store(name, width, structure="store_unit", **kw):
     return _reg("store", structure, name, width, **kw)
 
 
+def _packed_weights(cfg: AcceleratorConfig) -> bool:
+    return cfg.packed_weights
+
+
 def _multi_byte_port(cfg: AcceleratorConfig) -> bool:
     return byte_bits(cfg.host_port_bytes) > 0
 
@@ -244,6 +248,8 @@ REGISTERS: tuple[Register, ...] = (
     _load("ld_p_lane", 9),
     _load("ld_p_wide", 1),
     _load("ld_p_rot", lambda cfg: byte_bits(cfg.host_port_bytes), present=_multi_byte_port),
+    # packed 4-bit weights: lane L takes nibble (nrot + L) mod 2*port bytes of the port word
+    _load("ld_p_nrot", lambda cfg: byte_bits(cfg.host_port_bytes) + 1, present=_packed_weights),
     _load("ld_p_lo", 10),
     _load("ld_p_hi", 10),
     # ---- compute: array feed (sequencing state, reported with the controller) and write-back

@@ -20,6 +20,12 @@ Semantics (timing is in :mod:`sim.timing`):
               c's entry (``cols`` entries), its lanes are the entry's
               QTABLE_BYTES bytes (little-endian int32 bias, int32 multiplier,
               shift in byte 8), stored raw.
+              Target w4 (configurations with ``packed_weights``) writes the W
+              scratchpad from packed 4-bit weights: lane l's element is the
+              nibble l of the word's bytes (low nibble first: host byte
+              base + w*word_stride + l//2), sign-extended; the lanes must be
+              contiguous (lane_stride 1) and zero is not allowed, and a word
+              reads ceil(lanes/2) host bytes (:func:`load_word_bytes`).
 ``compute``   one tile matmul into the accumulator buffer.
               os: A words a_addr..+depth (``rows`` lanes = rows of the tile),
               W words w_addr..+depth (cols lanes) -> ``rows`` output rows at
@@ -54,7 +60,7 @@ __all__ = [
     "Opcode", "LoadTarget", "Field", "LAYOUT", "OPCODE_BITS", "INSTR_BYTES", "Instruction", "IsaError",
     "encode", "decode", "assemble", "disassemble", "format_instruction", "parse_instruction",
     "parse_program_text", "format_program_text", "check_instruction", "field_offsets", "requantize",
-    "halt", "load", "compute", "store", "config", "fence", "QTABLE_BYTES", "qtable_entry",
+    "load_word_bytes", "loads_w", "halt", "load", "compute", "store", "config", "fence", "QTABLE_BYTES", "qtable_entry",
 ]
 
 OPCODE_BITS = 4
@@ -74,6 +80,20 @@ class LoadTarget(enum.IntEnum):
     A = 0
     W = 1
     Q = 2
+    #: the W scratchpad from packed 4-bit weights (two per host byte), on configurations built for it
+    W4 = 3
+
+
+def load_word_bytes(target: int, lanes: int) -> int:
+    """Host bytes one word of a gathering load with contiguous lanes reads: ``lanes``, or half of them
+    rounded up for packed 4-bit weights (:attr:`LoadTarget.W4`). The one home of that rule: the timing,
+    footprints, the cycle model and the RTL all ask here."""
+    return (lanes + 1) // 2 if target == LoadTarget.W4 else lanes
+
+
+def loads_w(target: int) -> bool:
+    """Whether a load with this target writes the W scratchpad (plain or packed weights)."""
+    return target in (LoadTarget.W, LoadTarget.W4)
 
 
 class Opcode(enum.IntEnum):
@@ -317,8 +337,13 @@ def check_instruction(instr: Instruction, cfg: AcceleratorConfig, where: str = "
 
     if instr.op == Opcode.LOAD:
         need(a["target"] in set(LoadTarget), "target", f"must be one of {', '.join(t.name.lower() for t in LoadTarget)}")
-        lanes = (cfg.rows, cfg.cols, QTABLE_BYTES)[a["target"]]
-        depth = (cfg.a_spad_depth, cfg.w_spad_depth, cfg.cols)[a["target"]]
+        if a["target"] == LoadTarget.W4:
+            need(cfg.packed_weights, "target", "packed 4-bit weights (w4) need a configuration with packed_weights")
+            need(not a["zero"], "zero", "a packed-weight (w4) load reads host memory: zero must be 0")
+            need(a["lane_stride"] == 1, "lane_stride",
+                 "a packed-weight (w4) load's lanes are contiguous nibbles: lane_stride must be 1")
+        lanes = (cfg.rows, cfg.cols, QTABLE_BYTES, cfg.cols)[a["target"]]
+        depth = (cfg.a_spad_depth, cfg.w_spad_depth, cfg.cols, cfg.w_spad_depth)[a["target"]]
         need(a["count"] >= 1, "count", "must be at least 1")
         need(a["spad_addr"] + a["count"] <= depth, "count",
              f"spad_addr {a['spad_addr']} + count exceeds the {depth}-word scratchpad")

@@ -24,7 +24,8 @@ from typing import Sequence
 import numpy as np
 
 from hwgen.config import AcceleratorConfig, Controller
-from hwgen.isa import INSTR_BYTES, QTABLE_BYTES, Instruction, IsaError, Opcode, check_instruction, decode, requantize
+from hwgen.isa import (INSTR_BYTES, QTABLE_BYTES, Instruction, IsaError, LoadTarget, Opcode, check_instruction, decode,
+                       load_word_bytes, requantize)
 from hwgen.program import RunResult, TraceEntry
 
 from hwgen.footprint import host_writes
@@ -161,15 +162,18 @@ class CycleModel:
         c = self.cfg
         a = ins.args
         if ins.op == Opcode.LOAD:
-            spad = (self.a_spad, self.w_spad, self.qtable)[a["target"]]
-            width = (c.input_width, c.weight_width, 8)[a["target"]]
+            spad = (self.a_spad, self.w_spad, self.qtable, self.w_spad)[a["target"]]
+            width = (c.input_width, c.weight_width, 8, 4)[a["target"]]
             rows = slice(a["spad_addr"], a["spad_addr"] + a["count"])
             lanes = slice(a["lane_off"], a["lane_off"] + a["lanes"])
             if a["zero"]:
                 raw = np.full((a["count"], a["lanes"]), a["base"] & 0xFF, dtype=np.uint8)
             else:
-                addr = self._addresses(a["base"], a["count"], a["word_stride"], a["lanes"], a["lane_stride"], mem, where)
+                addr = self._addresses(a["base"], a["count"], a["word_stride"],
+                                       load_word_bytes(a["target"], a["lanes"]), a["lane_stride"], mem, where)
                 raw = mem[addr]
+                if a["target"] == LoadTarget.W4:  # lane l: nibble l of the word's bytes, low nibble first
+                    raw = np.stack([raw & 0xF, raw >> 4], axis=-1).reshape(a["count"], -1)[:, :a["lanes"]]
             spad[rows, lanes] = raw if a["target"] == 2 else _sign_extend_bytes(raw, width)
         elif ins.op == Opcode.COMPUTE:
             if a["dataflow"] == 0:  # output-stationary: R x C tile, reduction over depth words

@@ -49,7 +49,7 @@ from hwgen.config import AcceleratorConfig
 from hwgen.dataflow import Dataflow
 from hwgen.hw_facts import (DECODE_CYCLES, FETCH_LATENCY, LOAD_LATENCY, STORE_PIPELINE, compute_schedule,
                             load_last, store_issues, store_last)
-from hwgen.isa import Instruction, Opcode
+from hwgen.isa import Instruction, Opcode, load_word_bytes
 
 __all__ = ["fetch_cycles", "exec_cycles", "instruction_cycles", "macs", "load_beats", "compute_overhead",
            "DECODE_CYCLES", "LOAD_LATENCY", "STORE_LATENCY"]
@@ -90,7 +90,8 @@ def exec_cycles(cfg: AcceleratorConfig, ins: Instruction) -> int:
         if a["zero"]:
             return load_last(a["count"]) + 1
         if a["lane_stride"] == 1:
-            return load_beats(cfg.host_port_bytes, a["base"], a["count"], a["word_stride"], a["lanes"]) + LOAD_LATENCY
+            return load_beats(cfg.host_port_bytes, a["base"], a["count"], a["word_stride"],
+                              load_word_bytes(a["target"], a["lanes"])) + LOAD_LATENCY
         return a["count"] * a["lanes"] + LOAD_LATENCY
     if ins.op == Opcode.COMPUTE:
         sched = compute_schedule(cfg.rows, cfg.cols, Dataflow.from_code(a["dataflow"]), cfg.shadow_weights)

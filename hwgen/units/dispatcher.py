@@ -46,7 +46,7 @@ from amaranth.lib import data, wiring
 from ..config import INSTR_BITS, AcceleratorConfig
 from ..dataflow import Dataflow
 from ..hw_facts import DECOUPLED_UNITS, FSM_NAME, SHADOW_TAILS, compute_schedule, dep_width, footprint_fields
-from ..isa import INSTR_BYTES, Opcode
+from ..isa import INSTR_BYTES, LoadTarget, Opcode
 from .common import INSTRUCTION, controller_ports, fetch_state, unit_registers
 
 __all__ = ["Dispatcher", "DISPATCHER_STATES"]
@@ -80,7 +80,9 @@ def footprint_of(cfg: AcceleratorConfig, unit: str, ir: data.View) -> dict:
     :func:`hwgen.footprint.footprint` states them."""
     if unit == "l":
         a = ir.load
-        lo, hi = _span(a.base, ((a.count, a.word_stride), (a.lanes, a.lane_stride)))
+        # a word's host bytes (isa.load_word_bytes): half the lanes, rounded up, for packed 4-bit weights
+        word_bytes = Mux(a.target == int(LoadTarget.W4), (a.lanes + 1) >> 1, a.lanes) if cfg.packed_weights else a.lanes
+        lo, hi = _span(a.base, ((a.count, a.word_stride), (word_bytes, a.lane_stride)))
         return dict(tgt=a.target, zero=a.zero, s_lo=a.spad_addr, s_hi=a.spad_addr + a.count, h_lo=lo, h_hi=hi)
     if unit == "c":
         a = ir.compute
@@ -93,14 +95,18 @@ def footprint_of(cfg: AcceleratorConfig, unit: str, ir: data.View) -> dict:
                 h_lo=lo, h_hi=hi)
 
 
-def conflict(u: str, fu, v: str, fv):
-    """Whether footprints ``fu`` (unit u) and ``fv`` (unit v != u) conflict (:func:`hwgen.footprint.conflict`)."""
+def conflict(u: str, fu, v: str, fv, packed_weights: bool = False):
+    """Whether footprints ``fu`` (unit u) and ``fv`` (unit v != u) conflict (:func:`hwgen.footprint.conflict`);
+    ``packed_weights``: loads may also write W as target w4."""
     if u > v:
         u, fu, v, fv = v, fv, u, fu
     pair = u + v  # sorted: "cl", "cs", "ls"
     if pair == "cl":   # the load writes a or w, the compute reads them
+        writes_w = fv.tgt == 1
+        if packed_weights:
+            writes_w = writes_w | (fv.tgt == int(LoadTarget.W4))
         return (((fv.tgt == 0) & _overlap(fv.s_lo, fv.s_hi, fu.a_lo, fu.a_hi))
-                | ((fv.tgt == 1) & _overlap(fv.s_lo, fv.s_hi, fu.w_lo, fu.w_hi)))
+                | (writes_w & _overlap(fv.s_lo, fv.s_hi, fu.w_lo, fu.w_hi)))
     if pair == "cs":   # the compute writes acc, the store reads it
         return fv.st & _overlap(fu.o_lo, fu.o_hi, fv.o_lo, fv.o_hi)
     # "ls": the load writes q (the store reads [0, cols) with qtable), the store writes host bytes the load reads
@@ -217,13 +223,13 @@ class Dispatcher(wiring.Component):
                 drained = Const(0, kw)   # T: valid tails (contiguous from the oldest)
                 if v == "c":
                     for i, t in enumerate(tails):
-                        best = Mux(t.valid & conflict(u, fp_new[u], v, t.fp), i + 1, best)
+                        best = Mux(t.valid & conflict(u, fp_new[u], v, t.fp, cfg.packed_weights), i + 1, best)
                         drained = drained + t.valid
-                best = Mux(busy[v] & conflict(u, fp_new[u], v, cur[v].fp), drained + 1, best)
+                best = Mux(busy[v] & conflict(u, fp_new[u], v, cur[v].fp, cfg.packed_weights), drained + 1, best)
                 for i, slot in enumerate(slots[v]):
                     off = Mux(Const(i) >= head[v], i - head[v], i + D - head[v])
                     p = drained + busy[v] + off + 1
-                    hit = (off < count[v]) & conflict(u, fp_new[u], v, slot.fp)
+                    hit = (off < count[v]) & conflict(u, fp_new[u], v, slot.fp, cfg.packed_weights)
                     best = Mux(hit & (p > best), p, best)
                 m.d.comb += pos.eq(best)
                 deps_new[u, v] = pos

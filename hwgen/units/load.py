@@ -17,7 +17,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..config import AcceleratorConfig
 from ..hw_facts import bits_for, byte_bits, load_last
-from ..isa import QTABLE_BYTES
+from ..isa import QTABLE_BYTES, LoadTarget
 from .common import ADDR_WIDTH, UNIT_PORT, host_read_port, unit_registers
 
 __all__ = ["LoadUnit", "write_port"]
@@ -60,6 +60,10 @@ class LoadUnit(wiring.Component):
         ld_p_valid, ld_p_off, ld_p_addr, ld_p_lane = r.ld_p_valid, r.ld_p_byte, r.ld_p_spad_addr, r.ld_p_lane
         ld_p_wide, ld_p_rot, ld_p_lo, ld_p_hi = r.ld_p_wide, r.ld_p_rot, r.ld_p_lo, r.ld_p_hi
         rdata = self.mem_rdata
+        packed = cfg.packed_weights
+        if packed:  # target w4: two weights per host byte (hwgen.isa.load_word_bytes)
+            w4 = Signal(name="ld_w4")
+            m.d.comb += w4.eq(LD.target == int(LoadTarget.W4))
 
         # decode: start state; the end count of a zero-fill load
         m.d.comb += [self.ctl.cmd.ready.eq(1), self.ctl.last.eq(load_last(NEW.count))]
@@ -74,7 +78,7 @@ class LoadUnit(wiring.Component):
         o = ld_row_ptr[:BB] if BB else Const(0, 1)
         avail = Mux(ld_l == 0, PB - o, PB)  # bytes of the current word in this beat
         hi_raw = Signal(10, name="ld_beat_end")
-        m.d.comb += hi_raw.eq(ld_l + avail)
+        m.d.comb += hi_raw.eq(ld_l + (Mux(w4, avail << 1, avail) if packed else avail))  # lanes it ends at
         last_beat = hi_raw >= LD.lanes
         hi = Mux(last_beat, LD.lanes, hi_raw)
         m.d.sync += ld_p_valid.eq(issuing)
@@ -84,8 +88,11 @@ class LoadUnit(wiring.Component):
                          ld_p_lo.eq(LD.lane_off + ld_l), ld_p_hi.eq(LD.lane_off + hi)]
             if BB:
                 m.d.sync += [ld_p_off.eq(ld_ptr[:BB]), ld_p_rot.eq(o - LD.lane_off[:BB])]
+            if packed:
+                m.d.sync += r.ld_p_nrot.eq(((o << 1) - LD.lane_off)[:BB + 1])
             with m.If(wide):
-                m.d.comb += self.mem_addr.eq((ld_row_ptr + ld_l) >> BB)
+                byte_pos = Mux(w4, ld_l >> 1, ld_l) if packed else ld_l  # the beat's first byte in the word
+                m.d.comb += self.mem_addr.eq((ld_row_ptr + byte_pos) >> BB)
                 with m.If(last_beat):
                     m.d.sync += [ld_l.eq(0), ld_w.eq(ld_w + 1), ld_row_ptr.eq(ld_row_ptr + LD.word_stride)]
                 with m.Else():
@@ -132,8 +139,20 @@ class LoadUnit(wiring.Component):
         with m.If(ld_we & (LD.target == 0)):
             m.d.comb += [self.a_wr.addr.eq(ld_wr_addr), self.a_wr.data.eq(lane_data(R, iw)),
                          self.a_wr.en.eq(lane_enables(R))]
-        with m.If(ld_we & (LD.target == 1)):
-            m.d.comb += [self.w_wr.addr.eq(ld_wr_addr), self.w_wr.data.eq(lane_data(C, ww)),
+        w_data = lane_data(C, ww)
+        writes_w = LD.target == 1
+        if packed:  # lane L takes nibble (nrot + L) mod 2*PB of the port word, sign-extended to ww bits
+            nib_rot = Signal(P, name="ld_nibbles")
+            m.d.comb += nib_rot.eq((Cat(rdata, rdata) >> (r.ld_p_nrot * 4))[:P])
+
+            def weight(L: int):
+                nib = nib_rot.word_select(L % (2 * PB), 4)
+                return Cat(nib, nib[3].replicate(ww - 4)) if ww > 4 else nib
+
+            w_data = Mux(w4, Cat(*[weight(L) for L in range(C)]), w_data)
+            writes_w = writes_w | w4
+        with m.If(ld_we & writes_w):
+            m.d.comb += [self.w_wr.addr.eq(ld_wr_addr), self.w_wr.data.eq(w_data),
                          self.w_wr.en.eq(lane_enables(C))]
         m.d.comb += [self.q_wr.en.eq(ld_we & (LD.target == 2)), self.q_wr.addr.eq(ld_wr_addr),
                      self.q_wr.data.eq(lane_data(QTABLE_BYTES, 8)), self.q_wr.bytes.eq(lane_enables(QTABLE_BYTES))]
