@@ -27,7 +27,7 @@ test: $(STAMP)
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 test-fast: $(STAMP)
-	$(VENV)/bin/python -m pytest $(PYTEST_ARGS) -m 'not rtl and not synth and not scalesim'
+	$(VENV)/bin/python -m pytest $(PYTEST_ARGS) -m 'not rtl and not synth and not scalesim and not slow'
 
 # The wheel in a fresh venv outside the checkout runs `hwgen demo` (needs only python3, not .venv).
 wheel-demo:

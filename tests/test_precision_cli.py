@@ -10,7 +10,7 @@ verified widths.
   that differs from run_numpy exits 1 and is named in the report.
 * least_sensitivity equals enumeration; the widths JSON round-trips and its errors name what is wrong.
 * The zoo's LayerGraph networks become ONNX with the zoo's layers and shapes (graph_to_onnx).
-* Slow (``HWGEN_SLOW=1``): ResNet-18 at 32x32 on the default 8x8 array, half the weight bytes, exact on
+* Slow (``pytest -m slow``): ResNet-18 at 32x32 on the default 8x8 array, half the weight bytes, exact on
   the model and on Verilator.
 """
 
@@ -19,7 +19,6 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -245,7 +244,7 @@ def test_zoo_graph_to_onnx_keeps_layers_and_shapes(name):
 
 
 @pytest.mark.rtl
-@pytest.mark.skipif(not os.environ.get("HWGEN_SLOW"), reason="slow (minutes of Verilator): set HWGEN_SLOW=1")
+@pytest.mark.slow
 def test_resnet18_half_size_exact_on_model_and_rtl(tmp_path, capsys):
     """ResNet-18 at 32x32 on the default 8x8 array: the ILP's widths within half the int8 weight bytes run
     bit-exact on the cycle model and on Verilator, with equal cycles."""
