@@ -452,7 +452,16 @@ def best_plan(cfg: AcceleratorConfig, shape: GemmShape | ConvShape, per_channel:
     ``proxy_evaluated`` (plans ranked by the GEMM proxy, convolutions in the reduced search),
     ``seconds``, ``baseline_cycles`` (plan_tiles' choice) and ``baseline_plan``). Memoised.
     ``proxy_keep`` = 0 disables the proxy (every plan of the reduced search costed exactly)."""
-    return _best_plan(cfg, shape, bool(per_channel), dataflow, int(exhaustive_limit), int(proxy_keep))
+    return _best_plan(_search_cfg(cfg), shape, bool(per_channel), dataflow, int(exhaustive_limit), int(proxy_keep))
+
+
+def _search_cfg(cfg: AcceleratorConfig) -> AcceleratorConfig:
+    """``cfg`` with the fields no plan's legality or cycles depend on set to fixed values: the name and the
+    operand, accumulator and output widths (every element is one host byte and one scratchpad lane
+    whatever its width; the widths only bound the values, which lowering checks). So design points that
+    differ only in widths share one search (the memo hits), as a width sweep of ``hwgen dse`` does."""
+    return dataclasses.replace(cfg, name="mapper-search", input_width=8, weight_width=8, acc_width=32,
+                               output_width=8, max_reduction=4096)
 
 
 @lru_cache(maxsize=4096)

@@ -265,3 +265,31 @@ def test_explicit_plan_validation():
         lower_conv2d(cfg, X, Wt, 1, 1, Q, plan=Plan("ws", 18, 1, 20, 1, "m", 0))
     # without a plan the behaviour is unchanged
     assert lower_gemm(cfg, A, W, Q).meta["plan"] == plan_tiles(cfg, 5, 7, 5).__dict__
+
+
+def test_widths_share_one_search_and_change_no_plan():
+    """Operand, accumulator and output widths bound values, not plans: a configuration that differs only in
+    them gets the same plan and cycles, from one search (the second call is a memo hit). Checked also from a
+    cold memo, so that the shared answer is what each configuration alone would get, and on the RTL-level
+    cycle model for one lowered layer."""
+    from mappings.mapper import clear_cache
+
+    base = AcceleratorConfig(name="w8", rows=4, cols=8, a_spad_depth=128, w_spad_depth=128, acc_depth=64)
+    narrow = dataclasses.replace(base, name="w4", input_width=4, weight_width=4, acc_width=20, output_width=4,
+                                 max_reduction=256)
+    shapes = [GemmShape(37, 70, 29), ConvShape(9, 9, 6, 3, 3, 10, (2, 2), (1, 1, 1, 1))]
+    clear_cache()
+    first = [best_plan(base, s)[:2] for s in shapes]
+    again = [best_plan(narrow, s)[:2] for s in shapes]
+    assert first == again
+    from mappings.mapper import _best_plan
+    hits = _best_plan.cache_info().hits
+    assert hits >= len(shapes)
+    clear_cache()
+    assert [best_plan(narrow, s)[:2] for s in shapes] == first  # cold: the same search result
+    rng = np.random.default_rng(5)
+    A = rng.integers(-8, 8, (37, 70), dtype=np.int8)
+    W = rng.integers(-8, 8, (70, 29), dtype=np.int8)
+    for cfg in (base, narrow):
+        prog = lower_gemm(cfg, A, W, Quant(1 << 20, 24, 0, -8, 7), plan=first[0][0])
+        assert CycleModel(cfg).run(prog.image()).cycles == first[0][1].cycles
