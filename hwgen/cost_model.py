@@ -67,6 +67,31 @@ as the composed ones (measured -0.2% to +1.6% apart). The coefficients are in ON
 :data:`COEFFICIENTS`; the fit, its residuals and the held-out validation are in
 benchmarks/fit_cost_model.py and docs/ARCHITECTURE.md "Synthesis".
 
+Fmax
+----
+:func:`fmax_mhz` (and :func:`estimate`'s ``fmax_mhz``) models **nextpnr's achieved frequency of clk, out
+of context, on an LFE5U-85F** (CABGA381, target 50 MHz, seed 1; :mod:`hwgen.pnr`): not a timing
+sign-off, and not the in-context Fmax of a board design. The critical path is control, never the array:
+with the decoupled controller the store unit's end count (the dispatcher's store state through the
+closed-form beat count, :func:`hwgen.hw_facts.store_beats`, into ``exec_last``; with an 8- or 16-bit port
+the dispatcher's decode into a load-queue slot, a path within 4% of it), with the in-order controller the
+compute unit's end count (the command payload into its ``exec_last``); each passes two MULT18X18D in
+series (the decode products) and is about 40% logic and 60% routing. So the array's size, its dataflow,
+the operand widths and the memory depths do not set it (2x2 and 8x8 within 1% of each other), and the
+model is the delay of that path (:data:`FMAX_FEATURES`, coefficients :data:`FMAX_COEFFICIENTS` in ns)::
+
+    critical_path_ns = const + decoupled * [controller is decoupled] + port_bytes * (host port bytes)
+    fmax_mhz         = 1000 / critical_path_ns
+
+``decoupled``: the dispatcher's scoreboard and queue state in front of the store's end count; ``port_bytes``:
+the beat count is a sum of one term per port byte and its decode products grow with the port (the
+in-order design's path slows by the same ns per byte, through routing). Fitted by least squares
+(benchmarks/fit_fmax.py, measurements committed in benchmarks/fmax_runs.json) on the table's ``fit``
+runs: 2x2 and 4x4 arrays, both controllers, host ports of 8 to 128 bits, each dataflow, a second placer
+seed. Largest error of Fmax: 8.2% on the fit runs, 9.2% leave-one-out, 7.2% on the ``held-out`` runs
+(configurations not fitted on: 2x2 to 8x8, deeper memories, ...); the placer's own scatter (4x4, seed 1
+against 2) is 1.4%.
+
 Only ECP5 is modelled; other targets raise :class:`CostModelError`.
 """
 
@@ -84,7 +109,8 @@ __all__ = ["MODELLED_TARGETS", "CostModelError", "MemorySpec", "Multiplier", "me
            "memory_blocks", "mult18_count", "multipliers", "STORE_DECODE_DSPS", "DISPATCHER_DSPS", "column_products",
            "decode_dsps",
            "PeClass", "pe_classes", "pe_ffs", "pe_features", "rest_features", "FEATURES", "COEFFICIENTS",
-           "estimate", "estimate_parts", "tag_merge_ffs"]
+           "estimate", "estimate_parts", "tag_merge_ffs", "Estimate", "FMAX_FEATURES", "FMAX_COEFFICIENTS",
+           "FMAX_RESIDUAL", "fmax_features", "critical_path_ns", "fmax_mhz"]
 
 #: The targets this model covers (of :data:`hwgen.synth.TARGETS`).
 MODELLED_TARGETS = ("ecp5",)
@@ -340,13 +366,56 @@ def estimate_parts(cfg: AcceleratorConfig, target: str = "ecp5",
     }
 
 
+@dataclass(frozen=True)
+class Estimate(Resources):
+    """:func:`estimate`'s answer: the resources (a :class:`~hwgen.synth.Resources`, so it adds and compares
+    field by field like a synthesis report's) and the modelled Fmax (:func:`fmax_mhz`), so one call prices
+    a configuration's area and speed."""
+
+    fmax_mhz: float = 0.0
+
+
 def estimate(cfg: AcceleratorConfig, target: str = "ecp5", *, whole: bool = True,
-             coefficients: dict[str, dict[str, float]] | None = None) -> Resources:
+             coefficients: dict[str, dict[str, float]] | None = None) -> Estimate:
     """The resources of ``cfg``'s design on ``target``: of the whole-design synthesis by default
-    (``whole=False``: of the composed one, which keeps the ``a_tag`` chain unmerged)."""
+    (``whole=False``: of the composed one, which keeps the ``a_tag`` chain unmerged), with its modelled
+    Fmax (:func:`fmax_mhz`: nextpnr's out-of-context Fmax on an LFE5U-85F, the same for both modes)."""
     parts = estimate_parts(cfg, target, coefficients)
     total = parts["pe"] + parts["rest"]
-    if whole:
-        total = Resources(luts=total.luts, ffs=total.ffs - tag_merge_ffs(cfg), dsps=total.dsps, brams=total.brams,
-                          dist_rams=total.dist_rams)
-    return total
+    ffs = total.ffs - tag_merge_ffs(cfg) if whole else total.ffs
+    return Estimate(luts=total.luts, ffs=ffs, dsps=total.dsps, brams=total.brams, dist_rams=total.dist_rams,
+                    fmax_mhz=fmax_mhz(cfg, target))
+
+
+# ------------------------------------------------------------------ Fmax
+#: The Fmax model's features (:func:`fmax_features`), in the order benchmarks/fit_fmax.py fits them.
+FMAX_FEATURES: tuple[str, ...] = ("const", "decoupled", "port_bytes")
+
+#: Critical-path nanoseconds per feature (benchmarks/fit_fmax.py prints this table; paste it here).
+FMAX_COEFFICIENTS: dict[str, float] = {'const': 22.9048, 'decoupled': 12.745, 'port_bytes': 0.8359}
+
+#: The largest relative Fmax residual of the fit runs (benchmarks/fit_fmax.py: ``fit residual``), the
+#: tolerance tests/test_cost_model.py holds the model to on the committed measurements it was fitted on.
+FMAX_RESIDUAL = 0.09
+
+
+def fmax_features(cfg: AcceleratorConfig) -> dict[str, float]:
+    """The terms of the critical path (module docstring, "Fmax")."""
+    return {
+        "const": 1.0,
+        "decoupled": 1.0 if cfg.controller is Controller.DECOUPLED else 0.0,
+        "port_bytes": float(cfg.host_port_bytes),
+    }
+
+
+def critical_path_ns(cfg: AcceleratorConfig, target: str = "ecp5",
+                     coefficients: dict[str, float] | None = None) -> float:
+    """The modelled critical-path delay of ``cfg``'s design, nanoseconds (module docstring, "Fmax")."""
+    _check_target(target)
+    co = FMAX_COEFFICIENTS if coefficients is None else coefficients
+    return _dot(fmax_features(cfg), co)
+
+
+def fmax_mhz(cfg: AcceleratorConfig, target: str = "ecp5", coefficients: dict[str, float] | None = None) -> float:
+    """The modelled Fmax of ``cfg``'s design, MHz: ``1000 / critical_path_ns`` (module docstring, "Fmax")."""
+    return 1000.0 / critical_path_ns(cfg, target, coefficients)

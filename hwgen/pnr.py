@@ -4,7 +4,10 @@ The whole design is synthesised to a netlist (:mod:`hwgen.synth`'s recipe, ``syn
 placed and routed **out of context** (``--out-of-context``): the accelerator is a core whose host ports
 connect to on-chip logic, not to package pins (its ~400 port bits would not fit any ECP5 package), so no
 I/O buffers are placed and paths to and from the ports are not timed. nextpnr's report gives the
-achieved frequency of the clock (``fmax`` of net ``clk``) and every resource used against the device's.
+achieved frequency of the clock (``fmax`` of net ``clk``), every resource used against the device's, and
+the critical path, kept as a summary (:func:`critical_path_summary`: its start and end cells, its logic
+and routing nanoseconds, its DSP stages and steps) so that what limits Fmax is on record with the figure
+(the Fmax model of :mod:`hwgen.cost_model` is fitted to these reports).
 
 Before anything runs, the design's composed synthesis (cached) is checked against the device's capacity
 (:data:`DEVICES`: LUTs, DSP multipliers, block RAMs), so a design that cannot fit is refused with the
@@ -21,7 +24,8 @@ from .synth import RECIPE, SynthError, _digest, _read_cache, _script, _write_cac
     yosys_version
 from .yowasp_run import NEXTPNR_ECP5, YOSYS, run_tool
 
-__all__ = ["Device", "DEVICES", "PnrError", "DeviceFitError", "PnrReport", "place_and_route", "format_pnr"]
+__all__ = ["Device", "DEVICES", "PnrError", "DeviceFitError", "PnrReport", "place_and_route", "format_pnr",
+           "critical_path_summary"]
 
 
 class PnrError(HwgenError):
@@ -65,6 +69,8 @@ class PnrReport:
     wall_seconds: float
     cached: bool = False
     extra: dict = field(default_factory=dict)
+    #: :func:`critical_path_summary` of the clock's critical path (None in reports cached before it was kept)
+    critical_path: dict | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -122,9 +128,37 @@ def place_and_route(cfg: AcceleratorConfig, device: str = "85k", target_mhz: flo
     util = {k: (int(v["used"]), int(v["available"])) for k, v in report.get("utilization", {}).items() if v["used"]}
     out = PnrReport(cfg.key(), device, float(clk["achieved"]), float(target_mhz), util,
                     syn.cpu_seconds + pnr.cpu_seconds, syn.wall_seconds + pnr.wall_seconds,
-                    extra={"clocks": clocks})
+                    extra={"clocks": clocks}, critical_path=critical_path_summary(report))
     _write_cache(path, out.to_dict())
     return out
+
+
+#: a logic step slower than this is a MULT18X18D (3.9 ns A->P on ECP5; a LUT4 is 0.24 ns, a carry 0.45 ns)
+_DSP_STEP_NS = 2.0
+
+
+def critical_path_summary(report: dict) -> dict | None:
+    """The first clock-to-clock critical path of nextpnr's ``--report`` JSON, summarised: ``from`` and
+    ``to`` (start and end cells), ``logic_ns`` (cell delays with the clock-to-q and setup), ``routing_ns``,
+    ``dsp_stages`` (MULT18X18D passed through in series), ``logic_steps`` (all cells passed through) and
+    ``nets`` (the routed nets of the path, with a delay). None if the report has no path (an older
+    nextpnr, or a design without registers on both ends)."""
+    paths = [p for p in report.get("critical_paths", []) if p.get("path")]
+    if not paths:
+        return None
+    cp = next((p for p in paths if p.get("from", "").endswith("clk") and p.get("to", "").endswith("clk")), paths[0])
+    steps = cp["path"]
+    logic = [s for s in steps if s.get("type") != "routing"]
+    routing = [s for s in steps if s.get("type") == "routing"]
+    cells = [s for s in steps if s.get("type") == "logic"]
+    return {
+        "from": steps[0]["from"]["cell"], "to": steps[-1]["to"]["cell"],
+        "logic_ns": round(sum(float(s["delay"]) for s in logic), 3),
+        "routing_ns": round(sum(float(s["delay"]) for s in routing), 3),
+        "dsp_stages": sum(1 for s in cells if float(s["delay"]) > _DSP_STEP_NS),
+        "logic_steps": len(cells),
+        "nets": sum(1 for s in routing if float(s["delay"]) > 0),
+    }
 
 
 def _nextpnr_version() -> str:
@@ -140,6 +174,10 @@ def format_pnr(r: PnrReport) -> str:
     """The report as text: Fmax first, then the device's resources used."""
     lines = [f"Fmax {r.fmax_mhz:.1f} MHz on ECP5 {r.device} (out of context, target {r.target_mhz:g} MHz; "
              f"{r.cpu_seconds:.0f} CPU s{', cached' if r.cached else ''})"]
+    cp = r.critical_path
+    if cp:
+        lines.append(f"  critical path {cp['logic_ns'] + cp['routing_ns']:.1f} ns ({cp['logic_ns']:.1f} logic, "
+                     f"{cp['routing_ns']:.1f} routing; {cp['dsp_stages']} DSP stages): {cp['from']} -> {cp['to']}")
     for k, (used, avail) in sorted(r.utilization.items()):
         lines.append(f"  {k:<16} {used:>8,} / {avail:<8,} ({100 * used / avail:.1f}%)")
     return "\n".join(lines) + "\n"

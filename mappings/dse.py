@@ -14,8 +14,8 @@ fault-injection campaigns); a run killed at any moment is continued by running i
 
 Why a table of metrics: each :class:`Objective` is a name, a unit, a getter of the value from the point's
 :class:`PointContext` (its :class:`~mappings.network_map.NetworkMap` and its cost-model
-:class:`~hwgen.synth.Resources`, each computed once per point however many metrics read it) and a direction,
-and whether the Pareto front trades it off. The database columns, the CSV and JSON outputs and the front all
+:class:`~hwgen.cost_model.Estimate`, resources and Fmax, each computed once per point however many metrics
+read it) and a direction, and whether the Pareto front trades it off. The database columns, the CSV and JSON outputs and the front all
 follow the table, so a new objective is one more entry and nothing else. The default front trades latency
 (cycles), area (LUTs) and energy per inference.
 
@@ -40,16 +40,16 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from hwgen import workers
 from hwgen.config import AcceleratorConfig, ConfigError, Dataflow
-from hwgen.cost_model import CostModelError, estimate
+from hwgen.cost_model import CostModelError, Estimate, estimate
 from hwgen.errors import HwgenError
 from hwgen.limits import check_limit
 from hwgen.sqlite_files import path_exists, quoted
-from hwgen.synth import Resources
 
 from .network_map import NetworkMap, load_model, map_graph
 from .sweep_store import PointResult, PointStatus, SweepStore, check_sweep_file
 
-__all__ = ["SweepError", "Direction", "PointContext", "Objective", "METRICS", "FRONT", "AXES", "Sweep", "SweepRun",
+__all__ = ["SweepError", "Direction", "PointContext", "Objective", "METRICS", "FRONT", "AXES", "WIDTH_AXES",
+           "mapping_groups", "evaluate_group_task", "Sweep", "SweepRun",
            "parse_axis", "design_points", "point_config", "sram_bytes", "evaluate_point", "run_sweep", "pareto_front",
            "PointResult", "PointStatus", "points_csv", "points_json", "front_png", "SCHEDULER_TIMEOUT"]
 
@@ -73,12 +73,13 @@ class Direction(StrEnum):
 @dataclass(frozen=True)
 class PointContext:
     """What the metric getters of one mapped point read: its NetworkMap (``config`` included) and the cost
-    model's resources of its configuration. Why a context rather than the map alone: four metrics (LUTs,
-    FFs, DSPs, BRAMs) come from one :func:`hwgen.cost_model.estimate`, which :func:`evaluate_point` makes
-    once per point, not once per metric; the getters stay one-liners over values already computed."""
+    model's resources of its configuration. Why a context rather than the map alone: six metrics (LUTs,
+    FFs, DSPs, BRAMs, Fmax and the latency in time) come from one :func:`hwgen.cost_model.estimate`, which
+    :func:`evaluate_point` makes once per point, not once per metric; the getters stay one-liners over
+    values already computed."""
 
     nmap: NetworkMap
-    resources: Resources
+    resources: Estimate
 
     @property
     def config(self) -> AcceleratorConfig:
@@ -116,7 +117,10 @@ def sram_bytes(cfg: AcceleratorConfig) -> int:
 
 #: every metric a point records, in column order. The area metrics are the whole-design ECP5 resources of
 #: hwgen.cost_model (calibrated on Yosys synthesis: DSPs and BRAMs exact; LUTs and FFs fitted, leave-one-out
-#: within 12% and 1%), in the resource definitions of hwgen.synth; LUTs stand for area on the front.
+#: within 12% and 1%), in the resource definitions of hwgen.synth; LUTs stand for area on the front. Fmax is
+#: the cost model's (fitted to nextpnr's out-of-context Fmax on an LFE5U-85F, benchmarks/fit_fmax.py) and
+#: latency_us the cycles at that clock: recorded, not on the default front (the cycles are; a clock the
+#: model knows only to its stated error should not outrank an exact cycle count).
 METRICS: tuple[Objective, ...] = (
     Objective("cycles", "cycles", lambda p: p.nmap.cycles, Direction.MIN, int, front=True),
     Objective("luts", "LUTs", lambda p: p.resources.luts, Direction.MIN, int, front=True),
@@ -129,6 +133,8 @@ METRICS: tuple[Objective, ...] = (
     Objective("roofline_ratio", "fraction", lambda p: p.nmap.roofline.ratio(p.nmap.cycles), Direction.MAX),
     Objective("sram_bytes", "bytes", lambda p: sram_bytes(p.config), Direction.MIN, int),
     Objective("pes", "PEs", lambda p: p.config.pes, Direction.MIN, int),
+    Objective("fmax_mhz", "MHz", lambda p: p.resources.fmax_mhz, Direction.MAX, float),
+    Objective("latency_us", "us", lambda p: p.nmap.cycles / p.resources.fmax_mhz, Direction.MIN, float),
 )
 #: the default Pareto objectives: latency (cycles), area (LUTs) and energy per inference
 FRONT: tuple[Objective, ...] = tuple(m for m in METRICS if m.front)
@@ -154,7 +160,13 @@ AXES: dict[str, _Axis] = {
     "w_spad_depth": _Axis("--w-spad-depth", "weight scratchpad words"),
     "acc_depth": _Axis("--acc-depth", "accumulator buffer rows"),
     "host_port_width": _Axis("--host-port-width", "host memory port bits"),
+    "input_width": _Axis("--input-width", "input operand bits"),
+    "weight_width": _Axis("--weight-width", "weight operand bits"),
 }
+#: the axes no plan depends on (:func:`mappings.mapper.best_plan` searches once per configuration up to
+#: its widths): the points of a sweep that differ only in them are one task, so one worker maps the
+#: network once for all of them and prices each (its area and energy follow its widths; its cycles do not)
+WIDTH_AXES = ("input_width", "weight_width")
 
 
 def _int(option: str, text: str, whole: str) -> int:
@@ -348,6 +360,23 @@ def evaluate_task(ctx: _Ctx, item: tuple[int, dict]) -> PointResult:
     return evaluate_point(_graph(ctx), AcceleratorConfig.from_json(ctx[2], source="sweep"), params, index)
 
 
+def evaluate_group_task(ctx: _Ctx, group: tuple[tuple[int, dict], ...]) -> list[PointResult]:
+    """The points of one :func:`mapping_groups` group, in order, in one worker: the first maps the network,
+    the others find every layer's plan in the mapper's memo."""
+    graph, base = _graph(ctx), AcceleratorConfig.from_json(ctx[2], source="sweep")
+    return [evaluate_point(graph, base, params, index) for index, params in group]
+
+
+def mapping_groups(todo: Sequence[tuple[int, dict]]) -> list[tuple[tuple[int, dict], ...]]:
+    """``todo`` (index, params) cut into groups of points equal but for :data:`WIDTH_AXES`, each group in
+    index order, the groups in the order of their first point."""
+    groups: dict[tuple, list] = {}
+    for index, params in todo:
+        key = tuple(sorted((k, str(v)) for k, v in params.items() if k not in WIDTH_AXES))
+        groups.setdefault(key, []).append((index, params))
+    return [tuple(g) for g in groups.values()]
+
+
 # ------------------------------------------------------------------ running
 @dataclass
 class SweepRun:
@@ -467,8 +496,16 @@ def _execute(store: SweepStore, ctx: _Ctx, todo: list, done0: int, total: int, j
         return SweepError(f"{store.path}: evaluating point {item[0]} ({quoted(item[1])}) failed ({why}); "
                           f"{done0 + evaluated} of {total} points are recorded, running the sweep again continues")
 
-    with bar:
-        workers.run_tasks(evaluate_task, ctx, todo, commit, failed, jobs=jobs, client=client)
+    def commit_group(results: list[PointResult]) -> None:
+        for r in results:
+            commit(r)
+
+    def failed_group(group, e: BaseException) -> SweepError:
+        return failed(group[0], e)
+
+    with bar:  # a group's points commit together when it finishes: a kill loses at most the groups in flight
+        workers.run_tasks(evaluate_group_task, ctx, mapping_groups(todo), commit_group, failed_group, jobs=jobs,
+                          client=client)
     return evaluated, time.monotonic() - t0
 
 

@@ -148,3 +148,64 @@ def test_held_out_whole_designs():
         assert (m.dsps, m.brams) == (r.dsps, r.brams), cfg.name
         assert abs(m.luts - r.luts) <= fit.BOUND * r.luts, (cfg.name, m.luts, r.luts)
         assert abs(m.ffs - r.ffs) <= fit.BOUND * r.ffs, (cfg.name, m.ffs, r.ffs)
+
+
+# ------------------------------------------------------------------ Fmax (against the committed P&R table)
+def _fmax_script():
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "fit_fmax.py"
+    spec = importlib.util.spec_from_file_location("fit_fmax", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_fmax_table_is_the_scripts_runs():
+    """benchmarks/fmax_runs.json holds the runs of benchmarks/fit_fmax.py's RUNS (name, role, seed and the
+    fields of a valid configuration), on the stated device and target. (Its config_key is the key when the
+    table was written: a configuration field added later changes every key, not the design measured.)"""
+    fit = _fmax_script()
+    rows = fit.read_table()
+    spec = {name: (role, seed, fields) for name, role, seed, fields in fit.RUNS}
+    assert rows and {r["role"] for r in rows} == {"fit", "held-out"}
+    for r in rows:
+        assert (r["role"], r["seed"], r["fields"]) == spec[r["name"]], r["name"]
+        AcceleratorConfig(name=r["name"], **r["fields"])
+        assert (r["device"], r["target_mhz"]) == (fit.DEVICE, fit.TARGET_MHZ)
+        cp = r["critical_path"]
+        if cp is not None:  # nextpnr's path is the clock period: 1000 / Fmax
+            assert cp["logic_ns"] + cp["routing_ns"] == pytest.approx(1000 / r["fmax_mhz"], rel=1e-3)
+
+
+def test_fmax_model_is_the_fit_of_the_table():
+    """The module's coefficients are the least-squares fit of the table's fit runs (refitted here), and
+    reproduce every fit run within FMAX_RESIDUAL and every held-out run within the script's bound."""
+    fit = _fmax_script()
+    rows = fit.read_table()
+    refit = fit.fit([r for r in rows if r["role"] == "fit"])
+    assert set(refit) == set(cm.FMAX_COEFFICIENTS) == set(cm.FMAX_FEATURES)
+    assert all(refit[k] == pytest.approx(cm.FMAX_COEFFICIENTS[k], abs=1e-3) for k in refit)
+    for r in rows:
+        cfg = AcceleratorConfig(name=r["name"], **r["fields"])
+        bound = cm.FMAX_RESIDUAL if r["role"] == "fit" else fit.BOUND
+        assert abs(cm.fmax_mhz(cfg) - r["fmax_mhz"]) <= bound * r["fmax_mhz"], (r["name"], cm.fmax_mhz(cfg))
+
+
+def test_fmax_in_the_estimate_and_its_shape():
+    cfg = _cfg(rows=4, cols=4)
+    e = cm.estimate(cfg)
+    assert isinstance(e, Resources) and e.fmax_mhz == cm.fmax_mhz(cfg) == cm.estimate(cfg, whole=False).fmax_mhz
+    assert cm.critical_path_ns(cfg) * cm.fmax_mhz(cfg) == pytest.approx(1000)
+    assert set(cm.fmax_features(cfg)) == set(cm.FMAX_FEATURES)
+    for ctl in ("decoupled", "in-order"):  # a wider port: a longer store beat count, never a faster clock
+        f = [cm.fmax_mhz(_cfg(rows=4, cols=4, controller=ctl, host_port_width=w)) for w in (8, 16, 32, 64, 128)]
+        assert f == sorted(f, reverse=True) and f[0] > f[-1]
+    assert cm.fmax_mhz(_cfg(controller="in-order")) > cm.fmax_mhz(_cfg())  # no dispatcher: a shorter path
+    assert all(10 < cm.fmax_mhz(_cfg(rows=n, cols=n)) < 100 for n in (2, 4, 8, 16))
+
+
+@pytest.mark.parametrize("target", ["ice40", "generic", "xc7"])
+def test_fmax_unsupported_targets(target):
+    with pytest.raises(cm.CostModelError, match="covers only ecp5"):
+        cm.fmax_mhz(_cfg(), target)
+    with pytest.raises(cm.CostModelError, match="covers only ecp5"):
+        cm.critical_path_ns(_cfg(), target)

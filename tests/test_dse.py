@@ -176,6 +176,21 @@ def test_area_equals_cost_model(tmp_path):
     assert luts[(8, 8, "both")] > luts[(4, 4, "both")]  # more PEs, more area
 
 
+def test_fmax_and_latency_from_the_estimate(tmp_path):
+    """Each point's fmax_mhz is the cost model's Fmax of its configuration and latency_us its cycles at that
+    clock (cycles / MHz = microseconds), through the database; a wider host port never raises the clock."""
+    sw = Sweep.from_options("zoo:mlp", BASE, rows="4", cols="4", host_port_width="32,128")
+    run = run_sweep(sw, tmp_path / "s.sqlite")
+    assert run.counts()["ok"] == sw.n_points
+    for p in run.points:
+        cfg = AcceleratorConfig(controller="in-order", a_spad_depth=64, w_spad_depth=64, acc_depth=64, **p.params)
+        f = estimate(cfg).fmax_mhz
+        assert p.metrics["fmax_mhz"] == pytest.approx(f) and 10 < f < 100
+        assert p.metrics["latency_us"] == pytest.approx(p.metrics["cycles"] / f)
+    by_port = {p.params["host_port_width"]: p.metrics["fmax_mhz"] for p in run.points}
+    assert by_port[32] >= by_port[128]
+
+
 def test_one_estimate_per_point(monkeypatch):
     """The four area metrics share one estimate (the context), not one call per metric."""
     import mappings.dse as dse
@@ -375,6 +390,19 @@ def test_older_database_without_area_refused_untouched(tmp_path):
     msg = str(e.value)
     assert msg.startswith(f"{db}: a sweep database of an older hwgen: it lacks the metric columns "
                           f"luts, ffs, dsps, brams; ") and "another --db" in msg
+    assert db.read_bytes() == before and _siblings(db) == ["s.sqlite"]
+
+
+def test_older_database_without_fmax_refused_untouched(tmp_path):
+    """A sweep database written before the Fmax metrics (fmax_mhz, latency_us) is refused the same way,
+    naming them."""
+    db, sw = tmp_path / "s.sqlite", _sweep()
+    old = {m.name: m.kind for m in METRICS if m.name not in ("fmax_mhz", "latency_us")}
+    with SweepStore.create(db, sw.identity(None), sw.n_points, old) as store:
+        store.add(PointResult(0, design_points(sw)[0], PointStatus.OK, {n: k(1) for n, k in old.items()}))
+    before = db.read_bytes()
+    with pytest.raises(SweepError, match="it lacks the metric columns fmax_mhz, latency_us; .*another --db"):
+        run_sweep(sw, db)
     assert db.read_bytes() == before and _siblings(db) == ["s.sqlite"]
 
 

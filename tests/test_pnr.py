@@ -57,3 +57,22 @@ def test_4x4_places_and_routes_with_the_synthesised_dsps_and_brams(tmp_path):
     assert r.utilization["MULT18X18D"][0] == total.dsps
     assert r.utilization["DP16KD"][0] == total.brams
     assert pnr.place_and_route(cfg, "85k", cache_dir=tmp_path).cached
+
+
+def _step(kind, delay, cell_from, cell_to):
+    return {"type": kind, "delay": delay, "from": {"cell": cell_from, "port": "A"}, "to": {"cell": cell_to, "port": "F"}}
+
+
+def test_critical_path_summary_of_a_report():
+    """nextpnr's --report critical path, summarised (no tool: a report of its shape): start and end cells,
+    logic (cells, clock-to-q and setup) and routing nanoseconds, the MULT18X18D stages (a step over 2 ns)."""
+    path = [_step("clk-to-q", 0.525, "a_FF", "a_FF"), _step("routing", 1.0, "a_FF", "lut"),
+            _step("logic", 0.236, "lut", "lut"), _step("routing", 0.5, "lut", "dsp"),
+            _step("logic", 3.927, "dsp_MULT18X18D", "dsp_MULT18X18D"), _step("routing", 0.0, "dsp", "ccu"),
+            _step("logic", 0.447, "ccu", "ccu"), _step("routing", 0.2, "ccu", "b_FF"), _step("setup", 0.1, "b_FF", "b_FF")]
+    s = pnr.critical_path_summary({"critical_paths": [{"from": "posedge clk", "to": "posedge clk", "path": path}]})
+    assert (s["from"], s["to"], s["dsp_stages"], s["logic_steps"], s["nets"]) == ("a_FF", "b_FF", 1, 3, 3)
+    assert s["logic_ns"] == pytest.approx(0.525 + 0.236 + 3.927 + 0.447 + 0.1) and s["routing_ns"] == pytest.approx(1.7)
+    assert pnr.critical_path_summary({"critical_paths": []}) is None and pnr.critical_path_summary({}) is None
+    text = pnr.format_pnr(pnr.PnrReport("k", "85k", 20.0, 50.0, {}, 1.0, 1.0, critical_path=s))
+    assert "critical path 6.9 ns" in text and "a_FF -> b_FF" in text
