@@ -1,6 +1,6 @@
 """DSE speed: the cost model's error against synthesis, hwgen design points per second, and ZigZag side by side.
 
-Three sections, one run (``--sections`` picks some):
+Four sections, one run (``--sections`` picks some; 1-3 by default):
 
 1. **Cost model vs synthesis.** :func:`hwgen.cost_model.estimate` against whole-design ECP5 synthesis
    (:func:`hwgen.synth.synthesize`, ``whole=True``) on the configurations the model was *not* fitted on
@@ -28,6 +28,11 @@ Three sections, one run (``--sections`` picks some):
    process with interpreter start and imports), the ratio, and the latency each reports in cycles:
    two different models (ZigZag's TPU-like memory hierarchy and its latency model; hwgen's exact
    cycle model of its own decoupled array), not expected to agree.
+
+4. **The issue's ResNet-50 sweep** (``--sections 4``, minutes): 648 points of zoo:resnet50 (:data:`RESNET50_AXES`)
+   with ``--jobs`` (at least 2) workers into a fresh database, as ``hwgen dse`` runs it: points/s, wall
+   time against the 10-minute goal, how many distinct mappings the points need (those equal but for operand
+   widths share one, :data:`mappings.dse.WIDTH_AXES`).
 
 CPU seconds are ``time.process_time`` (this process) or ``getrusage(RUSAGE_CHILDREN)`` (the ZigZag child):
 the machine may be shared, so wall time alone says little. Exit status 0 when every section ran or was
@@ -158,6 +163,40 @@ def sweep_section(network: str, points: int, jobs: int) -> None:
     bad = [p for r in runs for p in r.points if not p.ok]
     for p in bad[:3]:
         print(f"  point {p.index} {p.params}: {p.status.value}: {p.error}")
+
+
+# ------------------------------------------------------------------ 4. the issue's ResNet-50 sweep
+#: the ResNet-50 sweep of issue 10 (>= 500 points in <= 10 minutes on 2 cores): arrays 8-32 each way, the
+#: three dataflows, two port widths, mapper_speed's 16x16 depths, and 12 operand-width pairs (which share
+#: one mapping: mappings.dse.WIDTH_AXES), as ``hwgen dse zoo:resnet50 --rows 8,16,32 --cols 8,16,32
+#: --dataflow os,ws,both --host-port-width 64,128 --input-width 2,4,6,8 --weight-width 2,4,8
+#: --a-spad-depth 8192 --w-spad-depth 8192 --acc-depth 1024 --jobs 2`` runs it
+RESNET50_AXES: dict[str, str] = {"rows": "8,16,32", "cols": "8,16,32", "dataflow": "os,ws,both",
+                                 "host_port_width": "64,128", "input_width": "2,4,6,8", "weight_width": "2,4,8"}
+RESNET50_GOAL_SECONDS = 600.0
+
+
+def resnet50_section(jobs: int) -> None:
+    """The whole sweep from cold caches into a fresh database with ``jobs`` workers: points, distinct
+    mappings, wall time against the goal, the slowest mapping."""
+    from mappings.dse import design_points, mapping_groups
+
+    base = AcceleratorConfig(name="dse", a_spad_depth=8192, w_spad_depth=8192, acc_depth=1024)
+    sweep = Sweep.from_options("zoo:resnet50", base, **RESNET50_AXES)
+    groups = mapping_groups(list(enumerate(design_points(sweep))))
+    print(f"\n== 4. the issue's sweep: zoo:resnet50, {sweep.n_points} points ({len(groups)} distinct mappings: "
+          f"points equal but for operand widths share one), jobs={jobs}")
+    print("  axes: " + ", ".join(f"{k}={v}" for k, v in RESNET50_AXES.items()) + "; depths 8192/8192/1024")
+    with tempfile.TemporaryDirectory(prefix="dse_speed_r50_") as tmp:
+        clear_cache()
+        t0 = time.perf_counter()
+        run = run_sweep(sweep, Path(tmp) / "sweep.sqlite", jobs=jobs)
+        wall = time.perf_counter() - t0
+    counts = run.counts()
+    slow = max(run.points, key=lambda p: p.seconds)
+    print(f"  {run.evaluated_now} points ({counts}) in {wall:.0f} s wall: {run.evaluated_now / wall:.2f} points/s; "
+          f"goal {RESNET50_GOAL_SECONDS:.0f} s: ratio {wall / RESNET50_GOAL_SECONDS:.2f} (<= 1 meets it)")
+    print(f"  slowest point {slow.index} {slow.params}: {slow.seconds:.1f} s (the first of its mapping group)")
 
 
 # ------------------------------------------------------------------ 3. ZigZag side by side
@@ -302,21 +341,24 @@ def zigzag_section(venv: Path, install: bool) -> None:
 # ------------------------------------------------------------------ main
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sections", default="1,2,3", help="which sections to run, comma separated (default 1,2,3)")
+    ap.add_argument("--sections", default="1,2,3",
+                    help="which sections to run, comma separated (default 1,2,3; 4, the issue's ResNet-50 sweep of "
+                         "648 points, takes minutes)")
     ap.add_argument("--no-synth", action="store_true",
                     help="skip section 1 (its syntheses take minutes each unless already in the build cache)")
     ap.add_argument("--network", default="zoo:resnet18", help="section 2's network (default zoo:resnet18)")
     ap.add_argument("--points", type=int, default=8, help=f"section 2's design points: a power of two, 2-{MAX_POINTS}")
     ap.add_argument("--jobs", type=int, default=1,
-                    help="section 2: also run the sweep in this many worker processes (default 1: only jobs=1)")
+                    help="section 2: also run the sweep in this many worker processes (default 1: only jobs=1); "
+                         "section 4 runs with this many (at least 2)")
     ap.add_argument("--zigzag-venv", type=Path, default=DEFAULT_ZIGZAG_VENV,
                     help=f"ZigZag's own venv (default {DEFAULT_ZIGZAG_VENV.relative_to(REPO)})")
     ap.add_argument("--install-zigzag", action="store_true",
                     help=f"create --zigzag-venv with {' '.join(ZIGZAG_REQUIREMENTS)} if it is not there")
     args = ap.parse_args(argv)
     sections = {s.strip() for s in args.sections.split(",") if s.strip()}
-    if not sections or sections - {"1", "2", "3"}:
-        ap.error(f"--sections {args.sections!r}: give some of 1, 2, 3")
+    if not sections or sections - {"1", "2", "3", "4"}:
+        ap.error(f"--sections {args.sections!r}: give some of 1, 2, 3, 4")
     try:
         sweep_axes(args.points)
     except ValueError as e:
@@ -329,6 +371,8 @@ def main(argv: list[str] | None = None) -> int:
         sweep_section(args.network, args.points, args.jobs)
     if "3" in sections:
         zigzag_section(args.zigzag_venv.resolve(), args.install_zigzag)
+    if "4" in sections:
+        resnet50_section(max(args.jobs, 2))
     return 0
 
 

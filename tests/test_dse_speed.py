@@ -35,7 +35,7 @@ def test_sweep_axes_take_a_power_of_two():
             ds.sweep_axes(bad)
 
 
-@pytest.mark.parametrize("argv", [["--points", "5"], ["--sections", "4"], ["--jobs", "0"]])
+@pytest.mark.parametrize("argv", [["--points", "5"], ["--sections", "5"], ["--jobs", "0"]])
 def test_bad_options_exit_2(argv):
     with pytest.raises(SystemExit) as e:
         ds.main(argv)
