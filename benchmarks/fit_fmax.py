@@ -13,9 +13,14 @@ rewrites the table; without it the table is read as committed. Then the model's 
 hwgen/cost_model.py (paste them there), the residual of every fit run and its leave-one-out error (the
 run predicted by a fit without it), and the error on every ``held-out`` run (configurations the fit has
 not seen), with the module's coefficients (``--use-fitted``: the ones just fitted). Exits 1 if a
-held-out run misses :data:`BOUND`.
+held-out run misses :data:`BOUND` (one does, stated in :data:`KNOWN_MISSES`, so it exits 1 today).
+``--rebuild`` rewrites the table from the cache alone (no tool runs); ``--only NAME...`` runs some.
 
-Usage: python benchmarks/fit_fmax.py [--run] [--use-fitted] [--table PATH]
+Cache keys include every configuration field, so a field added later (``packed_weights``, e413b50)
+re-keys every run; the runs made before it were re-keyed in the cache after checking that each
+configuration's Verilog is byte-identical in both trees (the table's ``config_key`` is the new key).
+
+Usage: python benchmarks/fit_fmax.py [--run | --rebuild] [--only NAME ...] [--use-fitted] [--table PATH]
 """
 
 from __future__ import annotations
@@ -30,7 +35,8 @@ import numpy as np
 
 from hwgen.config import AcceleratorConfig
 
-__all__ = ["RUNS", "TABLE", "BOUND", "DEVICE", "TARGET_MHZ", "run_all", "read_table", "fit", "predict_ns", "main"]
+__all__ = ["RUNS", "KNOWN_MISSES", "TABLE", "BOUND", "DEVICE", "TARGET_MHZ", "run_all", "read_table", "write_table", "fit",
+           "delay_ns", "predict_mhz", "main"]
 
 #: the committed table of measured runs
 TABLE = Path(__file__).resolve().parent / "fmax_runs.json"
@@ -56,6 +62,9 @@ RUNS: tuple[tuple[str, str, int, dict], ...] = (
     ("fit-4x4-inorder", "fit", 1, dict(rows=4, cols=4, controller="in-order")),
     ("io-4x4-p128", "fit", 1, dict(rows=4, cols=4, controller="in-order", host_port_width=128)),
     ("d4x4-narrow", "fit", 1, dict(rows=4, cols=4, input_width=4, weight_width=4, acc_width=20)),
+    # added after d3x5-p8-q1 (held out) missed the model by 26%, to test whether the queue depth sets the
+    # decoupled path: it does not at a 64-bit port (q1 within 6% of q4), so the model keeps no queue term
+    ("d4x4-q1", "fit", 1, dict(rows=4, cols=4, queue_depth=1)),
     ("val-4x4-ws-p32", "held-out", 1, dict(rows=4, cols=4, dataflow="ws", host_port_width=32)),
     ("val-6x4-os", "held-out", 1, dict(rows=6, cols=4, dataflow="os")),
     ("pnr8", "held-out", 1, dict(rows=8, cols=8)),
@@ -66,7 +75,17 @@ RUNS: tuple[tuple[str, str, int, dict], ...] = (
     ("d3x5-p8-q1", "held-out", 1, dict(rows=3, cols=5, host_port_width=8, queue_depth=1)),
     ("io-8x4-os-p32", "held-out", 1, dict(rows=8, cols=4, controller="in-order", dataflow="os",
                                           host_port_width=32)),
+    ("d4x4-q2", "held-out", 1, dict(rows=4, cols=4, queue_depth=2)),
 )
+
+
+#: held-out runs the model misses by more than BOUND, and why (stated, not hidden; tests/test_cost_model.py
+#: holds these to being pessimistic: the model's Fmax below the measured one)
+KNOWN_MISSES: dict[str, str] = {
+    "d3x5-p8-q1": "queue depth 1 and an 8-bit port: neither the dispatcher's decode nor the store's end count is "
+                  "critical, the requantizer's data path is (27.1 ns); the model has no queue-depth term (a 4x4 "
+                  "at depth 1 and a 64-bit port is within 3% of depth 4) and says 36.6 ns",
+}
 
 
 def config_of(name: str, fields: dict) -> AcceleratorConfig:
@@ -140,9 +159,14 @@ def _features(row: dict) -> dict[str, float]:
     return fmax_features(config_of(row["name"], row["fields"]))
 
 
+def delay_ns(row: dict) -> float:
+    """The run's critical path, ns: nextpnr's clock period at its achieved Fmax."""
+    return 1000.0 / row["fmax_mhz"]
+
+
 def _lstsq(rows: list[dict], names: tuple[str, ...]) -> dict[str, float]:
     X = np.array([[_features(r)[n] for n in names] for r in rows], dtype=float)
-    y = np.array([1000.0 / r["fmax_mhz"] for r in rows])
+    y = np.array([delay_ns(r) for r in rows])
     coef, *_ = np.linalg.lstsq(X, y, rcond=None)
     return {n: float(round(c, 4)) for n, c in zip(names, coef)}
 
@@ -154,16 +178,17 @@ def fit(rows: list[dict]) -> dict[str, float]:
     return _lstsq(rows, FMAX_FEATURES)
 
 
-def predict_ns(row: dict, co: dict[str, float]) -> float:
-    f = _features(row)
-    return sum(c * f[n] for n, c in co.items())
+def predict_mhz(row: dict, co: dict[str, float]) -> float:
+    from hwgen.cost_model import fmax_mhz
+
+    return fmax_mhz(config_of(row["name"], row["fields"]), coefficients=co)
 
 
 def rel(model: float, measured: float) -> float:
     return (model - measured) / measured
 
 
-def report(rows: list[dict], co_fit: dict[str, float], co_used: dict[str, float]) -> tuple[float, float, float]:
+def report(rows: list[dict], fitted: dict[str, float], used: dict[str, float]) -> tuple[float, float, float]:
     """Print every run's measured and modelled Fmax; return (largest fit residual, largest leave-one-out
     error, largest held-out error), as fractions of the measured Fmax."""
     fit_rows = [r for r in rows if r["role"] == "fit"]
@@ -171,12 +196,11 @@ def report(rows: list[dict], co_fit: dict[str, float], co_used: dict[str, float]
           f"(logic + routing ns, DSP stages): start -> end")
     worst = [0.0, 0.0, 0.0]
     for r in rows:
-        m = 1000.0 / predict_ns(r, co_fit if r["role"] == "fit" else co_used)
+        m = predict_mhz(r, fitted if r["role"] == "fit" else used)
         err = rel(m, r["fmax_mhz"])
         loo = ""
         if r["role"] == "fit":
-            others = [o for o in fit_rows if o is not r]
-            lo = rel(1000.0 / predict_ns(r, fit(others)), r["fmax_mhz"])
+            lo = rel(predict_mhz(r, fit([o for o in fit_rows if o is not r])), r["fmax_mhz"])
             loo = f"{lo:+7.1%}"
             worst[0], worst[1] = max(worst[0], abs(err)), max(worst[1], abs(lo))
         else:
@@ -213,6 +237,8 @@ def main(argv: list[str] | None = None) -> int:
     print("FMAX_COEFFICIENTS: dict[str, float] = {" + ", ".join(f"{n!r}: {c!r}" for n, c in co.items()) + "}")
     res, loo, held = report(rows, co, co if args.use_fitted else cm.FMAX_COEFFICIENTS)
     print(f"largest error: fit residual {res:.1%}, leave-one-out {loo:.1%}, held-out {held:.1%} (bound {BOUND:.0%})")
+    for name, why in KNOWN_MISSES.items():
+        print(f"  known miss {name}: {why}")
     return 0 if held <= BOUND else 1
 
 
