@@ -357,6 +357,9 @@ def estimate_parts(cfg: AcceleratorConfig, target: str = "ecp5",
                    coefficients: dict[str, dict[str, float]] | None = None) -> dict[str, Resources]:
     """The composed model by part: ``pe`` (all PEs), ``rest``; their sum is the composed synthesis."""
     _check_target(target)
+    if cfg.packed_weights:  # its nibble rotator is in no synthesis the coefficients were fitted on
+        raise CostModelError(f"config '{cfg.name}': field 'packed_weights' = True: the cost model is fitted on "
+                             f"designs without the packed-weight load path; run `hwgen synth --config F.json`")
     co = COEFFICIENTS if coefficients is None else coefficients
     pe_luts = sum(c.count * _dot(pe_features(cfg, c), co["pe_luts"]) for c in pe_classes(cfg))
     pe_ff = sum(c.count * pe_ffs(cfg, c) for c in pe_classes(cfg))

@@ -214,3 +214,9 @@ def test_fmax_unsupported_targets(target):
         cm.fmax_mhz(_cfg(), target)
     with pytest.raises(cm.CostModelError, match="covers only ecp5"):
         cm.critical_path_ns(_cfg(), target)
+
+
+def test_packed_weight_designs_are_refused_naming_the_field():
+    """The packed-weight load path's LUTs are in none of the fitted syntheses: no estimate rather than a wrong one."""
+    with pytest.raises(cm.CostModelError, match="packed_weights"):
+        cm.estimate(AcceleratorConfig(name="pk", packed_weights=True))
