@@ -126,12 +126,17 @@ def test_unsupported_targets(target):
 
 
 # ------------------------------------------------------------------ the done-when (slow)
-def _fit_script():
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "fit_cost_model.py"
-    spec = importlib.util.spec_from_file_location("fit_cost_model", path)
+def _benchmark(name: str):
+    """benchmarks/<name>.py as a module (the fits' tables and functions, one definition with the scripts)."""
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
+
+
+def _fit_script():
+    return _benchmark("fit_cost_model")
 
 
 @pytest.mark.synth
@@ -152,11 +157,7 @@ def test_held_out_whole_designs():
 
 # ------------------------------------------------------------------ Fmax (against the committed P&R table)
 def _fmax_script():
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "fit_fmax.py"
-    spec = importlib.util.spec_from_file_location("fit_fmax", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return _benchmark("fit_fmax")
 
 
 def test_fmax_table_is_the_scripts_runs():
