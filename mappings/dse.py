@@ -354,12 +354,6 @@ def _graph(ctx: _Ctx):
         return _GRAPHS[(network, digest)]
 
 
-def evaluate_task(ctx: _Ctx, item: tuple[int, dict]) -> PointResult:
-    """One point in a worker (process, Dask worker or this process): the network from the context's spec."""
-    index, params = item
-    return evaluate_point(_graph(ctx), AcceleratorConfig.from_json(ctx[2], source="sweep"), params, index)
-
-
 def evaluate_group_task(ctx: _Ctx, group: tuple[tuple[int, dict], ...]) -> list[PointResult]:
     """The points of one :func:`mapping_groups` group, in order, in one worker: the first maps the network,
     the others find every layer's plan in the mapper's memo."""
