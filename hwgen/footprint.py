@@ -18,7 +18,7 @@ from .config import AcceleratorConfig
 from .dataflow import Dataflow
 from .isa import Instruction, LoadTarget, Opcode, load_word_bytes
 
-__all__ = ["Structure", "Access", "footprint", "conflict", "host_writes", "span"]
+__all__ = ["Structure", "Access", "footprint", "conflict", "host_writes", "span", "load_span"]
 
 
 class Structure(enum.Enum):
@@ -60,14 +60,18 @@ def span(base: int, terms: Sequence[tuple[int, int]]) -> tuple[int, int]:
     return lo, hi + 1
 
 
+def load_span(target: int, base: int, count: int, word_stride: int, lanes: int, lane_stride: int) -> tuple[int, int]:
+    """The host bytes ``[lo, hi)`` a (non-zero) load reads: its words' bytes (:func:`hwgen.isa.load_word_bytes`)."""
+    return span(base, ((count, word_stride), (load_word_bytes(target, lanes), lane_stride)))
+
+
 def footprint(cfg: AcceleratorConfig, ins: Instruction) -> tuple[Access, ...]:
     """What ``ins`` reads and writes, as ranges of the accelerator's structures and of host memory."""
     a = ins.args
     if ins.op == Opcode.LOAD:
         out = [Access(_LOADED[LoadTarget(a["target"])], a["spad_addr"], a["spad_addr"] + a["count"], True)]
         if not a["zero"]:
-            lo, hi = span(a["base"], ((a["count"], a["word_stride"]),
-                                      (load_word_bytes(a["target"], a["lanes"]), a["lane_stride"])))
+            lo, hi = load_span(a["target"], a["base"], a["count"], a["word_stride"], a["lanes"], a["lane_stride"])
             out.append(Access(Structure.HOST, lo, hi, False))
         return tuple(out)
     if ins.op == Opcode.COMPUTE:

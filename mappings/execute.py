@@ -307,14 +307,16 @@ def _layer_programs(cfg: AcceleratorConfig, graph: LayerGraph, node: str, ins: l
         plan = _plan(cfg, shape, dataflow)
         progs = [lower_conv2d(cfg, np.transpose(image, (1, 2, 0)), wt.astype(np.int8), layer.stride, layer.pads,
                               quant, dataflow=dataflow, groups=shape.groups, dilation=layer.dilation,
-                              pad_value=x.zero_point, plan=plan) for image in x.q]
+                              pad_value=x.zero_point, plan=plan, packed_weights=shape.packed_weights)
+                 for image in x.q]
         return LayerPrograms(progs, layout="nchw", **out)
     if isinstance(layer, Gemm):
         A = x.q.reshape(-1, layer.in_features)
         quant = channel_requant(x, w, layer.bias, layer.weight_quant, out_scale, out_zp, layer.out_features,
                                w.sum(axis=0), node)
         _check_fits(cfg, node, w.T, layer.bias, x.zero_point)
-        prog = lower_gemm(cfg, A, w.astype(np.int8), quant, dataflow=dataflow, plan=_plan(cfg, shape, dataflow))
+        prog = lower_gemm(cfg, A, w.astype(np.int8), quant, dataflow=dataflow, plan=_plan(cfg, shape, dataflow),
+                          packed_weights=shape.packed_weights)
         return LayerPrograms([prog], layout="rows", **out)
     raise ExecutionError(f"node '{node}' ({layer.kind}) does not run on the accelerator")
 

@@ -59,15 +59,16 @@ import numpy as np
 from hwgen.config import AcceleratorConfig, Controller
 from hwgen.dataflow import STATIONARY, Dataflow
 from hwgen.isa import INSTR_BYTES, LAYOUT, Instruction, Opcode, compute, config, halt, load, qtable_entry, store
-from hwgen.footprint import span
+from hwgen.footprint import load_span
 from hwgen.program import Program, Region
 from sim.reference import ChannelQuant, Quant, range_quant, output_dtype, pads4, pair
+from sim.perf import ConvShape, GemmShape, check_packed
 from sim.tiling import (ConvA, GemmA, Load, LoweringError, Plan, a_block_loads, a_visits, blocks, cdiv, q_tile_load,
-                         w_block_loads, w_visits)
+                         w_block_loads, w_byte_offset, w_row_stride, w_visits)
 from sim.timing import LOAD_LATENCY, STORE_LATENCY, compute_overhead, exec_cycles
 
-__all__ = ["lower_gemm", "lower_conv2d", "Plan", "plan_tiles", "plan_needs", "check_plan", "LoweringError",
-           "ChannelQuant", "Quant"]
+__all__ = ["lower_gemm", "lower_conv2d", "pack_weights", "Plan", "plan_tiles", "plan_needs", "check_plan",
+           "LoweringError", "ChannelQuant", "Quant"]
 
 
 _cdiv = cdiv
@@ -279,13 +280,20 @@ def check_plan(cfg: AcceleratorConfig, M: int, K: int, N: int, plan: Plan, dataf
 class _Operands:
     """Where one GEMM (one group of a convolution) finds W and puts its output, relative to the tensors.
 
-    W[k, n] is at ``W + k*w_stride + w_off + n``; out[m, n] at ``out + m*out_stride + out_off + n``;
+    W[k, n] is weight ``k*w_stride + w_off + n`` of W (its byte, or with ``packed`` its nibble:
+    :func:`sim.tiling.w_row_stride`); out[m, n] at ``out + m*out_stride + out_off + n``;
     output column n is quantization-table entry ``out_off + n``."""
 
     w_stride: int
     w_off: int
     out_stride: int
     out_off: int
+    packed: bool = False
+
+    @classmethod
+    def of_group(cls, n_total: int, n_group: int, g: int, packed: bool) -> "_Operands":
+        """Group ``g`` of a layer of ``n_total`` output channels, ``n_group`` a group (a GEMM: one group)."""
+        return cls(w_row_stride(n_total, packed), g * n_group, n_total, g * n_group, packed)
 
 
 def _block_grid(cfg: AcceleratorConfig, M: int, K: int, N: int, plan: Plan):
@@ -327,7 +335,7 @@ def _emit(cfg: AcceleratorConfig, plan: Plan, aview, M: int, K: int, N: int, ops
                 prog.extend(a_block_loads(R, plan, aview, m0, m1, k0, k1))
             if w_res != (ni, ci):
                 w_res = (ni, ci)
-                prog.extend(w_block_loads(R, plan, tiles, k0, k1, ops.w_stride, ops.w_off))
+                prog.extend(w_block_loads(R, plan, tiles, k0, k1, ops.w_stride, ops.w_off, ops.packed))
             if os_:
                 for i, (ta, tb) in enumerate(m_tiles):
                     for j in range(len(tiles)):
@@ -413,7 +421,7 @@ class _Fill(NamedTuple):
 
 
 def _fill(loads: Sequence[Load], cid: int) -> _Fill:
-    hi = max((span(ld.offset, ((ld.count, ld.word_stride), (ld.lanes, ld.lane_stride)))[1]
+    hi = max((load_span(ld.target, ld.offset, ld.count, ld.word_stride, ld.lanes, ld.lane_stride)[1]
               for ld in loads if not ld.zero), default=-1)
     return _Fill(loads, max(ld.spad_addr + ld.count for ld in loads), cid, hi)
 
@@ -434,23 +442,24 @@ def _a_fill(R: int, plan: Plan, aview, m0: int, m1: int, k0: int, k1: int, memo:
     return hit[0], org - hit[1]
 
 
-def _w_fill(R: int, plan: Plan, tiles: list[tuple[int, int]], k0: int, k1: int, w_stride: int, w_off: int,
+def _w_fill(R: int, plan: Plan, tiles: list[tuple[int, int]], k0: int, k1: int, ops: _Operands,
             memo: dict | None) -> tuple[_Fill, int]:
     """(the fill's class, the shift of its tensor offsets) of the W fill of column tiles ``tiles`` x chunk
     [k0, k1): :func:`sim.tiling.w_block_loads` (shift 0), or with a ``memo`` (dict) the loads of the
     class (tile widths relative to the first tile, chunk length, row stride) built at column 0 and
-    row 0, to be shifted by ``k0 * w_stride + w_off`` + the first tile's column. A W fill is translation
+    row 0, to be shifted by the byte of weight ``k0 * w_stride + w_off`` + the first tile's column. A W fill is translation
     invariant: the pieces' scratchpad words depend on the tile widths and the chunk length only, and
     merging on offset differences only (as for :func:`_a_fill`, the cost path uses it and
     tests/test_pipelined.py checks the streams are equal)."""
+    w_stride, packed = ops.w_stride, ops.packed
     if memo is None:
-        return _fill(w_block_loads(R, plan, tiles, k0, k1, w_stride, w_off), -1), 0
+        return _fill(w_block_loads(R, plan, tiles, k0, k1, w_stride, ops.w_off, packed), -1), 0
     n0 = tiles[0][0]
-    key = (tuple((a - n0, b - n0) for a, b in tiles), k1 - k0, w_stride)
+    key = (tuple((a - n0, b - n0) for a, b in tiles), k1 - k0, w_stride, packed)
     hit = memo.get(key)
     if hit is None:
-        hit = memo[key] = _fill(w_block_loads(R, plan, list(key[0]), 0, k1 - k0, w_stride, 0), len(memo))
-    return hit, k0 * w_stride + w_off + n0
+        hit = memo[key] = _fill(w_block_loads(R, plan, list(key[0]), 0, k1 - k0, w_stride, 0, packed), len(memo))
+    return hit, w_byte_offset(k0 * w_stride + ops.w_off + n0, packed)
 
 
 def _shifted(loads: list, d: int, base: int) -> list:
@@ -535,7 +544,7 @@ def _pipeline_steps(cfg: AcceleratorConfig, plan: Plan, gemms, M: int, K: int, N
                 if w_res != (ni, ci):
                     w_res = (ni, ci)
                     hw ^= 1
-                    fw, dw = _w_fill(R, plan, tiles, k0, k1, ops.w_stride, ops.w_off, w_memo)
+                    fw, dw = _w_fill(R, plan, tiles, k0, k1, ops, w_memo)
                     w_base = _top(hw, Hw, fw.extent)
                     w_key = (fw.cid, dw % pb, w_base)
                     host_hi.append(("W", fw.host_hi + dw))
@@ -812,6 +821,17 @@ def _check_operand(cfg: AcceleratorConfig, name: str, arr: np.ndarray, width: in
     return arr.astype(np.int8)
 
 
+def pack_weights(w: np.ndarray) -> np.ndarray:
+    """W (rows x n, values in [-8, 7]) in the packed host layout of :func:`sim.tiling.w_row_stride`: two
+    weights per byte, low nibble first, each row padded to whole bytes (``load target=w4`` reads it)."""
+    rows, n = w.shape
+    if w.size and (w.min() < -8 or w.max() > 7):
+        raise LoweringError(f"packed weights must be 4-bit: W values {w.min()}..{w.max()} exceed [-8, 7]")
+    nib = np.zeros((rows, w_row_stride(n, True)), np.uint8)
+    nib[:, :n] = w.astype(np.int64) & 0xF
+    return (nib[:, 0::2] | (nib[:, 1::2] << 4)).astype(np.uint8)
+
+
 def _quant_meta(quant) -> list:
     if isinstance(quant, ChannelQuant):
         return ["per-channel", quant.zero_point, quant.clamp_lo, quant.clamp_hi, int(bool(quant.relu))]
@@ -839,29 +859,35 @@ def _choose_plan(cfg: AcceleratorConfig, M: int, K: int, N: int, dataflow: str |
 
 
 def lower_gemm(cfg: AcceleratorConfig, A: np.ndarray, W: np.ndarray, quant,
-               dataflow: str | None = None, plan: Plan | None = None) -> Program:
+               dataflow: str | None = None, plan: Plan | None = None, packed_weights: bool = False) -> Program:
     """out[M, N] = requantize(A[M, K] @ W[K, N]); inputs "A", "W" (and "Q", the quantization
     table, for a :class:`ChannelQuant`); output "out".
 
     ``plan``: the tiling to emit (e.g. from :func:`mappings.mapper.best_plan`), checked with
-    :func:`check_plan`; None: :func:`plan_tiles` chooses one."""
+    :func:`check_plan`; None: :func:`plan_tiles` chooses one. ``packed_weights``: W (values in [-8, 7])
+    is held packed (:func:`pack_weights`) and loaded so, on a configuration with ``packed_weights``
+    (:func:`sim.perf.check_packed`)."""
     A = _check_operand(cfg, "A", A, cfg.input_width, 2)
     W = _check_operand(cfg, "W", W, cfg.weight_width, 2)
     (M, K), (K2, N) = A.shape, W.shape
     if K != K2:
         raise LoweringError(f"A is {M}x{K} but W is {K2}x{N}")
+    packed = bool(packed_weights)
+    check_packed(cfg, GemmShape(M, K, N, packed))
     q, extra = _prepare_quant(quant, N)
     plan = _choose_plan(cfg, M, K, N, dataflow, plan)
-    prog = [_config_for(q)] + _emit_layer(cfg, plan, [(GemmA(M, K), _Operands(N, 0, N, 0))], M, K, N, q.relu,
-                                          bool(extra))
+    prog = [_config_for(q)] + _emit_layer(cfg, plan, [(GemmA(M, K), _Operands.of_group(N, N, 0, packed))], M, K, N,
+                                          q.relu, bool(extra))
     prog.append(halt())
-    meta = dict(kind="gemm", M=M, K=K, N=N, quant=_quant_meta(q), plan=plan.__dict__)
-    return _finish(cfg, prog, {"A": A, "W": W, **extra}, (M, N), output_dtype(range_quant(q)), meta)
+    meta = dict(kind="gemm", M=M, K=K, N=N, quant=_quant_meta(q), plan=plan.__dict__, packed_weights=packed)
+    w_host = pack_weights(W) if packed else W
+    return _finish(cfg, prog, {"A": A, "W": w_host, **extra}, (M, N), output_dtype(range_quant(q)), meta)
 
 
 def lower_conv2d(cfg: AcceleratorConfig, X: np.ndarray, Wt: np.ndarray, stride: int | Sequence[int],
                  padding: int | Sequence[int], quant, dataflow: str | None = None, groups: int = 1,
-                 dilation: int | Sequence[int] = 1, pad_value: int = 0, plan: Plan | None = None) -> Program:
+                 dilation: int | Sequence[int] = 1, pad_value: int = 0, plan: Plan | None = None,
+                 packed_weights: bool = False) -> Program:
     """NHWC conv (batch 1): X[H, W, Cin], Wt[KH, KW, Cin/groups, Cout] -> out[OH, OW, Cout].
 
     Inputs "X", "W" (and "Q" for a :class:`ChannelQuant`). ``padding`` is an
@@ -869,7 +895,8 @@ def lower_conv2d(cfg: AcceleratorConfig, X: np.ndarray, Wt: np.ndarray, stride: 
     ``pad_value`` (the input zero point of a quantized layer). Each of the
     ``groups`` groups is its own GEMM over its channel slice (depthwise:
     groups == Cin, one output column per group). ``plan``: as for :func:`lower_gemm`, a plan for one
-    group's GEMM (M = OH*OW, K = KH*KW*Cin/groups, N = Cout/groups)."""
+    group's GEMM (M = OH*OW, K = KH*KW*Cin/groups, N = Cout/groups). ``packed_weights``: as for
+    :func:`lower_gemm` (W as its KH*KW*Cin/groups x Cout matrix, packed)."""
     X = _check_operand(cfg, "X", X, cfg.input_width, 3)
     Wt = _check_operand(cfg, "W", Wt, cfg.weight_width, 4)
     H, Wd, Cin = X.shape
@@ -891,15 +918,18 @@ def lower_conv2d(cfg: AcceleratorConfig, X: np.ndarray, Wt: np.ndarray, stride: 
     OH, OW = views[0].OH, views[0].OW
     if OH < 1 or OW < 1:
         raise LoweringError(f"empty convolution output {OH}x{OW}")
+    packed = bool(packed_weights)
+    check_packed(cfg, ConvShape(H, Wd, Cin, KH, KW, Cout, (sh, sw), (pt, pl, pb, pr), (dh, dw), groups, packed))
     q, extra = _prepare_quant(quant, Cout)
     M, K = OH * OW, KH * KW * Cg
     plan = _choose_plan(cfg, M, K, Og, dataflow, plan, groups)
     prog: list = [_config_for(q)]
-    prog += _emit_layer(cfg, plan, [(view, _Operands(Cout, g * Og, Cout, g * Og)) for g, view in enumerate(views)],
+    prog += _emit_layer(cfg, plan, [(view, _Operands.of_group(Cout, Og, g, packed)) for g, view in enumerate(views)],
                         M, K, Og, q.relu, bool(extra))
     prog.append(halt())
     meta = dict(kind="conv2d", H=H, W=Wd, Cin=Cin, KH=KH, KW=KW, Cout=Cout, stride=[sh, sw],
                 padding=[pt, pl, pb, pr], dilation=[dh, dw], groups=groups, pad_value=pad_value,
-                quant=_quant_meta(q), plan=plan.__dict__)
-    return _finish(cfg, prog, {"X": X, "W": Wt, **extra}, (OH, OW, Cout), output_dtype(range_quant(q)), meta,
+                quant=_quant_meta(q), plan=plan.__dict__, packed_weights=packed)
+    w_host = pack_weights(Wt.reshape(K, Cout)) if packed else Wt
+    return _finish(cfg, prog, {"X": X, "W": w_host, **extra}, (OH, OW, Cout), output_dtype(range_quant(q)), meta,
                    pad_value)

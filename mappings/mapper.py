@@ -504,7 +504,7 @@ def _best_plan(cfg: AcceleratorConfig, shape, per_channel: bool, dataflow: str |
         method, space = "search", None
         proxy = None
         if isinstance(shape, ConvShape) and proxy_keep:  # rank by the cheaper GEMM of the same M x K x N
-            gemm = GemmShape(M, K, N)
+            gemm = GemmShape(M, K, N, shape.packed_weights)
             proxy = lambda p: _perf(ecfg, gemm, p, per_channel).cycles  # noqa: E731
         best, best_c, n, n_proxy = _search(cfg, M, K, N, dfs, seeds, cost, proxy, proxy_keep)
     plan = dataclasses.replace(best, cost=best_c)
@@ -546,7 +546,7 @@ def _decoupled_search(cfg: AcceleratorConfig, ecfg: AcceleratorConfig, shape, pe
         return r
 
     def gemm_rank(p: Plan) -> tuple[int, int]:
-        perf = _perf(icfg, GemmShape(M, K, N), p, per_channel)
+        perf = _perf(icfg, GemmShape(M, K, N, shape.packed_weights), p, per_channel)
         return decoupled_bound(ecfg, perf, p.dataflow), perf.cycles
 
     def lower(s) -> Callable[[Plan], tuple[int, int]]:  # a lower bound on the rank of a plan for ``s``
@@ -571,7 +571,7 @@ def _decoupled_search(cfg: AcceleratorConfig, ecfg: AcceleratorConfig, shape, pe
         method = "search"
         conv = isinstance(shape, ConvShape) and proxy_keep
         _search(cfg, M, K, N, dfs, seeds, rank, gemm_rank if conv else None, proxy_keep, G, lower=lower(shape),
-                need=keep, also=in_order_cycles, proxy_lower=lower(GemmShape(M, K, N)))
+                need=keep, also=in_order_cycles, proxy_lower=lower(GemmShape(M, K, N, shape.packed_weights)))
     for p in seeds:
         rank(p)
     order = sorted(ranked, key=lambda p: (ranked[p], str(p)))

@@ -37,16 +37,19 @@ executor (tests compare it with ``run_quantized`` on the cycle model) that recom
 layer and what lies downstream of it.
 
 **Costs** (:func:`cost_table`): each compute layer's exact analytical counts (:mod:`sim.perf`, the plan
-the executor runs) priced by :func:`datapath8_cost`, the hardware of today: the array is 8-bit, so
-cycles and every memory and host count are those of the int8 layer (no packing: a 4-bit value still
-takes a byte); only the MAC energy follows the operand widths, by the energy table's own rule (multiply
+the executor runs) at each weight width, priced by :func:`datapath8_cost`. On a configuration with
+``packed_weights`` a layer whose weights are 4 or 2 bits runs with them packed two to a byte
+(:func:`mappings.network_map.packed_shape`, ``load target=w4``), so its W loads read half the host bytes
+and take half the port beats: its counts are those of the packed layer, exactly as the executor runs it.
+The array is 8-bit, so activations still take a byte each and the cycles of computes and stores do not
+change; the MAC energy follows the operand widths, by the energy table's own rule (multiply
 by operand-width product, add by accumulator width). A MAC's operands are the layer's weights and its
 *input* activation, i.e. the output width of the compute layer that produced it (through value-moving
 steps; 8 after a requantizing step), so the energy of a layer depends on its own option and on its
 producer's: the table has a per-layer part and a per-(consumer, producer) part, which the ILP
-linearises exactly. Latency does not depend on widths today. ``cost_table(..., layer_cost=...)`` is the
-seam for hardware that packs two int4 per byte or runs two 4-bit MACs per PE: it receives the widths of
-both operands and of the output with the layer's counts.
+linearises exactly. Latency depends on the weight width only through the packed loads.
+``cost_table(..., layer_cost=...)`` is the seam for hardware that runs two 4-bit MACs per PE: it receives
+the widths of both operands and of the output with the layer's counts.
 
 **Choice** (:func:`choose_widths`, pulp with CBC): binaries ``x[l, o]``, one option per layer;
 minimise the total cost (latency cycles or energy, :class:`Objective`) subject to the packed weight
@@ -90,7 +93,7 @@ from .execute import QTensor, activation_quant, channel_requant, quant_of, requa
 from .graph import (Clip, Conv2d, Flatten, Gather, Gemm, Input, LayerGraph, MatMul, MaxPool, Pad, QuantParams,
                     Reshape, Resize, Slice, TensorInfo, Transpose)
 from .mapper import executed_plan
-from .network_map import executed_layer_shape
+from .network_map import executed_layer_shape, packed_shape
 
 __all__ = [
     "MixedPrecisionError", "WidthBudgetError", "Objective", "WidthOption", "INT8", "DEFAULT_OPTIONS",
@@ -578,8 +581,9 @@ LayerCostModel = Callable[[AcceleratorConfig, LayerPerf, int, int, int], LayerCo
 
 def datapath8_cost(cfg: AcceleratorConfig, perf: LayerPerf, a_bits: int, w_bits: int, out_bits: int,
                    table: EnergyTable = HOROWITZ_45NM) -> LayerCost:
-    """Today's accelerator: an 8-bit datapath without packing. Cycles, scratchpad, accumulator,
-    quantization-table and host counts are the int8 layer's (a narrower value still occupies a byte, so
+    """Today's accelerator: an 8-bit datapath. Cycles, scratchpad, accumulator, quantization-table and
+    host counts are ``perf``'s, the layer as the executor runs it at ``w_bits`` (packed 4-bit weight loads
+    where the configuration has them, :func:`cost_table`; a narrower activation still occupies a byte, so
     ``out_bits`` changes nothing); the MAC energy follows the operand widths by the table's rule, i.e. it
     assumes a multiplier whose energy scales with the widths of the values it multiplies. With both
     operands at the configuration's widths it is :func:`sim.energy.layer_energy` exactly."""
@@ -623,9 +627,13 @@ class CostTable:
         return self.cycles if objective is Objective.LATENCY else self.energy_pj
 
 
-def _layer_perf(cfg: AcceleratorConfig, graph: LayerGraph, node: str, dataflow: str | None) -> LayerPerf:
-    """The exact counts of ``node`` as the executor runs it (every repeat: images, MatMul batches)."""
+def _layer_perf(cfg: AcceleratorConfig, graph: LayerGraph, node: str, dataflow: str | None,
+                wbits: int = 8) -> LayerPerf:
+    """The exact counts of ``node`` as the executor runs it (every repeat: images, MatMul batches) with its
+    weights lowered to ``wbits`` (4 or fewer: packed where ``cfg`` can, :func:`packed_shape`)."""
     _, run_shape, repeat = executed_layer_shape(cfg, graph, node)
+    if wbits <= 4 and not isinstance(graph.layer(node), MatMul):
+        run_shape = packed_shape(cfg, run_shape, cfg.packed_weights)
     perf = executed_plan(cfg, run_shape, dataflow)[1]
     total = perf
     for _ in range(repeat - 1):
@@ -647,12 +655,13 @@ def cost_table(cfg: AcceleratorConfig, graph: LayerGraph, options: Sequence[Widt
     pairs_c: dict[tuple[str, str], dict[tuple[WidthOption, WidthOption], float]] = {}
     pairs_e: dict[tuple[str, str], dict[tuple[WidthOption, WidthOption], float]] = {}
     for n in graph.compute_layers():
-        perf = _layer_perf(cfg, graph, n, dataflow)
         mine = applicable_options(graph, n, options)
         is_mm = isinstance(graph.layer(n), MatMul)
+        perfs = {w: _layer_perf(cfg, graph, n, dataflow, w) for w in {8 if is_mm else o.wbits for o in mine}}
 
         def price(o: WidthOption, a_bits: int) -> LayerCost:
-            return layer_cost(cfg, perf, a_bits, 8 if is_mm else o.wbits, o.abits)
+            w = 8 if is_mm else o.wbits
+            return layer_cost(cfg, perfs[w], a_bits, w, o.abits)
 
         base = {o: price(o, 8) for o in mine}
         own_c[n] = {o: float(c.cycles) for o, c in base.items()}

@@ -29,7 +29,7 @@ import numpy as np
 from hwgen.config import AcceleratorConfig
 from hwgen.dataflow import Dataflow
 from sim.energy import Energy, layer_energy
-from sim.perf import ConvShape, GemmShape, LayerPerf, Roofline, roofline
+from sim.perf import ConvShape, GemmShape, LayerPerf, Roofline, can_pack, roofline
 
 from .graph import Conv2d, Gemm, LayerGraph, MatMul
 from .grouping import executed_conv
@@ -38,6 +38,7 @@ from .zero_points import matmul_fills
 from hwgen.errors import HwgenError
 
 __all__ = ["ModelSpecError", "MapRow", "NetworkMap", "load_model", "map_graph", "default_planner", "chart_png", "layer_shape",
+           "weights_fit_int4", "packed_shape",
            "executed_layer_shape"]
 
 
@@ -209,17 +210,33 @@ def layer_shape(graph: LayerGraph, node: str) -> tuple[GemmShape | ConvShape, in
     raise ValueError(f"node '{node}' ({layer.kind}) is not a compute layer")
 
 
+def weights_fit_int4(layer) -> bool:
+    """Whether a Conv2d's or Gemm's integer weights all lie in [-8, 7] (a MatMul of two activations has none)."""
+    w = getattr(layer, "weight", None)
+    if w is None or isinstance(layer, MatMul):
+        return False
+    w = np.asarray(w)
+    return bool(np.issubdtype(w.dtype, np.integer) and (w.size == 0 or (w.min() >= -8 and w.max() <= 7)))
+
+
+def packed_shape(cfg: AcceleratorConfig, run: GemmShape | ConvShape, four_bit: bool) -> GemmShape | ConvShape:
+    """``run`` with its weights packed (:class:`sim.perf.GemmShape`) when they are ``four_bit`` and ``cfg``
+    can load them so (:func:`sim.perf.can_pack`): the one rule of the executor and of every cost of it."""
+    return dataclasses.replace(run, packed_weights=True) if four_bit and can_pack(cfg, run) else run
+
+
 def executed_layer_shape(cfg: AcceleratorConfig, graph: LayerGraph, node: str
                          ) -> tuple[GemmShape | ConvShape, GemmShape | ConvShape, int]:
     """(the layer's shape, the shape that runs for it on ``cfg``, repeats): grouped convolutions run as
     block-diagonal groups (mappings.grouping), a MatMul of two activations with its reduction extended by
-    the zero-point fills (mappings.zero_points); ``hwgen map`` and ``hwgen run`` both plan this one."""
+    the zero-point fills (mappings.zero_points), weights in [-8, 7] packed two to a byte where ``cfg`` has
+    ``packed_weights`` (:func:`packed_shape`); ``hwgen map`` and ``hwgen run`` both plan this one."""
     shape, repeat = layer_shape(graph, node)
-    if isinstance(shape, ConvShape):
-        return shape, executed_conv(cfg, shape), repeat
-    if isinstance(graph.layer(node), MatMul):
+    layer = graph.layer(node)
+    if isinstance(layer, MatMul):
         return shape, GemmShape(shape.M, shape.K * (1 + len(matmul_fills(graph, node))), shape.N), repeat
-    return shape, shape, repeat
+    run = executed_conv(cfg, shape) if isinstance(shape, ConvShape) else shape
+    return shape, packed_shape(cfg, run, cfg.packed_weights and weights_fit_int4(layer)), repeat
 
 
 def _plan_all(cfg: AcceleratorConfig, shapes: list, planner: Planner, per_channel: bool, jobs: int,

@@ -26,10 +26,10 @@ from hwgen.dataflow import Dataflow
 from hwgen.hw_facts import WRITE_BACK_CYCLES
 from hwgen.isa import QTABLE_BYTES, config, halt
 from sim.perf import ConvShape, GemmShape, LayerPerf, layer_perf
-from hwgen.footprint import Structure, conflict, footprint, span
+from hwgen.footprint import Structure, conflict, footprint, load_span, span
 from sim.schedule import (DEFAULT_QUEUE_DEPTH, Record, Schedule, Unit, periodic_cycles, record, schedule,
                           start_cycle)
-from sim.tiling import GemmA, Load, LoweringError, Plan
+from sim.tiling import GemmA, Load, LoweringError, Plan, w_host_bytes
 from sim.timing import DECODE_CYCLES, compute_overhead, fetch_cycles
 
 from .lowering import (_emit_layer, _layout, _Operands, _pipeline_regions, _pipeline_steps, _region_parts,
@@ -55,14 +55,15 @@ def _layer_gemms(shape: GemmShape | ConvShape, per_channel: bool) -> tuple[list,
     """(the layer's GEMMs as (A view, operands) pairs, M, K, N, input tensor sizes in layout order, output
     bytes), as ``lower_gemm`` / ``lower_conv2d`` lay them out."""
     M, K, N = shape.gemm
+    packed = shape.packed_weights
     if isinstance(shape, ConvShape):
         G, Cout = shape.groups, shape.Cout
-        gemms = [(shape.view(g), _Operands(Cout, g * N, Cout, g * N)) for g in range(G)]
-        inputs = {"X": shape.H * shape.W * shape.Cin, "W": shape.KH * shape.KW * (shape.Cin // G) * Cout}
+        gemms = [(shape.view(g), _Operands.of_group(Cout, N, g, packed)) for g in range(G)]
+        inputs = {"X": shape.H * shape.W * shape.Cin, "W": w_host_bytes(K, Cout, packed)}
         out_bytes, total_n = shape.OH * shape.OW * Cout, Cout
     elif isinstance(shape, GemmShape):
-        gemms = [(GemmA(M, K), _Operands(N, 0, N, 0))]
-        inputs = {"A": M * K, "W": K * N}
+        gemms = [(GemmA(M, K), _Operands.of_group(N, N, 0, packed))]
+        inputs = {"A": M * K, "W": w_host_bytes(K, N, packed)}
         out_bytes, total_n = M * N, N
     else:
         raise TypeError(f"shape must be a GemmShape or a ConvShape, not {type(shape).__name__}")
@@ -270,7 +271,7 @@ def _timing_key(item, addrs: dict[str, int], pb: int, out_lo: int) -> tuple:
         if item.zero:
             return (0, *item[:6], item.word_stride, item.lane_stride)
         base = addrs[item.tensor] + item.offset
-        lo, hi = span(base, ((item.count, item.word_stride), (item.lanes, item.lane_stride)))
+        lo, hi = load_span(item.target, base, item.count, item.word_stride, item.lanes, item.lane_stride)
         if hi > out_lo:
             raise AssertionError(f"{item}: host bytes {lo}..{hi - 1} cross the output at {out_lo}")
         return (0, *item[:6], item.word_stride, item.lane_stride, base % pb)

@@ -50,25 +50,29 @@ from typing import NamedTuple
 from hwgen.config import AcceleratorConfig, Controller
 from hwgen.dataflow import STATIONARY, Dataflow
 from hwgen.hw_facts import store_beats
-from hwgen.isa import INSTR_BYTES
+from hwgen.isa import INSTR_BYTES, load_word_bytes
 
 from .reference import conv_out_size, pads4, pair
 from .timing import DECODE_CYCLES, LOAD_LATENCY, STORE_LATENCY, compute_overhead, fetch_cycles, load_beats
 from .tiling import (ConvA, GemmA, LoweringError, Plan, a_block_loads, a_visits, blocks, cdiv, q_tile_load,
-                     q_visits, w_block_loads, w_visits)
+                     q_visits, w_block_loads, w_byte_offset, w_packable, w_row_stride, w_visits)
 
 __all__ = ["GemmShape", "ConvShape", "LayerPerf", "Roofline", "roofline", "gemm_perf", "conv_perf", "layer_perf", "closed_perf",
+           "check_packed", "can_pack",
            "clear_cache", "Plan"]
 
 
 # ------------------------------------------------------------------ shapes
 @dataclass(frozen=True)
 class GemmShape:
-    """out[M, N] = A[M, K] @ W[K, N]."""
+    """out[M, N] = A[M, K] @ W[K, N]. ``packed_weights``: W is held packed, two 4-bit weights per byte
+    (:func:`sim.tiling.w_row_stride`), and loaded so (target w4): on configurations with
+    ``packed_weights``, for weights in [-8, 7]."""
 
     M: int
     K: int
     N: int
+    packed_weights: bool = False
 
     @property
     def gemm(self) -> tuple[int, int, int]:
@@ -83,7 +87,8 @@ class GemmShape:
 class ConvShape:
     """A 2-D convolution, batch 1, NHWC: X[H, W, Cin] * Wt[KH, KW, Cin/groups, Cout] -> out[OH, OW, Cout].
 
-    ``stride`` and ``dilation`` as (h, w), ``pads`` as (top, left, bottom, right) (ints are expanded)."""
+    ``stride`` and ``dilation`` as (h, w), ``pads`` as (top, left, bottom, right) (ints are expanded);
+    ``packed_weights`` as for :class:`GemmShape`."""
 
     H: int
     W: int
@@ -95,6 +100,7 @@ class ConvShape:
     pads: tuple[int, int, int, int] | int = 0
     dilation: tuple[int, int] | int = 1
     groups: int = 1
+    packed_weights: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "stride", pair(self.stride))
@@ -267,7 +273,7 @@ class _Tally:
 def _prep(loads, pb: int) -> tuple:
     """A list of loads summarised for :func:`_stats`: (instructions, execute cycles of the loads whose
     duration does not depend on their host address, words, elements, host bytes read, the
-    address-dependent loads as ((offset mod pb, count, word_stride mod pb, lanes), how many))."""
+    address-dependent loads as ((offset mod pb, count, word_stride mod pb, host bytes a word), how many))."""
     n = exe = words = elems = read = 0
     wide: Counter = Counter()
     for ld in loads:
@@ -277,12 +283,13 @@ def _prep(loads, pb: int) -> tuple:
         if ld.zero:
             exe += ld.count
         else:
-            read += ld.count * ld.lanes
+            nbytes = load_word_bytes(ld.target, ld.lanes)
+            read += ld.count * nbytes
             exe += LOAD_LATENCY
             if ld.lane_stride == 1 and pb > 1:  # whole port words: beats depend on the alignment
-                wide[(ld.offset % pb, ld.count, ld.word_stride % pb, ld.lanes)] += 1
-            else:  # one element per cycle (with one-byte port beats the wide rule gives this too)
-                exe += ld.count * ld.lanes
+                wide[(ld.offset % pb, ld.count, ld.word_stride % pb, nbytes)] += 1
+            else:  # one-byte port beats, or one element per cycle (the wide rule gives this too)
+                exe += ld.count * (nbytes if ld.lane_stride == 1 else ld.lanes)
     return n, exe, words, elems, read, tuple(wide.items())
 
 
@@ -412,13 +419,14 @@ def _closed(cfg: AcceleratorConfig, plan: Plan, M: int, K: int, N: int, w_stride
 
 
 def _group(cfg: AcceleratorConfig, plan: Plan, aview, M: int, K: int, N: int, w_stride: int, qtable: bool,
-           ga: Counter = _ONE, gw: Counter = _ONE, gq: Counter = _ONE) -> _Tally:
+           ga: Counter = _ONE, gw: Counter = _ONE, gq: Counter = _ONE, packed: bool = False) -> _Tally:
     """Execute-phase sums of the instructions ``mappings.lowering._emit`` produces for one GEMM
     (W[k, n] at k*w_stride + n: N for a GEMM, Cout for one group of a convolution), summed over
     the groups of a grouped convolution: ``ga``, ``gw``, ``gq`` count the groups by the residue,
     modulo the port bytes, of the group's shift of the A offsets (its first channel), of the W
     offsets and of the quantization-table entries and outputs (its first output channel; the output
-    rows are w_stride apart too). ``aview`` is group 0's."""
+    rows are w_stride apart too). ``aview`` is group 0's. ``packed``: W is packed (its rows
+    :func:`sim.tiling.w_row_stride` weights apart, its residues those of byte offsets)."""
     R, C = cfg.rows, cfg.cols
     pb = cfg.host_port_bytes
     t = _closed(cfg, plan, M, K, N, w_stride, gq)
@@ -466,18 +474,20 @@ def _group(cfg: AcceleratorConfig, plan: Plan, aview, M: int, K: int, N: int, w_
     # ---- W fills: W blocks are translation invariant in n and in k up to the residue of the shift
     # (n block's first column + chunk's first row * w_stride + group shift)
     times = w_visits(plan.order, nMB, nNB, nk)
+    w_row = w_row_stride(w_stride, packed)
     nb_classes: dict[tuple, Counter] = {}  # (tiles in the block, width of its last tile) -> residues
     for b0 in range(0, Nt, plan.nt):
         b1 = min(Nt, b0 + plan.nt)
-        nb_classes.setdefault((b1 - b0, min(N, b1 * C) - (b1 - 1) * C), Counter())[(b0 * C) % pb] += 1
+        nb_classes.setdefault((b1 - b0, min(N, b1 * C) - (b1 - 1) * C),
+                              Counter())[w_byte_offset(b0 * C, packed) % pb] += 1
     chunk_classes: dict[int, Counter] = {}  # chunk length -> residues
     for k0, k1 in k_chunks:
-        chunk_classes.setdefault(k1 - k0, Counter())[(k0 * w_stride) % pb] += 1
+        chunk_classes.setdefault(k1 - k0, Counter())[w_byte_offset(k0 * w_row, packed) % pb] += 1
     for (ntb, last), rn in nb_classes.items():
         rn = _shift_sum(rn, gw, pb)
         tiles = [(j * C, j * C + C) for j in range(ntb - 1)] + [((ntb - 1) * C, (ntb - 1) * C + last)]
         for kcs, rk in chunk_classes.items():
-            prep = _prep(w_block_loads(R, plan, tiles, 0, kcs, w_stride, 0), pb)
+            prep = _prep(w_block_loads(R, plan, tiles, 0, kcs, w_row, 0, packed), pb)
             for s, cnt in _shift_sum(rn, rk, pb).items():
                 t.add_load_stats(_stats(prep, pb, s), cnt * times, "w")
 
@@ -526,9 +536,29 @@ def _check_plan(cfg: AcceleratorConfig, plan: Plan) -> None:
         raise LoweringError(f"config '{cfg.name}' (dataflow '{cfg.dataflow}') does not support '{plan.dataflow}'")
 
 
+def check_packed(cfg: AcceleratorConfig, shape: GemmShape | ConvShape) -> None:
+    """Raise LoweringError if ``shape`` asks for packed weights that ``cfg`` cannot load
+    (:func:`sim.tiling.w_packable`)."""
+    if not shape.packed_weights:
+        return
+    if not cfg.packed_weights:
+        raise LoweringError(f"packed 4-bit weights need a configuration with packed_weights (config '{cfg.name}')")
+    groups = getattr(shape, "groups", 1)
+    n = shape.gemm[2]
+    if not w_packable(cfg.cols, n, groups):
+        raise LoweringError(f"packed 4-bit weights need column tiles and groups that start on whole bytes: "
+                            f"cols={cfg.cols} and {n} output channels per group (of {groups}) must be even")
+
+
+def can_pack(cfg: AcceleratorConfig, shape: GemmShape | ConvShape) -> bool:
+    """Whether ``shape``'s weights can be loaded packed on ``cfg`` (weights in [-8, 7] assumed)."""
+    return cfg.packed_weights and w_packable(cfg.cols, shape.gemm[2], getattr(shape, "groups", 1))
+
+
 @lru_cache(maxsize=4096)
-def _gemm_cached(cfg: AcceleratorConfig, M: int, K: int, N: int, plan: Plan, per_channel: bool) -> LayerPerf:
-    return _finish(cfg, _group(cfg, plan, GemmA(M, K), M, K, N, N, per_channel), 1, M * K * N)
+def _gemm_cached(cfg: AcceleratorConfig, M: int, K: int, N: int, plan: Plan, per_channel: bool,
+                 packed: bool) -> LayerPerf:
+    return _finish(cfg, _group(cfg, plan, GemmA(M, K), M, K, N, N, per_channel, packed=packed), 1, M * K * N)
 
 
 def _residues(step: int, n: int, pb: int) -> Counter:
@@ -548,8 +578,10 @@ def _conv_cached(cfg: AcceleratorConfig, shape: ConvShape, plan: Plan, per_chann
     # the port bytes (tensors are port aligned, so the load durations depend on that residue only).
     pb, G = cfg.host_port_bytes, shape.groups
     ga = _residues(shape.Cin // G, G, pb)
-    gw = _residues(N, G, pb)
-    return _finish(cfg, _group(cfg, plan, shape.view(0), M, K, N, shape.Cout, per_channel, ga, gw, gw), 1,
+    packed = shape.packed_weights
+    gq = _residues(N, G, pb)
+    gw = _residues(w_byte_offset(N, packed), G, pb) if packed else gq
+    return _finish(cfg, _group(cfg, plan, shape.view(0), M, K, N, shape.Cout, per_channel, ga, gw, gq, packed), 1,
                    shape.macs)
 
 
@@ -560,13 +592,16 @@ def clear_cache() -> None:
     _conv_cached.cache_clear()
 
 
-def gemm_perf(cfg: AcceleratorConfig, M: int, K: int, N: int, plan: Plan, per_channel: bool = False) -> LayerPerf:
+def gemm_perf(cfg: AcceleratorConfig, M: int, K: int, N: int, plan: Plan, per_channel: bool = False,
+              packed_weights: bool = False) -> LayerPerf:
     """The program ``lower_gemm`` emits for an M x K x N GEMM with ``plan`` (``per_channel``: a
-    ChannelQuant, i.e. quantization-table loads), as the cycle model would count it."""
+    ChannelQuant, i.e. quantization-table loads; ``packed_weights``: W packed, as :class:`GemmShape`),
+    as the cycle model would count it."""
     if min(M, K, N) < 1:
         raise LoweringError(f"empty GEMM {M}x{K}x{N}")
     _check_plan(cfg, plan)
-    return _gemm_cached(cfg, int(M), int(K), int(N), plan, bool(per_channel))
+    check_packed(cfg, GemmShape(M, K, N, bool(packed_weights)))
+    return _gemm_cached(cfg, int(M), int(K), int(N), plan, bool(per_channel), bool(packed_weights))
 
 
 def conv_perf(cfg: AcceleratorConfig, shape: ConvShape, plan: Plan, per_channel: bool = False) -> LayerPerf:
@@ -575,6 +610,7 @@ def conv_perf(cfg: AcceleratorConfig, shape: ConvShape, plan: Plan, per_channel:
     if shape.OH < 1 or shape.OW < 1:
         raise LoweringError(f"empty convolution output {shape.OH}x{shape.OW}")
     _check_plan(cfg, plan)
+    check_packed(cfg, shape)
     return _conv_cached(cfg, shape, plan, bool(per_channel))
 
 
@@ -595,4 +631,4 @@ def layer_perf(cfg: AcceleratorConfig, shape: GemmShape | ConvShape, plan: Plan,
     """:func:`gemm_perf` or :func:`conv_perf` by the shape's type."""
     if isinstance(shape, ConvShape):
         return conv_perf(cfg, shape, plan, per_channel)
-    return gemm_perf(cfg, shape.M, shape.K, shape.N, plan, per_channel)
+    return gemm_perf(cfg, shape.M, shape.K, shape.N, plan, per_channel, shape.packed_weights)

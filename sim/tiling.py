@@ -12,6 +12,8 @@ as pure functions of the plan and the block's coordinates:
 * :func:`a_block_loads`, :func:`w_block_loads`, :func:`q_tile_load`: the load
   instructions (:class:`Load`, before relocation) that fill the scratchpads for
   one block and reduction chunk, after :func:`merge` has joined adjacent pieces;
+* the host layout of W, plain or packed two 4-bit weights per byte
+  (:func:`w_row_stride`, :func:`w_host_bytes`, :func:`w_packable`);
 * the block grid (:func:`blocks`) and the residency rules
   (:func:`a_visits`, :func:`w_visits`, :func:`q_visits`): how often each
   scratchpad fill is issued in the loop order.
@@ -28,13 +30,14 @@ from functools import lru_cache
 from typing import Iterable, NamedTuple, Sequence
 
 from hwgen.dataflow import STATIONARY, Dataflow
-from hwgen.isa import LAYOUT, QTABLE_BYTES, Opcode
+from hwgen.isa import LAYOUT, QTABLE_BYTES, LoadTarget, Opcode
 
 from .reference import conv_out_size
 from hwgen.errors import HwgenError
 
 __all__ = ["LoweringError", "Plan", "Rect", "GemmA", "ConvA", "Load", "piece", "merge", "blocks",
-           "a_block_loads", "w_block_loads", "q_tile_load", "a_visits", "w_visits", "q_visits", "cdiv", "clear_cache"]
+           "a_block_loads", "w_block_loads", "q_tile_load",
+           "w_row_stride", "w_host_bytes", "w_byte_offset", "w_packable", "a_visits", "w_visits", "q_visits", "cdiv", "clear_cache"]
 
 
 class LoweringError(HwgenError, ValueError):
@@ -45,6 +48,7 @@ _STRIDE_FIELD = {f.name: f for f in LAYOUT[Opcode.LOAD]}["word_stride"]
 #: builds a named tuple from a tuple of all its fields without its Python-level ``__new__`` (the
 #: analytical model and the mapper build millions of rectangles and loads)
 _new = tuple.__new__
+_W4 = int(LoadTarget.W4)
 
 
 def cdiv(a: int, b: int) -> int:
@@ -328,7 +332,7 @@ def piece(target: int, spad_addr: int, count: int, lane_off: int, lanes: int, te
     if offset is None:
         return _new(Load, (target, 1, spad_addr, count, lane_off, lanes, None, 0, 0, 0))
     ws = word_stride if count > 1 else 0
-    ls = lane_stride if lanes > 1 else 0
+    ls = lane_stride if lanes > 1 or target == _W4 else 0  # packed lanes are always contiguous nibbles
     if not (_SLO <= ws <= _SHI and _SLO <= ls <= _SHI):
         raise LoweringError(f"load stride {ws if not _fits_stride(ws) else ls} does not fit the "
                             f"{_STRIDE_FIELD.width}-bit stride field")
@@ -350,7 +354,9 @@ def _join_stride(n_p: int, s_p: int, n_q: int, s_q: int, d_off: int) -> int | No
 
 def _try_merge(p: Load, q: Load) -> Load | None:
     """p and q as one load, when q continues p along the words or along the lanes. (Fields unpacked once
-    and the result built with ``tuple.__new__``: ``Load._replace`` was most of the merge's time.)"""
+    and the result built with ``tuple.__new__``: ``Load._replace`` was most of the merge's time.)
+    Packed-weight loads (target w4) join along the words only: their offsets count bytes, their lanes
+    nibbles."""
     pt, pz, psa, pn, plo, pln, pten, poff, pws, pls = p
     qt, qz, qsa, qn, qlo, qln, qten, qoff, qws, qls = q
     if pt != qt or pz != qz or pten != qten:
@@ -363,7 +369,7 @@ def _try_merge(p: Load, q: Load) -> Load | None:
         s = _join_stride(pn, pws, qn, qws, qoff - poff)
         if s is not None:
             return _new(Load, (pt, pz, psa, pn + qn, plo, pln, pten, poff, s, max(pls, qls)))
-    if psa == qsa and pn == qn and qlo == plo + pln:
+    if psa == qsa and pn == qn and qlo == plo + pln and pt != _W4:
         if pz:
             return _new(Load, (pt, pz, psa, pn, plo, pln + qln, pten, poff, pws, pls))
         if pn > 1 and pws != qws:
@@ -463,30 +469,59 @@ def _a_block_loads(R: int, os_: bool, layout: int, aview, m0: int, m1: int, k0: 
     return tuple(merge(pieces))
 
 
+def w_row_stride(n: int, packed: bool) -> int:
+    """The distance, in weights, between W's rows of ``n`` columns in host memory: ``n``, or packed (two
+    4-bit weights per byte, low nibble first) each row padded to whole bytes so that it starts on one."""
+    return 2 * cdiv(n, 2) if packed else n
+
+
+def w_host_bytes(rows: int, n: int, packed: bool) -> int:
+    """Host bytes of a ``rows`` x ``n`` W tensor in the layout of :func:`w_row_stride`."""
+    return rows * w_row_stride(n, packed) // (2 if packed else 1)
+
+
+def w_byte_offset(element: int, packed: bool) -> int:
+    """The host byte of W's element (weight) offset ``element`` (even when packed: see :func:`w_packable`)."""
+    return element // 2 if packed else element
+
+
+def w_packable(cols: int, group_cols: int, groups: int) -> bool:
+    """Whether W can be loaded packed (target w4) on an array of ``cols`` columns when each of ``groups``
+    groups has ``group_cols`` output channels: a packed load's lane 0 is the low nibble of a byte, so every
+    column tile (``cols`` apart) and every group (``group_cols`` apart) must start on an even weight."""
+    return cols % 2 == 0 and (groups == 1 or group_cols % 2 == 0)
+
+
 def w_block_loads(R: int, plan: Plan, tiles: Sequence[tuple[int, int]], k0: int, k1: int, w_stride: int,
-                  w_off: int) -> Sequence[Load]:
+                  w_off: int, packed: bool = False) -> Sequence[Load]:
     """The loads filling the W scratchpad with column tiles ``tiles`` x reduction chunk [k0, k1);
-    W[k, n] is at ``W + k*w_stride + w_off + n``.
+    W[k, n] is weight ``k*w_stride + w_off + n`` of the W tensor (its byte when plain; packed, two per
+    byte, :func:`w_row_stride`: loads of target w4 at byte offsets half the weight offsets, which the
+    caller keeps even, :func:`w_packable`).
 
     os: W word ``j*kc + k`` holds W[k0+k, tile j]; ws: words ``(j*kt + t)*R + i`` hold W[k0 + t*R + i, tile j].
     Memoised by value, as :func:`a_block_loads` (the tuple returned is shared)."""
     os_ = plan.dataflow is Dataflow.OS
-    return _w_block_loads(R, os_, plan.kc if os_ else cdiv(plan.kc, R), tuple(tiles), k0, k1, w_stride, w_off)
+    return _w_block_loads(R, os_, plan.kc if os_ else cdiv(plan.kc, R), tuple(tiles), k0, k1, w_stride, w_off,
+                          packed)
 
 
 @lru_cache(maxsize=1 << 15)
 def _w_block_loads(R: int, os_: bool, layout: int, tiles: tuple[tuple[int, int], ...], k0: int, k1: int,
-                   w_stride: int, w_off: int) -> tuple[Load, ...]:
+                   w_stride: int, w_off: int, packed: bool) -> tuple[Load, ...]:
     """:func:`w_block_loads` (``os_``, ``layout``: the plan's ``kc`` for os, its k tiles per chunk for ws)."""
     pieces = []
+    target, d = (_W4, 2) if packed else (1, 1)
+    stride = w_stride // d
     for j, (na, nb) in enumerate(tiles):
         if os_:
-            pieces.append(piece(1, j * layout, k1 - k0, 0, nb - na, "W", k0 * w_stride + w_off + na, w_stride, 1))
+            pieces.append(piece(target, j * layout, k1 - k0, 0, nb - na, "W", (k0 * w_stride + w_off + na) // d,
+                                stride, 1))
         else:
             for t, ka in enumerate(range(k0, k1, R)):
                 kb = min(k1, ka + R)
-                pieces.append(piece(1, (j * layout + t) * R, kb - ka, 0, nb - na, "W", ka * w_stride + w_off + na,
-                                    w_stride, 1))
+                pieces.append(piece(target, (j * layout + t) * R, kb - ka, 0, nb - na, "W",
+                                    (ka * w_stride + w_off + na) // d, stride, 1))
     return tuple(merge(pieces))
 
 
