@@ -84,6 +84,8 @@ returns both outcome lists: same fault, same outcome.
 
 from __future__ import annotations
 
+import gzip
+import hashlib
 import json
 import os
 import re
@@ -101,15 +103,23 @@ from hwgen.native import cpp_source
 from hwgen.program import Program
 
 from .faults import FAULT_MODELS, OUTCOMES, Fault, InjectionResult, Site
+from .rtl_memports import VERILOG_ID, MemoryPorts, clean_name, memory_ports, module_bodies
 from .sites import model_sites, read_port_suffix
 
 __all__ = ["RtlInjector", "RtlGolden", "StateVar", "RtlState", "rtl_state", "parse_verilog_state", "state_vlt",
            "make_rtl_injector", "cocotb_crosscheck", "INJECT_MAIN", "DETAILS"]
 
+#: The C++ result codes (index = code, the enum in cpp/inject_main.cpp): (detail string, outcome). The
+#: C++ decides the code (``decide_outcome``, and the shortcuts: early stop, after the end, not read again);
+#: this table is the one place a code becomes an outcome.
+DETAIL_OUTCOMES = (("state re-converged", "masked"), ("same output", "masked"),
+                   ("same output, other memory differs", "masked"), ("output", "sdc"), ("error", "due"),
+                   ("timeout", "due"), ("mem_oob", "due"), ("after the end", "masked"),
+                   ("same output, late", "masked"), ("same output, early", "masked"),
+                   ("not read again", "masked"))
 #: Detail strings of the C++ result codes (index = code).
-DETAILS = ("state re-converged", "same output", "same output, other memory differs", "output", "error", "timeout",
-           "mem_oob", "after the end", "same output, late", "same output, early")
-_DETAIL_OUTCOME = ("masked", "masked", "masked", "sdc", "due", "due", "due", "masked", "masked", "masked")
+DETAILS = tuple(d for d, _ in DETAIL_OUTCOMES)
+_DETAIL_OUTCOME = tuple(o for _, o in DETAIL_OUTCOMES)
 _MODEL_CODE = {"seu": 0, "mbu": 1, "stuck0": 2, "stuck1": 3}
 
 
@@ -137,6 +147,9 @@ class RtlState:
 
     vars: list[StateVar]
     by_name: dict[str, int] = field(default_factory=dict)
+    #: the memories' read ports and write lanes (:mod:`fault_injection.rtl_memports`), for the
+    #: memory-liveness shortcut; empty when not parsed
+    ports: MemoryPorts = field(default_factory=MemoryPorts)
 
     def index(self, name: str) -> int:
         try:
@@ -158,11 +171,8 @@ class RtlState:
         return sum(v.bits for v in self.vars)
 
 
-_ID = r"(?:\\\S+|[A-Za-z_][\w$]*)"
-
-
-def _clean(name: str) -> str:
-    return name.strip().lstrip("\\").strip()
+_ID = VERILOG_ID
+_clean = clean_name
 
 
 def parse_verilog_state(vtext: str, top: str, read_ports: Mapping[str, Sequence[str]] | None = None,
@@ -173,10 +183,7 @@ def parse_verilog_state(vtext: str, top: str, read_ports: Mapping[str, Sequence[
     (:func:`read_port_data`); the read register whose data wire carries the k-th name is the site
     ``<memory>`` + ``read_port_suffix(k)``. A memory with one read port needs none."""
     read_ports = read_ports or {}
-    bodies: dict[str, str] = {}
-    for chunk in re.split(r"^module ", vtext, flags=re.M)[1:]:
-        name = _clean(chunk.split("(", 1)[0])
-        bodies[name] = chunk.split("\nendmodule", 1)[0]
+    bodies = module_bodies(vtext)
     if top not in bodies:
         raise ValueError(f"no module '{top}' in the Verilog")
     # instance paths: module -> (parent module, instance name)
@@ -248,7 +255,8 @@ def parse_verilog_state(vtext: str, top: str, read_ports: Mapping[str, Sequence[
             full = [a for a in full if a in known] + [a for a in full if a not in known]
             path = f"{prefix}.{name}" if prefix else name
             out.append(StateVar(path, w, d, "mem" if d > 1 else "ff", tuple(dict.fromkeys(full + [path]))))
-    state = RtlState(out)
+    mems = [(i, v.path, v.width, v.depth) for i, v in enumerate(out) if v.depth > 1]
+    state = RtlState(out, ports=memory_ports(vtext, top, mems))
     for i, v in enumerate(out):
         for a in v.aliases:
             state.by_name.setdefault(a, i)
@@ -276,20 +284,82 @@ def read_port_data(design) -> dict[str, list[str]]:
     return out
 
 
-def rtl_state(cfg: AcceleratorConfig) -> tuple[str, RtlState]:
-    """(Verilog of the native top, its state) for ``cfg``; memoised per process."""
+def rtl_state(cfg: AcceleratorConfig, *, cache_dir=None) -> tuple[str, RtlState]:
+    """(Verilog of the native top, its state) for ``cfg``; memoised per process and on disk.
+
+    Generating and parsing the Verilog takes seconds (4 s at 8x8), and every campaign worker process
+    needs it: so the result is kept in the build cache (``cache_dir``, default
+    :func:`hwgen.rtlsim.default_cache_dir`) as ``fi-state-<name>-<key>.json.gz``, keyed by the
+    configuration and a digest of the sources it derives from (:func:`state_key`)."""
+    key = cfg.to_json()
+    if key not in _STATE_MEMO:
+        path = _state_cache_path(cfg, cache_dir)
+        got = _read_state_cache(path)
+        if got is None:
+            got = _make_rtl_state(cfg)
+            _write_state_cache(path, *got)
+        _STATE_MEMO[key] = got
+    return _STATE_MEMO[key]
+
+
+def _make_rtl_state(cfg: AcceleratorConfig) -> tuple[str, RtlState]:
     from hwgen.config import Controller
     from hwgen.generate import verilog_text
     from hwgen.native import TOP
     from hwgen.top import Accelerator
 
-    key = cfg.to_json()
-    if key not in _STATE_MEMO:
-        vtext, _ = verilog_text(cfg, name=TOP)
-        ports = read_port_data(Accelerator(cfg)) if cfg.controller is Controller.DECOUPLED else {}
-        known = frozenset(s.name for s in model_sites(cfg))
-        _STATE_MEMO[key] = (vtext, parse_verilog_state(vtext, TOP, ports, known))
-    return _STATE_MEMO[key]
+    vtext, _ = verilog_text(cfg, name=TOP)
+    ports = read_port_data(Accelerator(cfg)) if cfg.controller is Controller.DECOUPLED else {}
+    known = frozenset(s.name for s in model_sites(cfg))
+    return vtext, parse_verilog_state(vtext, TOP, ports, known)
+
+
+def state_key(cfg: AcceleratorConfig) -> str:
+    """The disk memo's key of ``cfg``'s state: its configuration, the Amaranth version and every source of
+    the generator (``hwgen``) and of the parser and site names (``fault_injection``): an edit to any of
+    them regenerates."""
+    from importlib.metadata import version
+
+    import hwgen
+
+    h = hashlib.sha256(f"fi-state-1\0{cfg.to_json()}\0amaranth={version('amaranth')}\0".encode())
+    for pkg in (Path(hwgen.__file__).parent, Path(__file__).parent):
+        for f in sorted(pkg.rglob("*")):
+            if f.suffix in (".py", ".cpp", ".inc") and f.is_file():
+                h.update(f.relative_to(pkg.parent).as_posix().encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()[:24]
+
+
+def _state_cache_path(cfg: AcceleratorConfig, cache_dir) -> Path:
+    from hwgen.rtlsim import default_cache_dir
+
+    cache = Path(cache_dir).resolve() if cache_dir is not None else default_cache_dir()
+    return cache / f"fi-state-{cfg.name}-{state_key(cfg)}.json.gz"
+
+
+def _read_state_cache(path: Path) -> tuple[str, RtlState] | None:
+    """The memoised (Verilog, state), or None if absent or unreadable (then it is made again)."""
+    try:
+        d = json.loads(gzip.decompress(path.read_bytes()))
+        state = RtlState([StateVar(v["path"], int(v["width"]), int(v["depth"]), v["kind"], tuple(v["aliases"]))
+                          for v in d["vars"]], {str(k): int(i) for k, i in d["by_name"].items()},
+                         MemoryPorts.from_json(d["ports"]))
+        return str(d["vtext"]), state
+    except (OSError, ValueError, KeyError, TypeError, EOFError):
+        return None
+
+
+def _write_state_cache(path: Path, vtext: str, state: RtlState) -> None:
+    d = {"vtext": vtext, "by_name": state.by_name, "ports": state.ports.to_json(),
+         "vars": [{"path": v.path, "width": v.width, "depth": v.depth, "kind": v.kind, "aliases": list(v.aliases)}
+                  for v in state.vars]}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_bytes(gzip.compress(json.dumps(d).encode(), compresslevel=1))
+        os.replace(tmp, path)          # atomic: a concurrent reader sees the old file or the whole new one
+    except OSError:
+        pass                           # a read-only cache only costs the regeneration next time
 
 
 def state_vlt(state: RtlState, top: str, module_of=None) -> str:
@@ -302,6 +372,12 @@ def state_vlt(state: RtlState, top: str, module_of=None) -> str:
         inst, _, name = v.path.rpartition(".")
         module = module_of(inst) if module_of else (f"{top}.{inst}" if inst else top)
         lines.append(f'public_flat_rw -module "{module}" -var "{name}"')
+    own = {v.path for v in state.vars}
+    for path, _ in state.ports.wires:           # the memories' port nets, observed by the liveness shortcut
+        if path not in own:
+            inst, _, name = path.rpartition(".")
+            module = module_of(inst) if module_of else (f"{top}.{inst}" if inst else top)
+            lines.append(f'public_flat_rd -module "{module}" -var "{name}"')
     return "\n".join(lines) + "\n"
 
 
@@ -321,7 +397,7 @@ def build_injector(cfg: AcceleratorConfig, *, cache_dir=None, verbose: bool = Fa
     """The native fault-injection build of ``cfg`` (cached like :func:`hwgen.native.build_native`)."""
     from hwgen.native import TOP, build_native_variant
 
-    vtext, state = rtl_state(cfg)
+    vtext, state = rtl_state(cfg, cache_dir=cache_dir)
     return build_native_variant(cfg, "fi", inject_cpp(cfg), state_vlt(state, TOP), vtext=vtext,
                                 cache_dir=cache_dir, verbose=verbose)
 
@@ -383,7 +459,7 @@ class RtlInjector:
         self.early_stop, self.check_gap = early_stop, check_gap
         self.timeout_factor, self.timeout_margin = timeout_factor, timeout_margin
         self.cache_dir, self.verify = cache_dir, verify
-        _, self.state = rtl_state(cfg)
+        _, self.state = rtl_state(cfg, cache_dir=cache_dir)
         self._tmp = None
         if work_dir is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="hwgen_fi_rtl_")
@@ -421,6 +497,11 @@ class RtlInjector:
             lines.append(f"region {reg.addr} {reg.addr + reg.nbytes}")
         for v in self.state.vars:
             lines.append(f"var {_top()}.{v.path} {v.width} {v.depth}")
+        ports = self.state.ports
+        lines += [f"wire {_top()}.{path} {width}" for path, width in ports.wires]
+        lines += [f"rport {r.memory} {ports.wire_index(r.addr)} {r.lo} {r.hi}" for r in ports.reads]
+        lines += [f"wlane {w.memory} {ports.wire_index(w.addr)} {w.lo} {w.hi} {ports.wire_index(w.en)} {w.en_bit} "
+                  f"{w.blo} {w.bhi}" for w in ports.lanes]
         return lines
 
     def _run(self, mode: str, lines: list[str], out: Path) -> float:

@@ -1,10 +1,12 @@
-
 // ---------------------------------------------------------------- fault injection (fault_injection/rtl_injector.py)
 //   @EXE@ golden <job> <prefix>   -> <prefix>.txt, .hash (uint64 per cycle), .mem, .state
-//   @EXE@ inject <job> <results>  -> one line per fault: "id outcome_code detail_code end_cycle early"
+//   @EXE@ inject <job> <results>  -> one line per fault: "id filled detail_code end_cycle early"
 // Job file: "key value..." lines: mem_bytes, image, timeout, jobs, check_gap, early_stop, golden,
 // golden_oob, verify, region <lo> <hi>, var <path> <width> <depth>, fault <id> <var> <model> <cycle>
-// <bit> <word> <nbits> <duration>.
+// <bit> <word> <nbits> <duration>; for the memory-liveness shortcut (early stop only): wire <path>
+// <width> (an observed net, not state), rport <mem var> <addr wire> <lo> <hi> (a read of word
+// addr[hi:lo] at every clock edge), wlane <mem var> <addr wire> <lo> <hi> <en wire> <en bit> <blo> <bhi>
+// (bits [blo, bhi] of word addr[hi:lo] written when en[en bit]).
 #include "verilated_syms.h"
 #include <algorithm>
 #include <sys/mman.h>
@@ -14,15 +16,21 @@
 struct Var { std::string path; uint8_t* p = nullptr; uint32_t width = 0, depth = 1, stride = 0; };
 struct FaultSpec { long long id; int var, model; uint64_t cycle; uint32_t bit, word, nbits, duration; };
 struct Slot { int32_t filled, detail, early, pad; uint64_t end; };
+struct ReadPort { int mem, addr; uint32_t lo, hi; };
+struct WriteLane { int mem, addr; uint32_t lo, hi; int en; uint32_t en_bit, blo, bhi; };
 enum { M_SEU = 0, M_MBU = 1, M_STUCK0 = 2, M_STUCK1 = 3 };
-enum { D_CONVERGED = 0, D_SAME, D_MEMORY, D_OUTPUT, D_ERROR, D_TIMEOUT, D_OOB, D_AFTER_END, D_LATE, D_EARLY };
+// Detail codes: rtl_injector.DETAILS holds their names and the outcome of each, in this order.
+enum { D_CONVERGED = 0, D_SAME, D_MEMORY, D_OUTPUT, D_ERROR, D_TIMEOUT, D_OOB, D_AFTER_END, D_LATE, D_EARLY,
+       D_UNREAD };
 
 struct Job {
     uint64_t mem_bytes = 0, timeout = 0, check_gap = 64;
     int jobs = 1, early_stop = 1, golden_oob = 0, verify = 1;
     std::string image, golden, dump;
     std::vector<std::pair<uint64_t, uint64_t>> regions;
-    std::vector<Var> vars;
+    std::vector<Var> vars, wires;
+    std::vector<ReadPort> rports;
+    std::vector<WriteLane> wlanes;
     std::vector<FaultSpec> faults;
 };
 
@@ -51,6 +59,13 @@ static bool parse_job(const char* path, Job& job) {
         else if (key == "verify") ls >> job.verify;
         else if (key == "region") { uint64_t lo, hi; ls >> lo >> hi; job.regions.push_back({lo, hi}); }
         else if (key == "var") { Var v; ls >> v.path >> v.width >> v.depth; job.vars.push_back(v); }
+        else if (key == "wire") { Var v; ls >> v.path >> v.width; job.wires.push_back(v); }
+        else if (key == "rport") { ReadPort r; ls >> r.mem >> r.addr >> r.lo >> r.hi; job.rports.push_back(r); }
+        else if (key == "wlane") {
+            WriteLane w;
+            ls >> w.mem >> w.addr >> w.lo >> w.hi >> w.en >> w.en_bit >> w.blo >> w.bhi;
+            job.wlanes.push_back(w);
+        }
         else if (key == "fault") {
             FaultSpec f;
             ls >> f.id >> f.var >> f.model >> f.cycle >> f.bit >> f.word >> f.nbits >> f.duration;
@@ -172,8 +187,26 @@ static bool regions_differ(const std::vector<uint8_t>& a, const std::vector<uint
     return false;
 }
 
-// The child: apply the fault at cycle n and run on; early stop on a golden fingerprint.
-static void run_child(Sim& s, const FaultSpec& f, uint64_t n, Slot& out) {
+// ---- the outcome decision: the one place that turns the end of a faulty run into a detail code
+// (rtl_injector.DETAILS maps codes to outcomes). A run ends here when the design halted (done or
+// error) or timed out; n is its last cycle. Status the design reports at the end (detected/corrected
+// counters of future safety mechanisms) belongs here, read from s.top like done and error.
+static int32_t decide_outcome(const Sim& s, uint64_t n, bool timed_out) {
+    const uint64_t last = g_hash.size() - 1;   // golden halt cycle
+    if (s.top->error) return D_ERROR;
+    if (timed_out) return D_TIMEOUT;
+    if (s.mem.oob && !g_job.golden_oob) return D_OOB;
+    if (regions_differ(s.mem.bytes, g_mem)) return D_OUTPUT;
+    if (s.mem.bytes != g_mem) return D_MEMORY;
+    if (n > last) return D_LATE;
+    if (n < last) return D_EARLY;
+    return D_SAME;
+}
+
+// One faulty run: apply the fault at cycle n (the Sim holds the golden state of cycle n) and run on;
+// early stop on a golden fingerprint (equal state, equal future: masked). Leaves the Sim wherever the
+// run ended (the caller restores its snapshot).
+static void run_fault(Sim& s, const FaultSpec& f, uint64_t n, Slot& out) {
     const bool stuck = f.model == M_STUCK0 || f.model == M_STUCK1;
     const uint64_t win_end = n + (stuck ? std::max<uint32_t>(1, f.duration) : 1);
     const uint64_t last = g_hash.size() - 1;   // golden halt cycle
@@ -196,14 +229,7 @@ static void run_child(Sim& s, const FaultSpec& f, uint64_t n, Slot& out) {
     }
     out.end = n;
     if (!g_job.dump.empty()) write_vec(g_job.dump + "/fault_" + std::to_string(f.id) + ".mem", s.mem.bytes);
-    if (s.top->error) out.detail = D_ERROR;
-    else if (timed_out) out.detail = D_TIMEOUT;
-    else if (s.mem.oob && !g_job.golden_oob) out.detail = D_OOB;
-    else if (regions_differ(s.mem.bytes, g_mem)) out.detail = D_OUTPUT;
-    else if (s.mem.bytes != g_mem) out.detail = D_MEMORY;
-    else if (n > last) out.detail = D_LATE;
-    else if (n < last) out.detail = D_EARLY;
-    else out.detail = D_SAME;
+    out.detail = decide_outcome(s, n, timed_out);
     out.filled = 1;
 }
 
@@ -254,6 +280,101 @@ static int golden_mode(Sim& s, const std::string& prefix) {
     return 0;
 }
 
+// ---- memory liveness (early stop only): when does the golden run read or overwrite a memory word?
+// The design reaches a memory's contents only through its read ports (synchronous: the word at the
+// port's address is sampled at every clock edge; rtl_injector.memory_ports accepts a memory only if
+// every use of it in the Verilog is such a read or a lane write it has listed). So a flip of bits of
+// word w held from cycle c changes nothing else in the state until the first cycle r >= c at which a
+// port reads w: until then the faulty run equals the golden run outside that word (same addresses,
+// enables and write data), hence also writes the same lanes. A bit whose lane is written in [c, r)
+// holds the golden value again; the others are still flipped at r. Hence: no bit left, or no read
+// before the golden halt: masked, nothing to simulate; otherwise the fault is the same flip of the
+// remaining bits at cycle r (the same state at r, so the same run from r on: outcome, detail, end).
+struct WriteEvent { uint32_t cycle, blo, bhi; };
+struct MemTrace { std::vector<std::vector<uint32_t>> reads; std::vector<std::vector<WriteEvent>> writes; };
+static std::vector<MemTrace> g_trace;   // per state var (empty for a var without listed ports)
+
+static inline uint64_t wire_value(const Var& w) {
+    uint64_t v = 0;
+    std::memcpy(&v, w.p, std::min<uint32_t>(w.stride, 8));
+    return v;
+}
+static inline uint64_t field(uint64_t v, uint32_t lo, uint32_t hi) {
+    const uint32_t n = hi - lo + 1;
+    return n >= 64 ? v >> lo : (v >> lo) & ((uint64_t(1) << n) - 1);
+}
+
+// Record, for every cycle before the golden halt, the words each read port reads and the lanes each
+// write lane writes; s is at cycle 0 and is left at the halt.
+static void trace_memories(Sim& s, uint64_t last) {
+    g_trace.assign(g_job.vars.size(), MemTrace());
+    for (const ReadPort& r : g_job.rports) g_trace[r.mem].reads.resize(g_job.vars[r.mem].depth);
+    for (const WriteLane& w : g_job.wlanes) g_trace[w.mem].writes.resize(g_job.vars[w.mem].depth);
+    for (uint64_t n = 0; n < last; ++n) {   // the state of cycle n is settled: these are its edge's accesses
+        for (const ReadPort& r : g_job.rports) {
+            const uint64_t word = field(wire_value(g_job.wires[r.addr]), r.lo, r.hi);
+            if (word < g_job.vars[r.mem].depth) {
+                auto& v = g_trace[r.mem].reads[word];
+                if (v.empty() || v.back() != n) v.push_back(uint32_t(n));
+            }
+        }
+        for (const WriteLane& w : g_job.wlanes) {
+            if (!(wire_value(g_job.wires[w.en]) >> w.en_bit & 1)) continue;
+            const uint64_t word = field(wire_value(g_job.wires[w.addr]), w.lo, w.hi);
+            if (word < g_job.vars[w.mem].depth) g_trace[w.mem].writes[word].push_back({uint32_t(n), w.blo, w.bhi});
+        }
+        s.tick();
+    }
+}
+
+// The fault to simulate instead of f (true), or false if f is masked without simulation.
+static bool live_fault(const FaultSpec& f, uint64_t last, FaultSpec& eff) {
+    eff = f;
+    if (f.model != M_SEU && f.model != M_MBU) return true;   // stuck-at faults persist: no shortcut
+    if (size_t(f.var) >= g_trace.size() || g_trace[f.var].reads.empty()) return true;
+    const MemTrace& t = g_trace[f.var];
+    const auto& rd = t.reads[f.word];
+    const auto it = std::lower_bound(rd.begin(), rd.end(), uint32_t(f.cycle));
+    if (it == rd.end() || *it >= last) return false;   // never read again before the halt
+    const uint32_t r = *it;
+    const uint32_t n = std::max<uint32_t>(1, f.nbits);
+    uint32_t lo = UINT32_MAX, hi = 0, alive = 0;
+    for (uint32_t k = f.bit; k < f.bit + n && k < g_job.vars[f.var].width; ++k) {
+        bool dead = false;
+        if (!t.writes.empty())
+            for (const WriteEvent& w : t.writes[f.word])
+                if (w.cycle >= f.cycle && w.cycle < r && w.blo <= k && k <= w.bhi) { dead = true; break; }
+        if (dead) continue;
+        lo = std::min(lo, k); hi = std::max(hi, k); ++alive;
+    }
+    if (alive == 0) return false;                        // every flipped bit overwritten before the read
+    if (hi - lo + 1 != alive) return true;               // not one run of adjacent bits: simulate as given
+    eff.cycle = r; eff.bit = lo; eff.nbits = alive;
+    return true;
+}
+
+struct Task { size_t index; FaultSpec spec; };
+
+// One worker's share of the tasks (every step-th from first, in cycle order): replay the golden run
+// from cycle 0 (s), and at each task's cycle check the state against the golden fingerprint (this
+// also checks the previous restore), save it, run the fault, restore. Returns 0 or an exit status.
+static int run_share(Sim& s, const std::vector<Task>& tasks, size_t first, size_t step, Slot* slots) {
+    Snapshot snap;
+    uint64_t n = 0;
+    for (size_t k = first; k < tasks.size(); k += step) {
+        const FaultSpec& f = tasks[k].spec;
+        while (n < f.cycle) { s.tick(); ++n; }
+        if (g_job.verify && state_hash(s) != g_hash[n]) {
+            std::fprintf(stderr, "replay diverged from the golden run at cycle %" PRIu64 "\n", n);
+            return 4;
+        }
+        snap.save(s);
+        run_fault(s, f, n, slots[tasks[k].index]);
+        snap.restore(s);
+    }
+    return 0;
+}
+
 static int inject_mode(Sim& s, const std::string& results_path) {
     if (!read_vec(g_job.golden + ".hash", g_hash) || g_hash.empty() || !read_vec(g_job.golden + ".mem", g_mem) ||
         g_mem.size() != g_job.mem_bytes) {
@@ -262,43 +383,53 @@ static int inject_mode(Sim& s, const std::string& results_path) {
     }
     const uint64_t last = g_hash.size() - 1;
     const size_t nf = g_job.faults.size();
-    std::vector<size_t> order(nf);
-    for (size_t i = 0; i < nf; ++i) order[i] = i;
-    std::stable_sort(order.begin(), order.end(),
-                     [](size_t a, size_t b) { return g_job.faults[a].cycle < g_job.faults[b].cycle; });
     Slot* slots = static_cast<Slot*>(mmap(nullptr, sizeof(Slot) * std::max<size_t>(nf, 1), PROT_READ | PROT_WRITE,
                                           MAP_SHARED | MAP_ANONYMOUS, -1, 0));
     if (slots == MAP_FAILED) { std::perror("mmap"); return 3; }
     std::memset(slots, 0, sizeof(Slot) * std::max<size_t>(nf, 1));
-    std::fflush(nullptr);
     start_run(s);
-    uint64_t n = 0, verified = UINT64_MAX;
-    int running = 0;
-    for (size_t k = 0; k < nf; ++k) {
-        const FaultSpec& f = g_job.faults[order[k]];
-        Slot& slot = slots[order[k]];
+    const bool liveness = g_job.early_stop && !g_job.rports.empty();
+    if (liveness) {
+        Snapshot start;
+        start.save(s);
+        trace_memories(s, last);
+        start.restore(s);
+    }
+    std::vector<Task> tasks;
+    for (size_t i = 0; i < nf; ++i) {
+        const FaultSpec& f = g_job.faults[i];
+        Slot& slot = slots[i];
+        FaultSpec eff = f;
         if (f.cycle >= last) {   // the design has halted (or halts in this very cycle): nothing to corrupt
             slot.detail = D_AFTER_END; slot.early = 1; slot.end = last; slot.filled = 1;
-            continue;
+        } else if (liveness && !live_fault(f, last, eff)) {
+            slot.detail = D_UNREAD; slot.early = 1; slot.end = f.cycle; slot.filled = 1;
+        } else {
+            tasks.push_back({i, eff});
         }
-        while (n < f.cycle) { s.tick(); ++n; }
-        if (g_job.verify && verified != n) {
-            if (state_hash(s) != g_hash[n]) {
-                std::fprintf(stderr, "replay diverged from the golden run at cycle %" PRIu64 "\n", n);
-                return 4;
-            }
-            verified = n;
-        }
-        if (running >= g_job.jobs) { int st; if (wait(&st) > 0) --running; }
-        const pid_t pid = fork();
-        if (pid < 0) { std::perror("fork"); return 3; }
-        if (pid == 0) {
-            run_child(s, f, n, slot);
-            _exit(0);
-        }
-        ++running;
     }
-    while (running > 0) { int st; if (wait(&st) <= 0) break; --running; }
+    std::stable_sort(tasks.begin(), tasks.end(), [](const Task& a, const Task& b) { return a.spec.cycle < b.spec.cycle; });
+    // jobs workers forked once (each replays the golden run for its share), or this process alone
+    const size_t workers = std::max<size_t>(1, std::min<size_t>(size_t(std::max(1, g_job.jobs)), tasks.size()));
+    int rc = 0;
+    if (workers == 1) {
+        rc = run_share(s, tasks, 0, 1, slots);
+    } else {
+        std::fflush(nullptr);
+        std::vector<pid_t> pids;
+        for (size_t k = 0; k < workers; ++k) {
+            const pid_t pid = fork();
+            if (pid < 0) { std::perror("fork"); rc = 3; break; }
+            if (pid == 0) { std::fflush(nullptr); _exit(run_share(s, tasks, k, workers, slots)); }
+            pids.push_back(pid);
+        }
+        for (pid_t pid : pids) {
+            int st = 0;
+            if (waitpid(pid, &st, 0) < 0 || !WIFEXITED(st)) rc = rc ? rc : 5;
+            else if (WEXITSTATUS(st) != 0) rc = rc ? rc : WEXITSTATUS(st);
+        }
+    }
+    if (rc) return rc;
     FILE* r = std::fopen(results_path.c_str(), "w");
     if (!r) return 3;
     for (size_t i = 0; i < nf; ++i)
@@ -320,7 +451,20 @@ int main(int argc, char** argv) {
     Sim sim;
     sim.mem.resize(g_job.mem_bytes);
     if (!load_image(sim)) { std::fprintf(stderr, "cannot read image %s\n", g_job.image.c_str()); return 3; }
-    if (!resolve_vars(sim.ctx.get(), g_job.vars)) return 3;
+    if (!resolve_vars(sim.ctx.get(), g_job.vars) || !resolve_vars(sim.ctx.get(), g_job.wires)) return 3;
+    for (const Var& v : g_job.vars) {
+        if (!Snapshot::covers(sim, v.p, size_t(v.stride) * v.depth)) {   // a snapshot would miss it
+            std::fprintf(stderr, "state element %s lies outside the model's root object\n", v.path.c_str());
+            return 3;
+        }
+    }
+    for (const ReadPort& r : g_job.rports)
+        if (r.mem < 0 || size_t(r.mem) >= g_job.vars.size() || r.addr < 0 || size_t(r.addr) >= g_job.wires.size() ||
+            r.hi < r.lo || r.hi - r.lo >= 32) { std::fprintf(stderr, "bad rport\n"); return 2; }
+    for (const WriteLane& w : g_job.wlanes)
+        if (w.mem < 0 || size_t(w.mem) >= g_job.vars.size() || w.addr < 0 || size_t(w.addr) >= g_job.wires.size() ||
+            w.en < 0 || size_t(w.en) >= g_job.wires.size() || w.hi < w.lo || w.hi - w.lo >= 32 || w.en_bit >= 64 ||
+            w.bhi < w.blo || w.bhi >= g_job.vars[w.mem].width) { std::fprintf(stderr, "bad wlane\n"); return 2; }
     for (const FaultSpec& f : g_job.faults) {
         if (f.var < 0 || size_t(f.var) >= g_job.vars.size() || f.word >= g_job.vars[f.var].depth ||
             f.bit >= g_job.vars[f.var].width || f.model < 0 || f.model > 3) {
