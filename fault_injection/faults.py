@@ -18,22 +18,39 @@ Fault models:
 * ``stuck0`` / ``stuck1``: one bit is forced to 0 / 1 for ``duration`` cycles
   starting at ``cycle`` (re-applied every cycle of the window).
 
-Outcomes: ``masked`` (outputs and final memory equal the golden run), ``sdc``
-(silent data corruption: the output regions differ), ``due`` (detected
-unrecoverable error: the design raised its error flag or did not halt within
-the timeout).
+Outcomes (:class:`Outcome`; :data:`OUTCOMES` is the tuple of their values, in report order):
+
+* ``masked``: outputs and final state as the golden run's (or the difference
+  provably gone: nothing of the fault is left);
+* ``corrected``: a correcting safety mechanism (SECDED, TMR) fired and the
+  output is right;
+* ``detected``: a detecting mechanism (parity, DMR, checksum, watchdog) flagged
+  the fault: the design reached its safe state;
+* ``latent``: the output is right and no mechanism fired, but the fault is
+  still in the state at the end: a multiple-point fault neither detected nor
+  perceived, which a second fault can make dangerous;
+* ``sdc``: silent data corruption, the output regions differ and nothing
+  detected it (ISO 26262's single-point or *residual* fault: ``Outcome.RESIDUAL``
+  is the same member);
+* ``due``: the design raised its error flag, did not halt within the timeout or
+  accessed memory out of range, with no safety mechanism's detection.
+
+The first three of schema version 1 (masked, sdc, due) keep their names and
+values; :data:`LEGACY_OUTCOMES` lists them. How each outcome counts in the
+ISO 26262-5 metrics is :func:`fault_injection.stats.fault_class`'s (one home).
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass
+from enum import StrEnum
 
 from hwgen.errors import HwgenError
 from hwgen.hw_facts import register_structure
 
-__all__ = ["Site", "Fault", "InjectionResult", "OUTCOMES", "FAULT_MODELS", "STRUCTURES", "structure_of",
-           "CampaignError"]
+__all__ = ["Site", "Fault", "InjectionResult", "Outcome", "OUTCOMES", "LEGACY_OUTCOMES", "FAULT_MODELS", "STRUCTURES",
+           "structure_of", "CampaignError"]
 
 
 class CampaignError(HwgenError, ValueError):
@@ -42,7 +59,25 @@ class CampaignError(HwgenError, ValueError):
     Defined with the shared vocabulary so that planning (fault_injection.sampling) and running
     (fault_injection.campaign, which re-exports it) raise the same class without importing each other."""
 
-OUTCOMES = ("masked", "sdc", "due")
+
+
+class Outcome(StrEnum):
+    """What one injection did (the module docstring defines each). A ``str``: ``Outcome.SDC == "sdc"``, and
+    the value is what the store records, so code and files written with plain strings keep working."""
+
+    MASKED = "masked"
+    CORRECTED = "corrected"
+    DETECTED = "detected"
+    LATENT = "latent"
+    SDC = "sdc"
+    RESIDUAL = "sdc"    #: ISO 26262's name for an SDC past a safety mechanism: an alias of SDC
+    DUE = "due"
+
+
+#: every outcome's value, in report order (aliases listed once)
+OUTCOMES: tuple[str, ...] = tuple(o.value for o in Outcome)
+#: the outcomes before safety mechanisms (campaign schema version 1)
+LEGACY_OUTCOMES: tuple[str, ...] = (Outcome.MASKED.value, Outcome.SDC.value, Outcome.DUE.value)
 FAULT_MODELS = ("seu", "mbu", "stuck0", "stuck1")
 
 #: structure name -> description, in report order

@@ -12,6 +12,18 @@ One file per campaign, four tables:
 * ``results``: ``fault_index`` PRIMARY KEY (a second result for one fault is
   impossible), outcome, cycles, early_stop, detail, finished (UTC time).
 
+Schema versions: 1 took the outcomes masked, sdc and due; 2 (this one) takes
+every :data:`~fault_injection.faults.OUTCOMES` (corrected, detected and latent
+too, for designs with safety mechanisms), its tables otherwise the same. A
+version-1 file is read as it is (a report never writes), and migrated when it
+is opened for writing (``hwgen fi resume``): the results table is rebuilt with
+the new outcome check, and the campaign row and header say version 2, all in
+one transaction, so a process killed meanwhile leaves the version-1 file
+intact. Why rebuild rather than edit: SQLite cannot alter a CHECK constraint
+(https://www.sqlite.org/lang_altertable.html, "other kinds of table schema
+changes"). A file of a later version, written by a newer hwgen, is refused
+with a message saying so, and left untouched.
+
 The rules below that every hwgen SQLite file follows (header check, safe connection, schema check, atomic
 creation) are implemented once in :mod:`hwgen.sqlite_files`; this module states its tables and fields.
 
@@ -25,8 +37,8 @@ a process killed at any moment loses at most the batch it was writing, which
 Foreign files: before SQLite touches a file its 100-byte header is read and
 checked (the SQLite magic, this store's ``application_id`` and schema version,
 both kept in the header, and the rollback-journal format this store writes). A
-file that is not SQLite, an SQLite database of something else, or of another
-schema version is refused with :class:`StoreError`, and left byte-identical.
+file that is not SQLite, an SQLite database of something else, or of a schema
+version this hwgen does not read is refused with :class:`StoreError`, and left byte-identical.
 
 Damaged and tampered files: a campaign file is input like any other (it may be
 truncated, overwritten in the middle or edited with ``sqlite3``). Opening it
@@ -55,17 +67,34 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from hwgen.errors import HwgenError
-from hwgen.sqlite_files import (SQL_ERRORS, DatabaseKind, SqliteStore, check_header, create_new, hwgen_version,
-                                insert_rows, is_int, open_checked, quoted, sql_reason, utc_now)
+from hwgen.sqlite_files import (SQL_ERRORS, SQLITE_MAGIC, DatabaseKind, SqliteStore, check_header, create_new,
+                                hwgen_version, insert_rows, is_int, open_checked, quoted, rollback_quietly, sql_reason,
+                                utc_now)
 from hwgen.sqlite_files import path_exists as _path_exists
 
-from .faults import FAULT_MODELS, OUTCOMES, Fault, InjectionResult, Site, structure_of
+from .faults import FAULT_MODELS, LEGACY_OUTCOMES, OUTCOMES, Fault, InjectionResult, Site, structure_of
 
-__all__ = ["StoreError", "CampaignInfo", "CampaignStore", "check_file", "path_exists", "quoted", "is_int", "SCHEMA_VERSION", "APPLICATION_ID",
-           "BUSY_TIMEOUT", "SQL_ERRORS", "KIND"]
+__all__ = ["StoreError", "CampaignInfo", "CampaignStore", "check_file", "path_exists", "quoted", "is_int",
+           "SCHEMA_VERSION", "READABLE_VERSIONS", "APPLICATION_ID", "BUSY_TIMEOUT", "SQL_ERRORS", "KIND"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: schema version -> the outcomes its results table takes (every version here is read; older ones migrated)
+_VERSION_OUTCOMES: dict[int, tuple[str, ...]] = {1: LEGACY_OUTCOMES, 2: OUTCOMES}
+READABLE_VERSIONS: tuple[int, ...] = tuple(_VERSION_OUTCOMES)
 APPLICATION_ID = 0x68774649  # "hwFI"
+
+
+def _results_table(name: str, outcomes: Sequence[str]) -> str:
+    """The results table's CREATE statement, taking ``outcomes``: one text for new files and for migration."""
+    return f"""CREATE TABLE {name} (
+    fault_index INTEGER PRIMARY KEY REFERENCES faults(fault_index),
+    outcome TEXT NOT NULL CHECK (outcome IN ({", ".join(repr(str(o)) for o in outcomes)})),
+    cycles INTEGER NOT NULL,
+    early_stop INTEGER NOT NULL,
+    detail TEXT NOT NULL,
+    finished TEXT NOT NULL
+)"""
+
 
 _SCHEMA = f"""
 CREATE TABLE campaign (
@@ -101,14 +130,7 @@ CREATE TABLE faults (
     nbits INTEGER NOT NULL,
     duration INTEGER NOT NULL
 );
-CREATE TABLE results (
-    fault_index INTEGER PRIMARY KEY REFERENCES faults(fault_index),
-    outcome TEXT NOT NULL CHECK (outcome IN ({", ".join(repr(o) for o in OUTCOMES)})),
-    cycles INTEGER NOT NULL,
-    early_stop INTEGER NOT NULL,
-    detail TEXT NOT NULL,
-    finished TEXT NOT NULL
-);
+{_results_table("results", OUTCOMES)};
 PRAGMA application_id = {APPLICATION_ID};
 PRAGMA user_version = {SCHEMA_VERSION};
 """
@@ -141,6 +163,10 @@ class StoreError(HwgenError, ValueError):
 #: how the header identifies a campaign file and how messages name it (hwgen.sqlite_files)
 KIND = DatabaseKind(application_id=APPLICATION_ID, schema_version=SCHEMA_VERSION, noun="campaign database",
                     title="fault-injection campaign", error=StoreError)
+#: the kind of each readable version's files (the header check wants one exact version)
+_KINDS: dict[int, DatabaseKind] = {v: DatabaseKind(application_id=APPLICATION_ID, schema_version=v,
+                                                   noun=KIND.noun, title=KIND.title, error=StoreError)
+                                   for v in READABLE_VERSIONS}
 
 
 @dataclass(frozen=True)
@@ -172,9 +198,37 @@ def path_exists(path: str | os.PathLike[str]) -> bool:
     return _path_exists(path, StoreError)
 
 
-def check_file(path: str | os.PathLike[str]) -> None:
-    """Raise StoreError unless ``path`` is a campaign database of this schema version (reads 100 bytes only)."""
-    check_header(path, KIND)
+def check_file(path: str | os.PathLike[str]) -> int:
+    """The schema version of the campaign database ``path`` (one of :data:`READABLE_VERSIONS`); StoreError
+    otherwise, saying so when a newer hwgen wrote it. Reads the 100-byte header only."""
+    return _file_kind(Path(path)).schema_version
+
+
+def _header_version(p: Path) -> int | None:
+    """The schema version (SQLite's ``user_version``, header bytes 60-63) of a file whose header is a campaign
+    database's (SQLite magic, ``application_id`` at bytes 68-71); None for anything else, which
+    :func:`hwgen.sqlite_files.check_header` then names. Why here: that check wants one exact version, and
+    refusing a newer file needs its number."""
+    try:
+        with open(p, "rb") as f:
+            head = f.read(100)
+    except OSError:
+        return None
+    if len(head) < 100 or not head.startswith(SQLITE_MAGIC) or int.from_bytes(head[68:72], "big") != APPLICATION_ID:
+        return None
+    return int.from_bytes(head[60:64], "big")
+
+
+def _file_kind(p: Path) -> DatabaseKind:
+    """The :class:`DatabaseKind` of the campaign file ``p`` after its header check; StoreError otherwise."""
+    version = _header_version(p)
+    if version is not None and version > SCHEMA_VERSION:
+        raise StoreError(f"{p}: campaign database schema version {version}, written by a newer hwgen; this hwgen "
+                         f"reads versions {', '.join(map(str, READABLE_VERSIONS))}: use that hwgen (or a later "
+                         f"one) for this file")
+    kind = _KINDS.get(version, KIND) if version is not None else KIND
+    check_header(p, kind)
+    return kind
 
 
 # ---------------------------------------------------------------- checking what a file holds
@@ -187,7 +241,7 @@ def _is_text(value: Any, min_len: int = 0) -> bool:
     return isinstance(value, str) and min_len <= len(value) <= _MAX_TEXT
 
 
-def _campaign_fields(path: Path, row: Sequence[Any]) -> CampaignInfo:
+def _campaign_fields(path: Path, row: Sequence[Any], version: int = SCHEMA_VERSION) -> CampaignInfo:
     """The campaign row as a CampaignInfo, every field checked (StoreError naming the field otherwise).
 
     The row comes from a file, so nothing in it is trusted: the configuration must be a valid
@@ -231,8 +285,8 @@ def _campaign_fields(path: Path, row: Sequence[Any]) -> CampaignInfo:
     for field, value in (("created", created), ("hwgen_version", hv)):
         if not _is_text(value):
             raise bad(field, value, "not a text")
-    if ver != SCHEMA_VERSION:
-        raise bad("schema_version", ver, f"this hwgen reads version {SCHEMA_VERSION}")
+    if ver != version:
+        raise bad("schema_version", ver, f"the file's header says version {version}")
     return CampaignInfo(config, workload, seed, backend, model_list, planned, conf, golden, margin, created, ver, hv)
 
 
@@ -266,9 +320,11 @@ class CampaignStore(SqliteStore):
 
     KIND = KIND
 
-    def __init__(self, path: Path, conn: sqlite3.Connection):
+    def __init__(self, path: Path, conn: sqlite3.Connection, schema_version: int = SCHEMA_VERSION):
         super().__init__(path, conn)
         self._site_map: dict[str, Site] | None = None
+        self.schema_version = schema_version
+        self._outcomes = _VERSION_OUTCOMES[schema_version]
         self.info = self._read_info()
         self._check_plan()
 
@@ -292,7 +348,47 @@ class CampaignStore(SqliteStore):
         schema, SQLite's quick_check, campaign row and plan bounds. StoreError naming the
         file on any failure, with the file unchanged."""
         p = Path(path)
-        return open_checked(p, KIND, _TABLES, readonly, BUSY_TIMEOUT, lambda conn: cls(p, conn))
+        kind = _file_kind(p)
+
+        def build(conn: sqlite3.Connection) -> "CampaignStore":
+            store = cls(p, conn, kind.schema_version)  # every check on the file as it is, before any migration
+            if not readonly and store.schema_version != SCHEMA_VERSION:
+                store._migrate()
+            return store
+
+        return open_checked(p, kind, _TABLES, readonly, BUSY_TIMEOUT, build)
+
+    def _migrate(self) -> None:
+        """Version 1 -> 2 in one transaction (see the module docstring): the results table rebuilt with every
+        outcome, the campaign row and the header's version set. Under the write lock the version is read again,
+        so two processes opening one old file migrate it once. StoreError (the file unchanged) on failure."""
+        conn = self.conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                (version,), = conn.execute("PRAGMA user_version").fetchall()
+                if version == 1:
+                    conn.execute(_results_table("results_v2", OUTCOMES))
+                    conn.execute("INSERT INTO results_v2 (fault_index, outcome, cycles, early_stop, detail, finished) "
+                                 "SELECT fault_index, outcome, cycles, early_stop, detail, finished FROM results")
+                    conn.execute("DROP TABLE results")
+                    conn.execute("ALTER TABLE results_v2 RENAME TO results")
+                    conn.execute("UPDATE campaign SET schema_version = ? WHERE id = 1", (SCHEMA_VERSION,))
+                    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                elif version != SCHEMA_VERSION:
+                    raise StoreError(f"{self.path}: campaign database changed to schema version {quoted(version)} "
+                                     f"while being opened")
+                conn.execute("COMMIT")
+            except BaseException:
+                rollback_quietly(conn)
+                raise
+        except SQL_ERRORS as e:
+            raise StoreError(f"{self.path}: cannot migrate the campaign database from schema version "
+                             f"{self.schema_version} to {SCHEMA_VERSION} ({_sql_reason(e)}); the file is "
+                             f"unchanged") from None
+        self.schema_version = SCHEMA_VERSION
+        self._outcomes = OUTCOMES
+        self.info = self._read_info()
 
     def _read_info(self) -> CampaignInfo:
         (n,), = self.query("SELECT COUNT(*) FROM campaign")
@@ -303,7 +399,7 @@ class CampaignStore(SqliteStore):
             "schema_version, hwgen_version FROM campaign WHERE id = 1")
         if not rows:
             raise StoreError(f"{self.path}: campaign database has no campaign row")
-        return _campaign_fields(self.path, rows[0])
+        return _campaign_fields(self.path, rows[0], self.schema_version)
 
     def _check_plan(self) -> None:
         """The plan is fault_index 0..planned-1 (distinct: the primary key) and every result is of a planned
@@ -358,7 +454,7 @@ class CampaignStore(SqliteStore):
         return int(n)
 
     def results(self) -> dict[int, InjectionResult]:
-        return dict(_result_row(self.path, row) for row in self.query(
+        return dict(_result_row(self.path, row, self._outcomes) for row in self.query(
             "SELECT fault_index, outcome, cycles, early_stop, detail FROM results ORDER BY fault_index"))
 
     def joined(self) -> list[tuple[int, Fault, InjectionResult]]:
@@ -367,19 +463,32 @@ class CampaignStore(SqliteStore):
         return [(i, f, res[i]) for i, f in self._faults("") if i in res]
 
     def counts(self) -> dict[str, dict[str, int]]:
-        """structure -> {"n", "masked", "sdc", "due"} over finished injections.
-
-        Grouped by site, the structure taken from the site's name (as everywhere else), not from the
-        stored ``structure`` column, which a tampered file could contradict."""
+        """structure -> {"n", "masked", "sdc", "due"} over finished injections, plus the count of each other
+        outcome (corrected, detected, latent) that occurs: the shape of version 1, which callers compare
+        whole, for campaigns without safety mechanisms. :meth:`tally` splits by site kind too."""
         out: dict[str, dict[str, int]] = {}
+        for (structure, _), c in self.tally().items():
+            e = out.setdefault(structure, {"n": 0, **{o: 0 for o in LEGACY_OUTCOMES}})
+            for key, k in c.items():
+                if k or key in e:
+                    e[key] = e.get(key, 0) + k
+        return out
+
+    def tally(self) -> dict[tuple[str, str], dict[str, int]]:
+        """(structure, site kind "ff"/"mem") -> {"n", and every outcome of OUTCOMES} over finished injections:
+        what the ISO 26262 metrics need, whose FIT per bit differs between flip-flops and SRAM.
+
+        Grouped by site, the structure taken from the site's name (as everywhere else) and the kind from the
+        site inventory, not from the stored ``structure`` column, which a tampered file could contradict."""
+        out: dict[tuple[str, str], dict[str, int]] = {}
         sites = self._sites()
         for site, outcome, k in self.query(
                 "SELECT f.site, r.outcome, COUNT(*) FROM results r JOIN faults f USING (fault_index) "
                 "GROUP BY f.site, r.outcome"):
-            if site not in sites or outcome not in OUTCOMES:
+            if site not in sites or outcome not in self._outcomes:
                 raise StoreError(f"{self.path}: results name site {quoted(site)} and outcome {quoted(outcome)}; "
-                                 f"expected a site of the inventory and one of {', '.join(OUTCOMES)}")
-            e = out.setdefault(structure_of(site), {"n": 0, **{o: 0 for o in OUTCOMES}})
+                                 f"expected a site of the inventory and one of {', '.join(self._outcomes)}")
+            e = out.setdefault((structure_of(site), sites[site].kind), {"n": 0, **{o: 0 for o in OUTCOMES}})
             e[outcome] += int(k)
             e["n"] += int(k)
         return out
@@ -391,8 +500,8 @@ class CampaignStore(SqliteStore):
         rows = [(int(i), r.outcome, int(r.cycles), int(bool(r.early_stop)), str(r.detail), utc_now())
                 for i, r in results]
         for _, o, *_ in rows:
-            if o not in OUTCOMES:
-                raise ValueError(f"outcome {o!r} is not one of {OUTCOMES}")
+            if o not in self._outcomes:
+                raise ValueError(f"outcome {o!r} is not one of {self._outcomes}")
         try:
             insert_rows(self.conn, "INSERT INTO results VALUES (?, ?, ?, ?, ?, ?)", rows)
         except sqlite3.IntegrityError as e:
@@ -443,10 +552,10 @@ def _fault_row(path: Path, row: Sequence[Any], sites: dict[str, Site], cycles: i
     return Fault(site_name, model, cycle, bit, word, nbits, duration)
 
 
-def _result_row(path: Path, row: Sequence[Any]) -> tuple[int, InjectionResult]:
+def _result_row(path: Path, row: Sequence[Any], outcomes: Sequence[str] = OUTCOMES) -> tuple[int, InjectionResult]:
     i, outcome, cycles, early, detail = row
-    if not (outcome in OUTCOMES and is_int(cycles, 0, _INT64_MAX) and early in (0, 1)
+    if not (outcome in outcomes and is_int(cycles, 0, _INT64_MAX) and early in (0, 1)
             and isinstance(detail, str)):
         raise StoreError(f"{path}: result of fault {quoted(i)} = {quoted(tuple(row[1:]))} is not a result "
-                         f"(outcome among {', '.join(OUTCOMES)}, cycles, early stop 0/1, detail text)")
+                         f"(outcome among {', '.join(outcomes)}, cycles, early stop 0/1, detail text)")
     return i, InjectionResult(outcome, cycles, bool(early), detail)
