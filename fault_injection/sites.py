@@ -29,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from hwgen.config import AcceleratorConfig, Controller
-from hwgen.hw_facts import REGISTERS
+from hwgen.hw_facts import REGISTERS, memory_layouts
 
 from .faults import STRUCTURES, Site
 
@@ -89,8 +89,10 @@ def model_sites(cfg: AcceleratorConfig, *, read_ports: bool = True) -> list[Site
                 regs[f"{pe}.a_tag"] = 1
 
     sites = [Site(name, width) for name, width in regs.items()]
-    mems = (("a_spad", R * iw, cfg.a_spad_depth), ("w_spad", C * ww, cfg.w_spad_depth),
-            ("acc_buf", C * accw, cfg.acc_depth))
+    layouts = memory_layouts(cfg)  # a protected memory's words carry its check bits (hwgen.safety)
+    mems = (("a_spad", layouts["a_spad"].word_bits, cfg.a_spad_depth),
+            ("w_spad", layouts["w_spad"].word_bits, cfg.w_spad_depth),
+            ("acc_buf", layouts["acc_buf"].word_bits, cfg.acc_depth))
     for name, width, depth in mems:
         sites.append(Site(name, width, depth, "mem"))
         if read_ports:

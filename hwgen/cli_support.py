@@ -62,6 +62,8 @@ CONFIG_FLAGS = (
     ("--queue-depth", "queue_depth", int, "instructions each unit's queue holds (decoupled controller)"),
     ("--packed-weights", "packed_weights", yes_no, "true: the load unit also unpacks 4-bit weights stored two "
                                                     "per byte (load target w4)"),
+    ("--safety", "safety", str, "safety mechanisms per structure, e.g. a_spad=parity,w_spad=parity,acc_buf=secded "
+                                "(memories: parity or secded)"),
 )
 
 

@@ -85,6 +85,11 @@ class AcceleratorConfig:
     #: host bytes and port beats for a layer whose weights the mixed-precision ILP narrowed to 4 bits or
     #: fewer. Off by default (a nibble rotator beside the byte one costs LUTs).
     packed_weights: bool = False
+    #: Safety mechanisms, one per protected structure (:mod:`hwgen.safety`): a mapping such as
+    #: ``{"a_spad": "parity", "acc_buf": "secded"}``, held as sorted (structure, mechanism) pairs. Empty
+    #: (the default): no mechanism, and the field is left out of the JSON so that unprotected designs keep
+    #: their keys.
+    safety: tuple = ()
 
     def __post_init__(self) -> None:
         for fld, kind in (("dataflow", Dataflow), ("controller", Controller)):
@@ -94,6 +99,12 @@ class AcceleratorConfig:
                     object.__setattr__(self, fld, kind(v))
                 except ValueError:
                     pass  # validate() names the field
+        from .safety import SafetyError, normalise_safety
+
+        try:
+            object.__setattr__(self, "safety", normalise_safety(self.safety))
+        except SafetyError as e:
+            raise ConfigError(f"config '{self.name}': field 'safety': {e}") from None
         self.validate()
 
     # ------------------------------------------------------------------ checks
@@ -179,12 +190,20 @@ class AcceleratorConfig:
     def pes(self) -> int:
         return self.rows * self.cols
 
+    def mechanism(self, structure: str):
+        """The safety mechanism (:class:`hwgen.safety.Mechanism`) protecting ``structure``, or None."""
+        return dict(self.safety).get(structure)
+
     # ---------------------------------------------------------- serialisation
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON types (the dataflow as its string), so the dict round-trips through ``repr`` too."""
         d = dataclasses.asdict(self)
         d["dataflow"] = self.dataflow.value
         d["controller"] = self.controller.value
+        if self.safety:
+            d["safety"] = {structure: str(m) for structure, m in self.safety}
+        else:
+            del d["safety"]
         return d
 
     def to_json(self) -> str:

@@ -29,9 +29,10 @@ from typing import Any, Callable
 from .config import INSTR_BITS, AcceleratorConfig
 from .dataflow import Dataflow
 from .isa import QTABLE_BYTES
+from .safety import MEMORY_STRUCTURES, STATUS_COUNTERS, MemoryLayout, memory_layout
 
 __all__ = ["COUNTER_WIDTH", "CONTROLLER_STATES", "FSM_NAME", "EXEC_COUNTER_WIDTH", "Register", "REGISTERS",
-           "UNITS", "registers_of", "register_structure", "bits_for", "byte_bits",
+           "UNITS", "registers_of", "memory_layouts", "protected_memories", "register_structure", "bits_for", "byte_bits",
            "FETCH_LATENCY", "DECODE_CYCLES", "HOST_READ_LATENCY", "LOAD_LATENCY", "STORE_PIPELINE",
            "CLEAR_CYCLES", "SPAD_READ_LATENCY", "WRITE_BACK_CYCLES", "ComputeSchedule", "compute_schedule", "SHADOW_TAILS",
            "DECOUPLED_UNITS", "HOST_SPAN_WIDTH", "footprint_fields", "dep_width",
@@ -123,6 +124,19 @@ def _store(name, width, structure="store_unit", **kw):
 
 def _packed_weights(cfg: AcceleratorConfig) -> bool:
     return cfg.packed_weights
+
+
+def memory_layouts(cfg: AcceleratorConfig) -> dict[str, MemoryLayout]:
+    """The stored word layout of each memory (:func:`hwgen.safety.memory_layout`: its lanes, their data
+    bits and the check bits of its mechanism), by structure name, which is also its site name."""
+    lanes = {"a_spad": (cfg.rows, cfg.input_width), "w_spad": (cfg.cols, cfg.weight_width),
+             "acc_buf": (cfg.cols, cfg.acc_width)}
+    return {s: memory_layout(s, cfg.mechanism(s), *lanes[s]) for s in MEMORY_STRUCTURES}
+
+
+def protected_memories(cfg: AcceleratorConfig) -> bool:
+    """Whether any memory carries a code (and so the design has the status counters)."""
+    return any(cfg.mechanism(s) is not None for s in MEMORY_STRUCTURES)
 
 
 def _multi_byte_port(cfg: AcceleratorConfig) -> bool:
@@ -305,6 +319,8 @@ REGISTERS: tuple[Register, ...] = (
     *_tail_regs(),
     # ---- top: the per-column quantization table (written by loads, read by stores, like a memory)
     _reg("", "qtable", "qtable_c{}", 8 * QTABLE_BYTES, count=lambda cfg: cfg.cols, group="qtable"),
+    # ---- top: the safety mechanisms' status counters (hwgen.safety.STATUS_COUNTERS)
+    *(_reg("", "safety", name, COUNTER_WIDTH, present=protected_memories) for name in STATUS_COUNTERS),
 )
 
 

@@ -26,7 +26,9 @@ from amaranth.lib.wiring import In, Out
 from .array import SystolicArray
 from .config import AcceleratorConfig, ConfigError
 from .config import Controller as ControllerKind
-from .hw_facts import COUNTER_WIDTH, byte_bits
+from .ecc import decode_word, encode_word
+from .hw_facts import COUNTER_WIDTH, byte_bits, memory_layouts, protected_memories
+from .safety import STATUS_COUNTERS
 from .isa import QTABLE_BYTES
 from .limits import LimitError, check_limit
 from .units.common import status_ports, unit_registers
@@ -70,15 +72,21 @@ class Accelerator(wiring.Component):
             self._MustUse__silence = True  # never built: no "created but never used" warning
             raise
         self.cfg = cfg
-        super().__init__({**status_ports(), **host_ports(cfg)})
+        safety = {name: Out(COUNTER_WIDTH) for name in STATUS_COUNTERS} if protected_memories(cfg) else {}
+        super().__init__({**status_ports(), **host_ports(cfg), **safety})
         R, C = cfg.rows, cfg.cols
         self.array = SystolicArray(R, C, cfg.input_width, cfg.weight_width, cfg.acc_width,
                                    os=cfg.supports_os, ws=cfg.supports_ws, shadow=cfg.shadow_weights)
-        self.a_spad = Memory(shape=unsigned(R * cfg.input_width), depth=cfg.a_spad_depth, init=[])
-        self.w_spad = Memory(shape=unsigned(C * cfg.weight_width), depth=cfg.w_spad_depth, init=[])
-        self.acc_buf = Memory(shape=unsigned(C * cfg.acc_width), depth=cfg.acc_depth, init=[])
+        #: each memory's stored word: its lanes, and the check bits of its mechanism (hwgen.safety)
+        self.layouts = memory_layouts(cfg)
+        self.a_spad = Memory(shape=unsigned(self.layouts["a_spad"].word_bits), depth=cfg.a_spad_depth, init=[])
+        self.w_spad = Memory(shape=unsigned(self.layouts["w_spad"].word_bits), depth=cfg.w_spad_depth, init=[])
+        self.acc_buf = Memory(shape=unsigned(self.layouts["acc_buf"].word_bits), depth=cfg.acc_depth, init=[])
+        top_regs = unit_registers(cfg, "")
         #: per-column quantization table: bias[31:0], multiplier[63:32], shift[69:64]
-        self.qtable = unit_registers(cfg, "").qtable
+        self.qtable = top_regs.qtable
+        #: the mechanisms' status counters (protected configurations only)
+        self.status_counters = [getattr(top_regs, name) for name in STATUS_COUNTERS] if safety else []
         self.ctrl = Dispatcher(cfg) if cfg.controller is ControllerKind.DECOUPLED else Controller(cfg)
         self.load = LoadUnit(cfg)
         self.compute = ComputeUnit(cfg)
@@ -101,10 +109,11 @@ class Accelerator(wiring.Component):
         m.submodules.a_spad = self.a_spad
         m.submodules.w_spad = self.w_spad
         m.submodules.acc_buf = self.acc_buf
+        lay = self.layouts
         a_rd = self.a_spad.read_port()
-        a_wr = self.a_spad.write_port(granularity=cfg.input_width)
+        a_wr = self.a_spad.write_port(granularity=lay["a_spad"].code_bits)
         w_rd = self.w_spad.read_port()
-        w_wr = self.w_spad.write_port(granularity=cfg.weight_width)
+        w_wr = self.w_spad.write_port(granularity=lay["w_spad"].code_bits)
         acc_rd = self.acc_buf.read_port()
         # decoupled: compute and store run at once, so the store unit has its own accumulator read port
         # (a plain assignment, so that its signals are named acc_st_rd__* like the store unit's port: the
@@ -135,13 +144,25 @@ class Accelerator(wiring.Component):
             m.d.comb += acc_rd.addr.eq(Mux(ctrl.compute.exec.active, compute.acc_rd.addr, store.acc_st_rd.addr))
         else:
             m.d.comb += [acc_rd.addr.eq(compute.acc_rd.addr), acc_st_rd.addr.eq(store.acc_st_rd.addr)]
-        m.d.comb += [a_wr.addr.eq(load.a_wr.addr), a_wr.data.eq(load.a_wr.data), a_wr.en.eq(load.a_wr.en),
-                     w_wr.addr.eq(load.w_wr.addr), w_wr.data.eq(load.w_wr.data), w_wr.en.eq(load.w_wr.en),
-                     a_rd.addr.eq(compute.a_rd.addr), compute.a_rd.data.eq(a_rd.data),
-                     w_rd.addr.eq(compute.w_rd.addr), compute.w_rd.data.eq(w_rd.data),
-                     compute.acc_rd.data.eq(acc_rd.data), store.acc_st_rd.data.eq(acc_st_rd.data),
-                     acc_wr.addr.eq(compute.acc_wr.addr), acc_wr.data.eq(compute.acc_wr.data),
+        # (through the codes of the protected ones: encoded on the write, decoded behind the read port)
+        a_dec = decode_word(m, lay["a_spad"], a_rd.data, "a_spad_ecc")
+        w_dec = decode_word(m, lay["w_spad"], w_rd.data, "w_spad_ecc")
+        acc_dec = decode_word(m, lay["acc_buf"], acc_rd.data, "acc_buf_ecc")
+        acc_st_dec = acc_dec if acc_st_rd is acc_rd else decode_word(m, lay["acc_buf"], acc_st_rd.data,
+                                                                     "acc_buf_st_ecc")
+        m.d.comb += [a_wr.addr.eq(load.a_wr.addr), a_wr.data.eq(encode_word(lay["a_spad"], load.a_wr.data)),
+                     a_wr.en.eq(load.a_wr.en),
+                     w_wr.addr.eq(load.w_wr.addr), w_wr.data.eq(encode_word(lay["w_spad"], load.w_wr.data)),
+                     w_wr.en.eq(load.w_wr.en),
+                     a_rd.addr.eq(compute.a_rd.addr), compute.a_rd.data.eq(a_dec.data),
+                     w_rd.addr.eq(compute.w_rd.addr), compute.w_rd.data.eq(w_dec.data),
+                     compute.acc_rd.data.eq(acc_dec.data), store.acc_st_rd.data.eq(acc_st_dec.data),
+                     acc_wr.addr.eq(compute.acc_wr.addr), acc_wr.data.eq(encode_word(lay["acc_buf"], compute.acc_wr.data)),
                      acc_wr.en.eq(compute.acc_wr.en)]
+        if self.status_counters:
+            self._count_events(m, [(a_dec, [compute.a_used] * lay["a_spad"].codes),
+                                   (w_dec, [compute.w_used] * lay["w_spad"].codes),
+                                   *self._acc_uses(lay["acc_buf"], acc_dec, acc_st_dec, compute, store)])
 
         # the quantization table: written by loads (target q), read by the store unit's requantizer
         q = load.q_wr
@@ -151,3 +172,33 @@ class Accelerator(wiring.Component):
                 with m.If(q.en & (q.addr == j) & q.bytes[b]):
                     m.d.sync += entry[8 * b:8 * (b + 1)].eq(q.data[8 * b:8 * (b + 1)])
         return m
+
+    def _acc_uses(self, layout, acc_dec, acc_st_dec, compute, store) -> list:
+        """(decoder, per code word its consumption) of the accumulator buffer's read ports: the write-back
+        takes a whole old row; the requantizer the lanes of its beat (a whole-word code: any of them)."""
+        C = self.cfg.cols
+        st_lanes = [store.acc_used[j] for j in range(C)]
+        if layout.codes == 1:
+            st_codes = [store.acc_used.any()]
+        else:
+            st_codes = st_lanes
+        cp_codes = [compute.acc_used] * layout.codes
+        if acc_st_dec is acc_dec:  # in order: one port, read by whichever unit executes
+            return [(acc_dec, [a | b for a, b in zip(cp_codes, st_codes)])]
+        return [(acc_dec, cp_codes), (acc_st_dec, st_codes)]
+
+    def _count_events(self, m, uses) -> None:
+        """The status counters (hwgen.safety.STATUS_COUNTERS) count, per cycle, the consumed code words
+        whose decode corrected an error or detected one it cannot correct; the outputs show them."""
+        corrected, detected = self.status_counters
+        ev_c = [c & u for dec, used in uses for c, u in zip(dec.corrected, used)]
+        ev_d = [d & u for dec, used in uses for d, u in zip(dec.detected, used)]
+
+        def total(bits):
+            out = 0
+            for b in bits:
+                out = out + b
+            return out
+
+        m.d.sync += [corrected.eq(corrected + total(ev_c)), detected.eq(detected + total(ev_d))]
+        m.d.comb += [self.safety_corrected.eq(corrected), self.safety_detected.eq(detected)]

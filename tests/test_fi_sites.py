@@ -24,6 +24,11 @@ CONFIGS = {
     "2x2-os-decoupled-q1": AcceleratorConfig(name="g", rows=2, cols=2, dataflow="os", host_port_width=32,
                                              controller="decoupled", queue_depth=1),
     "3x5-both-decoupled-q3": AcceleratorConfig(name="h", rows=3, cols=5, controller="decoupled", queue_depth=3),
+    # safety mechanisms: check bits in the memory words, the status counters (hwgen.safety)
+    "4x4-safe-decoupled": AcceleratorConfig(name="i", rows=4, cols=4, host_port_width=32,
+                                            safety="a_spad=parity,w_spad=secded,acc_buf=secded"),
+    "3x5-safe-in-order": AcceleratorConfig(name="j", rows=3, cols=5, controller="in-order",
+                                           safety="a_spad=secded,acc_buf=parity"),
 }
 
 

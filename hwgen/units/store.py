@@ -31,7 +31,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..config import AcceleratorConfig
-from ..hw_facts import bits_for, byte_bits, store_beats, store_issuing, store_lanes, store_last, store_wide
+from ..hw_facts import protected_memories, bits_for, byte_bits, store_beats, store_issuing, store_lanes, store_last, store_wide
 from ..isa import QTABLE_BYTES, Opcode
 from .common import ADDR_WIDTH, UNIT_PORT, host_write_port, unit_registers
 
@@ -51,6 +51,8 @@ class StoreUnit(wiring.Component):
             "acc_st_rd": Out(wiring.Signature({"addr": Out(ADDR_WIDTH), "data": In(C * cfg.acc_width)})),
             "qtable": In(data.ArrayLayout(8 * QTABLE_BYTES, C)),
             **host_write_port(cfg),
+            # protected memories (hwgen.safety): the accumulator lanes the requantizer takes this cycle
+            **({"acc_used": Out(C)} if protected_memories(cfg) else {}),
         })
         self.regs = unit_registers(cfg, "store")
 
@@ -125,6 +127,8 @@ class StoreUnit(wiring.Component):
             m.d.comb += biased.eq(lane_val + Mux(use_table, entry[0:32].as_signed(), 0))
             m.d.sync += [s2_prod[k].eq(biased * Mux(use_table, entry[32:64].as_signed(), q_mult)),
                          s2_shift[k].eq(Mux(use_table, entry[64:70], q_shift))]
+        if protected_memories(cfg):  # stage 1 takes columns s1_lane .. s1_lane + s1_n - 1 of the row read
+            m.d.comb += self.acc_used.eq(Mux(s1_valid, (((Const(1, C + 1) << s1_n) - 1)[:C]) << s1_lane, 0)[:C])
         m.d.sync += s2_ptr.eq(s1_ptr)
         if L > 1:
             m.d.sync += s2_n.eq(s1_n)
