@@ -103,6 +103,7 @@ from hwgen.native import cpp_source
 from hwgen.program import Program
 
 from .faults import FAULT_MODELS, OUTCOMES, Fault, InjectionResult, Site
+from .rtl_control import ControlSplit, control_split
 from .rtl_memports import VERILOG_ID, MemoryPorts, clean_name, memory_ports, module_bodies
 from .sites import model_sites, read_port_suffix
 
@@ -150,6 +151,8 @@ class RtlState:
     #: the memories' read ports and write lanes (:mod:`fault_injection.rtl_memports`), for the
     #: memory-liveness shortcut; empty when not parsed
     ports: MemoryPorts = field(default_factory=MemoryPorts)
+    #: the control state (:mod:`fault_injection.rtl_control`), for the early SDC stop; None: no split
+    control: ControlSplit | None = None
 
     def index(self, name: str) -> int:
         try:
@@ -311,7 +314,9 @@ def _make_rtl_state(cfg: AcceleratorConfig) -> tuple[str, RtlState]:
     vtext, _ = verilog_text(cfg, name=TOP)
     ports = read_port_data(Accelerator(cfg)) if cfg.controller is Controller.DECOUPLED else {}
     known = frozenset(s.name for s in model_sites(cfg))
-    return vtext, parse_verilog_state(vtext, TOP, ports, known)
+    state = parse_verilog_state(vtext, TOP, ports, known)
+    state.control = control_split(vtext, TOP, [(v.path, *v.aliases) for v in state.vars])
+    return vtext, state
 
 
 def state_key(cfg: AcceleratorConfig) -> str:
@@ -343,7 +348,7 @@ def _read_state_cache(path: Path) -> tuple[str, RtlState] | None:
         d = json.loads(gzip.decompress(path.read_bytes()))
         state = RtlState([StateVar(v["path"], int(v["width"]), int(v["depth"]), v["kind"], tuple(v["aliases"]))
                           for v in d["vars"]], {str(k): int(i) for k, i in d["by_name"].items()},
-                         MemoryPorts.from_json(d["ports"]))
+                         MemoryPorts.from_json(d["ports"]), ControlSplit.from_json(d["control"]))
         return str(d["vtext"]), state
     except (OSError, ValueError, KeyError, TypeError, EOFError):
         return None
@@ -351,6 +356,7 @@ def _read_state_cache(path: Path) -> tuple[str, RtlState] | None:
 
 def _write_state_cache(path: Path, vtext: str, state: RtlState) -> None:
     d = {"vtext": vtext, "by_name": state.by_name, "ports": state.ports.to_json(),
+         "control": state.control.to_json() if state.control is not None else None,
          "vars": [{"path": v.path, "width": v.width, "depth": v.depth, "kind": v.kind, "aliases": list(v.aliases)}
                   for v in state.vars]}
     try:
@@ -502,6 +508,10 @@ class RtlInjector:
         lines += [f"rport {r.memory} {ports.wire_index(r.addr)} {r.lo} {r.hi}" for r in ports.reads]
         lines += [f"wlane {w.memory} {ports.wire_index(w.addr)} {w.lo} {w.hi} {ports.wire_index(w.en)} {w.en_bit} "
                   f"{w.blo} {w.bhi}" for w in ports.lanes]
+        ctl = self.state.control
+        if ctl is not None and set(ctl.inputs) <= _CONTROL_INPUTS:
+            lines += ["control 1", f"ctrl_fetch {int('fetch_rdata' in ctl.inputs)}",
+                      f"ctrl_ld {int('ld_rdata' in ctl.inputs)}"] + [f"ctrl {i}" for i in ctl.vars]
         return lines
 
     def _run(self, mode: str, lines: list[str], out: Path) -> float:
@@ -624,6 +634,10 @@ class RtlInjector:
     def __exit__(self, *exc):
         self.close()
 
+
+#: The top inputs the control cone may read for the early SDC stop to apply: the clock, reset, start (the
+#: same in every run) and the host read data, which the C++ checks cannot differ from the golden run's.
+_CONTROL_INPUTS = frozenset({"clk", "rst", "start", "fetch_rdata", "ld_rdata"})
 
 #: Timeout of the golden run (the design halts far sooner).
 _DEFAULT_GOLDEN_TIMEOUT = 50_000_000

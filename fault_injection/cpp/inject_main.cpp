@@ -6,7 +6,9 @@
 // <bit> <word> <nbits> <duration>; for the memory-liveness shortcut (early stop only): wire <path>
 // <width> (an observed net, not state), rport <mem var> <addr wire> <lo> <hi> (a read of word
 // addr[hi:lo] at every clock edge), wlane <mem var> <addr wire> <lo> <hi> <en wire> <en bit> <blo> <bhi>
-// (bits [blo, bhi] of word addr[hi:lo] written when en[en bit]).
+// (bits [blo, bhi] of word addr[hi:lo] written when en[en bit]); for the early SDC stop: control 1,
+// ctrl <var> (a state var in the control cone, rtl_control.py), ctrl_fetch 0|1, ctrl_ld 0|1 (the cone
+// reads fetch_rdata / ld_rdata).
 #include "verilated_syms.h"
 #include <algorithm>
 #include <sys/mman.h>
@@ -25,7 +27,8 @@ enum { D_CONVERGED = 0, D_SAME, D_MEMORY, D_OUTPUT, D_ERROR, D_TIMEOUT, D_OOB, D
 
 struct Job {
     uint64_t mem_bytes = 0, timeout = 0, check_gap = 64;
-    int jobs = 1, early_stop = 1, golden_oob = 0, verify = 1;
+    int jobs = 1, early_stop = 1, golden_oob = 0, verify = 1, control = 0, ctrl_fetch = 0, ctrl_ld = 0;
+    std::vector<int> ctrl_vars;
     std::string image, golden, dump;
     std::vector<std::pair<uint64_t, uint64_t>> regions;
     std::vector<Var> vars, wires;
@@ -59,6 +62,10 @@ static bool parse_job(const char* path, Job& job) {
         else if (key == "verify") ls >> job.verify;
         else if (key == "region") { uint64_t lo, hi; ls >> lo >> hi; job.regions.push_back({lo, hi}); }
         else if (key == "var") { Var v; ls >> v.path >> v.width >> v.depth; job.vars.push_back(v); }
+        else if (key == "control") ls >> job.control;
+        else if (key == "ctrl") { int i; ls >> i; job.ctrl_vars.push_back(i); }
+        else if (key == "ctrl_fetch") ls >> job.ctrl_fetch;
+        else if (key == "ctrl_ld") ls >> job.ctrl_ld;
         else if (key == "wire") { Var v; ls >> v.path >> v.width; job.wires.push_back(v); }
         else if (key == "rport") { ReadPort r; ls >> r.mem >> r.addr >> r.lo >> r.hi; job.rports.push_back(r); }
         else if (key == "wlane") {
@@ -168,6 +175,21 @@ static uint64_t state_hash(Sim& s) {
     return hash_bytes(h, tail, sizeof tail);
 }
 
+// fingerprint of the control state only (rtl_control.py): the cone's registers, the host read-data
+// registers the cone reads, the out-of-range flag
+static uint64_t control_hash(const Sim& s) {
+    uint64_t h = 0x63746c;
+    for (int i : g_job.ctrl_vars) {
+        const Var& v = g_job.vars[i];
+        h = hash_bytes(h, v.p, size_t(v.stride) * v.depth);
+    }
+    uint8_t tail[2 * PORT_BYTES + 1] = {};
+    if (g_job.ctrl_fetch) std::memcpy(tail, s.rdata, PORT_BYTES);
+    if (g_job.ctrl_ld) std::memcpy(tail + PORT_BYTES, s.ld_rdata, PORT_BYTES);
+    tail[2 * PORT_BYTES] = s.mem.oob ? 1 : 0;
+    return hash_bytes(h, tail, sizeof tail);
+}
+
 // ---- faults
 static inline void bit_op(const Var& v, uint32_t word, uint32_t bit, int op) {   // 0 flip, 1 clear, 2 set
     uint8_t* w = v.p + size_t(word) * v.stride + (bit >> 3);
@@ -203,6 +225,42 @@ static int32_t decide_outcome(const Sim& s, uint64_t n, bool timed_out) {
     return D_SAME;
 }
 
+// ---- early SDC stop (early stop only; rtl_control.py says why it is exact). A byte of an output
+// region is final and wrong when the faulty run stores a value other than the golden final one at the
+// golden run's last store to that byte, every store command (enable, address, strobe) so far having
+// been golden's. If then the control state equals golden's (control_hash), and no input the control
+// reads can differ (g_sdc_stop: the golden run never reads, through a port the control cone reads, a
+// word stored to earlier: the faulty run's stores went to golden's addresses), the control future is
+// golden's: no error, halt at the golden cycle, the same store addresses (the byte is never written
+// again). So decide_outcome would say D_OUTPUT at the golden halt: the run stops there.
+struct StoreCmd { uint64_t addr; uint32_t strobe; uint8_t we; };
+static std::vector<StoreCmd> g_stores;   // golden store command per cycle before the halt
+static std::vector<uint64_t> g_chash;    // golden control fingerprint per cycle up to the halt
+static std::vector<int64_t> g_lastw;     // per host byte of an output region: golden's last store cycle, else -1
+static bool g_sdc_stop = false;          // the early SDC stop applies to this job
+
+struct SdcWatch { bool stores_equal = true, final_wrong = false; };
+
+// Before the edge that ends cycle n of a faulty run.
+static inline void watch_store(const Sim& s, uint64_t n, SdcWatch& w) {
+    if (!w.stores_equal) return;
+    if (n >= g_stores.size()) { w.stores_equal = false; return; }
+    const StoreCmd& g = g_stores[n];
+    const bool we = s.top->st_we;
+    if (we != bool(g.we) ||
+        (we && (uint64_t(s.top->st_addr) != g.addr || uint32_t(s.top->st_wstrb) != g.strobe))) {
+        w.stores_equal = false;
+        return;
+    }
+    if (!we || w.final_wrong || g.addr >= s.mem.words) return;
+    uint8_t wd[PORT_BYTES];
+    port_to_bytes(s.top->st_wdata, wd);
+    for (int i = 0; i < PORT_BYTES; ++i) {
+        const uint64_t b = g.addr * PORT_BYTES + i;
+        if ((g.strobe >> i & 1) && g_lastw[b] == int64_t(n) && wd[i] != g_mem[b]) { w.final_wrong = true; return; }
+    }
+}
+
 // One faulty run: apply the fault at cycle n (the Sim holds the golden state of cycle n) and run on;
 // early stop on a golden fingerprint (equal state, equal future: masked). Leaves the Sim wherever the
 // run ended (the caller restores its snapshot).
@@ -212,10 +270,18 @@ static void run_fault(Sim& s, const FaultSpec& f, uint64_t n, Slot& out) {
     const uint64_t last = g_hash.size() - 1;   // golden halt cycle
     uint64_t next_check = win_end, gap = 1;
     bool timed_out = false;
+    const bool sdc_stop = g_job.early_stop && g_sdc_stop && g_job.dump.empty();
+    SdcWatch watch;
     for (;;) {
         if (n < win_end) { apply_fault(f); s.top->eval(); }
         if (s.top->done || s.top->error) break;
         if (n >= g_job.timeout) { timed_out = true; break; }
+        if (sdc_stop && watch.final_wrong && watch.stores_equal && n >= win_end && n <= last &&
+            control_hash(s) == g_chash[n]) {
+            out.detail = D_OUTPUT; out.early = 1; out.end = last; out.filled = 1;
+            return;
+        }
+        if (sdc_stop) watch_store(s, n, watch);
         if (g_job.early_stop && n == next_check) {
             if (n <= last && state_hash(s) == g_hash[n]) {
                 out.detail = D_CONVERGED; out.early = 1; out.end = n; out.filled = 1;
@@ -304,13 +370,36 @@ static inline uint64_t field(uint64_t v, uint32_t lo, uint32_t hi) {
     return n >= 64 ? v >> lo : (v >> lo) & ((uint64_t(1) << n) - 1);
 }
 
-// Record, for every cycle before the golden halt, the words each read port reads and the lanes each
-// write lane writes; s is at cycle 0 and is left at the halt.
-static void trace_memories(Sim& s, uint64_t last) {
+// Replay the golden run from cycle 0 (s; left at the halt) and record what the shortcuts need: for
+// every cycle before the halt, the words each memory read port reads and the lanes each write lane
+// writes; the store commands, the control fingerprints and each output byte's last store.
+static void trace_golden(Sim& s, uint64_t last) {
     g_trace.assign(g_job.vars.size(), MemTrace());
     for (const ReadPort& r : g_job.rports) g_trace[r.mem].reads.resize(g_job.vars[r.mem].depth);
     for (const WriteLane& w : g_job.wlanes) g_trace[w.mem].writes.resize(g_job.vars[w.mem].depth);
-    for (uint64_t n = 0; n < last; ++n) {   // the state of cycle n is settled: these are its edge's accesses
+    g_sdc_stop = g_job.control != 0;
+    g_stores.assign(last, StoreCmd{0, 0, 0});
+    g_chash.assign(last + 1, 0);
+    g_lastw.assign(g_job.mem_bytes, -1);
+    std::vector<uint8_t> in_region(g_job.mem_bytes, 0), stored(s.mem.words, 0);
+    for (auto& r : g_job.regions) std::fill(in_region.begin() + r.first, in_region.begin() + r.second, 1);
+    for (uint64_t n = 0; n <= last; ++n) {
+        if (g_job.control) g_chash[n] = control_hash(s);
+        if (n == last) break;
+        const uint64_t words = s.mem.words;
+        if (g_job.ctrl_fetch && s.top->fetch_re && stored[uint64_t(s.top->fetch_addr) & (words - 1)]) g_sdc_stop = false;
+        if (g_job.ctrl_ld && s.top->ld_re && stored[uint64_t(s.top->ld_addr) & (words - 1)]) g_sdc_stop = false;
+        if (s.top->st_we) {
+            const uint64_t a = s.top->st_addr;
+            const uint32_t strobe = s.top->st_wstrb;
+            g_stores[n] = StoreCmd{a, strobe, 1};
+            if (a < words) {
+                stored[a] = 1;
+                for (int i = 0; i < PORT_BYTES; ++i)
+                    if ((strobe >> i & 1) && in_region[a * PORT_BYTES + i]) g_lastw[a * PORT_BYTES + i] = int64_t(n);
+            }
+        }
+        // the state of cycle n is settled: these are its edge's accesses
         for (const ReadPort& r : g_job.rports) {
             const uint64_t word = field(wire_value(g_job.wires[r.addr]), r.lo, r.hi);
             if (word < g_job.vars[r.mem].depth) {
@@ -389,10 +478,10 @@ static int inject_mode(Sim& s, const std::string& results_path) {
     std::memset(slots, 0, sizeof(Slot) * std::max<size_t>(nf, 1));
     start_run(s);
     const bool liveness = g_job.early_stop && !g_job.rports.empty();
-    if (liveness) {
+    if (g_job.early_stop && (liveness || g_job.control)) {
         Snapshot start;
         start.save(s);
-        trace_memories(s, last);
+        trace_golden(s, last);
         start.restore(s);
     }
     std::vector<Task> tasks;
@@ -461,6 +550,8 @@ int main(int argc, char** argv) {
     for (const ReadPort& r : g_job.rports)
         if (r.mem < 0 || size_t(r.mem) >= g_job.vars.size() || r.addr < 0 || size_t(r.addr) >= g_job.wires.size() ||
             r.hi < r.lo || r.hi - r.lo >= 32) { std::fprintf(stderr, "bad rport\n"); return 2; }
+    for (int i : g_job.ctrl_vars)
+        if (i < 0 || size_t(i) >= g_job.vars.size()) { std::fprintf(stderr, "bad ctrl\n"); return 2; }
     for (const WriteLane& w : g_job.wlanes)
         if (w.mem < 0 || size_t(w.mem) >= g_job.vars.size() || w.addr < 0 || size_t(w.addr) >= g_job.wires.size() ||
             w.en < 0 || size_t(w.en) >= g_job.wires.size() || w.hi < w.lo || w.hi - w.lo >= 32 || w.en_bit >= 64 ||
