@@ -52,7 +52,7 @@ import numpy as np
 
 from hwgen.config import AcceleratorConfig, Controller
 from hwgen.dataflow import Dataflow
-from hwgen.hw_facts import EXEC_COUNTER_WIDTH, REGISTERS, compute_schedule
+from hwgen.hw_facts import EXEC_COUNTER_WIDTH, REGISTERS, compute_schedule, memory_layouts
 from hwgen.isa import INSTR_BYTES, QTABLE_BYTES, Instruction, LoadTarget, Opcode, decode, loads_w, requantize
 from hwgen.program import Program
 from sim.cycle import CycleModel, wrap
@@ -60,6 +60,7 @@ from sim.schedule import schedule
 from sim.timing import DECODE_CYCLES, exec_cycles, fetch_cycles, instruction_cycles
 
 from .access_times import STORE_READ_OFFSETS, Lane, accesses, load_write_cycle, store_issue_cycles
+from .code_faults import code_effects, data_view_bits
 from .faults import Fault, InjectionResult, structure_of
 from .sites import READ_PORT_SUFFIX, model_sites
 
@@ -401,6 +402,81 @@ class ModelInjector:
         return st
 
     def inject(self, faults: Sequence[Fault]) -> list[InjectionResult]:
+        """The outcome of each fault. A fault in a memory with a code (:mod:`hwgen.safety`) is first taken
+        through the code (:meth:`_through_code`): a consumed code word that the decoder flags makes the
+        fault ``detected``; what the decoder leaves wrong is injected as a fault of the data; a consumed
+        corrected word makes a run that is otherwise masked ``corrected``."""
+        results: list[InjectionResult | None] = [None] * len(faults)
+        plain, plain_idx, corrected = [], [], []
+        for i, f in enumerate(faults):
+            if self.cfg.mechanism(f.site) is None:
+                plain.append(f)
+                plain_idx.append(i)
+                corrected.append(False)
+                continue
+            result, data_fault, was_corrected = self._through_code(f)
+            if result is not None:
+                results[i] = result
+            else:
+                plain.append(data_fault)
+                plain_idx.append(i)
+                corrected.append(was_corrected)
+        for i, fixed, r in zip(plain_idx, corrected, self._inject_data(plain)):
+            results[i] = InjectionResult("corrected", r.cycles, r.early_stop, "corrected on read") \
+                if fixed and r.outcome == "masked" else r
+        return results  # type: ignore[return-value]
+
+    def _through_code(self, f: Fault) -> tuple[InjectionResult | None, Fault | None, bool]:
+        """(a final result, or None and the fault of the data bits left wrong after decoding, whether a
+        consumed code word was corrected) for a fault ``f`` in a protected memory (its bits count stored
+        bits). A code word is consumed when a lane of it is read at or after the fault and before that
+        lane's next write (:mod:`fault_injection.access_times`)."""
+        if f.model not in ("seu", "mbu"):
+            raise ValueError(f"fault model '{f.model}' is not supported by the cycle-model injector")
+        layout = memory_layouts(self.cfg)[f.site]
+        g = self.golden()
+        effects = [e for e in code_effects(layout, f.bit, f.nbits)
+                   if self._consumed(f.cycle, [Lane(f.site, f.word, x) for x in e.lanes])]
+        if any(e.detected for e in effects):
+            return InjectionResult("detected", g.cycles, False, "detected on read"), None, False
+        corrected = any(e.corrected for e in effects)
+        wrong = sorted(b for e in code_effects(layout, f.bit, f.nbits) if not e.detected
+                       for b in data_view_bits(layout, e))
+        if not wrong:
+            outcome = "corrected" if corrected else "masked"
+            return InjectionResult(outcome, g.cycles, True, "corrected on read" if corrected else
+                                   "no data bit wrong after the code, or never read"), None, corrected
+        if wrong != list(range(wrong[0], wrong[-1] + 1)):
+            raise ValueError(f"fault {f}: the data bits left wrong by the code are not contiguous (not modeled)")
+        return None, Fault(f.site, f.model, f.cycle, wrong[0], word=f.word, nbits=len(wrong)), corrected
+
+    def _exec_starts(self) -> list[int]:
+        """Each instruction's first execute cycle (the origin of :func:`access_times.accesses`)."""
+        g = self.golden()
+        if self.decoupled:
+            return list(g.starts)
+        off = fetch_cycles(self.cfg) + DECODE_CYCLES
+        return [s + off for s in g.starts]
+
+    def _consumed(self, cycle: int, lanes: list[Lane]) -> bool:
+        """Whether any of ``lanes`` is read at or after ``cycle`` before its next write."""
+        g = self.golden()
+        starts = self._exec_starts()
+        for x in lanes:
+            for ins, s in zip(g.instructions, starts):
+                if s < 0:  # (decoupled: never scheduled, the halt)
+                    continue
+                acc = accesses(self.cfg, ins, x)
+                reads = [s + r for r in acc.reads if s + r >= cycle]
+                writes = [s + w for w in acc.writes if s + w >= cycle]
+                if reads and (not writes or min(reads) < min(writes)):
+                    return True
+                if writes:
+                    break
+        return False
+
+    def _inject_data(self, faults: Sequence[Fault]) -> list[InjectionResult]:
+        """The outcomes of faults on the model's data (no code in the way)."""
         if self.decoupled:
             return self._inject_decoupled(faults)
         g = self.golden()
