@@ -2,3 +2,5 @@
 // do not edit).
 // The accelerator V@TOP@ with a C++ host memory (hwgen/native.py SIM_CORE) and every register and
 // memory of the design visible through Verilator's scope table (public_flat_rw, see the .vlt).
+// Clock edges skip Verilator's input-combinational region when no data input changed (Sim::eval_clock).
+#define HWGEN_EVAL_CLOCK_ONLY 1
