@@ -9,8 +9,9 @@ import pytest
 from fault_injection.faults import STRUCTURES, Site
 from fault_injection.sampling import applicable_models, fault_space, per_structure_n, plan_faults, sample_size
 from fault_injection.sites import model_sites
-from fault_injection.stats import (asil_for_spfm, beta_quantile, betainc, clopper_pearson, leveugle_sample_size,
-                                   lower_bound, normal_quantile, spfm, upper_bound)
+from fault_injection.stats import (BoundMethod, asil_for_spfm, beta_quantile, betainc, clopper_pearson,
+                                   hardware_metrics, leveugle_sample_size, lower_bound, normal_quantile, spfm,
+                                   upper_bound)
 from hwgen.config import AcceleratorConfig
 
 
@@ -116,7 +117,7 @@ def test_spfm_single_structure_matches_bound():
     assert r.spfm == 1.0
     assert r.spfm_lower == pytest.approx(1 - upper_bound(0, 460, 0.99))
     assert r.asil == "D" and r.asil_point == "D"
-    assert r.lfm is None and any("LFM" in n for n in r.notes)
+    assert r.lfm is None and any("LFM" in n and "hardware_metrics" in n for n in r.notes)
 
 
 def test_spfm_weighting_and_methods():
@@ -142,6 +143,24 @@ def test_spfm_weighting_and_methods():
     # a structure that was never injected counts as fully dangerous
     r3 = spfm({**structs, "qtable": {"bits": 100, "n": 0, "dangerous": 0}}, 1e-4, 0.9)
     assert [s.upper for s in r3.structures if s.structure == "qtable"] == [1.0]
+
+
+def test_spfm_alone_and_the_joint_metrics_agree_on_the_estimate():
+    """spfm() bounds SPFM by itself; hardware_metrics() bounds it together with LFM and PMHF, so with the
+    same counts its point estimate is the same and its bound is lower (alpha shared by twice the bounds)."""
+    structs = {"a_spad": {"bits": 9000, "n": 900, "dangerous": 9}, "controller": {"bits": 1000, "n": 100,
+                                                                                "dangerous": 50}}
+    counts = {s: {"masked": v["n"] - v["dangerous"], "sdc": v["dangerous"]} for s, v in structs.items()}
+    bits = {s: v["bits"] for s, v in structs.items()}
+    for method in BoundMethod:
+        alone = spfm(structs, fit_per_bit=2e-4, confidence=0.9, method=method.value)
+        joint = hardware_metrics(bits, counts, fit=2e-4, confidence=0.9, method=method)
+        assert joint.spfm == pytest.approx(alone.spfm) and joint.total_fit == pytest.approx(alone.total_fit)
+        assert joint.spfm_lower < alone.spfm_lower
+    # Bonferroni: the joint bound is spfm()'s at twice the number of bounds (alpha / 4 instead of alpha / 2)
+    joint = hardware_metrics(bits, counts, fit=2e-4, confidence=0.9)
+    assert joint.spfm_lower == pytest.approx(1 - (9000 * upper_bound(9, 900, 0.975)
+                                                  + 1000 * upper_bound(50, 100, 0.975)) / 10_000)
 
 
 # ----------------------------------------------------------------------------- sampling
