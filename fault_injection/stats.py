@@ -791,6 +791,9 @@ def hardware_metrics(bits: Mapping, counts: Mapping, *, fit: FitRates | float | 
         notes.append("strata without injections (" + ", ".join(f"{s.structure} {'/'.join(s.kinds) or 'bits'}"
                                                                for s in strata if not s.n)
                      + ") bound as fully dangerous and fully latent")
+    if total - d_point <= 0:
+        notes.append("every injected fault is dangerous: LFM has no non-dangerous faults to measure (reported "
+                     "as 100%, its bound as 0)")
     if method is BoundMethod.POOLED:
         short = sum(max(0.0, s.raw_fit - s.n * total / max(1, sum(t.n for t in strata))) for s in strata)
         if short > 1e-3 * total:
