@@ -826,7 +826,7 @@ def _reason(asil: Asil, level: str, binding: Metric, use: dict[Metric, float], b
         others = [str(m) for m in Metric if m is not binding and use[m] <= 1.0]
         head = (f"ASIL {asil}: {shown[binding]} misses ASIL {level}'s {target[binding]} "
                 f"({use[binding]:.2f}x the allowance)"
-                + (f"; {' and '.join(others)} meet {level}" if others else ""))
+                + (f"; {' and '.join(others)} {'meets' if len(others) == 1 else 'meet'} {level}" if others else ""))
         if asil is Asil.A:
             head += " (ISO 26262-5 sets no hardware-metric target for ASIL A)"
     if limiting is None:
