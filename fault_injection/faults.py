@@ -96,6 +96,7 @@ STRUCTURES: dict[str, str] = {
     "store_unit": "store unit and requantization pipeline",
     "write_back": "accumulator-buffer write-back pipeline",
     "perf_counters": "cycle and busy-PE counters",
+    "safety": "safety mechanisms' status counters (corrected, detected)",
 }
 
 # the array's registers and the memories; every other register's structure is the register table's

@@ -29,7 +29,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from hwgen.config import AcceleratorConfig, Controller
-from hwgen.hw_facts import REGISTERS, memory_layouts
+from hwgen.hw_facts import REGISTERS, abft, memory_layouts
+from hwgen.safety import checksum_weight_bits
 
 from .faults import STRUCTURES, Site
 
@@ -78,14 +79,21 @@ def model_sites(cfg: AcceleratorConfig, *, read_ports: bool = True) -> list[Site
         if cfg.supports_ws:
             for k in range(C - 1 - j):
                 regs[f"array.deskew_c{j}_{k}"] = accw
+    # the ABFT checksum column (hwgen.array): column C, weights wider by log2 C, column C-1's skew
+    checksum = abft(cfg)
+    cbw = checksum_weight_bits(ww, C)
+    if checksum and cfg.supports_os:
+        for k in range(C - 1):
+            regs[f"array.skew_b_c{C}_{k}"] = cbw
     for i in range(R):
-        for j in range(C):
+        for j in range(C + checksum):
+            bw = cbw if j == C else ww
             pe = f"array.pe_r{i}_c{j}"
             regs[f"{pe}.a_reg"] = iw
-            regs[f"{pe}.b_reg"] = ww
+            regs[f"{pe}.b_reg"] = bw
             regs[f"{pe}.acc"] = accw
             if cfg.shadow_weights:
-                regs[f"{pe}.w_shadow"] = ww
+                regs[f"{pe}.w_shadow"] = bw
                 regs[f"{pe}.a_tag"] = 1
 
     sites = [Site(name, width) for name, width in regs.items()]

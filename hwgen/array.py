@@ -12,6 +12,14 @@ the shadow chains straight down (``w_shift``), and ``a_first`` (a tile's first A
 one-bit skew chain per row beside the A data (``skew_t_r<i>_<k>``), so that the tag reaches PE(i, j)
 with word 0.
 
+With ``checksum`` (the ABFT mechanism, :mod:`hwgen.safety`) a column of R more PEs,
+``pe_r<i>_c<C>``, computes beside column C-1 with column C-1's timing: each takes the A value
+PE(i, C-1) takes, its weight is ``chk_feed`` (the sum of the row's C weights, wider by log2 C bits)
+through column C-1's skew, and its output leaves with column C-1's. So its accumulator is the sum of
+the row's C outputs (modulo the accumulator width, like them), which the store unit checks, and the
+array's schedule is unchanged. A fault in a PE, in a weight's skew or in the de-skew breaks that sum;
+one in the A skew (an input error, which every column and the checksum see alike) does not.
+
 Vectors are flat bit-vectors (lane i at bits [i*w, (i+1)*w)) so that they map
 directly onto scratchpad words.
 """
@@ -21,6 +29,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from .pe import ProcessingElement
+from .safety import checksum_weight_bits
 
 __all__ = ["SystolicArray"]
 
@@ -29,13 +38,20 @@ class SystolicArray(wiring.Component):
     """R x C grid of PEs (a leaf block with plain parameters)."""
 
     def __init__(self, rows: int, cols: int, a_width: int, b_width: int, acc_width: int,
-                 os: bool = True, ws: bool = True, shadow: bool = False):
+                 os: bool = True, ws: bool = True, shadow: bool = False, checksum: bool = False):
         self.rows, self.cols = rows, cols
         self.a_width, self.b_width, self.acc_width = a_width, b_width, acc_width
         self.os, self.ws, self.shadow = os, ws, shadow and ws
-        super().__init__(self.signature_for(rows, cols, a_width, b_width, acc_width, self.shadow))
+        self.checksum = checksum
+        super().__init__(self.signature_for(rows, cols, a_width, b_width, acc_width, self.shadow, checksum))
         self.pes = [[ProcessingElement(a_width, b_width, acc_width, os=os, ws=ws, shadow=self.shadow)
                      for _ in range(cols)] for _ in range(rows)]
+        cbw = checksum_weight_bits(b_width, cols)
+        #: the checksum column (ABFT), column index ``cols``
+        self.chk_pes = [ProcessingElement(a_width, cbw, acc_width, os=os, ws=ws, shadow=self.shadow)
+                        for _ in range(rows)] if checksum else []
+        self.skew_chk = [Signal(signed(cbw), name=f"skew_b_c{cols}_{k}") for k in range(cols - 1)] \
+            if checksum and os else []
         self.skew_t = [[Signal(name=f"skew_t_r{i}_{k}") for k in range(i)] if self.shadow else []
                        for i in range(rows)]
         # skew_a[i] has i registers, skew_b[j] has j (os only), deskew[j] has C-1-j (ws only)
@@ -47,12 +63,15 @@ class SystolicArray(wiring.Component):
 
     @staticmethod
     def signature_for(rows: int, cols: int, a_width: int, b_width: int, acc_width: int,
-                      shadow: bool = False) -> wiring.Signature:
-        """The array's signature (its driver, the compute unit, has the flipped one) without building it."""
+                      shadow: bool = False, checksum: bool = False) -> wiring.Signature:
+        """The array's signature (its driver, the compute unit, has the flipped one) without building it.
+        With ``checksum``: the checksum weight ``chk_feed``, and ``out`` has the checksum lane after the
+        columns."""
         return wiring.Signature({
             "a_feed": In(unsigned(rows * a_width)),
             "b_feed": In(unsigned(cols * b_width)),
-            "out": Out(unsigned(cols * acc_width)),
+            **({"chk_feed": In(signed(checksum_weight_bits(b_width, cols)))} if checksum else {}),
+            "out": Out(unsigned((cols + checksum) * acc_width)),
             "clear": In(1),
             "b_shift": In(1),
             "b_skew": In(1),     # os: skew the top input; ws preload: straight down
@@ -126,5 +145,35 @@ class SystolicArray(wiring.Component):
                 outs.append(Mux(self.deskew, delayed, bottom) if self.os else delayed)
             else:
                 outs.append(bottom)
+        if self.checksum:
+            outs.append(self._checksum_column(m))
         m.d.comb += self.out.eq(Cat(*outs))
         return m
+
+    def _checksum_column(self, m: Module):
+        """The ABFT column, wired as a copy of column C-1 (its A inputs and tags are column C-1's, its
+        weight goes through a skew as long as column C-1's, its output needs no de-skew, as column C-1's);
+        returns its output."""
+        R, C = self.rows, self.cols
+        for i, pe in enumerate(self.chk_pes):
+            m.submodules[f"pe_r{i}_c{C}"] = pe
+            twin = self.pes[i][C - 1]
+            m.d.comb += [pe.clear.eq(self.clear), pe.b_shift.eq(self.b_shift), pe.use_b_reg.eq(self.use_b_reg),
+                         pe.acc_self.eq(self.acc_self), pe.mul_en.eq(self.mul_en), pe.a_in.eq(twin.a_in)]
+            if self.shadow:
+                m.d.comb += [pe.w_shift.eq(self.w_shift), pe.tag_in.eq(twin.tag_in)]
+        lane = self.chk_feed
+        if self.os:
+            skewed = self._chain(m, self.clear, lane, self.skew_chk)
+            top = Mux(self.b_skew, skewed, lane) if self.ws else skewed
+        else:
+            top = lane
+        pes = self.chk_pes
+        m.d.comb += [pes[0].b_in.eq(top), pes[0].psum_in.eq(0)]
+        if self.shadow:
+            m.d.comb += pes[0].w_in.eq(lane)
+        for i in range(1, R):
+            m.d.comb += [pes[i].b_in.eq(pes[i - 1].b_out), pes[i].psum_in.eq(pes[i - 1].acc_out)]
+            if self.shadow:
+                m.d.comb += pes[i].w_in.eq(pes[i - 1].w_out)
+        return pes[R - 1].acc_out

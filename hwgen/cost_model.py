@@ -360,6 +360,9 @@ def estimate_parts(cfg: AcceleratorConfig, target: str = "ecp5",
     if cfg.packed_weights:  # its nibble rotator is in no synthesis the coefficients were fitted on
         raise CostModelError(f"config '{cfg.name}': field 'packed_weights' = True: the cost model is fitted on "
                              f"designs without the packed-weight load path; run `hwgen synth --config F.json`")
+    if cfg.safety:  # codes, checksum column and status counters are in no synthesis it was fitted on
+        raise CostModelError(f"config '{cfg.name}': field 'safety' is set: the cost model is fitted on designs "
+                             f"without safety mechanisms; run `hwgen synth --config F.json`")
     co = COEFFICIENTS if coefficients is None else coefficients
     pe_luts = sum(c.count * _dot(pe_features(cfg, c), co["pe_luts"]) for c in pe_classes(cfg))
     pe_ff = sum(c.count * pe_ffs(cfg, c) for c in pe_classes(cfg))

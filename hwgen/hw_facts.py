@@ -32,7 +32,7 @@ from .isa import QTABLE_BYTES
 from .safety import MEMORY_STRUCTURES, STATUS_COUNTERS, MemoryLayout, memory_layout
 
 __all__ = ["COUNTER_WIDTH", "CONTROLLER_STATES", "FSM_NAME", "EXEC_COUNTER_WIDTH", "Register", "REGISTERS",
-           "UNITS", "registers_of", "memory_layouts", "protected_memories", "register_structure", "bits_for", "byte_bits",
+           "UNITS", "registers_of", "memory_layouts", "protected_memories", "abft", "acc_lanes", "register_structure", "bits_for", "byte_bits",
            "FETCH_LATENCY", "DECODE_CYCLES", "HOST_READ_LATENCY", "LOAD_LATENCY", "STORE_PIPELINE",
            "CLEAR_CYCLES", "SPAD_READ_LATENCY", "WRITE_BACK_CYCLES", "ComputeSchedule", "compute_schedule", "SHADOW_TAILS",
            "DECOUPLED_UNITS", "HOST_SPAN_WIDTH", "footprint_fields", "dep_width",
@@ -130,13 +130,24 @@ def memory_layouts(cfg: AcceleratorConfig) -> dict[str, MemoryLayout]:
     """The stored word layout of each memory (:func:`hwgen.safety.memory_layout`: its lanes, their data
     bits and the check bits of its mechanism), by structure name, which is also its site name."""
     lanes = {"a_spad": (cfg.rows, cfg.input_width), "w_spad": (cfg.cols, cfg.weight_width),
-             "acc_buf": (cfg.cols, cfg.acc_width)}
+             "acc_buf": (acc_lanes(cfg), cfg.acc_width)}
     return {s: memory_layout(s, cfg.mechanism(s), *lanes[s]) for s in MEMORY_STRUCTURES}
 
 
+def abft(cfg: AcceleratorConfig) -> bool:
+    """Whether the array has the ABFT checksum column (:class:`hwgen.safety.Mechanism`)."""
+    return cfg.mechanism("array") is not None
+
+
+def acc_lanes(cfg: AcceleratorConfig) -> int:
+    """Lanes of an accumulator row: the columns, and the ABFT checksum after them."""
+    return cfg.cols + abft(cfg)
+
+
 def protected_memories(cfg: AcceleratorConfig) -> bool:
-    """Whether any memory carries a code (and so the design has the status counters)."""
-    return any(cfg.mechanism(s) is not None for s in MEMORY_STRUCTURES)
+    """Whether the design has any safety mechanism (and so the status counters, and the units report
+    when they consume protected data)."""
+    return bool(cfg.safety)
 
 
 def _multi_byte_port(cfg: AcceleratorConfig) -> bool:
@@ -273,7 +284,7 @@ REGISTERS: tuple[Register, ...] = (
     _compute("busy_inc", _E, "controller"),
     _compute("wb_valid", 1, "write_back"),
     _compute("wb_addr", 16, "write_back"),
-    _compute("wb_data", lambda cfg: cfg.cols * cfg.acc_width, "write_back"),
+    _compute("wb_data", lambda cfg: acc_lanes(cfg) * cfg.acc_width, "write_back"),
     # shadow weights: the preload's shift enable and the first-word tag (one cycle after the reads),
     # the stream sequencer (its own context: the next compute's preload runs beside it), the
     # write-back token line and the accumulate bit of the row being written

@@ -200,6 +200,9 @@ class RunResult:
     executor: str = ""
     #: Executor-specific measurements (cocotb: words_loaded, load_seconds, readback_seconds).
     stats: dict[str, float] = field(default_factory=dict)
+    #: The safety mechanisms' status counters at the end (``hwgen.safety.STATUS_COUNTERS``: corrected,
+    #: detected) where the design has them and the executor reads them, else None.
+    safety_counters: tuple[int, ...] | None = None
 
     @property
     def ok(self) -> bool:

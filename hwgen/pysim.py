@@ -6,13 +6,14 @@ Verilator regression runs. :class:`PySimExecutor` is the ``"pysim"``
 :class:`hwgen.program.Executor`; results are :class:`hwgen.program.RunResult`.
 """
 
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 from amaranth.sim import Simulator
 
 from .config import AcceleratorConfig
 from .program import RunResult, timeouts_for
+from .safety import STATUS_COUNTERS
 from .top import Accelerator
 
 __all__ = ["PySimExecutor", "run_program_pysim", "DEFAULT_MAX_CYCLES"]
@@ -31,9 +32,13 @@ class PySimExecutor:
 
     name = "pysim"
 
-    def __init__(self, cfg: AcceleratorConfig, *, max_cycles: int = DEFAULT_MAX_CYCLES):
+    def __init__(self, cfg: AcceleratorConfig, *, max_cycles: int = DEFAULT_MAX_CYCLES,
+                 poke: Callable[[object, Accelerator, int], None] | None = None):
         self.cfg = cfg
         self.max_cycles = max_cycles
+        #: called as ``poke(ctx, dut, cycle)`` before each cycle's edge (cycle 0: the first after start):
+        #: the seam a test uses to write a register or memory word mid-run (a fault), as the injectors do
+        self.poke = poke
 
     def run(self, image: np.ndarray) -> RunResult:
         return self._run(image, self.max_cycles)
@@ -58,7 +63,9 @@ class PySimExecutor:
             ctx.set(dut.start, 1)
             await ctx.tick()
             ctx.set(dut.start, 0)
-            for _ in range(max_cycles):
+            for cycle in range(max_cycles):
+                if self.poke is not None:
+                    self.poke(ctx, dut, cycle)
                 *_, f_re, f_addr, l_re, l_addr, we, addr, strb, wdata, done = await ctx.tick().sample(
                     dut.fetch_re, dut.fetch_addr, dut.ld_re, dut.ld_addr,
                     dut.st_we, dut.st_addr, dut.st_wstrb, dut.st_wdata, dut.done)
@@ -79,13 +86,15 @@ class PySimExecutor:
             out["cycles"] = ctx.get(dut.cycles)
             out["busy"] = ctx.get(dut.busy_pe)
             out["error"] = bool(ctx.get(dut.error))
+            if STATUS_COUNTERS[0] in dut.signature.members:
+                out["safety"] = tuple(int(ctx.get(getattr(dut, n))) for n in STATUS_COUNTERS)
 
         sim = Simulator(dut)
         sim.add_clock(1e-6)
         sim.add_testbench(bench)
         sim.run()
         return RunResult(words.reshape(-1)[:size].copy(), out["cycles"], out["busy"], error=out["error"],
-                         timed_out=out["timed_out"], executor=self.name)
+                         timed_out=out["timed_out"], executor=self.name, safety_counters=out.get("safety"))
 
 
 def run_program_pysim(cfg: AcceleratorConfig, image: np.ndarray, max_cycles: int = DEFAULT_MAX_CYCLES) -> RunResult:

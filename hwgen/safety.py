@@ -32,7 +32,7 @@ from typing import Iterable, Mapping
 
 from .errors import HwgenError
 
-__all__ = ["Mechanism", "APPLICABLE", "MEMORY_STRUCTURES", "SafetyError", "normalise_safety", "parity_bits",
+__all__ = ["Mechanism", "APPLICABLE", "COVERS", "checksum_weight_bits", "MEMORY_STRUCTURES", "SafetyError", "normalise_safety", "parity_bits",
            "secded_check_bits", "hamming_positions", "secded_encode", "secded_decode", "Decoded", "parity",
            "stored_lane_bits", "MemoryLayout", "memory_layout", "STATUS_COUNTERS"]
 
@@ -43,17 +43,27 @@ class SafetyError(HwgenError, ValueError):
 
 class Mechanism(enum.StrEnum):
     """A safety mechanism. ``PARITY`` detects one flipped bit per lane; ``SECDED`` corrects one and detects
-    two per code word."""
+    two per code word; ``ABFT`` (algorithm-based fault tolerance, on the array) computes a checksum column
+    beside the array, whose accumulator is the sum of the row's outputs, and the store checks it."""
 
     PARITY = "parity"
     SECDED = "secded"
+    ABFT = "abft"
 
 
-#: structure -> the mechanisms it can take (the memories: their words carry the check bits)
+#: what the configuration may protect -> the mechanisms it can take (the memories: their words carry the
+#: check bits; "array": the systolic array, whose fault structures :data:`COVERS` lists)
 APPLICABLE: dict[str, tuple[Mechanism, ...]] = {
     "a_spad": (Mechanism.PARITY, Mechanism.SECDED),
     "w_spad": (Mechanism.PARITY, Mechanism.SECDED),
     "acc_buf": (Mechanism.PARITY, Mechanism.SECDED),
+    "array": (Mechanism.ABFT,),
+}
+
+#: the fault-report structures (fault_injection.faults.STRUCTURES) each protectable part holds
+COVERS: dict[str, tuple[str, ...]] = {
+    "a_spad": ("a_spad",), "w_spad": ("w_spad",), "acc_buf": ("acc_buf",),
+    "array": ("pe_operands", "pe_accumulators", "skew_regs"),
 }
 
 #: the structures whose mechanism is a code in their memory words
@@ -184,6 +194,11 @@ def secded_decode(k: int, data: int, check: int) -> Decoded:
     if syndrome:
         return Decoded(data, False, True)
     return Decoded(data, False, False)
+
+
+def checksum_weight_bits(weight_width: int, cols: int) -> int:
+    """Bits of the ABFT checksum column's weight: the sum of ``cols`` signed ``weight_width``-bit weights."""
+    return weight_width + max(0, (cols - 1).bit_length())
 
 
 # ---------------------------------------------------------------------------------- word layouts

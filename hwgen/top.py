@@ -27,7 +27,7 @@ from .array import SystolicArray
 from .config import AcceleratorConfig, ConfigError
 from .config import Controller as ControllerKind
 from .ecc import decode_word, encode_word
-from .hw_facts import COUNTER_WIDTH, byte_bits, memory_layouts, protected_memories
+from .hw_facts import COUNTER_WIDTH, abft, acc_lanes, byte_bits, memory_layouts, protected_memories
 from .safety import STATUS_COUNTERS
 from .isa import QTABLE_BYTES
 from .limits import LimitError, check_limit
@@ -76,7 +76,8 @@ class Accelerator(wiring.Component):
         super().__init__({**status_ports(), **host_ports(cfg), **safety})
         R, C = cfg.rows, cfg.cols
         self.array = SystolicArray(R, C, cfg.input_width, cfg.weight_width, cfg.acc_width,
-                                   os=cfg.supports_os, ws=cfg.supports_ws, shadow=cfg.shadow_weights)
+                                   os=cfg.supports_os, ws=cfg.supports_ws, shadow=cfg.shadow_weights,
+                                   checksum=abft(cfg))
         #: each memory's stored word: its lanes, and the check bits of its mechanism (hwgen.safety)
         self.layouts = memory_layouts(cfg)
         self.a_spad = Memory(shape=unsigned(self.layouts["a_spad"].word_bits), depth=cfg.a_spad_depth, init=[])
@@ -176,7 +177,7 @@ class Accelerator(wiring.Component):
     def _acc_uses(self, layout, acc_dec, acc_st_dec, compute, store) -> list:
         """(decoder, per code word its consumption) of the accumulator buffer's read ports: the write-back
         takes a whole old row; the requantizer the lanes of its beat (a whole-word code: any of them)."""
-        C = self.cfg.cols
+        C = acc_lanes(self.cfg)
         st_lanes = [store.acc_used[j] for j in range(C)]
         if layout.codes == 1:
             st_codes = [store.acc_used.any()]
@@ -193,6 +194,8 @@ class Accelerator(wiring.Component):
         corrected, detected = self.status_counters
         ev_c = [c & u for dec, used in uses for c, u in zip(dec.corrected, used)]
         ev_d = [d & u for dec, used in uses for d, u in zip(dec.detected, used)]
+        if abft(self.cfg):
+            ev_d.append(self.store.abft_mismatch)
 
         def total(bits):
             out = 0

@@ -21,7 +21,7 @@ from fault_injection.campaign import CampaignError, plan_campaign, register_inje
 from fault_injection.faults import Fault, InjectionResult, Site
 from fault_injection.report import ReportError, build_report, campaign_report, to_json, to_markdown, write_outputs
 from fault_injection.stats import clopper_pearson, upper_bound
-from fault_injection.store import CampaignInfo, CampaignStore, StoreError
+from fault_injection.store import SCHEMA_VERSION, CampaignInfo, CampaignStore, StoreError
 from fault_injection.workload import WorkloadError, build_workload
 from hwgen.config import AcceleratorConfig
 
@@ -84,7 +84,7 @@ def test_store_round_trip(tmp_path):
                                                                                            duration=4)]
     db = tmp_path / "c.sqlite"
     with CampaignStore.create(db, _info(3), sites, faults) as st:
-        assert st.info.models == ("seu", "mbu") and st.info.planned == 3 and st.info.schema_version == 1
+        assert st.info.models == ("seu", "mbu") and st.info.planned == 3 and st.info.schema_version == SCHEMA_VERSION
         assert st.pending() == list(enumerate(faults))
         st.add_results([(1, InjectionResult("sdc", 400, False, "out differs"))])
         with pytest.raises(StoreError, match="already recorded"):

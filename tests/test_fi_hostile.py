@@ -199,7 +199,7 @@ FIELDS = [  # (column, value, what the message must say)
     ("workload", "", "workload spec"),
     ("workload", b"gemm:4x6x3", "workload spec"),
     ("workload", "w" * 10_000, "workload spec"),
-    ("schema_version", 2, "schema_version"),
+    ("schema_version", 3, "schema_version"),
     ("created", b"\x00", "not a text"),
 ]
 

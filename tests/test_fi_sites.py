@@ -29,6 +29,9 @@ CONFIGS = {
                                             safety="a_spad=parity,w_spad=secded,acc_buf=secded"),
     "3x5-safe-in-order": AcceleratorConfig(name="j", rows=3, cols=5, controller="in-order",
                                            safety="a_spad=secded,acc_buf=parity"),
+    "4x3-abft-decoupled": AcceleratorConfig(name="k", rows=4, cols=3, safety="array=abft,acc_buf=secded"),
+    "3x4-abft-in-order-os": AcceleratorConfig(name="l", rows=3, cols=4, controller="in-order", dataflow="os",
+                                              safety="array=abft,w_spad=parity"),
 }
 
 
@@ -68,7 +71,7 @@ def test_default_inventory_counts():
     assert sites["ctrl.fetch_cnt"].width == 2 and sites["load.ld_p_byte"].width == 3
     inv = inventory(cfg)
     assert list(inv) == [s for s in STRUCTURES if s in inv]
-    assert set(inv) == set(STRUCTURES)
+    assert set(inv) == set(STRUCTURES) - {"safety"}  # no mechanism, no status counters
     assert inv["pe_operands"] == {"sites": 128, "bits": 1024}
     assert inv["pe_accumulators"] == {"sites": 64, "bits": 2048}
     # skew_a 28 x 8 bits, skew_b 28 x 8, deskew 28 x 32

@@ -28,7 +28,7 @@ from amaranth.lib.wiring import In, Out
 from ..array import SystolicArray
 from ..config import AcceleratorConfig
 from ..dataflow import Dataflow
-from ..hw_facts import protected_memories, CLEAR_CYCLES, EXEC_COUNTER_WIDTH, compute_schedule
+from ..hw_facts import abft, acc_lanes, protected_memories, CLEAR_CYCLES, EXEC_COUNTER_WIDTH, compute_schedule
 from .common import ADDR_WIDTH, UNIT_PORT, unit_registers
 
 __all__ = ["ComputeUnit"]
@@ -49,11 +49,11 @@ class ComputeUnit(wiring.Component):
         super().__init__({
             "ctl": In(UNIT_PORT),
             "array": Out(SystolicArray.signature_for(R, C, cfg.input_width, cfg.weight_width,
-                                                     cfg.acc_width, cfg.shadow_weights).flip()),
+                                                     cfg.acc_width, cfg.shadow_weights, abft(cfg)).flip()),
             "a_rd": Out(read_port(R * cfg.input_width)),
             "w_rd": Out(read_port(C * cfg.weight_width)),
-            "acc_rd": Out(read_port(C * cfg.acc_width)),
-            "acc_wr": Out(wiring.Signature({"addr": Out(ADDR_WIDTH), "data": Out(C * cfg.acc_width),
+            "acc_rd": Out(read_port(acc_lanes(cfg) * cfg.acc_width)),
+            "acc_wr": Out(wiring.Signature({"addr": Out(ADDR_WIDTH), "data": Out(acc_lanes(cfg) * cfg.acc_width),
                                             "en": Out(1)})),
             # busy-PE accounting: add busy_inc to the controller's busy_pe counter while busy_en
             "busy_en": Out(1),
@@ -126,6 +126,12 @@ class ComputeUnit(wiring.Component):
             self._shadow_stream(m, a_req, preload)
         m.d.sync += [a_valid.eq(a_req), b_valid.eq(b_req)]
         m.d.comb += [arr.a_feed.eq(Mux(a_valid, self.a_rd.data, 0)), arr.b_feed.eq(Mux(b_valid, self.w_rd.data, 0))]
+        if abft(cfg):  # the checksum column's weight: the sum of the word's weights (hwgen.array)
+            ww = cfg.weight_width
+            total = 0
+            for j in range(C):
+                total = total + self.w_rd.data[j * ww:(j + 1) * ww].as_signed()
+            m.d.comb += arr.chk_feed.eq(Mux(b_valid, total, 0))
         m.d.comb += [self.busy_en.eq(in_compute & a_valid), self.busy_inc.eq(busy_inc)]
 
         with m.If(in_compute):
@@ -169,7 +175,7 @@ class ComputeUnit(wiring.Component):
 
         summed = []
         old_row = self.acc_rd.data
-        for j in range(C):
+        for j in range(acc_lanes(cfg)):
             old = old_row[j * accw:(j + 1) * accw].as_signed()
             new = wb_data[j * accw:(j + 1) * accw].as_signed()
             summed.append((Mux(accumulate, old, 0) + new)[:accw])

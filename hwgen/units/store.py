@@ -31,7 +31,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..config import AcceleratorConfig
-from ..hw_facts import protected_memories, bits_for, byte_bits, store_beats, store_issuing, store_lanes, store_last, store_wide
+from ..hw_facts import abft, acc_lanes, protected_memories, bits_for, byte_bits, store_beats, store_issuing, store_lanes, store_last, store_wide
 from ..isa import QTABLE_BYTES, Opcode
 from .common import ADDR_WIDTH, UNIT_PORT, host_write_port, unit_registers
 
@@ -48,11 +48,13 @@ class StoreUnit(wiring.Component):
         C = cfg.cols
         super().__init__({
             "ctl": In(UNIT_PORT),
-            "acc_st_rd": Out(wiring.Signature({"addr": Out(ADDR_WIDTH), "data": In(C * cfg.acc_width)})),
+            "acc_st_rd": Out(wiring.Signature({"addr": Out(ADDR_WIDTH), "data": In(acc_lanes(cfg) * cfg.acc_width)})),
             "qtable": In(data.ArrayLayout(8 * QTABLE_BYTES, C)),
             **host_write_port(cfg),
             # protected memories (hwgen.safety): the accumulator lanes the requantizer takes this cycle
-            **({"acc_used": Out(C)} if protected_memories(cfg) else {}),
+            **({"acc_used": Out(acc_lanes(cfg))} if protected_memories(cfg) else {}),
+            # ABFT: the row the requantizer takes does not sum to its checksum
+            **({"abft_mismatch": Out(1)} if abft(cfg) else {}),
         })
         self.regs = unit_registers(cfg, "store")
 
@@ -128,7 +130,16 @@ class StoreUnit(wiring.Component):
             m.d.sync += [s2_prod[k].eq(biased * Mux(use_table, entry[32:64].as_signed(), q_mult)),
                          s2_shift[k].eq(Mux(use_table, entry[64:70], q_shift))]
         if protected_memories(cfg):  # stage 1 takes columns s1_lane .. s1_lane + s1_n - 1 of the row read
-            m.d.comb += self.acc_used.eq(Mux(s1_valid, (((Const(1, C + 1) << s1_n) - 1)[:C]) << s1_lane, 0)[:C])
+            used = Mux(s1_valid, (((Const(1, C + 1) << s1_n) - 1)[:C]) << s1_lane, 0)[:C]
+            if abft(cfg):  # and checks the whole row against its checksum lane
+                row = self.acc_st_rd.data
+                total = 0
+                for j in range(C):
+                    total = total + row[j * accw:(j + 1) * accw]
+                m.d.comb += [self.acc_used.eq(Cat(used, s1_valid)),
+                             self.abft_mismatch.eq(s1_valid & (total[:accw] != row[C * accw:(C + 1) * accw]))]
+            else:
+                m.d.comb += self.acc_used.eq(used)
         m.d.sync += s2_ptr.eq(s1_ptr)
         if L > 1:
             m.d.sync += s2_n.eq(s1_n)
