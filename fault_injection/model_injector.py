@@ -52,7 +52,7 @@ import numpy as np
 
 from hwgen.config import AcceleratorConfig, Controller
 from hwgen.dataflow import Dataflow
-from hwgen.hw_facts import EXEC_COUNTER_WIDTH, REGISTERS, compute_schedule, memory_layouts
+from hwgen.hw_facts import EXEC_COUNTER_WIDTH, REGISTERS, abft, compute_schedule, memory_layouts
 from hwgen.isa import INSTR_BYTES, QTABLE_BYTES, Instruction, LoadTarget, Opcode, decode, loads_w, requantize
 from hwgen.program import Program
 from sim.cycle import CycleModel, wrap
@@ -70,6 +70,8 @@ MODELED_STRUCTURES = ("pe_operands", "pe_accumulators", "skew_regs", "a_spad", "
                       "quant_config", "write_back", "perf_counters")
 #: what the injector models on the decoupled controller: stored lanes (the read-port registers excepted)
 DECOUPLED_STRUCTURES = ("a_spad", "w_spad", "acc_buf", "qtable", "quant_config", "perf_counters")
+#: what the injector leaves to the RTL on an array with the ABFT checksum column
+_ABFT_RTL_ONLY = ("pe_operands", "pe_accumulators", "skew_regs", "write_back")
 #: site name -> register-table entry, for the registers named below (hwgen.hw_facts.REGISTERS)
 _REG = {r.site(r.name): r for r in REGISTERS if r.count is None}
 #: the site name of a register of the table, by its Signal name ("exec_cnt" -> "ctrl.exec_cnt")
@@ -359,7 +361,11 @@ class ModelInjector:
 
     def covers(self, site) -> bool:
         """Whether this injector models faults in ``site`` (a Site): the campaign plans over these only.
-        In-order: every site of MODELED_STRUCTURES; decoupled: those of DECOUPLED_STRUCTURES."""
+        In-order: every site of MODELED_STRUCTURES; decoupled: those of DECOUPLED_STRUCTURES. With the ABFT
+        checksum column the array, the write-back and the compute's sequencing registers are left to the
+        RTL injector (the compute simulation has no checksum column)."""
+        if abft(self.cfg) and (site.structure in _ABFT_RTL_ONLY or site.name in _COMPUTE_CTRL):
+            return False
         if self.decoupled:
             return _decoupled_site(site.name)
         return site.structure in MODELED_STRUCTURES
@@ -409,6 +415,9 @@ class ModelInjector:
         results: list[InjectionResult | None] = [None] * len(faults)
         plain, plain_idx, corrected = [], [], []
         for i, f in enumerate(faults):
+            if f.site == "acc_buf" and abft(self.cfg):
+                results[i] = self._through_abft(f)
+                continue
             if self.cfg.mechanism(f.site) is None:
                 plain.append(f)
                 plain_idx.append(i)
@@ -449,6 +458,50 @@ class ModelInjector:
         if wrong != list(range(wrong[0], wrong[-1] + 1)):
             raise ValueError(f"fault {f}: the data bits left wrong by the code are not contiguous (not modeled)")
         return None, Fault(f.site, f.model, f.cycle, wrong[0], word=f.word, nbits=len(wrong)), corrected
+
+    def _through_abft(self, f: Fault) -> InjectionResult:
+        """A fault in the accumulator buffer of an array with the ABFT checksum (lane C of each row): after
+        the row's code, if any, a row left wrong is detected by the first store that reads it (every beat
+        checks the whole row: a contiguous flip of at most acc_width bits never keeps a row's sum equal
+        to its checksum, since the lowest flipped bit of the data and of the checksum differ), unless a
+        compute overwrites it first; an accumulating compute carries the error along (it adds to the
+        wrong value, and the checksum lane keeps its own sum), unless it read the row before the fault."""
+        g = self.golden()
+        layout = memory_layouts(self.cfg)["acc_buf"]
+        corrected, wrong = False, False
+        if layout.mechanism is None:
+            wrong = f.bit < layout.word_bits
+        else:
+            for e in code_effects(layout, f.bit, f.nbits):
+                if not self._row_checked(f.cycle, f.word, stores_only=False):
+                    continue
+                if e.detected:
+                    return InjectionResult("detected", g.cycles, False, "detected on read")
+                corrected |= e.corrected
+                wrong |= e.residual != 0
+        if wrong and self._row_checked(f.cycle, f.word, stores_only=True):
+            return InjectionResult("detected", g.cycles, False, "checksum mismatch")
+        if corrected:
+            return InjectionResult("corrected", g.cycles, False, "corrected on read")
+        return InjectionResult("masked", g.cycles, True, "overwritten or never read")
+
+    def _row_checked(self, cycle: int, row: int, stores_only: bool) -> bool:
+        """Whether accumulator row ``row`` is read at or after ``cycle`` before a compute overwrites it:
+        by a store (``stores_only``), or by any reader (the code's decoder); an accumulating compute that
+        reads it at or after ``cycle`` carries it to its write."""
+        g = self.golden()
+        for ins, s in zip(g.instructions, self._exec_starts()):
+            if s < 0:
+                continue
+            acc = accesses(self.cfg, ins, Lane("acc_buf", row, 0))
+            if ins.op == Opcode.STORE and any(s + r >= cycle for r in acc.reads):
+                return True
+            if ins.op == Opcode.COMPUTE and acc.writes and s + acc.writes[0] >= cycle:
+                if not (acc.reads and s + acc.reads[0] >= cycle):
+                    return False  # overwritten with a value computed before the fault
+                if not stores_only:
+                    return True
+        return False
 
     def _exec_starts(self) -> list[int]:
         """Each instruction's first execute cycle (the origin of :func:`access_times.accesses`)."""
