@@ -38,7 +38,9 @@ fault, in order). An injector that cannot inject every site may have
 only (the campaign's ``sites`` table holds them; the report names the
 structures left out). A factory may carry ``preferred_batch`` (an int: faults per
 ``inject`` call, e.g. large for an injector that starts a simulator process per
-call); otherwise batches are sized for about 16 per worker, at most 128.
+call); otherwise batches are sized for about 16 per worker, at most 128. A factory with ``accepts_jobs``
+true takes a keyword ``jobs`` (faulty runs at once in one injector): local worker processes pass their
+share of the CPUs, so that ``jobs`` workers do not oversubscribe the machine.
 
 The registry is closed: a backend name from a campaign file, a command line or
 any other text only selects an entry, it never names code to import (a campaign
@@ -141,7 +143,7 @@ def make_injector(backend: str, cfg: AcceleratorConfig, program) -> Any:
 
 
 # ------------------------------------------------------------------ workers
-_CTX = tuple  # (backend name, factory, config JSON, workload spec, seed, golden cycles)
+_CTX = tuple  # (backend name, factory, config JSON, workload spec, seed, golden cycles, jobs per worker or None)
 _LOCAL = threading.local()
 
 
@@ -150,9 +152,10 @@ def _build(ctx: _CTX) -> Any:
     workload, checked against the campaign's golden run."""
     from .workload import build_workload
 
-    _, factory, cfg_json, workload, seed, golden_cycles = ctx
+    _, factory, cfg_json, workload, seed, golden_cycles, worker_jobs = ctx
     cfg = AcceleratorConfig.from_json(cfg_json, source="campaign")
-    injector = factory(cfg, build_workload(workload, cfg, seed))
+    kwargs = {"jobs": worker_jobs} if worker_jobs is not None and getattr(factory, "accepts_jobs", False) else {}
+    injector = factory(cfg, build_workload(workload, cfg, seed), **kwargs)
     got = int(injector.golden().cycles)
     if golden_cycles is not None and got != golden_cycles:
         raise CampaignError(f"the rebuilt workload '{workload}' runs {got} cycles, the campaign's golden run "
@@ -398,9 +401,12 @@ def _execute(store: CampaignStore, factory: Factory, jobs: int, client, progress
     store.lock()
     store.counts()  # the recorded results checked (aggregated: cheap) before one more is written
     pending = store.pending()
-    ctx = (info.backend, factory, AcceleratorConfig.from_dict(info.config, source=str(store.path)).to_json(),
-           info.workload, info.seed, info.golden_cycles)
     n_workers = max(1, sum(client.nthreads().values()) if client is not None else jobs)
+    # local worker processes share this machine's cores: an injector that runs several faulty runs at
+    # once gets its share, so that jobs workers keep about one runnable process per core
+    worker_jobs = max(1, (os.cpu_count() or 1) // jobs) if client is None and jobs > 1 else None
+    ctx = (info.backend, factory, AcceleratorConfig.from_dict(info.config, source=str(store.path)).to_json(),
+           info.workload, info.seed, info.golden_cycles, worker_jobs)
     if batch_size is None:
         batch_size = getattr(factory, "preferred_batch", None)
         _check_batch_size(batch_size)

@@ -449,9 +449,11 @@ class RtlInjector:
     the timeout is ``timeout_factor * golden cycles + timeout_margin``.
     """
 
-    #: faults per ``inject`` call that campaign.py should send (one simulator process per call
-    #: costs a few ms plus one golden replay; larger batches keep the forked children busy)
-    preferred_batch = 2000
+    #: faults per ``inject`` call that campaign.py should send (one simulator process per call costs a
+    #: few ms plus two golden replays, ~2% of a batch; smaller batches balance the campaign's workers)
+    preferred_batch = 1000
+    #: campaign.py may pass ``jobs`` (its worker processes' share of the CPUs)
+    accepts_jobs = True
 
     def __init__(self, cfg: AcceleratorConfig, program: Program, *, jobs: int | None = None,
                  early_stop: bool = True, check_gap: int = 64, timeout_factor: float = 2.0,
