@@ -90,16 +90,33 @@ def _interrupted(db: str) -> int:
 
 
 def _summary(s) -> None:
-    tot = {o: sum(c.get(o, 0) for c in s.counts.values()) for o in ("masked", "sdc", "due")}
+    from .faults import OUTCOMES
+
+    tot = {o: sum(c.get(o, 0) for c in s.counts.values()) for o in OUTCOMES}
+    shown = ", ".join(f"{o} {n:,}" for o, n in tot.items() if n or o in ("masked", "sdc", "due"))
     print(f"{s.path}: {s.done:,} of {s.planned:,} injections recorded ({s.injected_now:,} now, "
-          f"{s.rate:,.0f}/s); masked {tot['masked']:,}, sdc {tot['sdc']:,}, due {tot['due']:,}")
+          f"{s.rate:,.0f}/s); {shown}")
     print(f"report: hwgen fi report --db {s.path}")
 
 
 def cmd_report(args: argparse.Namespace) -> int:
     from .report import campaign_report, to_markdown, write_outputs
 
-    kw = {} if args.fit_per_bit is None else {"fit_per_bit": args.fit_per_bit}
+    from hwgen.cli_support import UserError
+
+    from .stats import FitRates
+
+    kw: dict = {} if args.fit_per_bit is None else {"fit_per_bit": args.fit_per_bit}
+    if args.fit_ff is not None or args.fit_mem is not None:
+        if args.fit_per_bit is not None:
+            raise UserError("--fit-per-bit sets every bit's FIT: give it alone, or --fit-ff and --fit-mem")
+        base = FitRates()
+        kw["fit_per_bit"] = FitRates(ff=args.fit_ff if args.fit_ff is not None else base.ff,
+                                     mem=args.fit_mem if args.fit_mem is not None else base.mem)
+    if args.lifetime_hours is not None:
+        kw["lifetime_hours"] = args.lifetime_hours
+    if args.method is not None:
+        kw["method"] = args.method
     rep = campaign_report(args.db, watchdog=args.watchdog, **kw)
     write_outputs(rep, md=args.md, json_path=args.json, png=args.png, force=args.force)
     if "-" not in (args.md, args.json):
@@ -161,6 +178,13 @@ def add_fi_parser(subparsers) -> argparse.ArgumentParser:
     rp.add_argument("--png", metavar="FILE", help="write the AVF chart")
     rp.add_argument("--fit-per-bit", type=positive_float, metavar="X",
                     help=f"raw FIT per bit (default {DEFAULT_FIT_PER_BIT:g})")
+    rp.add_argument("--fit-ff", type=positive_float, metavar="X", help="raw FIT per flip-flop bit")
+    rp.add_argument("--fit-mem", type=positive_float, metavar="X", help="raw FIT per SRAM bit")
+    rp.add_argument("--lifetime-hours", type=positive_float, metavar="H",
+                    help="operating lifetime of the PMHF's latent-fault term")
+    rp.add_argument("--method", choices=["pooled", "bonferroni"],
+                    help="how per-structure counts combine into the bounds (default: pooled when one FIT per bit "
+                         "covers every bit, else bonferroni)")
     rp.add_argument("--watchdog", action="store_true",
                     help="a watchdog is a declared safety mechanism: DUE (hang) counts as detected, not dangerous")
     add_force_arg(rp)
