@@ -30,17 +30,43 @@ What runs where
     fingerprint of the whole state (every register and memory of the design,
     the host memory, the memory's read-data register and out-of-range flag),
     plus the final memory and the final design state;
-  - ``inject``: replays the golden run once, with the faults sorted by cycle;
-    at each injection cycle it ``fork()``\\ s a child (copy-on-write snapshot of
-    the whole simulator at that cycle: golden-state reuse without re-running
-    the prefix) that applies the fault and runs on, while the parent continues
-    the golden run; up to ``jobs`` children run at once. A child compares its
-    state fingerprint with the golden one at the same cycle (first at the
-    cycle after the fault's window, then at doubling gaps up to
-    ``check_gap``) and stops as soon as they are equal: equal state means an
-    identical future, so the fault is masked (early stop). Otherwise it runs to
-    ``done``/``error`` or the timeout. Each child writes its result into a
-    shared memory page and exits.
+  - ``inject``: ``jobs`` worker processes, forked once, each take every
+    ``jobs``-th fault in cycle order and replay the golden run; at a fault's
+    cycle a worker checks its state against the golden fingerprint (which also
+    checks the previous restore), saves a snapshot of the simulator (the
+    Verilated root object, the host memory: a few memcpys, ``Snapshot`` in
+    :data:`hwgen.native.SIM_CORE`), applies the fault, runs on, and restores
+    the snapshot. (It used to ``fork()`` a child per fault: 0.4 ms of page
+    faults each.) A faulty run compares its state fingerprint with the golden
+    one at the same cycle (first at the cycle after the fault's window, then at
+    doubling gaps up to ``check_gap``) and stops as soon as they are equal:
+    equal state means an identical future, so the fault is masked (early stop).
+    Otherwise it runs to ``done``/``error`` or the timeout. Results go to a
+    shared memory page.
+
+Shortcuts of early stop, each exact (same outcome as the full run; all off with
+``early_stop=False``, which keeps full runs the reference) and each checked
+fault by fault against full runs (``tests/test_fi_rtl.py``,
+``benchmarks/fi_speed.py``). A pre-pass of the golden run records what they need.
+
+* Memory liveness (:mod:`fault_injection.rtl_memports`: every read port and
+  write lane of every memory, read off the Verilog; a memory used any other
+  way gets none). A flip (seu, mbu) of a memory word held from cycle c changes
+  nothing else until a port reads the word, and the lanes written meanwhile
+  hold golden values again: with no read before the halt, or every flipped bit
+  overwritten first, it is masked without simulation (detail ``not read
+  again``); otherwise it is the same flip of the remaining bits at the read's
+  cycle, simulated from there. Stuck-at faults persist: no shortcut. During a
+  run, when the registers and host memory equal golden's but the memories do
+  not, the same argument over every differing lane stops it as masked.
+* Early SDC stop (:mod:`fault_injection.rtl_control`: the input cone of the
+  outcome outputs, addresses, enables, ``done``, ``error``, computed by yosys).
+  Once a run has stored a wrong value at golden's last store to an output
+  byte, with golden's store commands all along, and its control state equals
+  golden's, its future control is golden's: it is an SDC (detail ``output``)
+  ending at the golden halt.
+* Clock edges skip Verilator's input-combinational region when no data input
+  changed (``Sim::eval_clock``; the same golden fingerprints cycle for cycle).
 
 Fault semantics (:mod:`fault_injection.faults`): cycle c counts like the
 hardware cycle counter, 0 = the first cycle after ``start`` (the state after
@@ -51,12 +77,14 @@ cycle c sees it. ``seu`` flips one bit once, ``mbu`` flips ``nbits`` adjacent
 bits of one word, ``stuck0``/``stuck1`` force ``nbits`` bits (default 1) to 0/1
 at every cycle of ``[cycle, cycle + duration)``.
 
-Speed (2-core machine, 8x8 'both', 64x64x64 GEMM of 11,936 cycles, uniform
-single-bit flips): about 530 injections/s with early stop, 400 without; a
-10,000-injection campaign through ``campaign.run_campaign`` (backend "rtl",
-``jobs=1``: the injector forks its own children, one per core) took 18-28 s.
-Most of the remaining time goes to faults in memory words that are never read
-or overwritten again (they never re-converge, so they run to the end).
+Speed (``benchmarks/fi_speed.py``; 2-core machine shared with other work, 8x8
+'both' decoupled, 64x64x64 GEMM of 4,459 cycles, 2,000 uniform single-bit
+flips, 2 jobs): 3,460 injections/s with early stop at load average 1.3
+(1,150-1,500/s while other jobs kept the load at 2.3-3.6), 528/s with full
+runs, the same outcome for 2,000 of 2,000 faults (and for 2,000 of 2,000
+mixing seu, mbu, stuck0/1: 1,890/s); 10,000 faults through one injector in
+5.6 s including its setup (1,770/s). Before: 120-585/s. CPU per injection:
+0.52 ms, of which 80% is the simulation itself (Verilator's clocked region).
 
 Outcomes (decided here, documented for the reports):
 
@@ -67,7 +95,7 @@ Outcomes (decided here, documented for the reports):
 * ``sdc``: the design halted and the program's output region(s) differ from
   the golden run's (detail ``output``);
 * ``masked``: otherwise. The detail says how: ``state re-converged`` (early
-  stop), ``after the end`` (fault cycle >= golden cycles), ``same output``,
+  stop), ``not read again`` (memory liveness), ``after the end`` (fault cycle >= golden cycles), ``same output``,
   ``same output, other memory differs`` (the output is right but some other
   host-memory byte differs, e.g. an input overwritten), ``same output, late``
   / ``early`` (halted at another cycle).

@@ -1,5 +1,6 @@
-"""The RTL fault injector (fault_injection.rtl_injector): native fork-based injection with early stop,
-checked against the cycle model and, for a few faults, against the cocotb harness.
+"""The RTL fault injector (fault_injection.rtl_injector): native injection (snapshot/restore) with early
+stop and its shortcuts (memory liveness, early SDC stop), checked against full runs, the cycle model
+and, for a few faults, the cocotb harness.
 
 One small configuration (4x4, a 16x16x16 GEMM: about a thousand cycles); the
 native build takes seconds (ccache) and is shared by every test in the group.
@@ -11,7 +12,9 @@ import numpy as np
 import pytest
 
 from fault_injection.faults import Fault
+from fault_injection.rtl_control import OUTCOME_OUTPUTS
 from fault_injection.rtl_injector import RtlInjector, cocotb_crosscheck, rtl_state
+from fault_injection.rtl_memports import memory_ports
 from fault_injection.sites import rtl_sites
 from fault_injection.workload import build_workload
 from hwgen.config import AcceleratorConfig
@@ -200,6 +203,52 @@ def test_deterministic_and_early_stop_agrees(inj):
             assert x == y
 
 
+def test_shortcuts_equal_full_runs(inj, trace):
+    """Every shortcut of early stop gives each fault the outcome of its full run (every fault model):
+    state re-convergence, a memory flip never read before overwritten ("not read again", no simulation),
+    a flip moved to its word's next read (the same run from there: same detail and end cycle), the
+    early SDC stop at a final wrong output byte with the control state golden's. Each one fires here,
+    and none of them with early_stop=False."""
+    st = next(t for t in trace if t.instruction.op == Opcode.STORE)
+    row = st.instruction.args["o_addr"]
+    targeted = [Fault("acc_buf", "seu", st.start, 24, word=row),                  # read by the store: SDC
+                Fault("acc_buf", "mbu", st.start, 30, word=row, nbits=3),
+                Fault("a_spad", "seu", 1, 3, word=CFG.a_spad_depth - 1)]          # never used: not read again
+    faults = targeted + _random_faults(inj, 400, seed=13)
+    early = inj.inject(faults)
+    full = inj.inject(faults, early_stop=False)
+    bad = [(f, a, b) for f, a, b in zip(faults, early, full) if a.outcome != b.outcome]
+    assert not bad, f"{len(bad)} of {len(faults)} differ, first: {bad[:3]}"
+    for a, b in zip(early, full):
+        if not a.early_stop:
+            assert a == b                       # simulated to the end (moved or not): the very same run
+    details = Counter((r.detail, r.early_stop) for r in early)
+    assert details[("not read again", True)] and details[("output", True)] and details[("state re-converged", True)]
+    assert early[0].outcome == "sdc" and early[2] == type(early[2])("masked", 1, True, "not read again")
+    assert not any(r.early_stop and r.detail != "after the end" for r in full)
+    assert Counter(f.model for f in faults).keys() == {"seu", "mbu", "stuck0", "stuck1"}
+
+
+def test_memory_ports_and_control_split():
+    """The liveness shortcut knows every port of every memory (a memory used any other way gets none),
+    and the control split holds the controller's state and none of the datapath's."""
+    _, state = rtl_state(CFG)
+    mems = {i for i, v in enumerate(state.vars) if v.depth > 1}
+    assert {r.memory for r in state.ports.reads} == mems == {w.memory for w in state.ports.lanes}
+    acc = state.index("acc_buf")
+    assert sum(r.memory == acc for r in state.ports.reads) == 2      # compute and store read ports
+    v = ("module top(clk);\n  reg [7:0] m [3:0];\n  reg [7:0] q;\n  wire [1:0] ra;\n  wire [1:0] wa;\n"
+         "  wire we;\n  always @(posedge clk) begin\n    if (we)\n      m[wa] <= 8'h1;\n  end\n"
+         "  always @(posedge clk) begin\n    q <= m[ra];\n  end\n{extra}endmodule\n")
+    assert len(memory_ports(v.format(extra=""), "top", [(0, "m", 8, 4)]).reads) == 1
+    assert memory_ports(v.format(extra="  assign x = m[2];\n"), "top", [(0, "m", 8, 4)]).reads == ()
+    ctl = state.control
+    assert ctl is not None and "fetch_rdata" in ctl.inputs and "st_wdata" not in OUTCOME_OUTPUTS
+    names = {state.vars[i].aliases[0] for i in ctl.vars}
+    assert "ctrl.fsm_state" in names and "ctrl.instr_reg" in names
+    assert not any(n.startswith(("array.", "a_spad", "w_spad", "acc_buf", "qtable")) for n in names)
+
+
 def test_bad_faults_rejected(inj):
     with pytest.raises(KeyError):
         inj.inject([Fault("no_such_reg", "seu", 1, 0)])
@@ -223,9 +272,9 @@ def test_cocotb_crosscheck(inj, prog, trace):
     native, cocotb = cocotb_crosscheck(CFG, prog, faults, injector=inj)
     for f, a, b in zip(faults, native, cocotb):
         assert a.outcome == b.outcome, (f, a, b)
-        if a.early_stop:
+        if a.early_stop and a.outcome == "masked":
             assert b.detail == "same output", (f, a, b)
-        else:
+        else:                                   # run to the end, or stopped as an SDC at the golden halt
             assert (a.detail, a.cycles) == (b.detail, b.cycles), (f, a, b)
     assert {r.outcome for r in native} == {"masked", "sdc", "due"}
 
