@@ -29,8 +29,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from hwgen.config import AcceleratorConfig, Controller
-from hwgen.hw_facts import REGISTERS, abft, memory_layouts
-from hwgen.safety import checksum_weight_bits
+from hwgen.hw_facts import REGISTERS, abft, memory_layouts, twinned_units
+from hwgen.safety import TWIN_SUFFIX, checksum_weight_bits
 
 from .faults import STRUCTURES, Site
 
@@ -63,9 +63,12 @@ def model_sites(cfg: AcceleratorConfig, *, read_ports: bool = True) -> list[Site
     iw, ww, accw = cfg.input_width, cfg.weight_width, cfg.acc_width
 
     regs: dict[str, int] = {}
+    twins = twinned_units(cfg)  # a lockstep twin holds a copy of its unit's registers (hwgen.lockstep)
     for reg in REGISTERS:
         for name in reg.names(cfg):
             regs[reg.site(name)] = reg.width(cfg)
+            if reg.unit in twins:
+                regs[f"{reg.unit}{TWIN_SUFFIX}.{name}"] = reg.width(cfg)
     # the systolic array
     for i in range(R):
         for k in range(i):

@@ -29,10 +29,10 @@ from typing import Any, Callable
 from .config import INSTR_BITS, AcceleratorConfig
 from .dataflow import Dataflow
 from .isa import QTABLE_BYTES
-from .safety import MEMORY_STRUCTURES, STATUS_COUNTERS, MemoryLayout, memory_layout
+from .safety import MEMORY_STRUCTURES, STATUS_COUNTERS, TWIN_SUFFIX, Mechanism, MemoryLayout, memory_layout
 
 __all__ = ["COUNTER_WIDTH", "CONTROLLER_STATES", "FSM_NAME", "EXEC_COUNTER_WIDTH", "Register", "REGISTERS",
-           "UNITS", "registers_of", "memory_layouts", "protected_memories", "abft", "acc_lanes", "register_structure", "bits_for", "byte_bits",
+           "UNITS", "registers_of", "memory_layouts", "protected_memories", "abft", "acc_lanes", "array_pes", "twinned_units", "register_structure", "bits_for", "byte_bits",
            "FETCH_LATENCY", "DECODE_CYCLES", "HOST_READ_LATENCY", "LOAD_LATENCY", "STORE_PIPELINE",
            "CLEAR_CYCLES", "SPAD_READ_LATENCY", "WRITE_BACK_CYCLES", "ComputeSchedule", "compute_schedule", "SHADOW_TAILS",
            "DECOUPLED_UNITS", "HOST_SPAN_WIDTH", "footprint_fields", "dep_width",
@@ -142,6 +142,16 @@ def abft(cfg: AcceleratorConfig) -> bool:
 def acc_lanes(cfg: AcceleratorConfig) -> int:
     """Lanes of an accumulator row: the columns, and the ABFT checksum after them."""
     return cfg.cols + abft(cfg)
+
+
+def twinned_units(cfg: AcceleratorConfig) -> tuple[str, ...]:
+    """The units that run with a lockstep twin (DMR) in ``cfg``."""
+    return tuple(u for u in UNITS if u and cfg.mechanism(u) is Mechanism.DMR)
+
+
+def array_pes(cfg: AcceleratorConfig) -> int:
+    """PE instances of the array: the rows x cols grid and the ABFT checksum column's rows."""
+    return cfg.rows * (cfg.cols + abft(cfg))
 
 
 def protected_memories(cfg: AcceleratorConfig) -> bool:
@@ -346,7 +356,9 @@ def _structure_patterns() -> list[tuple[re.Pattern, str]]:
     out = []
     for r in REGISTERS:
         name = re.escape(r.name).replace(r"\{\}", r"\d+") if r.count else re.escape(r.name)
-        out.append((re.compile(re.escape(r.site("")) + name + "$" if r.unit else name + "$"), r.structure))
+        # a unit's lockstep twin (hwgen.lockstep) holds registers of the same structures
+        unit = re.escape(r.unit) + f"(?:{re.escape(TWIN_SUFFIX)})?" + r"\."
+        out.append((re.compile(unit + name + "$" if r.unit else name + "$"), r.structure))
     return out
 
 

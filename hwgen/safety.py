@@ -32,7 +32,7 @@ from typing import Iterable, Mapping
 
 from .errors import HwgenError
 
-__all__ = ["Mechanism", "APPLICABLE", "COVERS", "checksum_weight_bits", "MEMORY_STRUCTURES", "SafetyError", "normalise_safety", "parity_bits",
+__all__ = ["Mechanism", "APPLICABLE", "COVERS", "LOCKSTEP_UNITS", "TWIN_SUFFIX", "checksum_weight_bits", "MEMORY_STRUCTURES", "SafetyError", "normalise_safety", "parity_bits",
            "secded_check_bits", "hamming_positions", "secded_encode", "secded_decode", "Decoded", "parity",
            "stored_lane_bits", "MemoryLayout", "memory_layout", "STATUS_COUNTERS"]
 
@@ -44,11 +44,13 @@ class SafetyError(HwgenError, ValueError):
 class Mechanism(enum.StrEnum):
     """A safety mechanism. ``PARITY`` detects one flipped bit per lane; ``SECDED`` corrects one and detects
     two per code word; ``ABFT`` (algorithm-based fault tolerance, on the array) computes a checksum column
-    beside the array, whose accumulator is the sum of the row's outputs, and the store checks it."""
+    beside the array, whose accumulator is the sum of the row's outputs, and the store checks it; ``DMR``
+    runs a unit in lockstep with a twin and detects any cycle their outputs differ."""
 
     PARITY = "parity"
     SECDED = "secded"
     ABFT = "abft"
+    DMR = "dmr"
 
 
 #: what the configuration may protect -> the mechanisms it can take (the memories: their words carry the
@@ -58,9 +60,19 @@ APPLICABLE: dict[str, tuple[Mechanism, ...]] = {
     "w_spad": (Mechanism.PARITY, Mechanism.SECDED),
     "acc_buf": (Mechanism.PARITY, Mechanism.SECDED),
     "array": (Mechanism.ABFT,),
+    # the units (submodules): a lockstep twin whose outputs are compared every cycle (hwgen.lockstep)
+    "ctrl": (Mechanism.DMR,),
+    "load": (Mechanism.DMR,),
+    "compute": (Mechanism.DMR,),
+    "store": (Mechanism.DMR,),
 }
 
-#: the fault-report structures (fault_injection.faults.STRUCTURES) each protectable part holds
+#: the units that can run in lockstep (DMR); the twin of unit ``u`` is the submodule ``u + TWIN_SUFFIX``
+LOCKSTEP_UNITS = ("ctrl", "load", "compute", "store")
+TWIN_SUFFIX = "_dmr"
+
+#: the fault-report structures (fault_injection.faults.STRUCTURES) each protectable part other than a unit
+#: holds (a unit's are its registers': hwgen.hw_facts.REGISTERS)
 COVERS: dict[str, tuple[str, ...]] = {
     "a_spad": ("a_spad",), "w_spad": ("w_spad",), "acc_buf": ("acc_buf",),
     "array": ("pe_operands", "pe_accumulators", "skew_regs"),

@@ -70,6 +70,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from .config import AcceleratorConfig
+from .hw_facts import array_pes
 from .errors import HwgenError
 from .yowasp_run import YOSYS, run_tool
 
@@ -359,9 +360,9 @@ def _pe_parts(cfg: AcceleratorConfig, verilog: str, target: str, cache_dir: str 
     """One part per PE class of ``verilog`` (the design of ``cfg``), each synthesised once."""
     modules = split_modules(verilog)
     classes = pe_classes(modules)
-    if sum(len(m) for _, m in classes) != cfg.pes:
+    if sum(len(m) for _, m in classes) != array_pes(cfg):
         raise SynthError(f"found {sum(len(m) for _, m in classes)} PE modules in the Verilog of a "
-                         f"{cfg.rows}x{cfg.cols} array")
+                         f"{cfg.rows}x{cfg.cols} array ({array_pes(cfg)} expected)")
     drop = lambda cell: cell == "$scopeinfo"  # noqa: E731 - a PE has no sub-instances
     parts = []
     for k, (rep, members) in enumerate(classes):
@@ -424,12 +425,12 @@ def synthesize(cfg: AcceleratorConfig, target: str = "ecp5", *, whole: bool = Fa
         parts.append(_part("whole", TOP_NAME, 1, "everything", target, cells, tr, cpu, wall, cached, drop))
     else:
         parts += _pe_parts(cfg, verilog, target, cache_dir, say)
-        say(f"synthesising the rest (the design with its {cfg.pes} PEs as black boxes) for {target}")
+        say(f"synthesising the rest (the design with its {array_pes(cfg)} PEs as black boxes) for {target}")
         cells, tr, cpu, wall, cached = synth_verilog(verilog, TOP_NAME, target, blackbox=f"{TOP_NAME}.array.pe_r*",
                                                      cache_dir=cache_dir, what="the design without its PEs")
         boxes = sum(v for k, v in cells.items() if is_pe(k))
-        if boxes != cfg.pes:
-            raise SynthError(f"the rest has {boxes} PE black boxes, the array {cfg.pes} PEs")
+        if boxes != array_pes(cfg):
+            raise SynthError(f"the rest has {boxes} PE black boxes, the array {array_pes(cfg)} PEs")
         parts.append(_part("rest", TOP_NAME, 1, "all but the PEs", target, cells, tr, cpu, wall, cached, drop))
     total = Resources()
     cells_total: dict[str, int] = {}

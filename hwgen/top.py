@@ -28,7 +28,8 @@ from .config import AcceleratorConfig, ConfigError
 from .config import Controller as ControllerKind
 from .ecc import decode_word, encode_word
 from .hw_facts import COUNTER_WIDTH, abft, acc_lanes, byte_bits, memory_layouts, protected_memories
-from .safety import STATUS_COUNTERS
+from .lockstep import lockstep
+from .safety import LOCKSTEP_UNITS, STATUS_COUNTERS, TWIN_SUFFIX, Mechanism
 from .isa import QTABLE_BYTES
 from .limits import LimitError, check_limit
 from .units.common import status_ports, unit_registers
@@ -88,10 +89,11 @@ class Accelerator(wiring.Component):
         self.qtable = top_regs.qtable
         #: the mechanisms' status counters (protected configurations only)
         self.status_counters = [getattr(top_regs, name) for name in STATUS_COUNTERS] if safety else []
-        self.ctrl = Dispatcher(cfg) if cfg.controller is ControllerKind.DECOUPLED else Controller(cfg)
-        self.load = LoadUnit(cfg)
-        self.compute = ComputeUnit(cfg)
-        self.store = StoreUnit(cfg)
+        make = {"ctrl": lambda: Dispatcher(cfg) if cfg.controller is ControllerKind.DECOUPLED else Controller(cfg),
+                "load": lambda: LoadUnit(cfg), "compute": lambda: ComputeUnit(cfg), "store": lambda: StoreUnit(cfg)}
+        self.ctrl, self.load, self.compute, self.store = (make[u]() for u in LOCKSTEP_UNITS)
+        #: lockstep twins (DMR, hwgen.lockstep) of the units the configuration protects so
+        self.twins = {u: make[u]() for u in LOCKSTEP_UNITS if cfg.mechanism(u) is Mechanism.DMR}
 
     @property
     def fsm_state(self):
@@ -110,6 +112,10 @@ class Accelerator(wiring.Component):
         m.submodules.a_spad = self.a_spad
         m.submodules.w_spad = self.w_spad
         m.submodules.acc_buf = self.acc_buf
+        mismatches = []
+        for u, twin in self.twins.items():
+            m.submodules[u + TWIN_SUFFIX] = twin
+            mismatches.append(lockstep(m, getattr(self, u), twin))
         lay = self.layouts
         a_rd = self.a_spad.read_port()
         a_wr = self.a_spad.write_port(granularity=lay["a_spad"].code_bits)
@@ -161,7 +167,7 @@ class Accelerator(wiring.Component):
                      acc_wr.addr.eq(compute.acc_wr.addr), acc_wr.data.eq(encode_word(lay["acc_buf"], compute.acc_wr.data)),
                      acc_wr.en.eq(compute.acc_wr.en)]
         if self.status_counters:
-            self._count_events(m, [(a_dec, [compute.a_used] * lay["a_spad"].codes),
+            self._count_events(m, mismatches, [(a_dec, [compute.a_used] * lay["a_spad"].codes),
                                    (w_dec, [compute.w_used] * lay["w_spad"].codes),
                                    *self._acc_uses(lay["acc_buf"], acc_dec, acc_st_dec, compute, store)])
 
@@ -188,7 +194,7 @@ class Accelerator(wiring.Component):
             return [(acc_dec, [a | b for a, b in zip(cp_codes, st_codes)])]
         return [(acc_dec, cp_codes), (acc_st_dec, st_codes)]
 
-    def _count_events(self, m, uses) -> None:
+    def _count_events(self, m, mismatches, uses) -> None:
         """The status counters (hwgen.safety.STATUS_COUNTERS) count, per cycle, the consumed code words
         whose decode corrected an error or detected one it cannot correct; the outputs show them."""
         corrected, detected = self.status_counters
@@ -196,6 +202,7 @@ class Accelerator(wiring.Component):
         ev_d = [d & u for dec, used in uses for d, u in zip(dec.detected, used)]
         if abft(self.cfg):
             ev_d.append(self.store.abft_mismatch)
+        ev_d += mismatches  # a unit and its lockstep twin disagree
 
         def total(bits):
             out = 0

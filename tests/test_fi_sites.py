@@ -32,6 +32,9 @@ CONFIGS = {
     "4x3-abft-decoupled": AcceleratorConfig(name="k", rows=4, cols=3, safety="array=abft,acc_buf=secded"),
     "3x4-abft-in-order-os": AcceleratorConfig(name="l", rows=3, cols=4, controller="in-order", dataflow="os",
                                               safety="array=abft,w_spad=parity"),
+    "3x3-dmr-decoupled": AcceleratorConfig(name="m", rows=3, cols=3, host_port_width=32,
+                                           safety="ctrl=dmr,load=dmr,compute=dmr,store=dmr"),
+    "2x3-dmr-in-order": AcceleratorConfig(name="n", rows=2, cols=3, controller="in-order", safety="ctrl=dmr,store=dmr"),
 }
 
 

@@ -8,7 +8,8 @@
   configurations keep their keys (their builds stay cached).
 * On Verilator, protected designs run random programs exactly as the model (the mechanisms are transparent
   without faults) on a decoupled and an in-order configuration.
-* Under amaranth.sim: without faults the status counters stay 0; with ABFT, a flipped PE register or
+* Under amaranth.sim: without faults the status counters stay 0; with DMR, a flipped register of a unit
+  either leaves the output right or is detected; with ABFT, a flipped PE register or
   weight skew either leaves the output right or is detected (the checksum column), never an undetected
   wrong output, and a flip in the A skew (an input error every column sees alike) can pass undetected.
 """
@@ -171,10 +172,11 @@ def test_safety_round_trips_and_keeps_unprotected_keys():
 # ---------------------------------------------------------------------------------------- Verilator
 PROTECTED = [
     AcceleratorConfig(name="safe4x4", rows=4, cols=4, a_spad_depth=32, w_spad_depth=32, acc_depth=16,
-                      host_port_width=32, safety="a_spad=parity,w_spad=secded,acc_buf=secded,array=abft"),
+                      host_port_width=32,
+                      safety="a_spad=parity,w_spad=secded,acc_buf=secded,array=abft,ctrl=dmr,load=dmr"),
     AcceleratorConfig(name="safe3x5io", rows=3, cols=5, controller="in-order", a_spad_depth=32, w_spad_depth=32,
                       acc_depth=16, host_port_width=16,
-                      safety="a_spad=secded,w_spad=parity,acc_buf=parity,array=abft"),
+                      safety="a_spad=secded,w_spad=parity,acc_buf=parity,array=abft,compute=dmr,store=dmr"),
 ]
 
 
@@ -255,3 +257,37 @@ def test_abft_does_not_see_input_errors():
         if not np.array_equal(prog.outputs["out"].read(r.memory), want) and r.safety_counters[1] == 0:
             undetected_sdc += 1
     assert undetected_sdc > 0
+
+
+# -------------------------------------------------------------------------------- amaranth.sim: DMR
+@pytest.mark.parametrize("controller", ["in-order", "decoupled"])
+def test_dmr_detects_every_wrong_output_from_a_unit(controller):
+    import numpy as np
+
+    from hwgen.pysim import PySimExecutor
+    from mappings.lowering import lower_gemm
+    from sim.cycle import CycleModel
+    from sim.reference import Quant
+
+    cfg = AcceleratorConfig(name=f"dmr{controller[0]}", rows=2, cols=2, controller=controller, a_spad_depth=16,
+                            w_spad_depth=16, acc_depth=8, host_port_width=32,
+                            safety="ctrl=dmr,load=dmr,compute=dmr,store=dmr")
+    rng = np.random.default_rng(5)
+    prog = lower_gemm(cfg, rng.integers(-8, 8, (3, 5)), rng.integers(-8, 8, (5, 2)),
+                      Quant(1, 2, 0, -128, 127, False), "os")
+    image = prog.image()
+    golden = CycleModel(cfg).run(image)
+    want = prog.outputs["out"].read(golden.memory)
+    clean = PySimExecutor(cfg).run(image)
+    assert clean.safety_counters == (0, 0) and np.array_equal(prog.outputs["out"].read(clean.memory), want)
+    sites = {"ctrl pc": lambda d: d.ctrl.regs.pc, "load ld_ptr": lambda d: d.load.regs.ld_ptr,
+             "store st_ptr": lambda d: d.store.regs.st_ptr, "twin pc": lambda d: d.twins["ctrl"].regs.pc}
+    seen = collections.Counter()
+    for cycle in range(1, golden.cycles, 23):
+        for name, site in sites.items():
+            r = PySimExecutor(cfg, max_cycles=3 * golden.cycles, poke=_flip_at(cycle, site)).run(image)
+            wrong = r.timed_out or r.error or not np.array_equal(prog.outputs["out"].read(r.memory), want)
+            detected = r.safety_counters[1] > 0
+            assert detected or not wrong, (name, cycle)
+            seen["detected" if detected else "masked"] += 1
+    assert seen["detected"] > 0
