@@ -6,7 +6,7 @@ decided by the outputs in :data:`OUTCOME_OUTPUTS` (addresses, enables, strobes, 
 faulty run's control state (the transitive fan-in of those outputs through every register, found
 here) equals the golden run's at some cycle, and the inputs control reads are the golden ones, then
 its control future is the golden one: no error, halt at the golden cycle, the same stores. The RTL
-injector then stops the run as an SDC (``cpp/inject_main.cpp``, early stop only). Data state (the
+injector then stops the run as an SDC (``cpp/inject_shortcuts.cpp``, early stop only). Data state (the
 array, the scratchpads, the accumulators...) may differ freely: it reaches those outputs only through
 ``st_wdata``, which is not one of them.
 

@@ -138,7 +138,7 @@ from .sites import model_sites, read_port_suffix
 __all__ = ["RtlInjector", "RtlGolden", "StateVar", "RtlState", "rtl_state", "parse_verilog_state", "state_vlt",
            "make_rtl_injector", "cocotb_crosscheck", "INJECT_MAIN", "DETAILS"]
 
-#: The C++ result codes (index = code, the enum in cpp/inject_main.cpp): (detail string, outcome). The
+#: The C++ result codes (index = code, the enum in cpp/inject_state.cpp): (detail string, outcome). The
 #: C++ decides the code (``decide_outcome``, and the shortcuts: early stop, after the end, not read again);
 #: this table is the one place a code becomes an outcome.
 DETAIL_OUTCOMES = (("state re-converged", "masked"), ("same output", "masked"),
@@ -416,7 +416,10 @@ def state_vlt(state: RtlState, top: str, module_of=None) -> str:
 
 
 # ----------------------------------------------------------------------------- the C++ main
-INJECT_MAIN = cpp_source("inject_main.cpp", "fault_injection")
+#: The C++ main of the injector: job file and state (inject_state.cpp), the shortcuts of early stop
+#: (inject_shortcuts.cpp), the outcome decision, runs and modes (inject_main.cpp).
+INJECT_MAIN = "".join(cpp_source(name, "fault_injection")
+                      for name in ("inject_state.cpp", "inject_shortcuts.cpp", "inject_main.cpp"))
 
 _INJECT_HEADER = cpp_source("inject_header.cpp", "fault_injection")
 

@@ -4,7 +4,7 @@ memory-liveness shortcut.
 Why: most memory bits a campaign flips are either never read again (the flip is masked whatever
 happens) or read only much later (simulating the cycles in between only re-confirms the golden run).
 The native harness can decide both from the golden run's access schedule (see ``trace_memories`` in
-``cpp/inject_main.cpp``), provided it knows *every* way the design touches a memory: the words each
+``cpp/inject_shortcuts.cpp``), provided it knows *every* way the design touches a memory: the words each
 read port samples at each clock edge, and the bits each write lane overwrites. This module finds those
 ports in Amaranth's Verilog and gives the nets (address, enable) the harness must observe.
 
