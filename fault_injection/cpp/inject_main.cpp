@@ -131,6 +131,34 @@ static int run_share(Sim& s, const std::vector<Task>& tasks, size_t first, size_
     return 0;
 }
 
+// One worker (k of step): trace the golden run if a shortcut needs it (s at cycle 0, restored after),
+// classify the faults (after the end, not read again: no simulation; worker 0 records those), sort the
+// rest by the cycle they are simulated from, and run every step-th from the k-th.
+static int prepare_and_run(Sim& s, uint64_t last, size_t k, size_t step, Slot* slots) {
+    const bool liveness = g_job.early_stop && !g_job.rports.empty();
+    if (g_job.early_stop && (liveness || g_job.control)) {
+        Snapshot start;
+        start.save(s);
+        trace_golden(s, last);
+        start.restore(s);
+    }
+    std::vector<Task> tasks;
+    for (size_t i = 0; i < g_job.faults.size(); ++i) {
+        const FaultSpec& f = g_job.faults[i];
+        Slot& slot = slots[i];
+        FaultSpec eff = f;
+        if (f.cycle >= last) {   // the design has halted (or halts in this very cycle): nothing to corrupt
+            if (k == 0) { slot.detail = D_AFTER_END; slot.early = 1; slot.end = last; slot.filled = 1; }
+        } else if (liveness && !live_fault(f, last, eff)) {
+            if (k == 0) { slot.detail = D_UNREAD; slot.early = 1; slot.end = f.cycle; slot.filled = 1; }
+        } else {
+            tasks.push_back({i, eff});
+        }
+    }
+    std::stable_sort(tasks.begin(), tasks.end(), [](const Task& a, const Task& b) { return a.spec.cycle < b.spec.cycle; });
+    return run_share(s, tasks, k, step, slots);
+}
+
 static int inject_mode(Sim& s, const std::string& results_path) {
     if (!read_vec(g_job.golden + ".hash", g_hash) || g_hash.empty() || !read_vec(g_job.golden + ".mem", g_mem) ||
         g_mem.size() != g_job.mem_bytes) {
@@ -144,39 +172,20 @@ static int inject_mode(Sim& s, const std::string& results_path) {
     if (slots == MAP_FAILED) { std::perror("mmap"); return 3; }
     std::memset(slots, 0, sizeof(Slot) * std::max<size_t>(nf, 1));
     start_run(s);
-    const bool liveness = g_job.early_stop && !g_job.rports.empty();
-    if (g_job.early_stop && (liveness || g_job.control)) {
-        Snapshot start;
-        start.save(s);
-        trace_golden(s, last);
-        start.restore(s);
-    }
-    std::vector<Task> tasks;
-    for (size_t i = 0; i < nf; ++i) {
-        const FaultSpec& f = g_job.faults[i];
-        Slot& slot = slots[i];
-        FaultSpec eff = f;
-        if (f.cycle >= last) {   // the design has halted (or halts in this very cycle): nothing to corrupt
-            slot.detail = D_AFTER_END; slot.early = 1; slot.end = last; slot.filled = 1;
-        } else if (liveness && !live_fault(f, last, eff)) {
-            slot.detail = D_UNREAD; slot.early = 1; slot.end = f.cycle; slot.filled = 1;
-        } else {
-            tasks.push_back({i, eff});
-        }
-    }
-    std::stable_sort(tasks.begin(), tasks.end(), [](const Task& a, const Task& b) { return a.spec.cycle < b.spec.cycle; });
-    // jobs workers forked once (each replays the golden run for its share), or this process alone
-    const size_t workers = std::max<size_t>(1, std::min<size_t>(size_t(std::max(1, g_job.jobs)), tasks.size()));
+    // jobs workers forked once, each preparing in parallel what the whole batch needs (the golden
+    // trace, the classification: deterministic, so the same in every worker), then running its share;
+    // or this process alone
+    const size_t workers = std::max<size_t>(1, std::min<size_t>(size_t(std::max(1, g_job.jobs)), nf));
     int rc = 0;
     if (workers == 1) {
-        rc = run_share(s, tasks, 0, 1, slots);
+        rc = prepare_and_run(s, last, 0, 1, slots);
     } else {
         std::fflush(nullptr);
         std::vector<pid_t> pids;
         for (size_t k = 0; k < workers; ++k) {
             const pid_t pid = fork();
             if (pid < 0) { std::perror("fork"); rc = 3; break; }
-            if (pid == 0) { std::fflush(nullptr); _exit(run_share(s, tasks, k, workers, slots)); }
+            if (pid == 0) { std::fflush(nullptr); _exit(prepare_and_run(s, last, k, workers, slots)); }
             pids.push_back(pid);
         }
         for (pid_t pid : pids) {
