@@ -80,15 +80,17 @@ at every cycle of ``[cycle, cycle + duration)``.
 Speed (``benchmarks/fi_speed.py``; 2-core machine shared with other work, 8x8
 'both' decoupled, 64x64x64 GEMM of 4,459 cycles, 2,000 uniform single-bit
 flips, 2 jobs): 3,460 injections/s with early stop at load average 1.3;
-1,660-1,870/s while other work kept the load at 2.6-3.8 (it takes a core or
-more); 250-530/s with full runs; the same outcome for 2,000 of 2,000 faults,
-and for 2,000 of 2,000 mixing seu, mbu, stuck0/1 (1,830-1,890/s). 10,000
-faults through one injector in 5.6-5.7 s including its setup (1,760/s); a
-10,000-fault ``run_campaign`` with ``jobs=2`` in 6.6-7.1 s (1,400-1,500/s
-overall). Before: 120-585/s. CPU per injection: ~0.52 ms, 80% of it the
-simulation itself (Verilator's clocked region): what is left is mostly SDC
-runs waiting for their first final wrong store, and flips that propagate
-before they re-converge.
+1,660-1,910/s while other work kept the load at 2.6-3.8 (a yosys synthesis
+alone takes one of the two cores); 250-530/s with full runs; the same outcome
+for 2,000 of 2,000 faults, and for 2,000 of 2,000 mixing seu, mbu, stuck0/1
+(1,830-1,890/s). 10,000 faults through one injector in 5.6-6.0 s including its
+setup (1,650-1,770/s); a 10,000-fault ``run_campaign`` with ``jobs=2`` in
+6.6-7.1 s (1,400-1,500/s overall). Before: 120-585/s. CPU per injection: ~0.5
+ms for 289 simulated cycles on average, 80% of it the simulation itself
+(Verilator's clocked region); 60% of the cycles are SDC runs waiting for their
+first final wrong store, 20% accumulator flips that propagate before they
+re-converge. (The largest fingerprint gap, ``check_gap``, barely matters: 64
+or 8 give 289 or 286 cycles.)
 
 Outcomes (decided here, documented for the reports):
 
