@@ -52,7 +52,8 @@ import numpy as np
 
 from hwgen.config import AcceleratorConfig, Controller
 from hwgen.dataflow import Dataflow
-from hwgen.hw_facts import EXEC_COUNTER_WIDTH, REGISTERS, abft, compute_schedule, memory_layouts
+from hwgen.hw_facts import EXEC_COUNTER_WIDTH, REGISTERS, abft, compute_schedule, memory_layouts, twinned_units
+from hwgen.safety import TWIN_SUFFIX
 from hwgen.isa import INSTR_BYTES, QTABLE_BYTES, Instruction, LoadTarget, Opcode, decode, loads_w, requantize
 from hwgen.program import Program
 from sim.cycle import CycleModel, wrap
@@ -363,8 +364,13 @@ class ModelInjector:
         """Whether this injector models faults in ``site`` (a Site): the campaign plans over these only.
         In-order: every site of MODELED_STRUCTURES; decoupled: those of DECOUPLED_STRUCTURES. With the ABFT
         checksum column the array, the write-back and the compute's sequencing registers are left to the
-        RTL injector (the compute simulation has no checksum column)."""
+        RTL injector (the compute simulation has no checksum column), and so are the registers of a unit
+        in lockstep (DMR) and of its twin: the comparator sees every one of its outputs (the performance
+        counters too), which the model does not follow."""
         if abft(self.cfg) and (site.structure in _ABFT_RTL_ONLY or site.name in _COMPUTE_CTRL):
+            return False
+        unit = site.name.split(".", 1)[0].removesuffix(TWIN_SUFFIX) if "." in site.name else ""
+        if unit in twinned_units(self.cfg):  # a lockstep unit's registers, its twin's: the comparator's
             return False
         if self.decoupled:
             return _decoupled_site(site.name)

@@ -20,13 +20,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
-__all__ = ["OUTCOME_OUTPUTS", "ControlSplit", "control_split"]
+__all__ = ["OUTCOME_OUTPUTS", "outcome_outputs", "ControlSplit", "control_split"]
 
 #: Top-level outputs the outcome of a run depends on besides the data written (``st_wdata``): what the
 #: harness reads to decide error, hang, out-of-range access and which bytes are written. A safety
 #: mechanism's status outputs (detected/corrected) belong here too, so that this split keeps them
 #: in the control state and an early SDC stop can never hide them.
 OUTCOME_OUTPUTS = ("fetch_addr", "fetch_re", "ld_addr", "ld_re", "st_addr", "st_we", "st_wstrb", "done", "error")
+
+
+def outcome_outputs(cfg) -> tuple[str, ...]:
+    """:data:`OUTCOME_OUTPUTS` of ``cfg``'s design: with safety mechanisms, their status counters too
+    (:data:`hwgen.safety.STATUS_COUNTERS`), which decide corrected and detected."""
+    from hwgen.hw_facts import protected_memories
+    from hwgen.safety import STATUS_COUNTERS
+
+    return OUTCOME_OUTPUTS + (STATUS_COUNTERS if protected_memories(cfg) else ())
 
 
 @dataclass(frozen=True)

@@ -137,7 +137,7 @@ from hwgen.native import cpp_source
 from hwgen.program import Program
 
 from .faults import FAULT_MODELS, OUTCOMES, Fault, InjectionResult, Site
-from .rtl_control import ControlSplit, control_split
+from .rtl_control import ControlSplit, control_split, outcome_outputs
 from .rtl_memports import VERILOG_ID, MemoryPorts, clean_name, memory_ports, module_bodies
 from .sites import model_sites, read_port_suffix
 
@@ -151,7 +151,9 @@ DETAIL_OUTCOMES = (("state re-converged", "masked"), ("same output", "masked"),
                    ("same output, other memory differs", "masked"), ("output", "sdc"), ("error", "due"),
                    ("timeout", "due"), ("mem_oob", "due"), ("after the end", "masked"),
                    ("same output, late", "masked"), ("same output, early", "masked"),
-                   ("not read again", "masked"))
+                   ("not read again", "masked"),
+                   # a design with safety mechanisms (its status counters at the end, hwgen.safety)
+                   ("detected by a safety mechanism", "detected"), ("corrected by a safety mechanism", "corrected"))
 #: Detail strings of the C++ result codes (index = code).
 DETAILS = tuple(d for d, _ in DETAIL_OUTCOMES)
 _DETAIL_OUTCOME = tuple(o for _, o in DETAIL_OUTCOMES)
@@ -349,7 +351,7 @@ def _make_rtl_state(cfg: AcceleratorConfig) -> tuple[str, RtlState]:
     ports = read_port_data(Accelerator(cfg)) if cfg.controller is Controller.DECOUPLED else {}
     known = frozenset(s.name for s in model_sites(cfg))
     state = parse_verilog_state(vtext, TOP, ports, known)
-    state.control = control_split(vtext, TOP, [(v.path, *v.aliases) for v in state.vars])
+    state.control = control_split(vtext, TOP, [(v.path, *v.aliases) for v in state.vars], outcome_outputs(cfg))
     return vtext, state
 
 
@@ -431,9 +433,12 @@ _INJECT_HEADER = cpp_source("inject_header.cpp", "fault_injection")
 
 
 def inject_cpp(cfg: AcceleratorConfig) -> str:
+    from hwgen.hw_facts import protected_memories
     from hwgen.native import SIM_CORE, fill_template
 
-    return fill_template(_INJECT_HEADER + SIM_CORE + INJECT_MAIN, cfg)
+    # the design's status counters (hwgen.safety) decide detected and corrected (decide_outcome)
+    counters = "#define HWGEN_SAFETY_COUNTERS 1\n" if protected_memories(cfg) else ""
+    return fill_template(counters + _INJECT_HEADER + SIM_CORE + INJECT_MAIN, cfg)
 
 
 def build_injector(cfg: AcceleratorConfig, *, cache_dir=None, verbose: bool = False):

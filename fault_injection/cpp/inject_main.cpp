@@ -7,10 +7,18 @@
 // counters of future safety mechanisms) belongs here, read from s.top like done and error.
 static int32_t decide_outcome(const Sim& s, uint64_t n, bool timed_out) {
     const uint64_t last = g_hash.size() - 1;   // golden halt cycle
+#ifdef HWGEN_SAFETY_COUNTERS
+    // a safety mechanism that detected the fault put the system in its safe state, whatever followed;
+    // one that corrected it leaves a right output (checked below) counted as corrected
+    if (s.top->safety_detected) return D_DETECTED;
+#endif
     if (s.top->error) return D_ERROR;
     if (timed_out) return D_TIMEOUT;
     if (s.mem.oob && !g_job.golden_oob) return D_OOB;
     if (regions_differ(s.mem.bytes, g_mem)) return D_OUTPUT;
+#ifdef HWGEN_SAFETY_COUNTERS
+    if (s.top->safety_corrected) return D_CORRECTED;
+#endif
     if (s.mem.bytes != g_mem) return D_MEMORY;
     if (n > last) return D_LATE;
     if (n < last) return D_EARLY;

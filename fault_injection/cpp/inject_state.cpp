@@ -26,7 +26,7 @@ struct WriteLane { int mem, addr; uint32_t lo, hi; int en; uint32_t en_bit, blo,
 enum { M_SEU = 0, M_MBU = 1, M_STUCK0 = 2, M_STUCK1 = 3 };
 // Detail codes: rtl_injector.DETAILS holds their names and the outcome of each, in this order.
 enum { D_CONVERGED = 0, D_SAME, D_MEMORY, D_OUTPUT, D_ERROR, D_TIMEOUT, D_OOB, D_AFTER_END, D_LATE, D_EARLY,
-       D_UNREAD };
+       D_UNREAD, D_DETECTED, D_CORRECTED };
 
 struct Job {
     uint64_t mem_bytes = 0, timeout = 0, check_gap = 64;
