@@ -41,7 +41,7 @@ from rich.console import Console
 from rich.table import Table
 
 from fault_injection.faults import Fault
-from fault_injection.rtl_injector import RtlInjector, build_injector
+from fault_injection.rtl_injector import RtlInjector, build_injector, random_state_faults
 from hwgen.config import AcceleratorConfig
 from hwgen.native import build_native, run_programs_native
 from mappings.lowering import lower_gemm
@@ -60,37 +60,13 @@ def gemm_program(cfg: AcceleratorConfig, M: int, K: int, N: int, seed: int):
 
 def uniform_faults(inj: RtlInjector, n: int, seed: int) -> list[Fault]:
     """n single-bit flips uniform over (state bits x golden cycles)."""
-    rng = np.random.default_rng(seed)
-    cycles = inj.golden().cycles
-    vars_ = inj.state.vars
-    p = np.array([v.bits for v in vars_], dtype=float)
-    out = []
-    for i in rng.choice(len(vars_), size=n, p=p / p.sum()):
-        v = vars_[i]
-        out.append(Fault(v.aliases[0], "seu", int(rng.integers(0, cycles)), int(rng.integers(0, v.width)),
-                         word=int(rng.integers(0, v.depth))))
-    return out
+    return random_state_faults(inj, n, seed)
 
 
 def mixed_faults(inj: RtlInjector, n: int, seed: int) -> list[Fault]:
-    """n faults of every model: a state element by its bits, a uniform word, cycle and bit; seu, mbu (2-4
-    adjacent bits, memories only), stuck0/stuck1 over 1-40 cycles, in the ratio 2:1:1:1."""
-    rng = np.random.default_rng(seed)
-    cycles = inj.golden().cycles
-    vars_ = inj.state.vars
-    p = np.array([v.bits for v in vars_], dtype=float)
-    models = ("seu", "seu", "mbu", "stuck0", "stuck1")
-    out = []
-    for i in rng.choice(len(vars_), size=n, p=p / p.sum()):
-        v = vars_[i]
-        model = models[int(rng.integers(len(models)))]
-        if model == "mbu" and v.kind != "mem":
-            model = "seu"
-        nbits = min(v.width, int(rng.integers(2, 5))) if model == "mbu" else 1
-        out.append(Fault(v.aliases[0], model, int(rng.integers(0, cycles)), int(rng.integers(0, v.width - nbits + 1)),
-                         word=int(rng.integers(0, v.depth)), nbits=nbits,
-                         duration=int(rng.integers(1, 41)) if model.startswith("stuck") else 1))
-    return out
+    """n faults of every model: seu, mbu (2-4 adjacent bits, memories only), stuck0/stuck1 over 1-40
+    cycles, in the ratio 2:1:1:1."""
+    return random_state_faults(inj, n, seed, ("seu", "seu", "mbu", "stuck0", "stuck1"))
 
 
 def _load() -> str:

@@ -76,11 +76,11 @@ import itertools
 import math
 import numbers
 import time
-import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from hwgen.cbc import solve_exact
 from hwgen.errors import HwgenError
 from hwgen.safety import APPLICABLE, Mechanism
 
@@ -471,10 +471,7 @@ def _ilp(pb: _Problem, cost: Callable[[_Row], float], metrics: Sequence[Metric],
         prob += pulp.lpSum((r.l + b * r.d - b * r.lam) / pb.scale * v for r, v in every) <= 0, "lfm"
     prob += pulp.lpSum(cost(r) * v for r, v in every)
     for _ in range(64):
-        with warnings.catch_warnings():  # pulp 3.3 deprecates PULP_CBC_CMD (the bundled CBC) for 4.0
-            warnings.simplefilter("ignore", DeprecationWarning)
-            prob.solve(pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit, gapRel=0, gapAbs=0))
-        status = pulp.LpStatus[prob.status]
+        status = solve_exact(prob, time_limit)
         if status != "Optimal":
             return None, status
         choice = {s.name: max(range(len(x[s.name])), key=lambda j: x[s.name][j].value() or 0)

@@ -142,7 +142,7 @@ from .rtl_memports import VERILOG_ID, MemoryPorts, clean_name, memory_ports, mod
 from .sites import model_sites, read_port_suffix
 
 __all__ = ["RtlInjector", "RtlGolden", "StateVar", "RtlState", "rtl_state", "parse_verilog_state", "state_vlt",
-           "make_rtl_injector", "cocotb_crosscheck", "INJECT_MAIN", "DETAILS"]
+           "make_rtl_injector", "cocotb_crosscheck", "INJECT_MAIN", "DETAILS", "random_state_faults"]
 
 #: The C++ result codes (index = code, the enum in cpp/inject_state.cpp): (detail string, outcome). The
 #: C++ decides the code (``decide_outcome``, and the shortcuts: early stop, after the end, not read again);
@@ -699,6 +699,29 @@ def _verilator_sizes(state: RtlState) -> list[int]:
     for v in state.vars:
         w = v.width
         out.append(1 if w <= 8 else 2 if w <= 16 else 4 if w <= 32 else 8 if w <= 64 else 4 * ((w + 31) // 32))
+    return out
+
+
+def random_state_faults(inj: RtlInjector, n: int, seed: int, models: Sequence[str] = ("seu",), *,
+                        cycles: int | None = None, max_duration: int = 40) -> list[Fault]:
+    """``n`` faults over ``inj``'s state elements weighted by their bits, each with a uniform word, cycle
+    (below ``cycles``, default the golden run's) and bit, and a model drawn from ``models`` (repeats weigh
+    it): mbu 2-4 adjacent bits (memories only: elsewhere an seu), stuck-at windows of 1..``max_duration``
+    cycles. The benchmark's and the tests' faults for comparing early stops with full runs."""
+    rng = np.random.default_rng(seed)
+    horizon = inj.golden().cycles if cycles is None else cycles
+    vars_ = inj.state.vars
+    p = np.array([v.bits for v in vars_], dtype=float)
+    out = []
+    for i in rng.choice(len(vars_), size=n, p=p / p.sum()):
+        v = vars_[i]
+        model = models[int(rng.integers(len(models)))]
+        if model == "mbu" and v.kind != "mem":
+            model = "seu"
+        nbits = min(v.width, int(rng.integers(2, 5))) if model == "mbu" else 1
+        out.append(Fault(v.aliases[0], model, int(rng.integers(0, horizon)), int(rng.integers(0, v.width - nbits + 1)),
+                         word=int(rng.integers(0, v.depth)), nbits=nbits,
+                         duration=int(rng.integers(1, max_duration + 1)) if model.startswith("stuck") else 1))
     return out
 
 

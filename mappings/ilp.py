@@ -37,10 +37,10 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import time
-import warnings
 from dataclasses import dataclass
 from typing import Sequence
 
+from hwgen.cbc import solve_exact
 from hwgen.config import AcceleratorConfig, ConfigError
 from sim.perf import ConvShape, GemmShape
 from sim.tiling import Plan
@@ -218,11 +218,7 @@ def memory_split(layers: Sequence[GemmShape | ConvShape], base: AcceleratorConfi
         prob += pulp.lpSum(xs) == 1
         x.append(xs)
     prob += pulp.lpSum(obj)
-    with warnings.catch_warnings():  # pulp 3.3 deprecates PULP_CBC_CMD (the bundled CBC) for 4.0
-        warnings.simplefilter("ignore", DeprecationWarning)
-        solver = pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit, gapRel=0, gapAbs=0)
-        prob.solve(solver)
-    status = pulp.LpStatus[prob.status]
+    status = solve_exact(prob, time_limit)
     t_solve = time.perf_counter() - t0
     if status != "Optimal":
         if status == "Infeasible":

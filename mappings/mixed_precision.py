@@ -72,13 +72,13 @@ import itertools
 import json
 import math
 import time
-import warnings
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Mapping, Sequence, Union
 
 import networkx as nx
 import numpy as np
 
+from hwgen.cbc import solve_exact
 from hwgen.config import AcceleratorConfig
 from hwgen.energy_table import HOROWITZ_45NM, EnergyTable
 from hwgen.errors import HwgenError
@@ -842,10 +842,7 @@ def _solve(pb: _Problem, minimise: str, time_limit: float | None) -> tuple[dict[
     else:
         prob += sens_expr
     for _ in range(64):
-        with warnings.catch_warnings():  # pulp 3.3 deprecates PULP_CBC_CMD (the bundled CBC) for 4.0
-            warnings.simplefilter("ignore", DeprecationWarning)
-            prob.solve(pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit, gapRel=0, gapAbs=0))
-        status = pulp.LpStatus[prob.status]
+        status = solve_exact(prob, time_limit)
         if status != "Optimal":
             return None, status
         choice = {n: max(x[n], key=lambda o: x[n][o].value() or 0) for n in pb.layers}

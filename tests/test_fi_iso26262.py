@@ -15,6 +15,7 @@ import sqlite3
 import numpy as np
 import pytest
 
+from binomial_reference import cp_upper, cp_lower
 from fault_injection.faults import LEGACY_OUTCOMES, OUTCOMES, Fault, InjectionResult, Outcome, Site
 from fault_injection.report import ReportError, build_report, campaign_report, to_json, to_markdown
 from fault_injection.stats import (ASIL_PMHF_FIT, DEFAULT_FIT_PER_BIT_FF, DEFAULT_FIT_PER_BIT_MEM,
@@ -26,45 +27,6 @@ from hwgen.config import AcceleratorConfig
 
 
 # ----------------------------------------------------------------------------- an independent Clopper-Pearson
-def binom_cdf(k: int, n: int, p: float) -> float:
-    """P(X <= k) for X ~ Binomial(n, p), summed term by term in log space."""
-    if p <= 0.0:
-        return 1.0
-    if p >= 1.0:
-        return 1.0 if k >= n else 0.0
-    lp, lq = math.log(p), math.log1p(-p)
-    terms = [math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1) + i * lp + (n - i) * lq
-             for i in range(k + 1)]
-    top = max(terms)
-    return math.exp(top) * sum(math.exp(t - top) for t in terms)
-
-
-def cp_upper(k: int, n: int, conf: float) -> float:
-    """The p with P(X <= k; n, p) = 1 - conf (the cdf falls with p), by bisection."""
-    if k == n:
-        return 1.0
-    lo, hi = 0.0, 1.0
-    for _ in range(200):
-        mid = 0.5 * (lo + hi)
-        if binom_cdf(k, n, mid) > 1.0 - conf:
-            lo = mid
-        else:
-            hi = mid
-    return 0.5 * (lo + hi)
-
-
-def cp_lower(k: int, n: int, conf: float) -> float:
-    """The p with P(X >= k; n, p) = 1 - conf, by bisection."""
-    if k == 0:
-        return 0.0
-    lo, hi = 0.0, 1.0
-    for _ in range(200):
-        mid = 0.5 * (lo + hi)
-        if 1.0 - binom_cdf(k - 1, n, mid) < 1.0 - conf:
-            lo = mid
-        else:
-            hi = mid
-    return 0.5 * (lo + hi)
 
 
 @pytest.mark.parametrize("k,n,conf", [(0, 100, 0.99), (2, 200, 0.9975), (8, 200, 0.9975), (10, 100, 0.9975),

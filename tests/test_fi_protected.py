@@ -15,43 +15,25 @@ import random
 import numpy as np
 import pytest
 
+from code_reference import decode_stored, encode_stored
 from fault_injection.code_faults import code_effects, data_view_bits
 from fault_injection.faults import Fault
 from fault_injection.model_injector import ModelInjector
 from fault_injection.sites import model_sites
 from hwgen.config import AcceleratorConfig
 from hwgen.hw_facts import memory_layouts
-from hwgen.safety import Mechanism, memory_layout, parity, secded_decode, secded_encode
+from hwgen.safety import Mechanism, memory_layout
 from mappings.lowering import lower_gemm
 from sim.reference import Quant
 
 
 def _decode_real(layout, data_word: int, bit: int, nbits: int):
     """Encode ``data_word``, flip stored bits, decode every code word: (data error mask, corrected, detected)."""
-    k, n = layout.code_data_bits, layout.code_bits
-    stored = 0
-    for c in range(layout.codes):
-        d = data_word >> (c * k) & ((1 << k) - 1)
-        chk = parity(d) if layout.mechanism is Mechanism.PARITY else secded_encode(k, d)
-        stored |= (d | chk << k) << (c * n)
+    stored = encode_stored(layout, data_word)
     for b in range(bit, min(bit + nbits, layout.word_bits)):
         stored ^= 1 << b
-    err, corr, det = 0, False, False
-    for c in range(layout.codes):
-        word = stored >> (c * n) & ((1 << n) - 1)
-        d, chk = word & ((1 << k) - 1), word >> k
-        truth = data_word >> (c * k) & ((1 << k) - 1)
-        if layout.mechanism is Mechanism.PARITY:
-            det |= parity(d) != chk
-            out = d
-        else:
-            r = secded_decode(k, d, chk)
-            corr |= r.corrected
-            det |= r.detected
-            out = r.data
-        err |= (out ^ truth) << (c * k)
-    return err, corr, det
-
+    data, corr, det = decode_stored(layout, stored)
+    return data ^ data_word, any(corr), any(det)
 
 @pytest.mark.parametrize("layout", [memory_layout("a_spad", Mechanism.PARITY, 4, 8),
                                     memory_layout("w_spad", Mechanism.SECDED, 4, 8),

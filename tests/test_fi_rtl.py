@@ -13,7 +13,7 @@ import pytest
 
 from fault_injection.faults import Fault
 from fault_injection.rtl_control import OUTCOME_OUTPUTS
-from fault_injection.rtl_injector import RtlInjector, cocotb_crosscheck, rtl_state
+from fault_injection.rtl_injector import RtlInjector, cocotb_crosscheck, random_state_faults, rtl_state
 from fault_injection.rtl_memports import memory_ports
 from fault_injection.sites import rtl_sites
 from fault_injection.workload import build_workload
@@ -167,23 +167,8 @@ def test_stuck_at_windows(inj, trace):
 
 
 def _random_faults(inj, n, seed):
-    rng = np.random.default_rng(seed)
-    g = inj.golden()
-    vars_ = inj.state.vars
-    p = np.array([v.bits for v in vars_], dtype=float)
-    models = ("seu", "seu", "mbu", "stuck0", "stuck1")
-    out = []
-    for i in rng.choice(len(vars_), size=n, p=p / p.sum()):
-        v = vars_[i]
-        model = models[int(rng.integers(len(models)))]
-        nbits = int(rng.integers(2, 5)) if model == "mbu" else 1
-        if model == "mbu" and v.kind != "mem":
-            model, nbits = "seu", 1
-        nbits = min(nbits, v.width)
-        out.append(Fault(v.aliases[0], model, int(rng.integers(0, g.cycles + 20)),
-                         int(rng.integers(0, v.width - nbits + 1)), word=int(rng.integers(0, v.depth)), nbits=nbits,
-                         duration=int(rng.integers(1, 40)) if model.startswith("stuck") else 1))
-    return out
+    return random_state_faults(inj, n, seed, ("seu", "seu", "mbu", "stuck0", "stuck1"),
+                               cycles=inj.golden().cycles + 20, max_duration=39)
 
 
 def test_deterministic_and_early_stop_agrees(inj):

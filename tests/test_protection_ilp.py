@@ -13,13 +13,13 @@
 
 from __future__ import annotations
 
-import functools
 import itertools
 import math
 
 import numpy as np
 import pytest
 
+from binomial_reference import binom_cdf, cp_upper
 from fault_injection.protection import (AlphaSplit, Evidence, EvidenceSource, ProtectionError, ProtectionOption,
                                         ProtectionTargetError, Structure, brute_force_protection,
                                         choose_protection, predicted_evidence)
@@ -31,30 +31,6 @@ TARGETS = {"B": (0.90, 0.60), "C": (0.97, 0.80), "D": (0.99, 0.90)}  # ISO 26262
 
 
 # ----------------------------------------------------------------------------- an independent Clopper-Pearson
-def binom_cdf(k: int, n: int, p: float) -> float:
-    """P(X <= k), X ~ Binomial(n, p), summed term by term in log space."""
-    if p <= 0.0:
-        return 1.0
-    if p >= 1.0:
-        return 1.0 if k >= n else 0.0
-    lp, lq = math.log(p), math.log1p(-p)
-    return sum(math.exp(math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1) + i * lp + (n - i) * lq)
-               for i in range(k + 1))
-
-
-@functools.lru_cache(maxsize=None)
-def cp_upper(k: int, n: int, conf: float) -> float:
-    """The one-sided upper bound u: P(X <= k; n, u) = 1 - conf, by bisection (1 when k = n)."""
-    if k == n:
-        return 1.0
-    lo, hi = 0.0, 1.0
-    for _ in range(60):
-        mid = 0.5 * (lo + hi)
-        if binom_cdf(k, n, mid) > 1.0 - conf:
-            lo = mid
-        else:
-            hi = mid
-    return 0.5 * (lo + hi)
 
 
 # ----------------------------------------------------------------------------- an independent enumeration

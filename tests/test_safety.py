@@ -22,6 +22,7 @@ import pytest
 from amaranth import Module, Signal
 from amaranth.sim import Simulator
 
+from code_reference import decode_stored, encode_stored
 from hwgen.config import AcceleratorConfig, ConfigError
 from hwgen.ecc import decode_word, encode_word
 from hwgen.hw_facts import memory_layouts
@@ -81,35 +82,6 @@ LAYOUTS = [memory_layout("a_spad", Mechanism.PARITY, 4, 8), memory_layout("w_spa
            memory_layout("acc_buf", Mechanism.SECDED, 4, 32), memory_layout("acc_buf", Mechanism.PARITY, 2, 32)]
 
 
-def _python_decode(layout, stored: int) -> tuple[int, list[bool], list[bool]]:
-    k, n = layout.code_data_bits, layout.code_bits
-    data, corr, det = 0, [], []
-    for c in range(layout.codes):
-        word = stored >> (c * n) & ((1 << n) - 1)
-        d, chk = word & ((1 << k) - 1), word >> k
-        if layout.mechanism is Mechanism.PARITY:
-            corr.append(False)
-            det.append(parity(d) != chk)
-            out = d
-        else:
-            r = secded_decode(k, d, chk)
-            corr.append(r.corrected)
-            det.append(r.detected)
-            out = r.data
-        data |= out << (c * k)
-    return data, corr, det
-
-
-def _python_encode(layout, data: int) -> int:
-    k, n = layout.code_data_bits, layout.code_bits
-    out = 0
-    for c in range(layout.codes):
-        d = data >> (c * k) & ((1 << k) - 1)
-        chk = parity(d) if layout.mechanism is Mechanism.PARITY else secded_encode(k, d)
-        out |= (d | chk << k) << (c * n)
-    return out
-
-
 @pytest.mark.parametrize("layout", LAYOUTS, ids=lambda l: f"{l.mechanism}-{l.codes}x{l.code_data_bits}")
 def test_generated_codes_equal_the_python_codes(layout):
     m = Module()
@@ -131,13 +103,13 @@ def test_generated_codes_equal_the_python_codes(layout):
         for data, flips in cases:
             ctx.set(data_in, data)
             stored = ctx.get(stored_out)
-            assert stored == _python_encode(layout, data)
+            assert stored == encode_stored(layout, data)
             for b in flips:
                 stored ^= 1 << b
             ctx.set(stored_in, stored)
             got = (ctx.get(dec.data), [bool(ctx.get(c)) for c in dec.corrected],
                    [bool(ctx.get(d)) for d in dec.detected])
-            assert got == _python_decode(layout, stored), (data, flips)
+            assert got == decode_stored(layout, stored), (data, flips)
             if len(flips) == 1 and layout.mechanism is Mechanism.SECDED:
                 assert got[0] == data
 
