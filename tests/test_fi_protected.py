@@ -140,3 +140,33 @@ def test_model_and_rtl_injectors_agree_behind_the_mechanisms(cfg):
     assert got["detected"] > 0 and (got["corrected"] > 0 or cfg.mechanism("acc_buf") is None)
     assert [r.outcome for r in early] == [r.outcome for r in full]
     assert collections.Counter(r.outcome for r in full)["detected"] > 0
+
+
+@pytest.mark.rtl
+def test_protected_campaign_end_to_end(tmp_path, capsys):
+    """``hwgen fi run --safety ...`` on the RTL and ``hwgen fi report`` with the ISO 26262 options: the
+    mechanisms' outcomes are counted, the metrics use the FIT rates and lifetime given, and contradictory
+    FIT options are refused (exit 2)."""
+    import json
+
+    from hwgen.cli import main
+
+    cfg = RTL_PROTECTED[0]
+    flags = ["--name", cfg.name, "--rows", "4", "--cols", "4", "--a-spad-depth", "64", "--w-spad-depth", "64",
+             "--acc-depth", "32", "--host-port-width", "32", "--safety", "a_spad=parity,w_spad=secded,acc_buf=secded"]
+    db = tmp_path / "p.sqlite"
+    assert main(["fi", "run", *flags, "--workload", "gemm:16x16x16", "--injections", "600", "--db", str(db),
+                 "--backend", "rtl", "--jobs", "1", "--no-progress"]) == 0
+    assert "detected" in capsys.readouterr().out
+    out = tmp_path / "r.json"
+    assert main(["fi", "report", "--db", str(db), "--json", str(out), "--fit-ff", "2e-4", "--fit-mem", "1e-4",
+                 "--lifetime-hours", "20000", "--method", "bonferroni"]) == 0
+    rep = json.loads(out.read_text())
+    assert rep["fit_per_bit_ff"] == 2e-4 and rep["fit_per_bit_mem"] == 1e-4
+    totals = collections.Counter()
+    for s in rep["structures"]:
+        for o in ("corrected", "detected", "sdc"):
+            totals[o] += s.get(o, 0)
+    assert totals["corrected"] > 0 and totals["detected"] > 0
+    assert main(["fi", "report", "--db", str(db), "--fit-per-bit", "1e-4", "--fit-ff", "2e-4"]) == 2
+    assert "--fit-per-bit" in capsys.readouterr().err
