@@ -32,10 +32,10 @@ OUTCOME_OUTPUTS = ("fetch_addr", "fetch_re", "ld_addr", "ld_re", "st_addr", "st_
 def outcome_outputs(cfg) -> tuple[str, ...]:
     """:data:`OUTCOME_OUTPUTS` of ``cfg``'s design: with safety mechanisms, their status counters too
     (:data:`hwgen.safety.STATUS_COUNTERS`), which decide corrected and detected."""
-    from hwgen.hw_facts import protected_memories
+    from hwgen.hw_facts import has_mechanisms
     from hwgen.safety import STATUS_COUNTERS
 
-    return OUTCOME_OUTPUTS + (STATUS_COUNTERS if protected_memories(cfg) else ())
+    return OUTCOME_OUTPUTS + (STATUS_COUNTERS if has_mechanisms(cfg) else ())
 
 
 @dataclass(frozen=True)

@@ -433,11 +433,11 @@ _INJECT_HEADER = cpp_source("inject_header.cpp", "fault_injection")
 
 
 def inject_cpp(cfg: AcceleratorConfig) -> str:
-    from hwgen.hw_facts import protected_memories
+    from hwgen.hw_facts import has_mechanisms
     from hwgen.native import SIM_CORE, fill_template
 
     # the design's status counters (hwgen.safety) decide detected and corrected (decide_outcome)
-    counters = "#define HWGEN_SAFETY_COUNTERS 1\n" if protected_memories(cfg) else ""
+    counters = "#define HWGEN_SAFETY_COUNTERS 1\n" if has_mechanisms(cfg) else ""
     return fill_template(counters + _INJECT_HEADER + SIM_CORE + INJECT_MAIN, cfg)
 
 

@@ -32,7 +32,7 @@ from .isa import QTABLE_BYTES
 from .safety import MEMORY_STRUCTURES, STATUS_COUNTERS, TWIN_SUFFIX, Mechanism, MemoryLayout, memory_layout
 
 __all__ = ["COUNTER_WIDTH", "CONTROLLER_STATES", "FSM_NAME", "EXEC_COUNTER_WIDTH", "Register", "REGISTERS",
-           "UNITS", "registers_of", "memory_layouts", "protected_memories", "abft", "acc_lanes", "array_pes", "twinned_units", "register_structure", "bits_for", "byte_bits",
+           "UNITS", "registers_of", "memory_layouts", "has_mechanisms", "abft", "acc_lanes", "array_pes", "twinned_units", "register_structure", "bits_for", "byte_bits",
            "FETCH_LATENCY", "DECODE_CYCLES", "HOST_READ_LATENCY", "LOAD_LATENCY", "STORE_PIPELINE",
            "CLEAR_CYCLES", "SPAD_READ_LATENCY", "WRITE_BACK_CYCLES", "ComputeSchedule", "compute_schedule", "SHADOW_TAILS",
            "DECOUPLED_UNITS", "HOST_SPAN_WIDTH", "footprint_fields", "dep_width",
@@ -154,7 +154,7 @@ def array_pes(cfg: AcceleratorConfig) -> int:
     return cfg.rows * (cfg.cols + abft(cfg))
 
 
-def protected_memories(cfg: AcceleratorConfig) -> bool:
+def has_mechanisms(cfg: AcceleratorConfig) -> bool:
     """Whether the design has any safety mechanism (and so the status counters, and the units report
     when they consume protected data)."""
     return bool(cfg.safety)
@@ -341,7 +341,7 @@ REGISTERS: tuple[Register, ...] = (
     # ---- top: the per-column quantization table (written by loads, read by stores, like a memory)
     _reg("", "qtable", "qtable_c{}", 8 * QTABLE_BYTES, count=lambda cfg: cfg.cols, group="qtable"),
     # ---- top: the safety mechanisms' status counters (hwgen.safety.STATUS_COUNTERS)
-    *(_reg("", "safety", name, COUNTER_WIDTH, present=protected_memories) for name in STATUS_COUNTERS),
+    *(_reg("", "safety", name, COUNTER_WIDTH, present=has_mechanisms) for name in STATUS_COUNTERS),
 )
 
 

@@ -27,7 +27,7 @@ from .array import SystolicArray
 from .config import AcceleratorConfig, ConfigError
 from .config import Controller as ControllerKind
 from .ecc import decode_word, encode_word
-from .hw_facts import COUNTER_WIDTH, abft, acc_lanes, byte_bits, memory_layouts, protected_memories
+from .hw_facts import COUNTER_WIDTH, abft, acc_lanes, byte_bits, memory_layouts, has_mechanisms
 from .lockstep import lockstep
 from .safety import LOCKSTEP_UNITS, STATUS_COUNTERS, TWIN_SUFFIX, Mechanism
 from .isa import QTABLE_BYTES
@@ -73,7 +73,7 @@ class Accelerator(wiring.Component):
             self._MustUse__silence = True  # never built: no "created but never used" warning
             raise
         self.cfg = cfg
-        safety = {name: Out(COUNTER_WIDTH) for name in STATUS_COUNTERS} if protected_memories(cfg) else {}
+        safety = {name: Out(COUNTER_WIDTH) for name in STATUS_COUNTERS} if has_mechanisms(cfg) else {}
         super().__init__({**status_ports(), **host_ports(cfg), **safety})
         R, C = cfg.rows, cfg.cols
         self.array = SystolicArray(R, C, cfg.input_width, cfg.weight_width, cfg.acc_width,

@@ -28,7 +28,7 @@ from amaranth.lib.wiring import In, Out
 from ..array import SystolicArray
 from ..config import AcceleratorConfig
 from ..dataflow import Dataflow
-from ..hw_facts import abft, acc_lanes, protected_memories, CLEAR_CYCLES, EXEC_COUNTER_WIDTH, compute_schedule
+from ..hw_facts import abft, acc_lanes, has_mechanisms, CLEAR_CYCLES, EXEC_COUNTER_WIDTH, compute_schedule
 from .common import ADDR_WIDTH, UNIT_PORT, unit_registers
 
 __all__ = ["ComputeUnit"]
@@ -59,7 +59,7 @@ class ComputeUnit(wiring.Component):
             "busy_en": Out(1),
             "busy_inc": Out(EXEC_COUNTER_WIDTH),
             # protected memories (hwgen.safety): the cycles the read data is consumed, when the codes count
-            **({"a_used": Out(1), "w_used": Out(1), "acc_used": Out(1)} if protected_memories(cfg) else {}),
+            **({"a_used": Out(1), "w_used": Out(1), "acc_used": Out(1)} if has_mechanisms(cfg) else {}),
         })
         self.regs = unit_registers(cfg, "compute")
 
@@ -181,7 +181,7 @@ class ComputeUnit(wiring.Component):
             summed.append((Mux(accumulate, old, 0) + new)[:accw])
         with m.If(write):
             m.d.comb += [self.acc_wr.addr.eq(wb_addr), self.acc_wr.data.eq(Cat(*summed)), self.acc_wr.en.eq(1)]
-        if protected_memories(cfg):  # the array takes the fed words; the write-back adds the old row
+        if has_mechanisms(cfg):  # the array takes the fed words; the write-back adds the old row
             m.d.comb += [self.a_used.eq(a_valid), self.w_used.eq(b_valid), self.acc_used.eq(write & accumulate)]
         return m
 

@@ -31,7 +31,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..config import AcceleratorConfig
-from ..hw_facts import abft, acc_lanes, protected_memories, bits_for, byte_bits, store_beats, store_issuing, store_lanes, store_last, store_wide
+from ..hw_facts import abft, acc_lanes, has_mechanisms, bits_for, byte_bits, store_beats, store_issuing, store_lanes, store_last, store_wide
 from ..isa import QTABLE_BYTES, Opcode
 from .common import ADDR_WIDTH, UNIT_PORT, host_write_port, unit_registers
 
@@ -52,7 +52,7 @@ class StoreUnit(wiring.Component):
             "qtable": In(data.ArrayLayout(8 * QTABLE_BYTES, C)),
             **host_write_port(cfg),
             # protected memories (hwgen.safety): the accumulator lanes the requantizer takes this cycle
-            **({"acc_used": Out(acc_lanes(cfg))} if protected_memories(cfg) else {}),
+            **({"acc_used": Out(acc_lanes(cfg))} if has_mechanisms(cfg) else {}),
             # ABFT: the row the requantizer takes does not sum to its checksum
             **({"abft_mismatch": Out(1)} if abft(cfg) else {}),
         })
@@ -129,7 +129,7 @@ class StoreUnit(wiring.Component):
             m.d.comb += biased.eq(lane_val + Mux(use_table, entry[0:32].as_signed(), 0))
             m.d.sync += [s2_prod[k].eq(biased * Mux(use_table, entry[32:64].as_signed(), q_mult)),
                          s2_shift[k].eq(Mux(use_table, entry[64:70], q_shift))]
-        if protected_memories(cfg):  # stage 1 takes columns s1_lane .. s1_lane + s1_n - 1 of the row read
+        if has_mechanisms(cfg):  # stage 1 takes columns s1_lane .. s1_lane + s1_n - 1 of the row read
             used = Mux(s1_valid, (((Const(1, C + 1) << s1_n) - 1)[:C]) << s1_lane, 0)[:C]
             if abft(cfg):  # and checks the whole row against its checksum lane
                 row = self.acc_st_rd.data
