@@ -450,12 +450,12 @@ class ModelInjector:
             raise ValueError(f"fault model '{f.model}' is not supported by the cycle-model injector")
         layout = memory_layouts(self.cfg)[f.site]
         g = self.golden()
-        effects = [e for e in code_effects(layout, f.bit, f.nbits)
-                   if self._consumed(f.cycle, [Lane(f.site, f.word, x) for x in e.lanes])]
+        every = code_effects(layout, f.bit, f.nbits)
+        effects = [e for e in every if self._consumed(f.cycle, [Lane(f.site, f.word, x) for x in e.lanes])]
         if any(e.detected for e in effects):
             return InjectionResult("detected", g.cycles, False, "detected on read"), None, False
         corrected = any(e.corrected for e in effects)
-        wrong = sorted(b for e in code_effects(layout, f.bit, f.nbits) if not e.detected
+        wrong = sorted(b for e in every if not e.detected
                        for b in data_view_bits(layout, e))
         if not wrong:
             outcome = "corrected" if corrected else "masked"
@@ -478,9 +478,8 @@ class ModelInjector:
         if layout.mechanism is None:
             wrong = f.bit < layout.word_bits
         else:
-            for e in code_effects(layout, f.bit, f.nbits):
-                if not self._row_checked(f.cycle, f.word, stores_only=False):
-                    continue
+            read = self._row_checked(f.cycle, f.word, stores_only=False)  # the row's decoder sees it
+            for e in code_effects(layout, f.bit, f.nbits) if read else ():
                 if e.detected:
                     return InjectionResult("detected", g.cycles, False, "detected on read")
                 corrected |= e.corrected
